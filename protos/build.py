@@ -1,0 +1,44 @@
+"""Generate the Python protobuf and gRPC modules from ``protos/govnet/v1/*.proto``.
+
+This is the one script that does it; the package build (``setup.py``) calls it, and it
+can be run by hand with ``python -m protos.build``. The output depends only on the
+.proto files and the pinned grpcio-tools version (see pyproject.toml), so it is
+reproducible. Files are generated next to the .proto files so that imports read
+``from protos.govnet.v1 import cases_pb2``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_DIR = Path(__file__).resolve().parent / "govnet" / "v1"
+
+
+def generate(root: Path = ROOT) -> list[Path]:
+    """Run protoc over every .proto file; return the generated files."""
+    import grpc_tools
+    from grpc_tools import protoc
+
+    protos = sorted(PROTO_DIR.glob("*.proto"))
+    if not protos:
+        raise SystemExit(f"no .proto files under {PROTO_DIR}")
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    args = [
+        "grpc_tools.protoc",
+        f"-I{root}",
+        f"-I{well_known}",
+        f"--python_out={root}",
+        f"--pyi_out={root}",
+        f"--grpc_python_out={root}",
+        *(str(p.relative_to(root)) for p in protos),
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed on " + ", ".join(p.name for p in protos))
+    return sorted(PROTO_DIR.glob("*_pb2*.py*"))
+
+
+if __name__ == "__main__":
+    for path in generate():
+        print(path.relative_to(ROOT), file=sys.stdout)
