@@ -1,0 +1,355 @@
+"""The ``govnet`` command line: thin commands over the typed client and the node process.
+
+Exit codes: 0 done; 1 refused (bad input, illegal action, bad configuration); 2 usage
+error; 3 the node could not be reached. Every error is one line on stderr, never a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import grpc
+
+from node.catalog import CatalogError, load_catalog_file
+from node.client import ClientError, GovnetClient
+from node.config import ConfigError, build_config, load_config, write_config, CONFIG_FILE
+from node.formatting import (
+    format_case,
+    format_case_list,
+    format_item,
+    format_items,
+    format_track,
+    message_dict,
+    to_json,
+)
+from node.store import Store, StoreError
+
+DEFAULT_NODE = "127.0.0.1:50051"
+EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """One line on stderr and a non-zero exit."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"govnet: error: {self.format_message()}", err=True)
+
+
+def friendly(fn: F) -> F:
+    """Turn every expected failure into a one-line message and its exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            code = EXIT_UNREACHABLE if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else EXIT_REFUSED
+            raise Failure(f"{exc.code.name}: {exc}", code) from None
+        except (ConfigError, CatalogError, StoreError) as exc:
+            raise Failure(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+node_option = click.option(
+    "--node", "node", default=lambda: os.environ.get("GOVNET_NODE", DEFAULT_NODE), show_default="$GOVNET_NODE or 127.0.0.1:50051",
+    metavar="HOST:PORT", help="The node to talk to.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def default_actor() -> str:
+    return os.environ.get("GOVNET_ACTOR") or getpass.getuser()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="govnet")
+def main() -> None:
+    """govnet: one node service for the city, county, township and village levels
+    of a government-service network.
+
+    Start a node with 'govnet node init' and 'govnet node serve', load the service
+    catalog with 'govnet catalog load', then submit and act on cases with 'govnet case'.
+    """
+
+
+# --- node ---
+
+
+@main.group()
+def node() -> None:
+    """Create and run a node."""
+
+
+@node.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--id", "node_id", required=True, help="Administrative division code: city/county 6 digits, township 9, village 12.")
+@click.option("--level", required=True, help="city, county, township or village.")
+@click.option("--listen", required=True, metavar="HOST:PORT", help="Where the node serves gRPC (port 0: any free port).")
+@click.option("--parent", metavar="HOST:PORT", help="The parent node's address (every level but the city).")
+@click.option("--duplicate-window-days", default=30, show_default=True, help="Flag a case as a likely duplicate when the same applicant applied for the same item this many days before.")
+@friendly
+def node_init(directory: Path, node_id: str, level: str, listen: str, parent: str | None, duplicate_window_days: int) -> None:
+    """Write a validated configuration and an empty store into DIRECTORY."""
+    config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent,
+                          duplicate_window_days=duplicate_window_days)
+    if (directory / CONFIG_FILE).exists():
+        raise Failure(f"{directory / CONFIG_FILE} already exists: this directory already holds a node")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".govnet-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise Failure(f"{directory}: cannot write here ({exc.strerror}); choose a directory you can write to") from None
+    store = Store.create(directory, config.node_id, config.level, datetime.now(timezone.utc))
+    store.close()
+    path = write_config(config)
+    click.echo(f"node {config.node_id} ({config.level}) initialised: {path}")
+
+
+@node.command("serve")
+@click.argument("directory", type=click.Path(path_type=Path))
+@friendly
+def node_serve(directory: Path) -> None:
+    """Run the node whose configuration and store are in DIRECTORY (until SIGTERM or Ctrl-C)."""
+    from node.logs import setup_logging
+    from node.server import StartError, serve
+
+    if not directory.is_dir():
+        raise Failure(f"{directory}: no such directory; create the node with 'govnet node init {directory} …'")
+    if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+        raise Failure(f"{directory}: not readable and writable by this user; fix its permissions")
+    config = load_config(directory)
+    setup_logging(config.node_id, config.log_level)
+    try:
+        asyncio.run(serve(config))
+    except StartError as exc:
+        raise Failure(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+# --- catalog ---
+
+
+@main.group()
+def catalog() -> None:
+    """Load and read the service catalog."""
+
+
+@catalog.command("load")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--expect-version", type=int, default=0, help="Refuse unless the node is at this catalog version (0: any).")
+@node_option
+@json_option
+@friendly
+def catalog_load(file: Path, expect_version: int, node: str, as_json: bool) -> None:
+    """Publish FILE (TOML or JSON) as the node's next catalog version."""
+    cat = load_catalog_file(file)
+    with GovnetClient(node) as client:
+        done = client.put_catalog(cat, expect_version)
+    if as_json:
+        click.echo(to_json(done))
+    else:
+        click.echo(f"catalog version {done.version} published: {done.item_count} items")
+
+
+@catalog.command("list")
+@click.option("--department", default="", help="Only this department's items.")
+@click.option("--level", "level", default="", help="Only items decided at this level.")
+@node_option
+@json_option
+@friendly
+def catalog_list(department: str, level: str, node: str, as_json: bool) -> None:
+    """List the catalog's items."""
+    with GovnetClient(node) as client:
+        listing = client.list_items(department=department, authority_level=level)
+    if as_json:
+        click.echo(to_json(listing))
+    elif listing.version == 0:
+        click.echo("no catalog loaded yet: run 'govnet catalog load FILE'")
+    else:
+        click.echo(format_items(listing.items))
+        click.echo(f"\n{len(listing.items)} items, catalog version {listing.version} issued by {listing.issuer}")
+
+
+@catalog.command("show")
+@click.argument("code")
+@node_option
+@json_option
+@friendly
+def catalog_show(code: str, node: str, as_json: bool) -> None:
+    """Show one item with its ten publics."""
+    with GovnetClient(node) as client:
+        got = client.get_item(code)
+    click.echo(to_json(got) if as_json else format_item(got.item, got.version))
+
+
+# --- cases ---
+
+
+@main.group()
+def case() -> None:
+    """Submit, read and act on cases."""
+
+
+@case.command("submit")
+@click.option("--item", "item_code", required=True, help="Catalog item code.")
+@click.option("--name", required=True, help="Applicant's name.")
+@click.option("--id-number", required=True, help="Applicant's 18-character resident ID.")
+@click.option("--phone", required=True, help="Applicant's phone number.")
+@click.option("--material", "materials", multiple=True, help="A material handed in (repeat for each).")
+@click.option("--agent", default="", help="The village agent carrying the case (代办), if any.")
+@click.option("--note", default="")
+@click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login", help="Clerk at the window.")
+@click.option("--key", "key", default="", help="Idempotency key; resending with the same key returns the same case. Default: a new random key.")
+@node_option
+@json_option
+@friendly
+def case_submit(item_code: str, name: str, id_number: str, phone: str, materials: tuple[str, ...], agent: str,
+                note: str, actor: str, key: str, node: str, as_json: bool) -> None:
+    """Submit an application; prints its receipt number."""
+    with GovnetClient(node) as client:
+        done = client.submit(idempotency_key=key or uuid.uuid4().hex, item_code=item_code, name=name,
+                             id_number=id_number, phone=phone, materials=materials, agent=agent,
+                             note=note, actor=actor)
+    c = done.case
+    if as_json:
+        click.echo(to_json({"receipt": c.receipt, "status": c.status, "case_type": c.case_type,
+                            "owner": c.owner, "replayed": done.replayed,
+                            "possible_duplicate": c.possible_duplicate, "duplicate_of": c.duplicate_of,
+                            "missing_core": list(c.missing_core)}))
+        return
+    click.echo(f"receipt {c.receipt}  ({c.case_type}, {c.status}{', already submitted' if done.replayed else ''})")
+    if c.missing_core:
+        click.echo("missing core materials: " + ", ".join(c.missing_core))
+    if c.possible_duplicate:
+        click.echo(f"note: possible duplicate of {c.duplicate_of} (same applicant and item)")
+
+
+@case.command("show")
+@click.argument("receipt")
+@node_option
+@json_option
+@friendly
+def case_show(receipt: str, node: str, as_json: bool) -> None:
+    """Show a case with its history."""
+    with GovnetClient(node) as client:
+        c = client.get(receipt)
+    click.echo(to_json(c) if as_json else format_case(c))
+
+
+@case.command("track")
+@click.argument("receipt")
+@node_option
+@json_option
+@friendly
+def case_track(receipt: str, node: str, as_json: bool) -> None:
+    """Public progress of a case by its receipt number (no personal data)."""
+    with GovnetClient(node) as client:
+        t = client.track(receipt)
+    click.echo(to_json(t) if as_json else format_track(t))
+
+
+@case.command("list")
+@click.option("--status", default="")
+@click.option("--item", "item_code", default="")
+@click.option("--department", default="")
+@click.option("--due-before", default="", metavar="YYYY-MM-DD")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--page-token", default="")
+@node_option
+@json_option
+@friendly
+def case_list(status: str, item_code: str, department: str, due_before: str, limit: int, page_token: str,
+              node: str, as_json: bool) -> None:
+    """List cases, filtered by status, item, department, due date."""
+    with GovnetClient(node) as client:
+        page = client.list(status=status, item_code=item_code, department=department,
+                           due_before=due_before, limit=limit, page_token=page_token)
+    if as_json:
+        click.echo(to_json(page))
+        return
+    click.echo(format_case_list(page.cases))
+    if page.next_page_token:
+        click.echo(f"\nmore: --page-token {page.next_page_token}")
+
+
+@case.command("act")
+@click.argument("receipt")
+@click.argument("action")
+@click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login")
+@click.option("--reason", default="")
+@click.option("--material", "materials", multiple=True, help="accept / supplement / request_supplement: a material (repeat).")
+@click.option("--with-department", "departments", multiple=True, help="start_joint: a reviewing department (repeat; default: the item's).")
+@click.option("--department", default="", help="opinion: the department giving it.")
+@click.option("--agree/--disagree", default=False, help="opinion: the department's verdict.")
+@click.option("--approver", default="", help="extend: who approved the extension.")
+@node_option
+@json_option
+@friendly
+def case_act(receipt: str, action: str, actor: str, reason: str, materials: tuple[str, ...],
+             departments: tuple[str, ...], department: str, agree: bool, approver: str, node: str,
+             as_json: bool) -> None:
+    """Apply ACTION to a case: accept, return, review, request_supplement, supplement,
+    start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw."""
+    with GovnetClient(node) as client:
+        c = client.act(receipt, action, actor=actor, reason=reason, materials=materials,
+                       departments=departments, department=department, agree=agree, approver=approver)
+    if as_json:
+        click.echo(to_json(c))
+    else:
+        click.echo(f"{c.receipt}: {action} → {c.status}" + (f", due {c.due}" if c.due else ""))
+
+
+# --- demo and bench (their own modules; imported lazily to keep the CLI quick) ---
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the demo keeps its node data (default: a new temporary directory).")
+@friendly
+def demo(directory: Path | None) -> None:
+    """Run a real node and drive a working day of real cases through it."""
+    from ops.demo import run_demo
+
+    sys.exit(run_demo(directory))
+
+
+@main.group()
+def bench() -> None:
+    """Measure speed against the raw limit of this machine."""
+
+
+@bench.command("intake")
+@click.option("--cases", default=3000, show_default=True, help="Cases to submit in each measurement.")
+@click.option("--concurrency", default=16, show_default=True)
+@json_option
+@friendly
+def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
+    """Submit cases over gRPC to a real node and compare with a bare gRPC + SQLite insert."""
+    from ops.bench_intake import run_intake_bench
+
+    result = run_intake_bench(cases=cases, concurrency=concurrency)
+    click.echo(to_json(result.as_dict()) if as_json else result.format())
+
+
+if __name__ == "__main__":
+    main()

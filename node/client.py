@@ -1,0 +1,148 @@
+"""A typed client for a govnet node (blocking; the CLI and scripts use it).
+
+Every call has a deadline (``timeout`` seconds, default 10) so a dead or unreachable
+node fails the call instead of hanging it. Errors arrive as ``ClientError`` carrying
+the gRPC status code and the node's one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+
+import grpc
+
+from node.catalog import Catalog
+from node.wire import item_to_proto
+from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+
+DEFAULT_TIMEOUT = 10.0
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.max_send_message_length", 8 * 1024 * 1024),
+]
+
+
+class ClientError(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @classmethod
+    def from_rpc(cls, exc: grpc.RpcError, address: str) -> "ClientError":
+        code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+        details = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
+        if code is grpc.StatusCode.UNAVAILABLE:
+            return cls(code, f"node at {address} is not reachable: is it running? ({details})")
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            return cls(code, f"node at {address} did not answer in time")
+        return cls(code, details or code.name)
+
+
+class GovnetClient:
+    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._cases = cases_pb2_grpc.CaseServiceStub(self._channel)
+        self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "GovnetClient":
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None) -> None:
+        self.close()
+
+    def _call(self, method, request):  # type: ignore[no-untyped-def]
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise ClientError.from_rpc(exc, self.address) from None
+
+    # --- cases ---
+
+    def submit(
+        self,
+        *,
+        idempotency_key: str,
+        item_code: str,
+        name: str,
+        id_number: str,
+        phone: str,
+        materials: Sequence[str] = (),
+        agent: str = "",
+        note: str = "",
+        actor: str = "",
+    ) -> cases_pb2.SubmitCaseResponse:
+        request = cases_pb2.SubmitCaseRequest(
+            idempotency_key=idempotency_key,
+            item_code=item_code,
+            applicant=cases_pb2.Applicant(name=name, id_number=id_number, phone=phone),
+            materials=list(materials),
+            agent=agent,
+            note=note,
+            actor=actor,
+        )
+        return self._call(self._cases.Submit, request)
+
+    def get(self, receipt: str) -> cases_pb2.Case:
+        return self._call(self._cases.Get, cases_pb2.GetCaseRequest(receipt=receipt))
+
+    def track(self, receipt: str) -> cases_pb2.TrackCaseResponse:
+        return self._call(self._cases.Track, cases_pb2.TrackCaseRequest(receipt=receipt))
+
+    def list(
+        self,
+        *,
+        status: str = "",
+        item_code: str = "",
+        department: str = "",
+        due_before: str = "",
+        limit: int = 100,
+        page_token: str = "",
+    ) -> cases_pb2.ListCasesResponse:
+        request = cases_pb2.ListCasesRequest(
+            status=status, item_code=item_code, department=department,
+            due_before=due_before, limit=limit, page_token=page_token,
+        )
+        return self._call(self._cases.List, request)
+
+    def act(
+        self,
+        receipt: str,
+        action: str,
+        *,
+        actor: str,
+        reason: str = "",
+        materials: Iterable[str] = (),
+        departments: Iterable[str] = (),
+        department: str = "",
+        agree: bool = False,
+        approver: str = "",
+    ) -> cases_pb2.Case:
+        request = cases_pb2.ActRequest(
+            receipt=receipt, action=action, actor=actor, reason=reason,
+            materials=list(materials), departments=list(departments),
+            department=department, agree=agree, approver=approver,
+        )
+        return self._call(self._cases.Act, request).case
+
+    # --- catalog ---
+
+    def put_catalog(self, catalog: Catalog, expected_version: int = 0) -> catalog_pb2.PutCatalogResponse:
+        request = catalog_pb2.PutCatalogRequest(
+            issuer=catalog.issuer,
+            items=[item_to_proto(i) for i in catalog.items],
+            expected_version=expected_version,
+        )
+        return self._call(self._catalog.PutCatalog, request)
+
+    def list_items(self, *, department: str = "", authority_level: str = "") -> catalog_pb2.ListItemsResponse:
+        request = catalog_pb2.ListItemsRequest(department=department, authority_level=authority_level)
+        return self._call(self._catalog.ListItems, request)
+
+    def get_item(self, code: str) -> catalog_pb2.GetItemResponse:
+        return self._call(self._catalog.GetItem, catalog_pb2.GetItemRequest(code=code))

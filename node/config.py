@@ -1,0 +1,172 @@
+"""A node's configuration: ``govnet.toml`` in its data directory.
+
+Every node runs the same program; this file says which node it is (its administrative
+division code and level), where it listens, where its parent is, and how it behaves.
+It is validated as a whole before anything starts, and every problem is reported as
+one line naming the key and what to fix.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from federation.tree import Level, NodeIdError, check_node_id
+
+CONFIG_FILE = "govnet.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """One line: which key is wrong and what is expected."""
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_address(text: str, key: str) -> Address:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6); port 0 asks the system for a free one."""
+    text = text.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"{key}: {text!r} is not HOST:PORT (for example 127.0.0.1:50051)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{key}: port {port!r} in {text!r} is not a number from 0 to 65535")
+    return Address(host, int(port))
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    level: Level
+    listen: Address
+    parent: Address | None
+    data_dir: Path
+    duplicate_window_days: int = 30
+    calendar_dir: Path | None = None  # yearly holiday override files (YYYY.toml)
+    log_level: str = "info"
+
+    def to_toml(self) -> dict[str, Any]:
+        node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
+        if self.parent is not None:
+            node["parent"] = str(self.parent)
+        out: dict[str, Any] = {
+            "node": node,
+            "intake": {"duplicate_window_days": self.duplicate_window_days},
+            "log": {"level": self.log_level},
+        }
+        if self.calendar_dir is not None:
+            out["calendar"] = {"override_dir": str(self.calendar_dir)}
+        return out
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "node": {"id", "level", "listen", "parent"},
+    "intake": {"duplicate_window_days"},
+    "calendar": {"override_dir"},
+    "log": {"level"},
+}
+
+
+def build_config(
+    data_dir: Path,
+    *,
+    node_id: str,
+    level: str,
+    listen: str,
+    parent: str | None,
+    duplicate_window_days: int = 30,
+    calendar_dir: str | None = None,
+    log_level: str = "info",
+) -> NodeConfig:
+    """Validate the parts of a configuration and assemble it."""
+    try:
+        lvl = Level.parse(level)
+    except NodeIdError as exc:
+        raise ConfigError(f"node.level: {exc}") from None
+    try:
+        check_node_id(node_id, lvl)
+    except NodeIdError as exc:
+        raise ConfigError(f"node.id: {exc}") from None
+    if lvl is Level.CITY and parent:
+        raise ConfigError("node.parent: a city is the top of the tree and has no parent; remove it")
+    if lvl is not Level.CITY and not parent:
+        raise ConfigError(f"node.parent: a {lvl} node needs its parent's address (HOST:PORT)")
+    if isinstance(duplicate_window_days, bool) or not isinstance(duplicate_window_days, int) or not (
+        0 <= duplicate_window_days <= 3650
+    ):
+        raise ConfigError(
+            f"intake.duplicate_window_days: {duplicate_window_days!r} is not a whole number of days from 0 to 3650"
+        )
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"log.level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    cal = None
+    if calendar_dir:
+        cal = Path(calendar_dir)
+        cal = cal if cal.is_absolute() else data_dir / cal
+    return NodeConfig(
+        node_id=node_id,
+        level=lvl,
+        listen=parse_address(listen, "node.listen"),
+        parent=parse_address(parent, "node.parent") if parent else None,
+        data_dir=data_dir,
+        duplicate_window_days=duplicate_window_days,
+        calendar_dir=cal,
+        log_level=log_level,
+    )
+
+
+def load_config(data_dir: Path) -> NodeConfig:
+    path = data_dir / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no configuration here; create one with 'govnet node init {data_dir} …'") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable by this user; fix its permissions") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{data_dir}: not a directory") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for section, value in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {section} must be a [{section}] table")
+        for key in value:
+            if key not in _SECTIONS[section]:
+                raise ConfigError(f"{path}: unknown key {section}.{key}; known: {', '.join(sorted(_SECTIONS[section]))}")
+    node = raw.get("node", {})
+    for key in ("id", "level", "listen"):
+        if not isinstance(node.get(key), str):
+            raise ConfigError(f"{path}: node.{key} is missing or not a string")
+    try:
+        return build_config(
+            data_dir,
+            node_id=node["id"],
+            level=node["level"],
+            listen=node["listen"],
+            parent=node.get("parent"),
+            duplicate_window_days=raw.get("intake", {}).get("duplicate_window_days", 30),
+            calendar_dir=raw.get("calendar", {}).get("override_dir"),
+            log_level=raw.get("log", {}).get("level", "info"),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def write_config(config: NodeConfig) -> Path:
+    path = config.data_dir / CONFIG_FILE
+    path.write_text(tomli_w.dumps(config.to_toml()), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Alembic migrations of the node store; run by ``node.store.migrate`` on every open."""

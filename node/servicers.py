@@ -1,0 +1,194 @@
+"""gRPC servicers (grpc.aio): thin adapters from messages to the case desk and the store.
+
+Every blocking store call runs in a worker thread (``asyncio.to_thread``) so the event
+loop keeps serving. Domain errors become the matching status code with the domain's
+one-line message; anything unexpected is logged with its trace and answered INTERNAL
+without internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import date
+from functools import wraps
+from typing import Any, TypeVar
+
+import grpc
+
+from node.catalog import Catalog, CatalogError, ServiceItem
+from node.clock import Clock
+from node.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand
+from node.lifecycle import ActParams
+from node.receipt import Receipt, ReceiptError
+from node.store import Conflict, Store
+from node.wire import case_to_proto, event_to_proto, item_to_dict, item_to_proto
+from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+
+log = logging.getLogger("govnet.rpc")
+
+STATUS_FOR = {
+    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+}
+MAX_LIST = 1000
+
+R = TypeVar("R")
+
+
+def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Map domain errors to status codes; never leak a trace to the caller."""
+
+    @wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except DeskError as exc:
+            await context.abort(STATUS_FOR[exc.kind], str(exc))
+        except CatalogError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Conflict as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("unexpected error in %s", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error in the node; its log has the details")
+        raise AssertionError("unreachable: abort raises")
+
+    return wrapper
+
+
+class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
+    def __init__(self, desk: CaseDesk) -> None:
+        self.desk = desk
+
+    @rpc
+    async def Submit(self, request: cases_pb2.SubmitCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.SubmitCaseResponse:
+        cmd = SubmitCommand(
+            idempotency_key=request.idempotency_key,
+            item_code=request.item_code,
+            applicant_name=request.applicant.name,
+            applicant_id=request.applicant.id_number,
+            applicant_phone=request.applicant.phone,
+            materials=tuple(request.materials),
+            agent=request.agent,
+            note=request.note,
+            actor=request.actor,
+        )
+        done = await asyncio.to_thread(self.desk.submit, cmd)
+        return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record), replayed=done.replayed)
+
+    @rpc
+    async def Get(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.Case:
+        record, events = await asyncio.to_thread(self.desk.get, request.receipt)
+        return case_to_proto(record, events)
+
+    @rpc
+    async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
+        record, events = await asyncio.to_thread(self.desk.get, request.receipt)
+        st = record.state
+        return cases_pb2.TrackCaseResponse(
+            receipt=st.receipt,
+            item_name=record.item_name,
+            department=record.department,
+            status=st.status.value,
+            due=st.due.isoformat() if st.due else "",
+            owner=st.owner,
+            progress=[event_to_proto(e, public=True) for e in events],
+        )
+
+    @rpc
+    async def List(self, request: cases_pb2.ListCasesRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ListCasesResponse:
+        limit = request.limit or 100
+        if not 0 < limit <= MAX_LIST:
+            raise DeskError(ErrorKind.INVALID, f"limit must be from 1 to {MAX_LIST}", "limit")
+        due_before = None
+        if request.due_before:
+            try:
+                due_before = date.fromisoformat(request.due_before)
+            except ValueError:
+                raise DeskError(ErrorKind.INVALID, f"due_before {request.due_before!r} is not a date YYYY-MM-DD", "due_before") from None
+        after = ""
+        if request.page_token:
+            try:
+                after = str(Receipt.parse(request.page_token))
+            except ReceiptError:
+                raise DeskError(ErrorKind.INVALID, "page_token is not one this node gave out", "page_token") from None
+        rows = await asyncio.to_thread(
+            self.desk.store.list_cases,
+            status=request.status,
+            item_code=request.item_code,
+            department=request.department,
+            due_before=due_before,
+            after_receipt=after,
+            limit=limit + 1,  # one more tells whether there is a next page
+        )
+        page, more = rows[:limit], len(rows) > limit
+        return cases_pb2.ListCasesResponse(
+            cases=[case_to_proto(r) for r in page],
+            next_page_token=page[-1].state.receipt if more else "",
+        )
+
+    @rpc
+    async def Act(self, request: cases_pb2.ActRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
+        params = ActParams(
+            actor=request.actor,
+            reason=request.reason,
+            materials=tuple(request.materials),
+            departments=tuple(request.departments),
+            department=request.department,
+            agree=request.agree,
+            approver=request.approver,
+        )
+        record = await asyncio.to_thread(self.desk.act, request.receipt, request.action, params)
+        _, events = await asyncio.to_thread(self.desk.get, record.state.receipt)
+        return cases_pb2.ActResponse(case=case_to_proto(record, events))
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    @rpc
+    async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
+        catalog = self.store.catalog()
+        item = catalog.items.get(request.code.strip())
+        if item is None:
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {request.code or '(empty)'} in catalog version {catalog.version}")
+        return catalog_pb2.GetItemResponse(item=item_to_proto(item), version=catalog.version)
+
+    @rpc
+    async def ListItems(self, request: catalog_pb2.ListItemsRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.ListItemsResponse:
+        catalog = self.store.catalog()
+        items = [
+            i
+            for i in sorted(catalog.items.values(), key=lambda i: i.code)
+            if (not request.department or i.department == request.department)
+            and (not request.authority_level or i.authority_level.value == request.authority_level)
+        ]
+        return catalog_pb2.ListItemsResponse(
+            items=[item_to_proto(i) for i in items], version=catalog.version, issuer=catalog.issuer
+        )
+
+    @rpc
+    async def PutCatalog(self, request: catalog_pb2.PutCatalogRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.PutCatalogResponse:
+        if not request.items:
+            raise DeskError(ErrorKind.INVALID, "the catalog has no items; refusing to publish an empty catalog", "items")
+        items: list[ServiceItem] = []
+        for index, msg in enumerate(request.items, 1):
+            try:
+                items.append(ServiceItem.from_dict(item_to_dict(msg)))
+            except CatalogError as exc:
+                raise exc.located(index=index) from None
+        catalog = Catalog(items=tuple(items), issuer=request.issuer or self.store.meta.node_id)
+        version = await asyncio.to_thread(
+            self.store.publish_catalog, catalog, self.clock.now(), request.expected_version
+        )
+        return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))
