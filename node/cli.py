@@ -11,6 +11,10 @@ import getpass
 import os
 import sys
 import uuid
+
+# gRPC's core library logs to stderr on its own (e.g. a failed bind); the CLI reports such
+# failures itself in one line, so the core stays quiet unless an operator asks for it.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import wraps
@@ -311,10 +315,14 @@ def case_act(receipt: str, action: str, actor: str, reason: str, materials: tupl
     """Apply ACTION to a case: accept, return, review, request_supplement, supplement,
     start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw."""
     with GovnetClient(node) as client:
-        c = client.act(receipt, action, actor=actor, reason=reason, materials=materials,
-                       departments=departments, department=department, agree=agree, approver=approver)
+        done = client.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
+                                   departments=departments, department=department, agree=agree,
+                                   approver=approver)
+    c = done.case
     if as_json:
-        click.echo(to_json(c))
+        click.echo(to_json(done))
+    elif done.forwarded_to:
+        click.echo(f"{c.receipt}: {action} requested from node {done.forwarded_to}, which handles the case")
     else:
         click.echo(f"{c.receipt}: {action} → {c.status}" + (f", due {c.due}" if c.due else ""))
 

@@ -123,12 +123,30 @@ class GovnetClient:
         agree: bool = False,
         approver: str = "",
     ) -> cases_pb2.Case:
+        """Apply ``action``; returns the case (see ``act_response`` for requests sent on to an owner)."""
+        return self.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
+                                 departments=departments, department=department, agree=agree,
+                                 approver=approver).case
+
+    def act_response(
+        self,
+        receipt: str,
+        action: str,
+        *,
+        actor: str,
+        reason: str = "",
+        materials: Iterable[str] = (),
+        departments: Iterable[str] = (),
+        department: str = "",
+        agree: bool = False,
+        approver: str = "",
+    ) -> cases_pb2.ActResponse:
         request = cases_pb2.ActRequest(
             receipt=receipt, action=action, actor=actor, reason=reason,
             materials=list(materials), departments=list(departments),
             department=department, agree=agree, approver=approver,
         )
-        return self._call(self._cases.Act, request).case
+        return self._call(self._cases.Act, request)
 
     # --- catalog ---
 

@@ -16,6 +16,7 @@ from typing import Any
 import tomli_w
 
 from federation.tree import Level, NodeIdError, check_node_id
+from node.sync_node import SyncSettings
 
 CONFIG_FILE = "govnet.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -56,6 +57,7 @@ class NodeConfig:
     duplicate_window_days: int = 30
     calendar_dir: Path | None = None  # yearly holiday override files (YYYY.toml)
     log_level: str = "info"
+    sync: SyncSettings = SyncSettings()
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -68,6 +70,12 @@ class NodeConfig:
         }
         if self.calendar_dir is not None:
             out["calendar"] = {"override_dir": str(self.calendar_dir)}
+        out["sync"] = {
+            "flush_interval_s": self.sync.flush_interval_s,
+            "batch_max": self.sync.batch_max,
+            "admission_limit": self.sync.admission_limit,
+            "digest_interval_s": self.sync.digest_interval_s,
+        }
         return out
 
 
@@ -76,7 +84,30 @@ _SECTIONS: dict[str, set[str]] = {
     "intake": {"duplicate_window_days"},
     "calendar": {"override_dir"},
     "log": {"level"},
+    "sync": {"flush_interval_s", "batch_max", "admission_limit", "digest_interval_s"},
 }
+
+# (key, type, low, high): bounds keep a typo from turning into a storm or a stall.
+_SYNC_KEYS = (
+    ("flush_interval_s", float, 0.01, 60.0),
+    ("batch_max", int, 1, 10_000),
+    ("admission_limit", int, 1, 1_000),
+    ("digest_interval_s", float, 1.0, 86_400.0),
+)
+
+
+def build_sync_settings(raw: dict[str, Any]) -> SyncSettings:
+    values: dict[str, Any] = {}
+    for key, kind, low, high in _SYNC_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise ConfigError(f"sync.{key}: {value!r} is not a {'whole ' if kind is int else ''}number")
+        if not low <= value <= high:
+            raise ConfigError(f"sync.{key}: {value} is outside {low} … {high}")
+        values[key] = kind(value)
+    return SyncSettings(**values)
 
 
 def build_config(
@@ -89,6 +120,7 @@ def build_config(
     duplicate_window_days: int = 30,
     calendar_dir: str | None = None,
     log_level: str = "info",
+    sync: dict[str, Any] | None = None,
 ) -> NodeConfig:
     """Validate the parts of a configuration and assemble it."""
     try:
@@ -124,6 +156,7 @@ def build_config(
         duplicate_window_days=duplicate_window_days,
         calendar_dir=cal,
         log_level=log_level,
+        sync=build_sync_settings(sync or {}),
     )
 
 
@@ -161,6 +194,7 @@ def load_config(data_dir: Path) -> NodeConfig:
             duplicate_window_days=raw.get("intake", {}).get("duplicate_window_days", 30),
             calendar_dir=raw.get("calendar", {}).get("override_dir"),
             log_level=raw.get("log", {}).get("level", "info"),
+            sync=raw.get("sync", {}),
         )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

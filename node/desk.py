@@ -14,19 +14,26 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from federation.routing import deciding_node
+from federation.tree import Level, parent_id
+from node import replication
 from node.applicant import Applicant, ApplicantError
-from node.calendar import WorkCalendar
+from node.calendar import WorkCalendar, local_date
 from node.catalog import ServiceItem
 from node.clock import Clock
 from node.lifecycle import (
     ActionRefused,
     ActParams,
+    CaseState,
     Context,
+    EventDraft,
     InvalidParams,
     LifecycleError,
+    Status,
     act,
     intake,
 )
@@ -45,7 +52,8 @@ from node.store import (
     update_case,
     utc_text,
 )
-from node.models import CatalogItemRow, IdempotencyKey
+from node.models import CaseRow, CatalogItemRow, IdempotencyKey
+from sqlmodel import Session
 
 MAX_KEY_LENGTH = 128
 
@@ -95,6 +103,12 @@ class SubmitCommand:
 class Submitted:
     record: CaseRecord
     replayed: bool
+
+
+@dataclass(frozen=True)
+class Acted:
+    record: CaseRecord
+    forwarded_to: str = ""  # set when this node is not the owner and sent the request on
 
 
 class CaseDesk:
@@ -163,13 +177,20 @@ class CaseDesk:
                 possible_duplicate=bool(duplicate_of),
                 duplicate_of=duplicate_of,
             )
-            insert_case(s, record, now)
+            row = insert_case(s, record, now)
             s.flush()  # the case row must exist before rows that refer to it
-            append_event(s, meta, record.state.receipt, 1, transition.event, now)
+            event = append_event(s, meta, record.state.receipt, 1, transition.event, now)
             s.add(IdempotencyKey(key=key, request_hash=fingerprint, receipt=record.state.receipt, created_at=utc_text(now)))
+            if meta.level is Level.VILLAGE and item.authority_level is not Level.VILLAGE:
+                # A village agent point carries the case (代办) to the level with authority at once.
+                self._hand_over(s, row, record.state, deciding_node(meta.node_id, item.authority_level), now,
+                                actor=cmd.agent or cmd.actor, prior_events=[event])
+            else:
+                replication.announce(s, meta, row, [event], now, self._priority(record.state, now))
+            record = record_from_row(row)
         return Submitted(record, replayed=False)
 
-    def act(self, receipt_text: str, action: str, params: ActParams) -> CaseRecord:
+    def act(self, receipt_text: str, action: str, params: ActParams) -> Acted:
         receipt = self._parse_receipt(receipt_text)
         meta = self.store.meta
         now = self.clock.now()
@@ -177,22 +198,84 @@ class CaseDesk:
             row = load_case_row(s, receipt)
             if row is None:
                 raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {meta.node_id}", "receipt")
-            record = record_from_row(row)
-            if record.state.owner != meta.node_id:
-                raise DeskError(
-                    ErrorKind.PRECONDITION,
-                    f"case {receipt} is owned by node {record.state.owner}; act on it there",
-                )
-            item = self._item_at(record.state.catalog_version, record.state.item_code)
-            ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=now, calendar=self.calendar)
-            try:
-                transition = act(record.state, action, params, ctx)
-            except LifecycleError as exc:
-                raise _desk_error(exc) from None
-            update_case(s, row, transition.case, now)
-            append_event(s, meta, receipt, transition.case.event_count, transition.event, now)
-            return CaseRecord(transition.case, record.applicant, record.item_name, record.department,
-                              record.possible_duplicate, record.duplicate_of)
+            if row.owner != meta.node_id:
+                if action not in replication.REQUESTABLE:
+                    raise DeskError(
+                        ErrorKind.PRECONDITION,
+                        f"case {receipt} is handled by node {row.owner}; only a "
+                        f"{' or '.join(replication.REQUESTABLE)} can be requested from here",
+                    )
+                if not params.actor.strip():
+                    raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor")
+                replication.request(s, meta, row, action, _params_dict(params), now)
+                return Acted(record_from_row(row), forwarded_to=row.owner)
+            self._apply(s, row, action, params, now)
+            return Acted(record_from_row(row))
+
+    def _apply(self, s: Session, row: CaseRow, action: str, params: ActParams, now: datetime) -> None:
+        """Run one lifecycle action on an owned case, write it, and send what it causes."""
+        meta = self.store.meta
+        record = record_from_row(row)
+        item = self._item_at(record.state.catalog_version, record.state.item_code)
+        ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=now, calendar=self.calendar)
+        try:
+            transition = act(record.state, action, params, ctx)
+        except LifecycleError as exc:
+            raise _desk_error(exc) from None
+        update_case(s, row, transition.case, now)
+        event = append_event(s, meta, row.receipt, transition.case.event_count, transition.event, now)
+        if transition.case.status is Status.ESCALATED and parent_id(meta.node_id) is not None:
+            self._hand_over(s, row, transition.case, deciding_node(meta.node_id, item.authority_level), now,
+                            actor=params.actor, prior_events=[event])
+        else:
+            replication.announce(s, meta, row, [event], now, self._priority(transition.case, now))
+
+    def _hand_over(self, s: Session, row: CaseRow, state: CaseState, target: str, now: datetime, *,
+                   actor: str, prior_events: list) -> None:
+        """Give the case to ``target``: record it, then send the whole case (same transaction)."""
+        meta = self.store.meta
+        handed = replace(state, owner=target, owner_epoch=state.owner_epoch + 1, event_count=state.event_count + 1)
+        draft = EventDraft(action="hand_over", from_status=state.status, to_status=state.status, actor=actor or "govnet",
+                           reason="", detail={"to": target, "epoch": handed.owner_epoch})
+        update_case(s, row, handed, now)
+        event = append_event(s, meta, row.receipt, handed.event_count, draft, now)
+        s.flush()
+        priority = replication.URGENT if state.status is Status.ESCALATED else self._priority(handed, now)
+        # The events up to the hand-over reach the origin with the transfer itself (it passes there first
+        # or starts there); only the ancestors need the summary now.
+        replication.announce(s, meta, row, [*prior_events, event], now, priority)
+        replication.hand_over(s, meta, row, target, now, priority)
+
+    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict, now: datetime) -> None:
+        """A request made at another node, applied here by the owner (or refused, on the record)."""
+        try:
+            self._apply(s, row, action, ActParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}), now)
+        except DeskError as exc:
+            self._record(s, row, EventDraft(action="request_refused", from_status=row.status, to_status=row.status,
+                                            actor=params.get("actor", ""), reason=str(exc),
+                                            detail={"requested": action}), now)
+
+    def record_take_over(self, s: Session, row: CaseRow, previous_owner: str, now: datetime) -> None:
+        self._record(s, row, EventDraft(action="take_over", from_status=row.status, to_status=row.status,
+                                        actor="govnet", reason="", detail={"from": previous_owner,
+                                                                           "epoch": row.owner_epoch}), now)
+
+    def _record(self, s: Session, row: CaseRow, draft: EventDraft, now: datetime) -> None:
+        """An event that changes no lifecycle state (ownership, a refused request)."""
+        row.event_count += 1
+        row.updated_at = utc_text(now)
+        s.add(row)
+        event = append_event(s, self.store.meta, row.receipt, row.event_count, draft, now)
+        replication.announce(s, self.store.meta, row, [event], now, self._priority(record_from_row(row).state, now))
+
+    def _priority(self, state: CaseState, now: datetime) -> int:
+        """Cases near or past their deadline, and escalations, travel before bulk history."""
+        if state.status is Status.ESCALATED:
+            return replication.URGENT
+        if state.due is not None and state.status not in (Status.DELIVERED, Status.WITHDRAWN, Status.RETURNED):
+            if state.due <= self.calendar.add_working_days(local_date(now), 1):
+                return replication.URGENT
+        return replication.NORMAL
 
     def get(self, receipt_text: str) -> tuple[CaseRecord, list[StoredEvent]]:
         receipt = self._parse_receipt(receipt_text)
@@ -217,6 +300,10 @@ class CaseDesk:
         if row is None:
             raise DeskError(ErrorKind.PRECONDITION, f"catalog version {version} has no item {code}")
         return ServiceItem.from_dict(json.loads(row.data))
+
+
+def _params_dict(params: ActParams) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()}
 
 
 def _desk_error(exc: LifecycleError) -> DeskError:

@@ -239,11 +239,15 @@ def allowed_actions(status: Status) -> list[str]:
 
 
 def classify(item: ServiceItem, node_level: Level, via_agent: bool) -> CaseType:
-    """The kind a new case has at intake (it becomes ``returned`` if returned later)."""
-    if node_level.rank > item.authority_level.rank:
-        return CaseType.ESCALATED
+    """The kind a new case has at intake (it becomes ``returned`` if returned later).
+
+    A case a village agent carries is a proxy case (代办件) even when it goes up to be
+    decided: the agent, not the applicant, walks it through.
+    """
     if via_agent:
         return CaseType.PROXY
+    if node_level.rank > item.authority_level.rank:
+        return CaseType.ESCALATED
     return CaseType(item.item_type.value)
 
 
@@ -311,7 +315,14 @@ def act(case: CaseState, action: str, params: ActParams, ctx: Context) -> Transi
         raise IllegalAction(case.status, chosen)
     if not params.actor.strip():
         raise InvalidParams(f"who does this {chosen}? give the actor (clerk's name or id)")
-    changes, detail = _HANDLERS[chosen](case, params, ctx)
+    try:
+        changes, detail = _HANDLERS[chosen](case, params, ctx)
+    except ActionRefused as exc:
+        # Say where the case is and what can be done instead, not only why not.
+        raise ActionRefused(
+            f"cannot {chosen} a case that is {case.status}: {exc}; "
+            f"allowed now: {', '.join(allowed_actions(case.status))}"
+        ) from None
     new_status = changes.pop("status", target)
     new = dataclasses.replace(case, status=new_status, event_count=case.event_count + 1, **changes)
     event = EventDraft(
@@ -570,7 +581,7 @@ def _check_known(item: ServiceItem, materials: Sequence[str]) -> None:
     known = {m.name for m in item.materials}
     unknown = [m for m in materials if m not in known]
     if unknown:
-        raise ActionRefused(
+        raise InvalidParams(
             f"item {item.code} does not list material(s) {', '.join(unknown)}; "
             f"its materials are: {', '.join(m.name for m in item.materials)}"
         )

@@ -113,6 +113,8 @@ class CaseEventRow(SQLModel, table=True):
     origin: str
     origin_incarnation: int
     origin_seq: int
+    # Written by an owner whose epoch had already been superseded: kept, flagged, never merged.
+    superseded: bool = False
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -123,3 +125,111 @@ class IdempotencyKey(SQLModel, table=True):
     request_hash: str
     receipt: str = Field(foreign_key="case_record.receipt")
     created_at: str
+
+
+# --- sync (migration 0002) ---
+
+
+class OutboxRow(SQLModel, table=True):
+    """Envelopes waiting for a neighbour's acknowledgement, per link, in link order."""
+
+    __tablename__ = "outbox"
+    link: str = Field(primary_key=True)  # the neighbour's node id
+    seq: int = Field(primary_key=True)
+    origin: str
+    origin_incarnation: int
+    origin_seq: int
+    kind: str
+    target: str
+    case_key: str
+    priority: int
+    payload: str
+    created_at: str
+
+
+class InboundCursor(SQLModel, table=True):
+    """What this node has applied of a neighbour's stream (one per neighbour incarnation)."""
+
+    __tablename__ = "inbound_cursor"
+    link: str = Field(primary_key=True)
+    incarnation: int = Field(primary_key=True)
+    through: int = 0
+    above: str = "[]"
+    updated_at: str
+
+
+class AppliedEnvelope(SQLModel, table=True):
+    """Every envelope this node applied as its final target, kept forever (dedupe, alarms)."""
+
+    __tablename__ = "applied_envelope"
+    origin: str = Field(primary_key=True)
+    origin_incarnation: int = Field(primary_key=True)
+    origin_seq: int = Field(primary_key=True)
+    payload_hash: str
+    applied_at: str
+
+
+class LinkStateRow(SQLModel, table=True):
+    __tablename__ = "link_state"
+    neighbour: str = Field(primary_key=True)
+    health: str
+    since: str | None = None
+    failures: int = 0
+    next_attempt: str | None = None
+    last_success: str | None = None
+    last_error: str = ""
+
+
+class ChildLink(SQLModel, table=True):
+    """A child that has registered with this node (said hello with a valid id and level)."""
+
+    __tablename__ = "child_link"
+    child_id: str = Field(primary_key=True)
+    level: str
+    incarnation: int
+    protocol_version: int
+    catalog_version: int
+    registered_at: str
+    last_seen: str
+
+
+class QuarantineRow(SQLModel, table=True):
+    """An envelope that could not be applied, set aside so it does not block its queue."""
+
+    __tablename__ = "quarantine"
+    id: int | None = Field(default=None, primary_key=True)
+    link: str
+    seq: int
+    origin: str
+    origin_incarnation: int
+    origin_seq: int
+    kind: str
+    target: str
+    case_key: str
+    priority: int
+    payload: str
+    created_at: str
+    error: str
+    quarantined_at: str
+    replayed_at: str | None = None
+
+
+class CaseSummary(SQLModel, table=True):
+    """What an ancestor or relay knows of a case: its state without personal data."""
+
+    __tablename__ = "case_summary"
+    __table_args__ = (Index("ix_case_summary_origin", "origin"),)
+    receipt: str = Field(primary_key=True)
+    origin: str
+    owner: str
+    owner_epoch: int
+    item_code: str
+    department: str
+    case_type: str
+    status: str
+    due: str | None = None
+    submitted_at: str
+    decided_on: str | None = None
+    event_count: int
+    state: str  # the full state snapshot (JSON, no personal data)
+    updated_at: str

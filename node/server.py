@@ -20,10 +20,15 @@ from grpc_reflection.v1alpha import reflection
 from node.calendar import CalendarError, WorkCalendar
 from node.clock import Clock, SystemClock
 from node.config import Address, NodeConfig
-from node.desk import CaseDesk
+from datetime import timedelta
+
+from node.assembly import NodeCore, assemble
 from node.servicers import CaseServicer, CatalogServicer
 from node.store import Store, StoreError
-from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+from node.sync_servicer import SyncServicer
+from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc, sync_pb2, sync_pb2_grpc
+from sync.driver import LinkDriver
+from sync.grpc_transport import GrpcTransport
 
 log = logging.getLogger("govnet.node")
 
@@ -45,18 +50,35 @@ class StartError(Exception):
 @dataclass
 class RunningNode:
     config: NodeConfig
-    store: Store
+    core: NodeCore
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
+    driver: LinkDriver | None
+    _stop_sync: asyncio.Event
+    _sync_task: asyncio.Task[None] | None
+    _transport: GrpcTransport | None
+
+    @property
+    def store(self) -> Store:
+        return self.core.store
 
     @property
     def address(self) -> str:
         return str(Address(self.config.listen.host, self.port))
 
     async def stop(self, grace: float = GRACE_SECONDS) -> None:
+        """Stop taking calls, let in-flight calls and the current sync batch finish, close the store."""
         await self.health.enter_graceful_shutdown()
+        self._stop_sync.set()
+        if self._sync_task is not None:
+            try:
+                await asyncio.wait_for(self._sync_task, grace)
+            except asyncio.TimeoutError:
+                self._sync_task.cancel()
         await self.server.stop(grace)
+        if self._transport is not None:
+            await self._transport.close()
         self.store.close()
 
 
@@ -76,15 +98,19 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
             f"{config.data_dir}: the store belongs to node {store.meta.node_id} ({store.meta.level}), "
             f"but the configuration says {config.node_id} ({config.level})"
         )
-    desk = CaseDesk(store, calendar, clock, config.duplicate_window_days)
+    core = assemble(store, calendar, clock, config.sync, config.duplicate_window_days)
+    flush = timedelta(seconds=config.sync.flush_interval_s)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk), server)
+    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(core.desk), server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock), server)
+    sync_pb2_grpc.add_SyncServiceServicer_to_server(
+        SyncServicer(store, core.children, core.inbox, core.uplink, clock, flush), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (
         cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name,
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+        sync_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     )
@@ -97,9 +123,18 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
         store.close()
         raise StartError(f"node.listen: cannot listen on {config.listen}: the port is in use or the address is not this machine's")
     await server.start()
-    for name in ("", *services[:2]):
+    for name in ("", *services[:3]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningNode(config, store, server, health_servicer, port)
+    stop_sync = asyncio.Event()
+    driver = task = transport = None
+    if core.uplink is not None and config.parent is not None:
+        uplink = core.uplink
+        transport = GrpcTransport(str(config.parent))
+        driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,
+                            digest_interval_s=config.sync.digest_interval_s,
+                            on_refused=lambda why: setattr(uplink, "refusal", why))
+        task = asyncio.create_task(driver.run(stop_sync), name="govnet-uplink")
+    return RunningNode(config, core, server, health_servicer, port, driver, stop_sync, task, transport)
 
 
 async def serve(config: NodeConfig, clock: Clock | None = None) -> None:

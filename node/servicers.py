@@ -22,6 +22,7 @@ from node.clock import Clock
 from node.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand
 from node.lifecycle import ActParams
 from node.receipt import Receipt, ReceiptError
+from node.replication import publish_local
 from node.store import Conflict, Store
 from node.wire import case_to_proto, event_to_proto, item_to_dict, item_to_proto
 from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
@@ -67,6 +68,7 @@ def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
 class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
     def __init__(self, desk: CaseDesk) -> None:
         self.desk = desk
+        self.here = desk.store.meta.node_id
 
     @rpc
     async def Submit(self, request: cases_pb2.SubmitCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.SubmitCaseResponse:
@@ -82,12 +84,12 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             actor=request.actor,
         )
         done = await asyncio.to_thread(self.desk.submit, cmd)
-        return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record), replayed=done.replayed)
+        return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record, here=self.here), replayed=done.replayed)
 
     @rpc
     async def Get(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.Case:
         record, events = await asyncio.to_thread(self.desk.get, request.receipt)
-        return case_to_proto(record, events)
+        return case_to_proto(record, events, self.here)
 
     @rpc
     async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
@@ -131,7 +133,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         )
         page, more = rows[:limit], len(rows) > limit
         return cases_pb2.ListCasesResponse(
-            cases=[case_to_proto(r) for r in page],
+            cases=[case_to_proto(r, here=self.here) for r in page],
             next_page_token=page[-1].state.receipt if more else "",
         )
 
@@ -146,15 +148,19 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             agree=request.agree,
             approver=request.approver,
         )
-        record = await asyncio.to_thread(self.desk.act, request.receipt, request.action, params)
-        _, events = await asyncio.to_thread(self.desk.get, record.state.receipt)
-        return cases_pb2.ActResponse(case=case_to_proto(record, events))
+        acted = await asyncio.to_thread(self.desk.act, request.receipt, request.action, params)
+        _, events = await asyncio.to_thread(self.desk.get, acted.record.state.receipt)
+        return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+
+    def _publish(self, catalog: Catalog, expected_version: int) -> int:
+        with self.store.transaction() as s:
+            return publish_local(s, self.store, catalog, self.clock.now(), expected_version)
 
     @rpc
     async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
@@ -188,7 +194,5 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             except CatalogError as exc:
                 raise exc.located(index=index) from None
         catalog = Catalog(items=tuple(items), issuer=request.issuer or self.store.meta.node_id)
-        version = await asyncio.to_thread(
-            self.store.publish_catalog, catalog, self.clock.now(), request.expected_version
-        )
+        version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
         return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))

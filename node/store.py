@@ -225,24 +225,31 @@ class Store:
         return loaded
 
     def publish_catalog(self, catalog: Catalog, now: datetime, expected_version: int = 0) -> int:
-        """Store ``catalog`` as the next version; return it. Earlier versions are kept."""
+        """Store ``catalog`` as the next version in its own transaction; return the version."""
         with self.transaction() as s:
-            current = s.exec(select(func.max(CatalogVersion.version))).one() or 0
-            if expected_version and expected_version != current:
-                raise Conflict(
-                    f"catalog is at version {current}, not {expected_version}: "
-                    "reload it and publish again"
-                )
+            return self.publish_catalog_in(s, catalog, now, expected_version=expected_version)
+
+    def publish_catalog_in(self, s: Session, catalog: Catalog, now: datetime, version: int | None = None,
+                           expected_version: int = 0) -> int:
+        """Store ``catalog`` within the caller's transaction: as ``version`` (a version received
+        from the parent) or as the next one. Earlier versions are kept: cases name theirs."""
+        current = s.exec(select(func.max(CatalogVersion.version))).one() or 0
+        if expected_version and expected_version != current:
+            raise Conflict(f"catalog is at version {current}, not {expected_version}: reload it and publish again")
+        if version is None:
             version = current + 1
-            s.add(CatalogVersion(version=version, issuer=catalog.issuer, published_at=utc_text(now),
-                                 item_count=len(catalog.items)))
-            s.flush()
-            for item in catalog.items:
-                s.add(CatalogItemRow(version=version, code=item.code, department=item.department,
-                                     authority_level=item.authority_level.value,
-                                     item_type=item.item_type.value,
-                                     data=json.dumps(item.to_dict(), ensure_ascii=False)))
-        self._catalog = PublishedCatalog(version, catalog.issuer, {i.code: i for i in catalog.items})
+        elif version <= current:
+            raise Conflict(f"catalog version {version} is not newer than {current}")
+        s.add(CatalogVersion(version=version, issuer=catalog.issuer, published_at=utc_text(now),
+                             item_count=len(catalog.items)))
+        s.flush()
+        for item in catalog.items:
+            s.add(CatalogItemRow(version=version, code=item.code, department=item.department,
+                                 authority_level=item.authority_level.value, item_type=item.item_type.value,
+                                 data=json.dumps(item.to_dict(), ensure_ascii=False)))
+        # The cache is replaced only once this transaction has committed.
+        published = PublishedCatalog(version, catalog.issuer, {i.code: i for i in catalog.items})
+        event.listen(s, "after_commit", lambda _s: setattr(self, "_catalog", published), once=True)
         return version
 
     # --- reads ---
@@ -382,24 +389,24 @@ def update_case(s: Session, row: CaseRow, state: CaseState, now: datetime) -> No
     s.add(row)
 
 
-def append_event(s: Session, meta: StoreMeta, receipt: str, seq: int, draft: EventDraft, now: datetime) -> None:
-    s.add(
-        CaseEventRow(
-            receipt=receipt,
-            seq=seq,
-            action=draft.action,
-            from_status=draft.from_status,
-            to_status=draft.to_status,
-            actor=draft.actor,
-            reason=draft.reason,
-            detail=json.dumps(dict(draft.detail), ensure_ascii=False, sort_keys=True),
-            happened_at=utc_text(now),
-            recorded_at=utc_text(now),
-            origin=meta.node_id,
-            origin_incarnation=meta.incarnation,
-            origin_seq=next_value(s, "event_seq"),
-        )
+def append_event(s: Session, meta: StoreMeta, receipt: str, seq: int, draft: EventDraft, now: datetime) -> CaseEventRow:
+    row = CaseEventRow(
+        receipt=receipt,
+        seq=seq,
+        action=draft.action,
+        from_status=draft.from_status,
+        to_status=draft.to_status,
+        actor=draft.actor,
+        reason=draft.reason,
+        detail=json.dumps(dict(draft.detail), ensure_ascii=False, sort_keys=True),
+        happened_at=utc_text(now),
+        recorded_at=utc_text(now),
+        origin=meta.node_id,
+        origin_incarnation=meta.incarnation,
+        origin_seq=next_value(s, "event_seq"),
     )
+    s.add(row)
+    return row
 
 
 def _state_columns(st: CaseState, now: datetime) -> dict[str, Any]:

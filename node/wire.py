@@ -13,6 +13,7 @@ from typing import Any
 from node.catalog import ServiceItem
 from node.store import CaseRecord, StoredEvent
 from node.lifecycle import allowed_actions
+from node.replication import REQUESTABLE
 from protos.govnet.v1 import cases_pb2, catalog_pb2
 
 
@@ -71,8 +72,12 @@ def _d(value: Any) -> str:
     return value.isoformat() if value else ""
 
 
-def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = ()) -> cases_pb2.Case:
+def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: str = "") -> cases_pb2.Case:
+    """``here``: the node answering; where it does not own the case, it can only pass requests on."""
     st = record.state
+    allowed = allowed_actions(st.status)
+    if here and st.owner != here:
+        allowed = [a for a in allowed if a in REQUESTABLE]
     return cases_pb2.Case(
         receipt=st.receipt,
         item_code=st.item_code,
@@ -104,5 +109,5 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = ()) -> cas
         decision_reason=st.decision_reason,
         notice=st.notice,
         events=[event_to_proto(e) for e in events],
-        allowed_actions=allowed_actions(st.status),
+        allowed_actions=allowed,
     )

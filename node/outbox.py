@@ -1,0 +1,103 @@
+"""Putting envelopes into the outbox, inside the caller's transaction (persist before send).
+
+``send`` starts a new message from this node: it gets this node's identity (origin,
+incarnation, a gapless sequence per target) and the next position on the link toward
+its target. ``forward`` passes on a message another node started, identity unchanged.
+Helpers take the session and never commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from federation.routing import Direction, next_hop
+from node.models import OutboxRow
+from node.store import StoreMeta, next_value, utc_text
+from sync.cursor import Cursor
+from sync.envelope import Envelope
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(env: Envelope) -> dict[str, Any]:
+    return json.loads(env.payload)
+
+
+def _append(s: Session, link: str, env: Envelope) -> Envelope:
+    placed = env.on_link(next_value(s, f"link:{link}"))
+    s.add(
+        OutboxRow(
+            link=link, seq=placed.seq, origin=placed.origin, origin_incarnation=placed.origin_incarnation,
+            origin_seq=placed.origin_seq, kind=placed.kind, target=placed.target, case_key=placed.case_key,
+            priority=placed.priority, payload=placed.payload.decode(), created_at=placed.created_at,
+        )
+    )
+    return placed
+
+
+def send(s: Session, meta: StoreMeta, *, target: str, kind: str, case_key: str, priority: int,
+         payload: dict[str, Any], now: datetime, link: str | None = None) -> Envelope:
+    """A new message from this node to ``target`` (via ``link`` when given: a broadcast hop)."""
+    if link is None:
+        hop = next_hop(meta.node_id, target)
+        if hop.direction is Direction.HERE:
+            raise ValueError("a node does not send messages to itself")
+        link = hop.neighbour
+    env = Envelope(
+        seq=0, origin=meta.node_id, origin_incarnation=meta.incarnation,
+        origin_seq=next_value(s, f"origin:{target or link}"), kind=kind, target=target, case_key=case_key,
+        priority=priority, payload=encode(payload), created_at=utc_text(now),
+    )
+    return _append(s, link, env)
+
+
+def forward(s: Session, meta: StoreMeta, env: Envelope, link: str | None = None) -> Envelope:
+    """Pass ``env`` one hop further toward its target, keeping its identity."""
+    if link is None:
+        link = next_hop(meta.node_id, env.target).neighbour
+    return _append(s, link, env)
+
+
+def to_envelope(r: OutboxRow) -> Envelope:
+    return Envelope(r.seq, r.origin, r.origin_incarnation, r.origin_seq, r.kind, r.target, r.case_key,
+                    r.priority, r.payload.encode(), r.created_at)
+
+
+def pending(s: Session, link: str, limit: int | None = None) -> list[Envelope]:
+    query = select(OutboxRow).where(OutboxRow.link == link).order_by(col(OutboxRow.seq))
+    if limit:
+        query = query.limit(limit)
+    return [to_envelope(r) for r in s.exec(query).all()]
+
+
+def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:
+    """Delete what the receiver's cursor covers; nothing else."""
+    removed = s.exec(  # type: ignore[call-overload]
+        delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq) <= cursor.through)
+    ).rowcount
+    if cursor.above:
+        removed += s.exec(  # type: ignore[call-overload]
+            delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq).in_(sorted(cursor.above)))
+        ).rowcount
+    return int(removed or 0)
+
+
+def depth(s: Session, link: str) -> tuple[int, str | None]:
+    """How many envelopes wait on ``link`` and when the oldest was created."""
+    from sqlalchemy import func
+
+    count, oldest = s.exec(
+        select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.link == link)
+    ).one()
+    return int(count), oldest
+
+
+def links_with_pending(s: Session) -> Sequence[str]:
+    return s.exec(select(OutboxRow.link).distinct()).all()

@@ -1,0 +1,393 @@
+"""This node's side of its links: the child side toward its parent, the parent side for
+its children, and the inbox both share. Blocking store calls; the session and the
+gRPC servicer run them in worker threads.
+
+The inbox applies a batch in ONE transaction: for each envelope not already covered by
+the link's cursor, it applies or relays it inside a savepoint (an envelope that fails is
+rolled back alone and quarantined), then stores the advanced cursor, then commits. Only
+then is the cursor returned as the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
+
+from federation.tree import Level, NodeIdError, check_child, level_of, parent_id
+from node import outbox
+from node.catalog import Catalog, ServiceItem
+from node.clock import Clock
+from node.models import (
+    CaseRow,
+    CaseSummary,
+    ChildLink,
+    InboundCursor,
+    LinkStateRow,
+    OutboxRow,
+    QuarantineRow,
+)
+from node.replication import Replicator, case_dict, send_catalog
+from node.store import Store, utc_text
+from sync.admission import Admission
+from sync.batching import select_batch
+from sync.cursor import Cursor
+from sync.digest import PeriodDigest, digests, divergent
+from sync.envelope import PROTOCOL_VERSION, Envelope
+from sync.link import Health, LinkState, shown_health
+from sync.transport import Hello, HelloReply, PullReply, Refused
+
+log = logging.getLogger("govnet.sync")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    flush_interval_s: float = 0.5
+    batch_max: int = 200
+    admission_limit: int = 4
+    digest_interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class LinkReport:
+    neighbour: str
+    direction: str
+    health: str
+    since: str | None
+    outbox_depth: int
+    oldest_age_s: float
+    last_success: str | None
+    last_error: str
+    next_attempt: str | None
+
+
+def _parse(ts: str | None) -> datetime | None:
+    return datetime.fromisoformat(ts) if ts else None
+
+
+class Inbox:
+    """Applies batches from one neighbour stream with exactly-once effect."""
+
+    def __init__(self, store: Store, replicator: Replicator, clock: Clock) -> None:
+        self.store = store
+        self.replicator = replicator
+        self.clock = clock
+
+    @staticmethod
+    def cursor(s: Session, link: str, incarnation: int) -> Cursor:
+        row = s.get(InboundCursor, (link, incarnation))
+        return Cursor.of(row.through, json.loads(row.above)) if row else Cursor()
+
+    def apply(self, link: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            cursor = self.cursor(s, link, incarnation)
+            for env in envelopes:
+                if cursor.has(env.seq):
+                    continue  # a resent or duplicated copy: already applied
+                try:
+                    with s.begin_nested():
+                        self.replicator.process(s, env, now)
+                except OperationalError:
+                    raise  # the store itself failed: the whole batch fails and is resent
+                except Exception as exc:
+                    self._quarantine(s, link, env, exc, now)
+                cursor = cursor.add([env.seq])
+            row = s.get(InboundCursor, (link, incarnation)) or InboundCursor(link=link, incarnation=incarnation, updated_at="")
+            row.through, row.above, row.updated_at = cursor.through, json.dumps(sorted(cursor.above)), utc_text(now)
+            s.add(row)
+        return cursor
+
+    @staticmethod
+    def _quarantine(s: Session, link: str, env: Envelope, exc: Exception, now: datetime) -> None:
+        error = f"{exc.__class__.__name__}: {exc}"
+        log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
+                                                    "error": error})
+        s.add(QuarantineRow(link=link, seq=env.seq, origin=env.origin, origin_incarnation=env.origin_incarnation,
+                            origin_seq=env.origin_seq, kind=env.kind, target=env.target, case_key=env.case_key,
+                            priority=env.priority, payload=env.payload.decode(), created_at=env.created_at,
+                            error=error[:2000], quarantined_at=utc_text(now)))
+
+    def quarantined(self) -> list[QuarantineRow]:
+        with self.store.reading() as s:
+            return list(s.exec(select(QuarantineRow).where(col(QuarantineRow.replayed_at).is_(None))
+                               .order_by(col(QuarantineRow.id))).all())
+
+    def replay(self, item_id: int) -> tuple[bool, str]:
+        """Try a quarantined envelope again (after the cause was fixed). Returns (applied, error)."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            row = s.get(QuarantineRow, item_id)
+            if row is None or row.replayed_at is not None:
+                raise KeyError(f"no quarantined item {item_id} waiting")
+            env = Envelope(row.seq, row.origin, row.origin_incarnation, row.origin_seq, row.kind, row.target,
+                           row.case_key, row.priority, row.payload.encode(), row.created_at)
+            try:
+                with s.begin_nested():
+                    self.replicator.process(s, env, now)
+            except OperationalError:
+                raise
+            except Exception as exc:
+                row.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+                s.add(row)
+                return False, row.error
+            row.replayed_at = utc_text(now)
+            s.add(row)
+            return True, ""
+
+
+def _digest_rows(s: Session, root: str) -> list[tuple[str, str, int]]:
+    """(day submitted, receipt, version) of every case that originated at or under ``root``."""
+    like = root + "%"
+    best: dict[str, tuple[str, int]] = {}
+    for receipt, submitted, count in s.exec(
+        select(CaseRow.receipt, CaseRow.submitted_at, CaseRow.event_count).where(col(CaseRow.origin).like(like))
+    ).all():
+        best[receipt] = (submitted[:10], count)
+    for receipt, submitted, count in s.exec(
+        select(CaseSummary.receipt, CaseSummary.submitted_at, CaseSummary.event_count)
+        .where(col(CaseSummary.origin).like(like))
+    ).all():
+        if receipt not in best or best[receipt][1] < count:
+            best[receipt] = (submitted[:10], count)
+    return [(day, receipt, count) for receipt, (day, count) in best.items()]
+
+
+def _send_summaries(s: Session, store: Store, root: str, periods: Sequence[str], target: str, now: datetime) -> int:
+    """Resync: send our view of every case under ``root`` submitted in ``periods`` to ``target``."""
+    wanted = set(periods)
+    sent = 0
+    like = root + "%"
+    for row in s.exec(select(CaseRow).where(col(CaseRow.origin).like(like))).all():
+        if row.submitted_at[:10] in wanted:
+            outbox.send(s, store.meta, target=target, kind="summary", case_key=row.receipt, priority=0,
+                        payload={"case": case_dict(row, personal=False)}, now=now)
+            sent += 1
+    owned = {r for r in s.exec(select(CaseRow.receipt).where(col(CaseRow.origin).like(like))).all()}
+    for summ in s.exec(select(CaseSummary).where(col(CaseSummary.origin).like(like))).all():
+        if summ.submitted_at[:10] in wanted and summ.receipt not in owned:
+            outbox.send(s, store.meta, target=target, kind="summary", case_key=summ.receipt, priority=0,
+                        payload={"case": json.loads(summ.state)}, now=now)
+            sent += 1
+    return sent
+
+
+class UpLink:
+    """The child side of the link to this node's parent (implements ``sync.session.Child``)."""
+
+    def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings) -> None:
+        self.store = store
+        self.inbox = inbox
+        self.clock = clock
+        self.settings = settings
+        self.node_id = store.meta.node_id
+        parent = parent_id(self.node_id)
+        assert parent is not None, "a city has no up-link"
+        self.parent = parent
+        self.parent_incarnation = 0
+        self.refusal = ""  # the parent's last refusal, shown in the status
+
+    def hello(self) -> Hello:
+        return Hello(self.node_id, self.store.meta.level.value, PROTOCOL_VERSION, self.store.catalog().version,
+                     self.store.meta.incarnation)
+
+    def on_hello(self, reply: HelloReply) -> None:
+        if reply.node_id != self.parent:
+            raise Refused(f"the node at the parent address is {reply.node_id}, but this node's parent is {self.parent}: "
+                          "fix node.parent in govnet.toml")
+        if reply.incarnation != self.parent_incarnation and self.parent_incarnation:
+            log.warning("parent has a new incarnation: its stream restarts; end-to-end identities drop repeats",
+                        extra={"link": self.parent, "old": self.parent_incarnation, "new": reply.incarnation})
+        self.parent_incarnation = reply.incarnation
+        self.refusal = ""
+
+    def next_batch(self) -> list[Envelope]:
+        with self.store.reading() as s:
+            waiting = outbox.pending(s, self.parent, limit=self.settings.batch_max * 20)
+        return select_batch(waiting, self.settings.batch_max)
+
+    def acknowledged(self, cursor: Cursor) -> None:
+        with self.store.transaction() as s:
+            outbox.drop_acknowledged(s, self.parent, cursor)
+
+    def down_position(self) -> tuple[int, Cursor]:
+        with self.store.reading() as s:
+            return self.parent_incarnation, Inbox.cursor(s, self.parent, self.parent_incarnation)
+
+    def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope]) -> None:
+        self.parent_incarnation = parent_incarnation
+        if envelopes:
+            self.inbox.apply(self.parent, parent_incarnation, envelopes)
+
+    def period_digests(self) -> list[PeriodDigest]:
+        with self.store.reading() as s:
+            return list(digests(_digest_rows(s, self.node_id)).values())
+
+    def resync(self, periods: Sequence[str]) -> None:
+        log.warning("digest differs from parent's: resyncing", extra={"link": self.parent, "periods": list(periods)})
+        with self.store.transaction() as s:
+            _send_summaries(s, self.store, self.node_id, periods, self.parent, self.clock.now())
+
+    # --- link state, persisted so backoff survives restarts ---
+
+    def load_state(self) -> LinkState:
+        with self.store.reading() as s:
+            row = s.get(LinkStateRow, self.parent)
+        if row is None:
+            return LinkState(self.parent)
+        return LinkState(self.parent, Health(row.health), _parse(row.since), row.failures, _parse(row.next_attempt),
+                         _parse(row.last_success), row.last_error)
+
+    def save_state(self, state: LinkState) -> None:
+        with self.store.transaction() as s:
+            row = s.get(LinkStateRow, self.parent) or LinkStateRow(neighbour=self.parent, health=state.health)
+            row.health = state.health.value
+            row.since = utc_text(state.since) if state.since else None
+            row.failures = state.failures
+            row.next_attempt = utc_text(state.next_attempt) if state.next_attempt else None
+            row.last_success = utc_text(state.last_success) if state.last_success else None
+            row.last_error = state.last_error[:500]
+            s.add(row)
+
+
+class ChildrenSide:
+    """What this node offers its children (implements ``sync.transport.Parent``)."""
+
+    def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings) -> None:
+        self.store = store
+        self.inbox = inbox
+        self.clock = clock
+        self.settings = settings
+        self.admission = Admission(settings.admission_limit)
+
+    @property
+    def node_id(self) -> str:
+        return self.store.meta.node_id
+
+    def hello(self, hello: Hello) -> HelloReply:
+        meta = self.store.meta
+        if hello.protocol_version != PROTOCOL_VERSION:
+            raise Refused(f"sync protocol {hello.protocol_version} is not supported here; node {meta.node_id} "
+                          f"speaks version {PROTOCOL_VERSION}: upgrade the older node")
+        try:
+            check_child(meta.node_id, hello.node_id)
+            if level_of(hello.node_id).value != hello.level:
+                raise NodeIdError(f"node {hello.node_id} is a {level_of(hello.node_id)} id but says it is a {hello.level}")
+        except NodeIdError as exc:
+            raise Refused(f"node {meta.node_id} ({meta.level}) refuses {hello.node_id}: {exc}") from None
+        now = self.clock.now()
+        catalog = self.store.catalog()
+        with self.store.transaction() as s:
+            row = s.get(ChildLink, hello.node_id)
+            if row is None:
+                row = ChildLink(child_id=hello.node_id, level=hello.level, incarnation=hello.incarnation,
+                                protocol_version=hello.protocol_version, catalog_version=hello.catalog_version,
+                                registered_at=utc_text(now), last_seen=utc_text(now))
+                log.info("child registered", extra={"link": hello.node_id})
+            row.incarnation, row.catalog_version, row.last_seen = hello.incarnation, hello.catalog_version, utc_text(now)
+            s.add(row)
+            if catalog.version > hello.catalog_version and not self._catalog_pending(s, hello.node_id):
+                items = [i.to_dict() for i in sorted(catalog.items.values(), key=lambda i: i.code)]
+                send_catalog(s, meta, hello.node_id, catalog.version, catalog.issuer, items, now)
+        return HelloReply(meta.node_id, meta.level.value, PROTOCOL_VERSION, meta.incarnation, catalog.version)
+
+    @staticmethod
+    def _catalog_pending(s: Session, child: str) -> bool:
+        return s.exec(select(OutboxRow.seq).where(OutboxRow.link == child, OutboxRow.kind == "catalog").limit(1)).first() is not None
+
+    def _registered(self, child: str) -> None:
+        with self.store.reading() as s:
+            if s.get(ChildLink, child) is None:
+                raise Refused(f"node {child} has not registered with {self.node_id}: it must say hello first")
+
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
+        self.admission.enter()
+        try:
+            self._registered(sender)
+            return self.inbox.apply(sender, incarnation, envelopes)
+        finally:
+            self.admission.leave()
+
+    def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
+             max_envelopes: int) -> PullReply:
+        self.admission.enter()
+        try:
+            self._registered(child)
+            mine = self.store.meta.incarnation
+            current = parent_incarnation == mine
+            with self.store.reading() as s:
+                waiting = outbox.pending(s, child, limit=max(1, max_envelopes) * 20)
+            if current and any(applied.has(e.seq) for e in waiting):
+                with self.store.transaction() as s:
+                    outbox.drop_acknowledged(s, child, applied)
+            left = [e for e in waiting if not (current and applied.has(e.seq))]
+            batch = select_batch(left, max(1, min(max_envelopes, self.settings.batch_max)))
+            return PullReply(mine, tuple(batch), more=len(left) > len(batch))
+        finally:
+            self.admission.leave()
+
+    def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
+        self._registered(child)
+        theirs = {p.period: p for p in periods}
+        with self.store.reading() as s:
+            mine = digests(_digest_rows(s, child))
+        differ = divergent(mine, theirs)
+        if differ:
+            log.warning("digest differs from child's: resyncing", extra={"link": child, "periods": differ})
+            with self.store.transaction() as s:
+                _send_summaries(s, self.store, child, differ, child, self.clock.now())
+        return differ
+
+
+def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_interval: timedelta) -> list[LinkReport]:
+    """Per link: health, outbox depth and age of the oldest waiting item, last success and error."""
+    reports = []
+    with store.reading() as s:
+        if uplink is not None:
+            state = uplink.load_state()
+            depth, oldest = outbox.depth(s, uplink.parent)
+            oldest_at = _parse(oldest)
+            health = shown_health(state, now, oldest_at, flush_interval)
+            reports.append(LinkReport(
+                uplink.parent, "up", health.value, utc_text(state.since) if state.since else None, depth,
+                (now - oldest_at).total_seconds() if oldest_at else 0.0,
+                utc_text(state.last_success) if state.last_success else None,
+                uplink.refusal or state.last_error,
+                utc_text(state.next_attempt) if state.next_attempt else None,
+            ))
+        for child in s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all():
+            depth, oldest = outbox.depth(s, child.child_id)
+            oldest_at = _parse(oldest)
+            seen = _parse(child.last_seen)
+            quiet = seen is None or now - seen > max(flush_interval * 10, timedelta(seconds=10))
+            if quiet:
+                health = Health.OFFLINE
+            elif oldest_at is not None and now - oldest_at > flush_interval * 4:
+                health = Health.LAGGING
+            else:
+                health = Health.CONNECTED
+            reports.append(LinkReport(
+                child.child_id, "down", health.value, child.last_seen, depth,
+                (now - oldest_at).total_seconds() if oldest_at else 0.0, child.last_seen, "", None,
+            ))
+    return reports
+
+
+def catalog_publisher(store: Store) -> Any:
+    """The replicator's hook to store a catalog version received from the parent (if newer)."""
+
+    def publish(s: Session, version: int, issuer: str, items: list[dict[str, Any]], now: datetime) -> bool:
+        current = store.catalog().version
+        if version <= current:
+            return False
+        catalog = Catalog(items=tuple(ServiceItem.from_dict(i) for i in items), issuer=issuer)
+        store.publish_catalog_in(s, catalog, now, version)
+        return True
+
+    return publish

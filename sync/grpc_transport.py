@@ -1,0 +1,125 @@
+"""The real transport: the child calls its parent's SyncService over gRPC.
+
+Each call has a deadline. A call that fails with UNAVAILABLE is retried a couple of
+times at once (tenacity; short, so a blip costs milliseconds, not a backoff period);
+anything longer is the link driver's business. Status codes become the transport
+errors the driver understands: RESOURCE_EXHAUSTED (with the parent's ``retry-after-ms``
+hint) is ``ParentBusy``; FAILED_PRECONDITION, PERMISSION_DENIED and INVALID_ARGUMENT
+are ``Refused``; everything else is ``LinkDown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
+from sync.cursor import Cursor
+from sync.digest import PeriodDigest
+from sync.envelope import Envelope
+from sync.transport import Hello, HelloReply, LinkDown, ParentBusy, PullReply, Refused
+
+T = TypeVar("T")
+RETRY_AFTER_KEY = "retry-after-ms"
+REFUSING = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT)
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
+
+def envelope_to_proto(e: Envelope) -> sync_pb2.Envelope:
+    return sync_pb2.Envelope(seq=e.seq, origin=e.origin, origin_incarnation=e.origin_incarnation,
+                             origin_seq=e.origin_seq, kind=e.kind, target=e.target, case_key=e.case_key,
+                             priority=e.priority, payload=e.payload, created_at=e.created_at)
+
+
+def envelope_from_proto(m: sync_pb2.Envelope) -> Envelope:
+    return Envelope(m.seq, m.origin, m.origin_incarnation, m.origin_seq, m.kind, m.target, m.case_key,
+                    m.priority, bytes(m.payload), m.created_at)
+
+
+def cursor_to_proto(c: Cursor) -> sync_pb2.Cursor:
+    return sync_pb2.Cursor(through=c.through, above=sorted(c.above))
+
+
+def cursor_from_proto(m: sync_pb2.Cursor) -> Cursor:
+    return Cursor.of(m.through, m.above)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() is grpc.StatusCode.UNAVAILABLE
+
+
+class GrpcTransport:
+    def __init__(self, address: str, timeout_s: float = 10.0, retries: int = 3,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.sleep = sleep  # injectable, so tests need not wait
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = sync_pb2_grpc.SyncServiceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: Callable[..., Any], request: Any, timeout_s: float | None = None) -> Any:
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.retries),
+                wait=wait_exponential(multiplier=0.05, max=0.5),
+                retry=retry_if_exception(_transient),
+                sleep=self.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    return await method(request, timeout=timeout_s or self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc, self.address) from None
+        raise AssertionError("unreachable")
+
+    async def hello(self, hello: Hello) -> HelloReply:
+        r = await self._call(self._stub.Hello, sync_pb2.HelloRequest(
+            node_id=hello.node_id, level=hello.level, protocol_version=hello.protocol_version,
+            catalog_version=hello.catalog_version, incarnation=hello.incarnation))
+        return HelloReply(r.node_id, r.level, r.protocol_version, r.incarnation, r.catalog_version)
+
+    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
+        r = await self._call(self._stub.Push, sync_pb2.PushRequest(
+            sender=sender, sender_incarnation=incarnation, envelopes=[envelope_to_proto(e) for e in envelopes]))
+        return cursor_from_proto(r.applied)
+
+    async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
+                   max_envelopes: int) -> PullReply:
+        r = await self._call(self._stub.Pull, sync_pb2.PullRequest(
+            child=child, child_incarnation=child_incarnation, parent_incarnation=parent_incarnation,
+            applied=cursor_to_proto(applied), max_envelopes=max_envelopes))
+        return PullReply(r.parent_incarnation, tuple(envelope_from_proto(e) for e in r.envelopes), r.more)
+
+    async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
+        r = await self._call(self._stub.Digest, sync_pb2.DigestRequest(
+            child=child, periods=[sync_pb2.PeriodDigest(period=p.period, count=p.count, hash=p.hash) for p in periods]))
+        return list(r.divergent)
+
+
+def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
+    code, details = exc.code(), exc.details() or ""
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        hint = 1000
+        for key, value in exc.trailing_metadata() or ():
+            if key == RETRY_AFTER_KEY:
+                try:
+                    hint = int(value)
+                except (TypeError, ValueError):
+                    pass
+        return ParentBusy(hint / 1000, details)
+    if code in REFUSING:
+        return Refused(details)
+    return LinkDown(f"{address}: {code.name}: {details}")

@@ -1,0 +1,78 @@
+"""The seam between the sync core and whatever carries batches.
+
+``Parent`` is what a parent node offers its children (the node implements it over its
+store; blocking calls). ``Transport`` is how a child reaches its parent: the gRPC
+transport in production, the in-memory one in tests and simulations. Both raise the
+same errors, so the session and the driver cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sync.cursor import Cursor
+from sync.digest import PeriodDigest
+from sync.envelope import Envelope
+
+
+class LinkDown(Exception):
+    """The exchange failed in a way that may pass (unreachable, timeout, lost answer)."""
+
+
+class ParentBusy(LinkDown):
+    def __init__(self, retry_after_s: float, message: str = "") -> None:
+        super().__init__(message or f"parent busy; retry after {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
+
+
+class Refused(Exception):
+    """The parent refuses this child (wrong id, level or protocol): configuration must change."""
+
+
+@dataclass(frozen=True)
+class Hello:
+    node_id: str
+    level: str
+    protocol_version: int
+    catalog_version: int
+    incarnation: int
+
+
+@dataclass(frozen=True)
+class HelloReply:
+    node_id: str
+    level: str
+    protocol_version: int
+    incarnation: int
+    catalog_version: int
+
+
+@dataclass(frozen=True)
+class PullReply:
+    parent_incarnation: int
+    envelopes: tuple[Envelope, ...]
+    more: bool
+
+
+class Parent(Protocol):
+    def hello(self, hello: Hello) -> HelloReply: ...
+
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor: ...
+
+    def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
+             max_envelopes: int) -> PullReply: ...
+
+    def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
+
+
+class Transport(Protocol):
+    async def hello(self, hello: Hello) -> HelloReply: ...
+
+    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor: ...
+
+    async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
+                   max_envelopes: int) -> PullReply: ...
+
+    async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
