@@ -1,0 +1,116 @@
+"""Small shared helpers for the case, bad-input and CLI tests.
+
+Nothing here fakes a component: IDs are computed by the published rule, store
+snapshots read the node's real SQLite file with plain ``sqlite3``, and the submit
+helper goes through the real typed client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from node.catalog import ServiceItem, load_catalog_file, sample_catalog_path
+from node.client import GovnetClient
+from protos.govnet.v1 import cases_pb2
+
+SAMPLE = load_catalog_file(sample_catalog_path())
+
+# GB 11643 weights 2^(17-i) mod 11, written out so the tests do not reuse the code under test.
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK = "10X98765432"  # indexed by (weighted sum mod 11)
+
+
+def resident_id(first17: str) -> str:
+    """A valid 18-character resident ID: ``first17`` plus its ISO 7064 MOD 11-2 check character."""
+    assert len(first17) == 17 and first17.isdigit(), first17
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    return first17 + _CHECK[total % 11]
+
+
+def wrong_check(id_number: str) -> str:
+    """The same ID with a check character that does not match."""
+    good = id_number[-1]
+    bad = "0" if good != "0" else "1"
+    return id_number[:-1] + bad
+
+
+NAME = "张三"
+ID_NUMBER = resident_id("37110219850312201")  # Rizhao Donggang district, born 1985-03-12
+PHONE = "13812345678"
+OTHER_NAME = "李梅"
+OTHER_ID = resident_id("37110219900708342")
+CLERK = "窗口-王芳"
+CHIEF = "首席代表-赵强"
+
+
+def item(code: str) -> ServiceItem:
+    found = SAMPLE.get(code)
+    assert found is not None, code
+    return found
+
+
+def all_materials(code: str) -> list[str]:
+    return [m.name for m in item(code).materials]
+
+
+def core_materials(code: str) -> list[str]:
+    return list(item(code).core_materials)
+
+
+def submit(
+    client: GovnetClient,
+    code: str,
+    materials: Sequence[str] | None = None,
+    *,
+    key: str | None = None,
+    name: str = NAME,
+    id_number: str = ID_NUMBER,
+    phone: str = PHONE,
+    agent: str = "",
+    actor: str = CLERK,
+    note: str = "",
+) -> cases_pb2.SubmitCaseResponse:
+    """Submit an application for ``code`` (default: every material of the item)."""
+    return client.submit(
+        idempotency_key=uuid.uuid4().hex if key is None else key,
+        item_code=code,
+        name=name,
+        id_number=id_number,
+        phone=phone,
+        materials=all_materials(code) if materials is None else list(materials),
+        agent=agent,
+        note=note,
+        actor=actor,
+    )
+
+
+# The up-link driver records its attempts to reach the parent on its own schedule; that
+# bookkeeping changes whatever a test's call does, so it is not part of "the store unchanged".
+BACKGROUND_TABLES = {"link_state"}
+
+
+def store_snapshot(data_dir: Path) -> dict[str, tuple[int, str]]:
+    """Every table of the node's store but the link driver's own bookkeeping:
+    (row count, sha256 over all its rows)."""
+    conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        out: dict[str, tuple[int, str]] = {}
+        for table in tables:
+            if table in BACKGROUND_TABLES:
+                continue
+            rows = sorted(repr(r) for r in conn.execute(f'SELECT * FROM "{table}"'))
+            digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+            out[table] = (len(rows), digest)
+        return out
+    finally:
+        conn.close()
