@@ -32,6 +32,8 @@ from node.formatting import (
     format_case_list,
     format_item,
     format_items,
+    format_quarantine,
+    format_sync_status,
     format_track,
     message_dict,
     to_json,
@@ -82,7 +84,25 @@ def default_actor() -> str:
     return os.environ.get("GOVNET_ACTOR") or getpass.getuser()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """Usage errors too are one line (what is wrong and where to read more), exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "govnet"
+            click.echo(f"govnet: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("govnet: aborted", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="govnet")
 def main() -> None:
     """govnet: one node service for the city, county, township and village levels
@@ -277,7 +297,7 @@ def case_track(receipt: str, node: str, as_json: bool) -> None:
 @click.option("--item", "item_code", default="")
 @click.option("--department", default="")
 @click.option("--due-before", default="", metavar="YYYY-MM-DD")
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--page-token", default="")
 @node_option
 @json_option
@@ -325,6 +345,59 @@ def case_act(receipt: str, action: str, actor: str, reason: str, materials: tupl
         click.echo(f"{c.receipt}: {action} requested from node {done.forwarded_to}, which handles the case")
     else:
         click.echo(f"{c.receipt}: {action} → {c.status}" + (f", due {c.due}" if c.due else ""))
+
+
+# --- sync ---
+
+
+@main.group()
+def sync() -> None:
+    """Watch store-and-forward links and their quarantine."""
+
+
+@sync.command("status")
+@node_option
+@json_option
+@friendly
+def sync_status(node: str, as_json: bool) -> None:
+    """Per link: connected / retrying / offline since when, outbox depth, oldest item's age,
+    last success, last error, quarantined items."""
+    with GovnetClient(node) as client:
+        status = client.sync_status()
+    click.echo(to_json(status) if as_json else format_sync_status(status))
+
+
+@sync.group("quarantine")
+def quarantine() -> None:
+    """Envelopes that could not be applied, set aside so they do not block their queue."""
+
+
+@quarantine.command("list")
+@node_option
+@json_option
+@friendly
+def quarantine_list(node: str, as_json: bool) -> None:
+    """List quarantined envelopes with their errors."""
+    with GovnetClient(node) as client:
+        listing = client.quarantine()
+    click.echo(to_json(listing) if as_json else format_quarantine(listing))
+
+
+@quarantine.command("replay")
+@click.argument("item_id", type=int)
+@node_option
+@json_option
+@friendly
+def quarantine_replay(item_id: int, node: str, as_json: bool) -> None:
+    """Apply quarantined envelope ITEM_ID again (after fixing its cause)."""
+    with GovnetClient(node) as client:
+        done = client.replay(item_id)
+    if as_json:
+        click.echo(to_json(done))
+    elif done.applied:
+        click.echo(f"quarantined item {item_id} applied")
+    else:
+        raise Failure(f"quarantined item {item_id} still fails: {done.error}")
 
 
 # --- demo and bench (their own modules; imported lazily to keep the CLI quick) ---

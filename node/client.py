@@ -14,7 +14,7 @@ import grpc
 
 from node.catalog import Catalog
 from node.wire import item_to_proto
-from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc, sync_pb2, sync_pb2_grpc
 
 DEFAULT_TIMEOUT = 10.0
 CHANNEL_OPTIONS = [
@@ -46,6 +46,7 @@ class GovnetClient:
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._cases = cases_pb2_grpc.CaseServiceStub(self._channel)
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
+        self._sync = sync_pb2_grpc.SyncServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -164,3 +165,14 @@ class GovnetClient:
 
     def get_item(self, code: str) -> catalog_pb2.GetItemResponse:
         return self._call(self._catalog.GetItem, catalog_pb2.GetItemRequest(code=code))
+
+    # --- sync ---
+
+    def sync_status(self) -> sync_pb2.SyncStatusResponse:
+        return self._call(self._sync.Status, sync_pb2.SyncStatusRequest())
+
+    def quarantine(self) -> sync_pb2.QuarantineListResponse:
+        return self._call(self._sync.ListQuarantine, sync_pb2.QuarantineListRequest())
+
+    def replay(self, item_id: int) -> sync_pb2.QuarantineReplayResponse:
+        return self._call(self._sync.ReplayQuarantine, sync_pb2.QuarantineReplayRequest(id=item_id))

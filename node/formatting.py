@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from protos.govnet.v1 import cases_pb2, catalog_pb2
+from protos.govnet.v1 import cases_pb2, catalog_pb2, sync_pb2
 
 
 def to_json(msg: Message | dict[str, Any]) -> str:
@@ -136,4 +136,39 @@ def format_item(i: catalog_pb2.ServiceItem, version: int) -> str:
             ("agent may carry", "yes" if i.proxy else "no"),
             ("catalog", f"version {version}"),
         ]
+    )
+
+
+def _short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _age(seconds: float) -> str:
+    if seconds <= 0:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def format_sync_status(status: sync_pb2.SyncStatusResponse) -> str:
+    rows = [
+        (link.neighbour, link.direction, link.state, (link.since or "-")[:19], link.outbox_depth,
+         _age(link.oldest_age_s), (link.last_success or "-")[:19], link.quarantined, _short(link.last_error))
+        for link in status.links
+    ]
+    table = format_table(["link", "dir", "state", "since", "outbox", "oldest", "last success", "quar.", "last error"],
+                         rows) if rows else "no links yet (no parent configured and no child has registered)"
+    return f"node {status.node_id}: {status.quarantined} quarantined\n\n{table}"
+
+
+def format_quarantine(listing: sync_pb2.QuarantineListResponse) -> str:
+    if not listing.items:
+        return "quarantine is empty"
+    return format_table(
+        ["id", "from", "kind", "case", "origin/seq", "when", "error"],
+        [(q.id, q.link, q.envelope.kind, q.envelope.case_key, f"{q.envelope.origin}/{q.envelope.origin_seq}",
+          q.quarantined_at[:19], q.error) for q in listing.items],
     )
