@@ -49,10 +49,11 @@ from node.store import (
     load_case_row,
     next_value,
     record_from_row,
+    record_idempotency,
     update_case,
     utc_text,
 )
-from node.models import CaseRow, CatalogItemRow, IdempotencyKey
+from node.models import CaseRow, CatalogItemRow
 from sqlmodel import Session
 
 MAX_KEY_LENGTH = 128
@@ -136,81 +137,87 @@ class CaseDesk:
         if item is None:
             raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version}", "item_code")
         fingerprint = cmd.fingerprint()
+        return self.store.run_unit(lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, catalog.version))
+
+    def _submit(self, s: Session, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
+                item: ServiceItem, catalog_version: int) -> Submitted:
         meta = self.store.meta
         now = self.clock.now()
-        with self.store.transaction() as s:
-            seen = find_idempotency(s, key)
-            if seen is not None:
-                if seen.request_hash != fingerprint:
-                    raise DeskError(
-                        ErrorKind.CONFLICT,
-                        f"idempotency key {key!r} was already used for another application "
-                        f"(receipt {seen.receipt}); use a new key for a new application",
-                        "idempotency_key",
-                    )
-                row = load_case_row(s, seen.receipt)
-                assert row is not None
-                return Submitted(record_from_row(row), replayed=True)
-            receipt = Receipt(meta.node_id, meta.incarnation, next_value(s, "case_seq"))
-            try:
-                transition = intake(
-                    receipt=str(receipt),
-                    item=item,
-                    node_id=meta.node_id,
-                    node_level=meta.level,
-                    now=now,
-                    catalog_version=catalog.version,
-                    materials=cmd.materials,
-                    agent=cmd.agent.strip(),
-                    actor=cmd.actor or cmd.agent,
+        seen = find_idempotency(s, key)
+        if seen is not None:
+            seen_hash, seen_receipt = seen
+            if seen_hash != fingerprint:
+                raise DeskError(
+                    ErrorKind.CONFLICT,
+                    f"idempotency key {key!r} was already used for another application "
+                    f"(receipt {seen_receipt}); use a new key for a new application",
+                    "idempotency_key",
                 )
-            except LifecycleError as exc:
-                raise _desk_error(exc) from None
-            duplicate_of = ""
-            if self.duplicate_window:
-                duplicate_of = find_recent_duplicate(s, applicant.id_number, code, now - self.duplicate_window) or ""
-            record = CaseRecord(
-                state=transition.case,
-                applicant=applicant,
-                item_name=item.name,
-                department=item.department,
-                possible_duplicate=bool(duplicate_of),
-                duplicate_of=duplicate_of,
+            row = load_case_row(s, seen_receipt)
+            assert row is not None
+            return Submitted(record_from_row(row), replayed=True)
+        receipt = Receipt(meta.node_id, meta.incarnation, next_value(s, "case_seq"))
+        try:
+            transition = intake(
+                receipt=str(receipt),
+                item=item,
+                node_id=meta.node_id,
+                node_level=meta.level,
+                now=now,
+                catalog_version=catalog_version,
+                materials=cmd.materials,
+                agent=cmd.agent.strip(),
+                actor=cmd.actor or cmd.agent,
             )
-            row = insert_case(s, record, now)
-            s.flush()  # the case row must exist before rows that refer to it
-            event = append_event(s, meta, record.state.receipt, 1, transition.event, now)
-            s.add(IdempotencyKey(key=key, request_hash=fingerprint, receipt=record.state.receipt, created_at=utc_text(now)))
-            if meta.level is Level.VILLAGE and item.authority_level is not Level.VILLAGE:
-                # A village agent point carries the case (代办) to the level with authority at once.
-                self._hand_over(s, row, record.state, deciding_node(meta.node_id, item.authority_level), now,
-                                actor=cmd.agent or cmd.actor, prior_events=[event])
-            else:
-                replication.announce(s, meta, row, [event], now, self._priority(record.state, now))
-            record = record_from_row(row)
+        except LifecycleError as exc:
+            raise _desk_error(exc) from None
+        duplicate_of = ""
+        if self.duplicate_window:
+            duplicate_of = find_recent_duplicate(s, applicant.id_number, item.code, now - self.duplicate_window) or ""
+        record = CaseRecord(
+            state=transition.case,
+            applicant=applicant,
+            item_name=item.name,
+            department=item.department,
+            possible_duplicate=bool(duplicate_of),
+            duplicate_of=duplicate_of,
+        )
+        columns = insert_case(s, record, now)
+        event = append_event(s, meta, record.state.receipt, 1, transition.event, now)
+        record_idempotency(s, key, fingerprint, record.state.receipt, now)
+        if meta.level is Level.VILLAGE and item.authority_level is not Level.VILLAGE:
+            # A village agent point carries the case (代办) to the level with authority at once.
+            row = load_case_row(s, record.state.receipt)
+            assert row is not None
+            self._hand_over(s, row, record.state, deciding_node(meta.node_id, item.authority_level), now,
+                            actor=cmd.agent or cmd.actor, prior_events=[event])
+            return Submitted(record_from_row(row), replayed=False)
+        replication.announce(s, meta, columns, [event], now, self._priority(record.state, now))
         return Submitted(record, replayed=False)
 
     def act(self, receipt_text: str, action: str, params: ActParams) -> Acted:
         receipt = self._parse_receipt(receipt_text)
+        return self.store.run_unit(lambda s: self._act(s, receipt, action, params))
+
+    def _act(self, s: Session, receipt: str, action: str, params: ActParams) -> Acted:
         meta = self.store.meta
         now = self.clock.now()
-        with self.store.transaction() as s:
-            row = load_case_row(s, receipt)
-            if row is None:
-                raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {meta.node_id}", "receipt")
-            if row.owner != meta.node_id:
-                if action not in replication.REQUESTABLE:
-                    raise DeskError(
-                        ErrorKind.PRECONDITION,
-                        f"case {receipt} is handled by node {row.owner}; only a "
-                        f"{' or '.join(replication.REQUESTABLE)} can be requested from here",
-                    )
-                if not params.actor.strip():
-                    raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor")
-                replication.request(s, meta, row, action, _params_dict(params), now)
-                return Acted(record_from_row(row), forwarded_to=row.owner)
-            self._apply(s, row, action, params, now)
-            return Acted(record_from_row(row))
+        row = load_case_row(s, receipt)
+        if row is None:
+            raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {meta.node_id}", "receipt")
+        if row.owner != meta.node_id:
+            if action not in replication.REQUESTABLE:
+                raise DeskError(
+                    ErrorKind.PRECONDITION,
+                    f"case {receipt} is handled by node {row.owner}; only a "
+                    f"{' or '.join(replication.REQUESTABLE)} can be requested from here",
+                )
+            if not params.actor.strip():
+                raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor")
+            replication.request(s, meta, row, action, _params_dict(params), now)
+            return Acted(record_from_row(row), forwarded_to=row.owner)
+        self._apply(s, row, action, params, now)
+        return Acted(record_from_row(row))
 
     def _apply(self, s: Session, row: CaseRow, action: str, params: ActParams, now: datetime) -> None:
         """Run one lifecycle action on an owned case, write it, and send what it causes."""

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, delete, select
 
 from federation.routing import Direction, next_hop
 from node.models import OutboxRow
-from node.store import StoreMeta, next_value, utc_text
+from node.store import StoreMeta, insert_sql, insert_rows, next_value, utc_text
 from sync.cursor import Cursor
 from sync.envelope import Envelope
 
@@ -30,15 +30,17 @@ def decode(env: Envelope) -> dict[str, Any]:
     return json.loads(env.payload)
 
 
+_OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+_INSERT = insert_sql(_OUTBOX)  # every message passes here: see node.store's hot path
+
+
 def _append(s: Session, link: str, env: Envelope) -> Envelope:
     placed = env.on_link(next_value(s, f"link:{link}"))
-    s.add(
-        OutboxRow(
-            link=link, seq=placed.seq, origin=placed.origin, origin_incarnation=placed.origin_incarnation,
-            origin_seq=placed.origin_seq, kind=placed.kind, target=placed.target, case_key=placed.case_key,
-            priority=placed.priority, payload=placed.payload.decode(), created_at=placed.created_at,
-        )
-    )
+    insert_rows(s, _INSERT, dict(
+        link=link, seq=placed.seq, origin=placed.origin, origin_incarnation=placed.origin_incarnation,
+        origin_seq=placed.origin_seq, kind=placed.kind, target=placed.target, case_key=placed.case_key,
+        priority=placed.priority, payload=placed.payload.decode(), created_at=placed.created_at,
+    ))
     return placed
 
 

@@ -75,6 +75,10 @@ def event_dict(ev: CaseEventRow) -> dict[str, Any]:
     return {k: getattr(ev, k) for k in _columns(CaseEventRow) if k != "id"}
 
 
+def _public(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k != "id"}
+
+
 def events_of(s: Session, receipt: str, after_seq: int = 0) -> list[CaseEventRow]:
     return list(
         s.exec(
@@ -87,16 +91,17 @@ def events_of(s: Session, receipt: str, after_seq: int = 0) -> list[CaseEventRow
 # --- what a change sends (called by the desk inside its transaction) ---
 
 
-def announce(s: Session, meta: StoreMeta, row: CaseRow, new_events: list[CaseEventRow], now: datetime,
-             priority: int) -> None:
+def announce(s: Session, meta: StoreMeta, case: CaseRow | dict[str, Any], new_events: list[dict[str, Any]],
+             now: datetime, priority: int) -> None:
     """After the owner changed a case: events to the origin, summary to the ancestors."""
-    if row.origin != meta.node_id:
-        send(s, meta, target=row.origin, kind="event", case_key=row.receipt, priority=priority,
-             payload={"case": case_dict(row, personal=False), "events": [event_dict(e) for e in new_events]},
-             now=now)
+    state = case_dict(case, personal=False) if isinstance(case, CaseRow) else {
+        k: v for k, v in case.items() if k not in PERSONAL}
+    if state["origin"] != meta.node_id:
+        send(s, meta, target=state["origin"], kind="event", case_key=state["receipt"], priority=priority,
+             payload={"case": state, "events": [_public(e) for e in new_events]}, now=now)
     if parent_id(meta.node_id) is not None:
-        send(s, meta, target=root_of(meta.node_id), kind="summary", case_key=row.receipt, priority=priority,
-             payload={"case": case_dict(row, personal=False)}, now=now)
+        send(s, meta, target=root_of(meta.node_id), kind="summary", case_key=state["receipt"], priority=priority,
+             payload={"case": state}, now=now)
 
 
 def hand_over(s: Session, meta: StoreMeta, row: CaseRow, target: str, now: datetime, priority: int) -> None:
