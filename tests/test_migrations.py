@@ -1,0 +1,83 @@
+"""The store's schema is under migrations: a data directory from an earlier release upgrades in place."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlmodel import create_engine
+
+from federation.tree import Level
+from node.store import DB_FILE, Store, StoreError, _alembic_config, schema_head
+
+NOW = datetime(2026, 3, 10, 1, 0, tzinfo=timezone.utc)
+
+
+def _store_at(revision: str, data_dir: Path) -> Path:
+    """A store written by the release whose newest migration was ``revision``."""
+    path = data_dir / DB_FILE
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+    engine.dispose()
+    return path
+
+
+def test_a_release_0001_store_with_a_case_is_upgraded_on_open(tmp_path: Path) -> None:
+    path = _store_at("0001", tmp_path)
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("node_id", "371102"), ("level", "county"), ("incarnation", "1"), ("created_at", NOW.isoformat())])
+        db.execute(
+            "INSERT INTO case_record (receipt, item_code, item_name, department, case_type, status, origin, owner,"
+            " owner_epoch, agent, applicant_name, applicant_id, applicant_phone, materials, missing_core,"
+            " pending_materials, requested_materials, joint, submitted_at, paused_days, extended, decision,"
+            " decision_reason, notice, catalog_version, possible_duplicate, duplicate_of, event_count, updated_at)"
+            " VALUES ('371102-01-000001-3', 'SJ-0001', '企业设立登记', '市场监督管理局', 'immediate', 'received',"
+            " '371102', '371102', 1, '', '张三', '11010519491231002X', '13812345678', '[]', '[]', '[]', '[]', '[]',"
+            " ?, 0, 0, '', '', '', 1, 0, '', 1, ?)", (NOW.isoformat(), NOW.isoformat()))
+        db.execute(
+            "INSERT INTO case_event (receipt, seq, action, from_status, to_status, actor, reason, detail,"
+            " happened_at, recorded_at, origin, origin_incarnation, origin_seq) VALUES"
+            " ('371102-01-000001-3', 1, 'submit', '', 'received', 'clerk', '', '{}', ?, ?, '371102', 1, 1)",
+            (NOW.isoformat(), NOW.isoformat()))
+
+    store = Store.open(tmp_path)
+    try:
+        assert store.schema_revision() == schema_head() != "0001"
+        record = store.get_case("371102-01-000001-3")
+        assert record is not None and record.applicant.name == "张三" and record.state.status == "received"
+        assert [e.action for e in store.events("371102-01-000001-3")] == ["submit"]
+        assert store.meta.node_id == "371102" and store.meta.level is Level.COUNTY
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"outbox", "inbound_cursor", "applied_envelope", "quarantine", "case_summary"} <= tables
+        # The column added by 0002 got its default on the old row instead of breaking it.
+        assert db.execute("SELECT superseded FROM case_event").fetchall() == [(0,)]
+
+
+def test_opening_twice_is_a_no_op(tmp_path: Path) -> None:
+    Store.create(tmp_path, "371100", Level.CITY, NOW).close()
+    for _ in range(2):
+        store = Store.open(tmp_path)
+        assert store.schema_revision() == schema_head()
+        store.close()
+
+
+def test_a_store_from_a_newer_release_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    Store.create(tmp_path, "371100", Level.CITY, NOW).close()
+    with sqlite3.connect(tmp_path / DB_FILE) as db:
+        db.execute("UPDATE alembic_version SET version_num = '0999'")
+    with pytest.raises(StoreError, match="newer than this govnet release.*upgrade govnet"):
+        Store.open(tmp_path)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    (tmp_path / DB_FILE).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store.open(tmp_path)
