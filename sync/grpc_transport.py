@@ -31,6 +31,12 @@ CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
+    # The link driver owns the backoff (persisted, full jitter, reset by contact). Left at
+    # gRPC's defaults (1 s growing to 120 s), the channel keeps a second, hidden backoff:
+    # after an outage it fails every call at once with the stale "connection refused" until
+    # its own timer fires, so a parent that is back stays unreached for up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 
 
