@@ -432,5 +432,23 @@ def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
     click.echo(to_json(result.as_dict()) if as_json else result.format())
 
 
+@bench.command("sync")
+@click.option("--cases", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Cases queued at the village before its township starts.")
+@click.option("--batch-max", type=click.IntRange(1, 10_000), default=200, show_default=True,
+              help="sync.batch_max of both nodes: envelopes per batch.")
+@click.option("--flush-interval", type=click.FloatRange(0.01, 60.0), default=0.5, show_default=True,
+              help="sync.flush_interval_s of both nodes, in seconds.")
+@json_option
+@friendly
+def bench_sync(cases: int, batch_max: int, flush_interval: float, as_json: bool) -> None:
+    """Drain a village's backlog to its township over gRPC and compare with a bare gRPC call
+    into one SQLite transaction per batch."""
+    from ops.bench_sync import run_sync_bench
+
+    result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval)
+    click.echo(to_json(result.as_dict()) if as_json else result.format())
+
+
 if __name__ == "__main__":
     main()

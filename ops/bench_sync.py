@@ -1,0 +1,488 @@
+"""``govnet bench sync``: a village's backlog draining to its township, against the raw limit.
+
+Two measurements in one run, over the same batches:
+
+* **node**: a township (371102001, whose own parent is an address nobody serves) and a
+  village (371102001201) in a temporary directory, both with the sample catalog. The
+  village's outbox is filled first with ``cases`` queued cases — every one a real
+  proxy application for an item the township decides, taken by the village's own case
+  desk (``node.assembly.assemble`` + ``CaseDesk.submit``, from a pool of threads, before
+  any process runs), so each case waits as its ``transfer`` (to the township, which
+  becomes its owner) and its ``summary`` (to the city, through the township). Then both
+  start as real ``govnet node serve`` processes: the township first, then the village,
+  whose link driver pushes its backlog in batches of ``sync.batch_max`` envelopes, one
+  batch in flight, each applied by the township in one SQLite transaction (take-over,
+  events, relays, cursor) before it answers. The time runs from the village's first
+  contact (its ``hello`` registering it at the township) until the village's outbox is
+  empty and the township owns all ``cases`` cases (both read with plain sqlite3 every
+  20 ms). The village's start-up before that contact is reported apart.
+* **raw**: the same envelopes, read from the village's outbox before the node run and
+  cut into the same batches (``sync.batching.select_batch`` with ``batch_max``), sent as
+  the same ``PushRequest`` messages (``sync.grpc_transport.envelope_to_proto``) one
+  batch at a time to a bare grpc.aio server in its own process (this module, run as
+  ``python -m ops.bench_sync raw-server``), registered under the node's path
+  ``/govnet.v1.SyncService/Push``, whose handler parses the request and inserts every
+  envelope's payload into one SQLite table in ONE transaction per batch, with the
+  node's durability (WAL, ``synchronous=FULL``) from a worker thread, then answers with
+  the cursor. Run twice, before and after the node run, so a change in the machine's
+  load falls on both sides; the raw rate is over both runs together.
+
+Rates are cases per second (each case is two envelopes on both sides). The ratio is
+node / raw; the target is 0.5. A miss is reported, not an error: people decide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from federation.tree import Level
+from node.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
+from node.store import DB_FILE
+from node.testing import NodeProcess, init_node, spawn_node
+from ops.bench_intake import BenchError, machine_facts, person_name, phone, resident_id
+from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
+from sync.batching import select_batch
+from sync.envelope import Envelope
+from sync.grpc_transport import CHANNEL_OPTIONS, envelope_to_proto
+
+TARGET_RATIO = 0.5
+TOWNSHIP, VILLAGE = "371102001", "371102001201"
+UNUSED_PARENT = "127.0.0.1:1"  # the township's county: never answers, never needed here
+AGENT = "代办员 李四"
+POLL_S = 0.02
+DRAIN_TIMEOUT = 600.0  # seconds at the very most for the node to drain
+CALL_TIMEOUT = 60.0  # seconds per raw batch
+FILL_WORKERS = 32  # threads submitting the backlog at once (the store commits them in groups)
+
+RAW_SERVING = "raw sync limit serving on "
+RAW_SCHEMA = "CREATE TABLE IF NOT EXISTS envelope (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)"
+
+
+# --- reading a store from outside (plain sqlite3, read-only: safe while the node runs) ---
+
+
+def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def scalar(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    return query(db, sql, params)[0][0]
+
+
+def free_port() -> int:
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+# --- the backlog ---
+
+
+def township_items(catalog: Catalog) -> list[ServiceItem]:
+    """Items the township decides that a village agent may carry: each becomes a hand-over."""
+    return [i for i in catalog.items if i.authority_level is Level.TOWNSHIP and i.proxy]
+
+
+def applications(n: int, items: list[ServiceItem], rng: random.Random, prefix: str) -> list[Any]:
+    """``n`` valid proxy applications (core materials always; the others unless tolerated)."""
+    from node.desk import SubmitCommand
+
+    out = []
+    for i in range(n):
+        item = rng.choice(items)
+        materials = list(item.core_materials)
+        materials += [m for m in item.noncore_materials if not item.tolerance or rng.random() < 0.5]
+        out.append(SubmitCommand(
+            idempotency_key=f"{prefix}-{i:07d}", item_code=item.code, applicant_name=person_name(rng),
+            applicant_id=resident_id(rng), applicant_phone=phone(rng), materials=tuple(materials),
+            agent=AGENT, actor=AGENT,
+        ))
+    return out
+
+
+def publish_catalog(data_dir: Path, catalog: Catalog) -> None:
+    """Store the sample catalog in a node's store before it runs (version 1 everywhere, so
+    the township sends none down on hello)."""
+    from node.store import Store
+
+    store = Store.open(data_dir)
+    try:
+        store.publish_catalog(catalog, datetime.now(timezone.utc))
+    finally:
+        store.close()
+
+
+def fill_backlog(village_dir: Path, cases: int, catalog: Catalog, seed: int,
+                 workers: int = FILL_WORKERS) -> float:
+    """Submit ``cases`` applications through the village's own desk while no process runs
+    (so no link driver tries, and fails, in the meantime). Returns seconds taken."""
+    from node.assembly import assemble
+    from node.calendar import WorkCalendar
+    from node.clock import SystemClock
+    from node.config import load_config
+    from node.store import Store
+
+    config = load_config(village_dir)
+    commands = applications(cases, township_items(catalog), random.Random(seed), f"sync-{seed}")
+    store = Store.open(village_dir)
+    started = time.perf_counter()
+    try:
+        core = assemble(store, WorkCalendar.load(config.calendar_dir), SystemClock(), config.sync,
+                        config.duplicate_window_days)
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="fill") as pool:
+            for cmd, done in zip(commands, pool.map(core.desk.submit, commands)):
+                state = done.record.state
+                if done.replayed or state.owner != TOWNSHIP:
+                    raise BenchError(f"backlog: {cmd.idempotency_key} was not handed to {TOWNSHIP} "
+                                     f"(owner {state.owner}, replayed {done.replayed})")
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def outbox_envelopes(village_db: Path) -> list[Envelope]:
+    rows = query(village_db, "SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, "
+                             "priority, payload, created_at FROM outbox WHERE link = ? ORDER BY seq", (TOWNSHIP,))
+    return [Envelope(seq, origin, inc, oseq, kind, target, key, prio, payload.encode(), created)
+            for seq, origin, inc, oseq, kind, target, key, prio, payload, created in rows]
+
+
+def push_batches(envelopes: list[Envelope], batch_max: int, incarnation: int) -> list[sync_pb2.PushRequest]:
+    """The batches the village's up-link sends, in its order (``UpLink.next_batch``: a window
+    of ``batch_max * 20`` waiting envelopes, ``select_batch`` from it), as PushRequests."""
+    left = list(envelopes)
+    out = []
+    while left:
+        batch = select_batch(left[: batch_max * 20], batch_max)
+        taken = {e.seq for e in batch}
+        left = [e for e in left if e.seq not in taken]
+        out.append(sync_pb2.PushRequest(sender=VILLAGE, sender_incarnation=incarnation,
+                                        envelopes=[envelope_to_proto(e) for e in batch]))
+    return out
+
+
+# --- the raw limit: a bare gRPC call into a bare SQLite transaction ---
+
+
+class RawBatchWriter:
+    """One connection with the node's pragmas, one lock, one transaction per batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute(RAW_SCHEMA)
+        self.lock = threading.Lock()
+
+    def insert_batch(self, payloads: list[bytes]) -> None:
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.executemany("INSERT INTO envelope (payload) VALUES (?)", [(p,) for p in payloads])
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def raw_handler(writer: RawBatchWriter) -> grpc.GenericRpcHandler:
+    async def push(request: sync_pb2.PushRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PushResponse:
+        await asyncio.to_thread(writer.insert_batch, [e.payload for e in request.envelopes])
+        through = max((e.seq for e in request.envelopes), default=0)
+        return sync_pb2.PushResponse(applied=sync_pb2.Cursor(through=through))
+
+    method = grpc.unary_unary_rpc_method_handler(
+        push, request_deserializer=sync_pb2.PushRequest.FromString,
+        response_serializer=sync_pb2.PushResponse.SerializeToString)
+    return grpc.method_handlers_generic_handler("govnet.v1.SyncService", {"Push": method})
+
+
+async def serve_raw(db: Path, listen: str, max_seconds: float) -> None:
+    from node.server import SERVER_OPTIONS  # the node's exact server options
+
+    writer = RawBatchWriter(db)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server.add_generic_rpc_handlers((raw_handler(writer),))
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise SystemExit(f"bench_sync raw server: cannot listen on {listen}")
+    await server.start()
+    print(f"{RAW_SERVING}{listen.rpartition(':')[0]}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent, deadline = os.getppid(), time.monotonic() + max_seconds
+    while not stop.is_set() and os.getppid() == parent and time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+    await server.stop(1.0)
+    writer.close()
+
+
+@dataclass
+class RawServer:
+    proc: subprocess.Popen[str]
+    address: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0) -> RawServer:
+    log_path = db.parent / "raw-sync.stderr.log"
+    with open(log_path, "a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops.bench_sync", "raw-server", str(db), "--max-seconds", str(max_seconds)],
+            stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith(RAW_SERVING):
+            return RawServer(proc, line[len(RAW_SERVING):].strip())
+    proc.kill()
+    proc.wait(5)
+    raise BenchError(f"the raw sync server did not start: {log_path.read_text()[-2000:]}")
+
+
+async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> float:
+    """Every batch, one in flight (as the sync protocol does); returns wall seconds."""
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        try:
+            await asyncio.wait_for(channel.channel_ready(), 10)
+        except asyncio.TimeoutError:
+            raise BenchError(f"raw: no connection to {address} within 10 s") from None
+        stub = sync_pb2_grpc.SyncServiceStub(channel)
+        started = time.perf_counter()
+        for i, batch in enumerate(batches):
+            try:
+                reply = await stub.Push(batch, timeout=CALL_TIMEOUT)
+            except grpc.aio.AioRpcError as exc:
+                raise BenchError(f"raw: batch {i} failed: {exc.code().name}: {exc.details()}") from None
+            expected = max(e.seq for e in batch.envelopes)
+            if reply.applied.through != expected:
+                raise BenchError(f"raw: batch {i} answered with cursor {reply.applied.through}, not {expected}")
+        return time.perf_counter() - started
+
+
+def measure_raw(db: Path, batches: list[sync_pb2.PushRequest]) -> float:
+    server = spawn_raw(db)
+    try:
+        return asyncio.run(send_batches(server.address, batches))
+    finally:
+        server.stop()
+
+
+# --- the node ---
+
+
+def _stop(node: NodeProcess | None) -> None:
+    if node is None or not node.alive():
+        return
+    try:
+        node.terminate(15)
+    except Exception:
+        node.kill()
+
+
+def measure_node(township_dir: Path, village_dir: Path, cases: int) -> tuple[float, float]:
+    """Start the township, then the village; returns (village start → first contact,
+    first contact → drained) in seconds."""
+    township_db, village_db = township_dir / DB_FILE, village_dir / DB_FILE
+    township = village = None
+    try:
+        township = spawn_node(township_dir)
+        launched = time.perf_counter()
+        village = spawn_node(village_dir)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while not query(township_db, "SELECT 1 FROM child_link WHERE child_id = ?", (VILLAGE,)):
+            if time.monotonic() > deadline or not village.alive():
+                raise BenchError(f"the village never reached the township: {village.stderr_path.read_text()[-1500:]}")
+            time.sleep(POLL_S)
+        contact = time.perf_counter()
+        while True:
+            left = scalar(village_db, "SELECT count(*) FROM outbox WHERE link = ?", (TOWNSHIP,))
+            owned = scalar(township_db, "SELECT count(*) FROM case_record WHERE owner = ?", (TOWNSHIP,))
+            if left == 0 and owned >= cases:
+                drained = time.perf_counter()
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"node: not drained after {DRAIN_TIMEOUT:.0f} s "
+                                 f"({left} envelopes left at the village, {owned} of {cases} cases at the township)")
+            if not township.alive() or not village.alive():
+                raise BenchError("node: a node process died during the drain")
+            time.sleep(POLL_S)
+        return contact - launched, drained - contact
+    finally:
+        _stop(village)
+        _stop(township)
+
+
+# --- the result ---
+
+
+@dataclass(frozen=True)
+class SyncBenchResult:
+    cases: int
+    envelopes: int  # queued at the village: a transfer and a summary per case
+    batch_max: int
+    flush_interval_s: float
+    batches: int  # raw: PushRequests sent per run
+    fill_seconds: float  # building the backlog (not measured against anything)
+    startup_seconds: float  # village process start → its first contact with the township
+    node_seconds: float  # first contact → village outbox empty and every case at the township
+    node_rate: float  # cases per second
+    raw_seconds: tuple[float, float]  # the two raw runs (before and after the node run)
+    raw_rate: float  # cases per second over both raw runs
+    ratio: float  # node_rate / raw_rate
+    target: float
+    passed: bool
+    township_cases: int  # owned by the township after the run
+    township_take_overs: int
+    township_quarantined: int
+    village_outbox_left: int
+    raw_rows: int  # rows in the raw table after both runs (2 × envelopes)
+    data_dir: str
+    machine: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format(self) -> str:
+        m = self.machine
+        verdict = "met" if self.passed else "NOT met"
+        return "\n".join([
+            f"sync bench: {self.cases} cases ({self.envelopes} envelopes) queued at village {VILLAGE}, drained to "
+            f"township {TOWNSHIP}; batch_max {self.batch_max}, flush interval {self.flush_interval_s} s, "
+            f"{self.batches} batches; {m['cores']} cores (load {', '.join(map(str, m['load_average'])) or '?'}), "
+            f"Python {m['python']}, SQLite {m['sqlite']}, grpcio {m['grpcio']}",
+            f"  backlog built in {self.fill_seconds:.1f} s; village up and in contact after {self.startup_seconds:.2f} s",
+            f"  node : {self.node_rate:8.1f} cases/s   ({self.node_seconds:.2f} s; township owns "
+            f"{self.township_cases}, {self.township_quarantined} quarantined)",
+            f"  raw  : {self.raw_rate:8.1f} cases/s   ({' s, '.join(f'{s:.2f}' for s in self.raw_seconds)} s: "
+            "bare gRPC call, one SQLite transaction per batch)",
+            f"  ratio: {self.ratio:.2f} of the raw limit; target ≥ {self.target:.2f}: {verdict}",
+        ])
+
+
+def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: float = 0.5, *,
+                   seed: int = 20260310, work_dir: Path | None = None) -> SyncBenchResult:
+    """Measure the node and the raw limit; see the module docstring.
+
+    ``work_dir``: where to keep the township's, the village's and the raw server's files
+    (kept afterwards, reported as ``data_dir``); by default a temporary directory, removed
+    at the end.
+    """
+    if cases < 1 or batch_max < 1 or flush_interval_s <= 0:
+        raise ValueError("cases and batch_max must be at least 1, the flush interval above 0")
+    keep = work_dir is not None
+    base = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="govnet-bench-sync-"))
+    base.mkdir(parents=True, exist_ok=True)
+    facts = machine_facts(base)
+    township_dir, village_dir, raw_dir = base / "township", base / "village", base / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    raw_db = raw_dir / "raw.db"
+    sync = {"flush_interval_s": flush_interval_s, "batch_max": batch_max}
+    try:
+        catalog = load_catalog_file(sample_catalog_path())
+        township_address = f"127.0.0.1:{free_port()}"
+        init_node(township_dir, TOWNSHIP, "township", UNUSED_PARENT, listen=township_address, sync=sync)
+        init_node(village_dir, VILLAGE, "village", township_address, listen="127.0.0.1:0", sync=sync)
+        publish_catalog(township_dir, catalog)
+        publish_catalog(village_dir, catalog)
+        fill_seconds = fill_backlog(village_dir, cases, catalog, seed)
+
+        envelopes = outbox_envelopes(village_dir / DB_FILE)
+        if len(envelopes) != 2 * cases:
+            raise BenchError(f"backlog: {len(envelopes)} envelopes queued, expected {2 * cases}")
+        incarnation = int(scalar(village_dir / DB_FILE, "SELECT value FROM meta WHERE key = 'incarnation'"))
+        batches = push_batches(envelopes, batch_max, incarnation)
+
+        raw_before = measure_raw(raw_db, batches)
+        startup, node_seconds = measure_node(township_dir, village_dir, cases)
+        raw_after = measure_raw(raw_db, batches)
+
+        township_db = township_dir / DB_FILE
+        township_cases = scalar(township_db, "SELECT count(*) FROM case_record WHERE owner = ?", (TOWNSHIP,))
+        take_overs = scalar(township_db, "SELECT count(*) FROM case_event WHERE action = 'take_over'")
+        quarantined = scalar(township_db, "SELECT count(*) FROM quarantine")
+        left = scalar(village_dir / DB_FILE, "SELECT count(*) FROM outbox WHERE link = ?", (TOWNSHIP,))
+        conn = sqlite3.connect(str(raw_db))
+        try:
+            raw_rows = conn.execute("SELECT count(*) FROM envelope").fetchone()[0]
+        finally:
+            conn.close()
+    finally:
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+    node_rate = cases / node_seconds if node_seconds > 0 else 0.0
+    raw_total = raw_before + raw_after
+    raw_rate = 2 * cases / raw_total if raw_total > 0 else 0.0
+    ratio = node_rate / raw_rate if raw_rate else 0.0
+    return SyncBenchResult(
+        cases=cases, envelopes=len(envelopes), batch_max=batch_max, flush_interval_s=flush_interval_s,
+        batches=len(batches), fill_seconds=fill_seconds, startup_seconds=startup, node_seconds=node_seconds,
+        node_rate=node_rate, raw_seconds=(raw_before, raw_after), raw_rate=raw_rate, ratio=ratio,
+        target=TARGET_RATIO, passed=ratio >= TARGET_RATIO, township_cases=township_cases,
+        township_take_overs=take_overs, township_quarantined=quarantined, village_outbox_left=left,
+        raw_rows=raw_rows, data_dir=str(base) if keep else "", machine=facts,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.bench_sync",
+                                     description="The raw-limit server of 'govnet bench sync'.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    raw = sub.add_parser("raw-server", help="serve the bare Push method into DB until SIGTERM")
+    raw.add_argument("db", type=Path)
+    raw.add_argument("--listen", default="127.0.0.1:0")
+    raw.add_argument("--max-seconds", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    asyncio.run(serve_raw(args.db, args.listen, args.max_seconds))
+
+
+if __name__ == "__main__":
+    main()
