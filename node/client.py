@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import Any
 
 import grpc
 
@@ -111,23 +112,9 @@ class GovnetClient:
         )
         return self._call(self._cases.List, request)
 
-    def act(
-        self,
-        receipt: str,
-        action: str,
-        *,
-        actor: str,
-        reason: str = "",
-        materials: Iterable[str] = (),
-        departments: Iterable[str] = (),
-        department: str = "",
-        agree: bool = False,
-        approver: str = "",
-    ) -> cases_pb2.Case:
-        """Apply ``action``; returns the case (see ``act_response`` for requests sent on to an owner)."""
-        return self.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
-                                 departments=departments, department=department, agree=agree,
-                                 approver=approver).case
+    def act(self, receipt: str, action: str, **params: Any) -> cases_pb2.Case:
+        """Apply ``action`` and return the case; takes ``act_response``'s parameters."""
+        return self.act_response(receipt, action, **params).case
 
     def act_response(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -118,6 +119,9 @@ class CaseDesk:
         self.calendar = calendar
         self.clock = clock
         self.duplicate_window = timedelta(days=duplicate_window_days)
+        # Called after a committed change (it may have queued messages): the node wires it
+        # to its link driver, so new cases leave at once instead of at the next interval.
+        self.after_commit: Callable[[], None] = lambda: None
 
     def submit(self, cmd: SubmitCommand) -> Submitted:
         key = cmd.idempotency_key.strip()
@@ -137,7 +141,10 @@ class CaseDesk:
         if item is None:
             raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version}", "item_code")
         fingerprint = cmd.fingerprint()
-        return self.store.run_unit(lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, catalog.version))
+        done = self.store.run_unit(lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, catalog.version))
+        if not done.replayed:
+            self.after_commit()
+        return done
 
     def _submit(self, s: Session, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
                 item: ServiceItem, catalog_version: int) -> Submitted:
@@ -197,7 +204,9 @@ class CaseDesk:
 
     def act(self, receipt_text: str, action: str, params: ActParams) -> Acted:
         receipt = self._parse_receipt(receipt_text)
-        return self.store.run_unit(lambda s: self._act(s, receipt, action, params))
+        acted = self.store.run_unit(lambda s: self._act(s, receipt, action, params))
+        self.after_commit()
+        return acted
 
     def _act(self, s: Session, receipt: str, action: str, params: ActParams) -> Acted:
         meta = self.store.meta

@@ -134,6 +134,9 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
                             digest_interval_s=config.sync.digest_interval_s,
                             on_refused=lambda why: setattr(uplink, "refusal", why))
         task = asyncio.create_task(driver.run(stop_sync), name="govnet-uplink")
+        loop = asyncio.get_running_loop()
+        wake = driver.wake
+        core.desk.after_commit = lambda: loop.call_soon_threadsafe(wake)
     return RunningNode(config, core, server, health_servicer, port, driver, stop_sync, task, transport)
 
 
