@@ -33,7 +33,7 @@ from node.models import (
     OutboxRow,
     QuarantineRow,
 )
-from node.replication import Replicator, case_dict, send_catalog
+from node.replication import ApplyError, Replicator, case_dict, send_catalog
 from node.store import Store, utc_text
 from sync.admission import Admission
 from sync.batching import select_batch
@@ -67,6 +67,24 @@ class LinkReport:
     next_attempt: str | None
 
 
+def _fits(n: int) -> bool:
+    """Whether ``n`` fits an SQLite INTEGER."""
+    return -(2**63) <= n < 2**63
+
+
+def _fit(n: int) -> int:
+    """``n`` for storing in quarantine: -1 when it does not fit (the error says what it was)."""
+    return n if _fits(n) else -1
+
+
+def _storable(cursor: Cursor) -> Cursor:
+    """The part of a peer's cursor that can name rows of our outbox (SQLite integers)."""
+    if _fits(cursor.through) and all(_fits(x) for x in cursor.above):
+        return cursor
+    through = min(cursor.through, 2**63 - 1)
+    return Cursor(through, frozenset(x for x in cursor.above if through < x < 2**63))
+
+
 def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts) if ts else None
 
@@ -93,6 +111,7 @@ class Inbox:
                     continue  # a resent or duplicated copy: already applied
                 try:
                     with s.begin_nested():
+                        self._check_envelope(link, env)
                         self.replicator.process(s, env, now)
                 except OperationalError:
                     raise  # the store itself failed: the whole batch fails and is resent
@@ -104,14 +123,25 @@ class Inbox:
             s.add(row)
         return cursor
 
+    def _check_envelope(self, link: str, env: Envelope) -> None:
+        """What no envelope may be, whatever its kind: checked before it is applied."""
+        for name in ("seq", "origin_incarnation", "origin_seq", "priority"):
+            if not _fits(getattr(env, name)):  # a peer's bug (the wire allows uint64): refuse, never fail the batch
+                raise ApplyError(f"envelope {name} {getattr(env, name)} is out of range")
+        # Catalog versions flow only down: one that comes up from a child is refused.
+        if env.kind == "catalog" and link != parent_id(self.store.meta.node_id):
+            raise ApplyError(f"a catalog version comes only from its parent, not from {link}")
+
     @staticmethod
     def _quarantine(s: Session, link: str, env: Envelope, exc: Exception, now: datetime) -> None:
         error = f"{exc.__class__.__name__}: {exc}"
         log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
                                                     "error": error})
-        s.add(QuarantineRow(link=link, seq=env.seq, origin=env.origin, origin_incarnation=env.origin_incarnation,
-                            origin_seq=env.origin_seq, kind=env.kind, target=env.target, case_key=env.case_key,
-                            priority=env.priority, payload=env.payload.decode(), created_at=env.created_at,
+        s.add(QuarantineRow(link=link, seq=_fit(env.seq), origin=env.origin,
+                            origin_incarnation=_fit(env.origin_incarnation), origin_seq=_fit(env.origin_seq),
+                            kind=env.kind, target=env.target, case_key=env.case_key,
+                            priority=_fit(env.priority), payload=env.payload.decode("utf-8", errors="backslashreplace"),
+                            created_at=env.created_at,
                             error=error[:2000], quarantined_at=utc_text(now)))
 
     def quarantined(self) -> list[QuarantineRow]:
@@ -130,6 +160,7 @@ class Inbox:
                            row.case_key, row.priority, row.payload.encode(), row.created_at)
             try:
                 with s.begin_nested():
+                    self._check_envelope(row.link, env)
                     self.replicator.process(s, env, now)
             except OperationalError:
                 raise
@@ -214,7 +245,7 @@ class UpLink:
 
     def acknowledged(self, cursor: Cursor) -> None:
         with self.store.transaction() as s:
-            outbox.drop_acknowledged(s, self.parent, cursor)
+            outbox.drop_acknowledged(s, self.parent, _storable(cursor))
 
     def down_position(self) -> tuple[int, Cursor]:
         with self.store.reading() as s:
@@ -325,7 +356,7 @@ class ChildrenSide:
                 waiting = outbox.pending(s, child, limit=max(1, max_envelopes) * 20)
             if current and any(applied.has(e.seq) for e in waiting):
                 with self.store.transaction() as s:
-                    outbox.drop_acknowledged(s, child, applied)
+                    outbox.drop_acknowledged(s, child, _storable(applied))
             left = [e for e in waiting if not (current and applied.has(e.seq))]
             batch = select_batch(left, max(1, min(max_envelopes, self.settings.batch_max)))
             return PullReply(mine, tuple(batch), more=len(left) > len(batch))
