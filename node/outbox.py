@@ -1,7 +1,8 @@
 """Putting envelopes into the outbox, inside the caller's transaction (persist before send).
 
 ``send`` starts a new message from this node: it gets this node's identity (origin,
-incarnation, a gapless sequence per target) and the next position on the link toward
+incarnation, one gapless sequence for everything this node starts — so the identity stays
+unique wherever the message is forwarded to) and the next position on the link toward
 its target. ``forward`` passes on a message another node started, identity unchanged.
 Helpers take the session and never commit.
 """
@@ -54,7 +55,7 @@ def send(s: Session, meta: StoreMeta, *, target: str, kind: str, case_key: str, 
         link = hop.neighbour
     env = Envelope(
         seq=0, origin=meta.node_id, origin_incarnation=meta.incarnation,
-        origin_seq=next_value(s, f"origin:{target or link}"), kind=kind, target=target, case_key=case_key,
+        origin_seq=next_value(s, "origin_seq"), kind=kind, target=target, case_key=case_key,
         priority=priority, payload=encode(payload), created_at=utc_text(now),
     )
     return _append(s, link, env)
