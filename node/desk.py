@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 from enum import StrEnum
 
 from federation.routing import deciding_node
@@ -44,6 +45,7 @@ from node.store import (
     Store,
     StoredEvent,
     append_event,
+    execute,
     find_idempotency,
     find_recent_duplicate,
     insert_case,
@@ -271,25 +273,40 @@ class CaseDesk:
                                             actor=params.get("actor", ""), reason=str(exc),
                                             detail={"requested": action}), now)
 
-    def record_take_over(self, s: Session, row: CaseRow, previous_owner: str, now: datetime) -> None:
-        self._record(s, row, EventDraft(action="take_over", from_status=row.status, to_status=row.status,
-                                        actor="govnet", reason="", detail={"from": previous_owner,
-                                                                           "epoch": row.owner_epoch}), now)
+    def record_take_over(self, s: Session, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None:
+        """Record that this node now owns the case (``row``: the ORM row, or the columns of
+        a row just inserted by plain SQL)."""
+        status = row["status"] if isinstance(row, dict) else row.status
+        epoch = row["owner_epoch"] if isinstance(row, dict) else row.owner_epoch
+        self._record(s, row, EventDraft(action="take_over", from_status=status, to_status=status, actor="govnet",
+                                        reason="", detail={"from": previous_owner, "epoch": epoch}), now)
 
-    def _record(self, s: Session, row: CaseRow, draft: EventDraft, now: datetime) -> None:
+    def _record(self, s: Session, row: CaseRow | dict[str, Any], draft: EventDraft, now: datetime) -> None:
         """An event that changes no lifecycle state (ownership, a refused request)."""
-        row.event_count += 1
-        row.updated_at = utc_text(now)
-        s.add(row)
-        event = append_event(s, self.store.meta, row.receipt, row.event_count, draft, now)
-        replication.announce(s, self.store.meta, row, [event], now, self._priority(record_from_row(row).state, now))
+        if isinstance(row, dict):
+            row["event_count"] += 1
+            row["updated_at"] = utc_text(now)
+            execute(s, "UPDATE case_record SET event_count = ?, updated_at = ? WHERE receipt = ?",
+                    (row["event_count"], row["updated_at"], row["receipt"]))
+            receipt, count, status, due = row["receipt"], row["event_count"], row["status"], row["due"]
+        else:
+            row.event_count += 1
+            row.updated_at = utc_text(now)
+            s.add(row)
+            receipt, count, status, due = row.receipt, row.event_count, row.status, row.due
+        event = append_event(s, self.store.meta, receipt, count, draft, now)
+        priority = self._priority_of(Status(status), date.fromisoformat(due) if due else None, now)
+        replication.announce(s, self.store.meta, row, [event], now, priority)
 
     def _priority(self, state: CaseState, now: datetime) -> int:
+        return self._priority_of(state.status, state.due, now)
+
+    def _priority_of(self, status: Status, due: date | None, now: datetime) -> int:
         """Cases near or past their deadline, and escalations, travel before bulk history."""
-        if state.status is Status.ESCALATED:
+        if status is Status.ESCALATED:
             return replication.URGENT
-        if state.due is not None and state.status not in (Status.DELIVERED, Status.WITHDRAWN, Status.RETURNED):
-            if state.due <= self.calendar.add_working_days(local_date(now), 1):
+        if due is not None and status not in (Status.DELIVERED, Status.WITHDRAWN, Status.RETURNED):
+            if due <= self.calendar.add_working_days(local_date(now), 1):
                 return replication.URGENT
         return replication.NORMAL
 

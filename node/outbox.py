@@ -18,7 +18,7 @@ from sqlmodel import Session, col, delete, select
 
 from federation.routing import Direction, next_hop
 from node.models import OutboxRow
-from node.store import StoreMeta, insert_sql, insert_rows, next_value, utc_text
+from node.store import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
 from sync.cursor import Cursor
 from sync.envelope import Envelope
 
@@ -74,10 +74,11 @@ def to_envelope(r: OutboxRow) -> Envelope:
 
 
 def pending(s: Session, link: str, limit: int | None = None) -> list[Envelope]:
-    query = select(OutboxRow).where(OutboxRow.link == link).order_by(col(OutboxRow.seq))
-    if limit:
-        query = query.limit(limit)
-    return [to_envelope(r) for r in s.exec(query).all()]
+    """What waits on ``link``, in link order (plain SQL: it is read for every batch)."""
+    sql = ("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, payload, created_at "
+           "FROM outbox WHERE link = ? ORDER BY seq")
+    rows = query(s, sql + " LIMIT ?", (link, limit)) if limit else query(s, sql, (link,))
+    return [Envelope(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].encode(), r[9]) for r in rows]
 
 
 def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:

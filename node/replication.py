@@ -38,7 +38,7 @@ from federation.routing import Direction, next_hop, root_of
 from federation.tree import parent_id
 from node.models import AppliedEnvelope, CaseEventRow, CaseRow, CaseSummary, ChildLink
 from node.outbox import decode, forward, send
-from node.store import StoreMeta, utc_text
+from node.store import INSERT_CASE_SQL, INSERT_EVENT_SQL, StoreMeta, execute, insert_many, insert_rows, insert_sql, query, utc_text
 from sync.envelope import Envelope
 
 PERSONAL = ("applicant_name", "applicant_id", "applicant_phone")
@@ -51,12 +51,33 @@ class ApplyError(Exception):
     """This envelope cannot be applied; it goes to quarantine with this message."""
 
 
+INSERT_APPLIED_SQL = insert_sql(AppliedEnvelope.__table__)  # type: ignore[attr-defined]
+_SUMMARY_COLUMNS = ("receipt", "origin", "owner", "owner_epoch", "item_code", "department", "case_type", "status",
+                    "due", "submitted_at", "decided_on", "event_count", "state", "updated_at")
+# Keep the newest view: a summary replaces the one held only if it has more events.
+UPSERT_SUMMARY_SQL = (
+    f"INSERT INTO case_summary ({', '.join(_SUMMARY_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _SUMMARY_COLUMNS)}) "
+    f"ON CONFLICT (receipt) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS[1:])
+    + " WHERE excluded.event_count > case_summary.event_count"
+)
+
+
+# The columns a copy takes from the owner's state (never the personal data it already has).
+_STATE_COLUMNS = tuple(c for c in CaseRow.model_fields if c not in (*PERSONAL, "receipt", "event_count"))
+UPDATE_STATE_SQL = (
+    "UPDATE case_record SET " + ", ".join(f"{c} = :{c}" for c in (*_STATE_COLUMNS, "event_count"))
+    + " WHERE receipt = :receipt"
+)
+
+
 class RequestHandler(Protocol):
     """The case desk, as the replicator needs it (to apply requests and record take-overs)."""
 
     def apply_request(self, s: Session, row: CaseRow, action: str, params: dict[str, Any], now: datetime) -> None: ...
 
-    def record_take_over(self, s: Session, row: CaseRow, previous_owner: str, now: datetime) -> None: ...
+    def record_take_over(self, s: Session, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None: ...
 
 
 def _columns(model: type) -> list[str]:
@@ -174,30 +195,39 @@ class Replicator:
 
     def _first_time(self, s: Session, env: Envelope, now: datetime) -> bool:
         digest = hashlib.sha256(env.payload).hexdigest()
-        seen = s.get(AppliedEnvelope, env.identity)
-        if seen is not None:
-            if seen.payload_hash != digest:
+        seen = query(s, "SELECT payload_hash FROM applied_envelope WHERE origin = ? AND origin_incarnation = ? "
+                        "AND origin_seq = ?", env.identity)
+        if seen:
+            if seen[0][0] != digest:
                 raise ApplyError(
                     f"identity conflict: {env.origin}/{env.origin_incarnation}/{env.origin_seq} "
                     "was applied before with a different payload"
                 )
             return False
-        s.add(AppliedEnvelope(origin=env.origin, origin_incarnation=env.origin_incarnation,
-                              origin_seq=env.origin_seq, payload_hash=digest, applied_at=utc_text(now)))
+        insert_rows(s, INSERT_APPLIED_SQL, {"origin": env.origin, "origin_incarnation": env.origin_incarnation,
+                                            "origin_seq": env.origin_seq, "payload_hash": digest,
+                                            "applied_at": utc_text(now)})
         return True
 
     def _transfer(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
         incoming = payload["case"]
+        known = query(s, "SELECT 1 FROM case_record WHERE receipt = ?", (incoming["receipt"],))
+        previous_owner = env.origin
+        if not known:
+            # The usual case: a case this node has never held. Plain inserts, no ORM.
+            columns = {**incoming, "owner": self.meta.node_id}
+            insert_rows(s, INSERT_CASE_SQL, columns)
+            insert_many(s, INSERT_EVENT_SQL, [{"superseded": False, **ev} for ev in payload["events"]])
+            self.desk.record_take_over(s, columns, previous_owner, now)
+            return
         row = s.get(CaseRow, incoming["receipt"])
-        if row is not None and row.owner_epoch >= incoming["owner_epoch"]:
+        assert row is not None
+        if row.owner_epoch >= incoming["owner_epoch"]:
             self._keep_superseded(s, payload["events"], row)
             return
-        previous_owner = env.origin
-        if row is None:
-            row = CaseRow(**incoming)
-        else:
-            for k, v in incoming.items():
-                setattr(row, k, v)
+        # A case this node held before (it owned it once): take the newer epoch's state.
+        for k, v in incoming.items():
+            setattr(row, k, v)
         row.owner = self.meta.node_id
         s.add(row)
         s.flush()
@@ -210,24 +240,29 @@ class Replicator:
 
     def _event(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
         incoming = payload["case"]
-        row = s.get(CaseRow, incoming["receipt"])
-        if row is None:
+        held = query(s, "SELECT owner_epoch, event_count FROM case_record WHERE receipt = ?", (incoming["receipt"],))
+        if not held:
             raise ApplyError(f"no case {incoming['receipt']} here to record its events on")
-        if incoming["owner_epoch"] < row.owner_epoch:
+        epoch, count = held[0]
+        if incoming["owner_epoch"] < epoch:
+            row = s.get(CaseRow, incoming["receipt"])
+            assert row is not None
             self._keep_superseded(s, payload["events"], row)
             return
+        fresh = []
         for ev in sorted(payload["events"], key=lambda e: e["seq"]):
-            if ev["seq"] <= row.event_count:
+            if ev["seq"] <= count:
                 continue
-            if ev["seq"] != row.event_count + 1:
-                raise ApplyError(
-                    f"case {row.receipt}: event {ev['seq']} arrived before event {row.event_count + 1}"
-                )
-            s.add(CaseEventRow(**ev))
-            row.event_count = ev["seq"]
-        if incoming["event_count"] >= row.event_count:
-            self._overwrite_state(row, incoming)
-        s.add(row)
+            if ev["seq"] != count + 1:
+                raise ApplyError(f"case {incoming['receipt']}: event {ev['seq']} arrived before event {count + 1}")
+            fresh.append({"superseded": False, **ev})
+            count = ev["seq"]
+        insert_many(s, INSERT_EVENT_SQL, fresh)
+        if incoming["event_count"] >= count:
+            state = {k: v for k, v in incoming.items() if k in _STATE_COLUMNS}
+            execute(s, UPDATE_STATE_SQL, {**state, "event_count": incoming["event_count"], "receipt": incoming["receipt"]})
+        elif fresh:
+            execute(s, "UPDATE case_record SET event_count = ? WHERE receipt = ?", (count, incoming["receipt"]))
 
     def _request(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
         row = s.get(CaseRow, payload["receipt"])
@@ -241,24 +276,15 @@ class Replicator:
 
     def _summary(self, s: Session, case: dict[str, Any], now: datetime) -> None:
         case = {k: v for k, v in case.items() if k not in PERSONAL}
-        current = s.get(CaseSummary, case["receipt"])
-        if current is not None and current.event_count >= case["event_count"]:
-            return
-        values = dict(
-            receipt=case["receipt"], origin=case["origin"], owner=case["owner"], owner_epoch=case["owner_epoch"],
-            item_code=case["item_code"], department=case["department"], case_type=case["case_type"],
-            status=case["status"], due=case["due"], submitted_at=case["submitted_at"],
-            decided_on=case["decided_on"], event_count=case["event_count"],
-            state=json.dumps(case, ensure_ascii=False, sort_keys=True), updated_at=utc_text(now),
-        )
-        if current is None:
-            s.add(CaseSummary(**values))
-        else:
-            for k, v in values.items():
-                setattr(current, k, v)
-            s.add(current)
-        row = s.get(CaseRow, case["receipt"])
-        if row is not None and row.owner != self.meta.node_id and case["event_count"] > row.event_count:
+        values = {c: case.get(c) for c in _SUMMARY_COLUMNS}
+        values["state"] = json.dumps(case, ensure_ascii=False, sort_keys=True)
+        values["updated_at"] = utc_text(now)
+        if not execute(s, UPSERT_SUMMARY_SQL, values):
+            return  # what this node holds is as new or newer
+        held = query(s, "SELECT owner, event_count FROM case_record WHERE receipt = ?", (case["receipt"],))
+        if held and held[0][0] != self.meta.node_id and case["event_count"] > held[0][1]:
+            row = s.get(CaseRow, case["receipt"])
+            assert row is not None
             # A copy this node holds but does not own (the origin, or an earlier owner): refresh
             # its state; the events themselves come by ``event`` envelopes.
             self._overwrite_state(row, case, keep_count=True)
@@ -266,8 +292,11 @@ class Replicator:
 
     def _refresh_copy(self, s: Session, payload: dict[str, Any], now: datetime) -> None:
         """An earlier owner relaying a case's later events keeps its own copy complete."""
+        if "events" not in payload or not query(s, "SELECT 1 FROM case_record WHERE receipt = ?",
+                                                (payload["case"]["receipt"],)):
+            return
         row = s.get(CaseRow, payload["case"]["receipt"])
-        if row is None or row.owner == self.meta.node_id or "events" not in payload:
+        if row is None or row.owner == self.meta.node_id:
             return
         for ev in sorted(payload["events"], key=lambda e: e["seq"]):
             if ev["seq"] == row.event_count + 1:

@@ -430,9 +430,12 @@ def _load_catalog(s: Session) -> PublishedCatalog:
 def _db(s: Session) -> Any:
     """The sqlite3 connection under the session's current transaction.
 
-    Kept in ``s.info``: every session of this store lives for one transaction on one
-    connection (see ``Store.transaction`` and ``Store.run_unit``).
+    ORM changes still pending are flushed first, so SQL sent this way sees them and
+    comes after them. The handle is kept in ``s.info``: every session of this store
+    lives for one transaction on one connection (``Store.transaction``, ``Store.run_unit``).
     """
+    if s.new or s.dirty or s.deleted:
+        s.flush()
     db = s.info.get("db")
     if db is None:
         db = s.info["db"] = s.connection().connection.driver_connection
@@ -458,6 +461,21 @@ NEXT_VALUE_SQL = (
 
 def insert_rows(s: Session, sql: str, row: dict[str, Any]) -> None:
     _db(s).execute(sql, row)
+
+
+def insert_many(s: Session, sql: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        _db(s).executemany(sql, rows)
+
+
+def query(s: Session, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a read on the hot path (plain SQL, same transaction)."""
+    return _db(s).execute(sql, args).fetchall()
+
+
+def execute(s: Session, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> int:
+    """A write on the hot path; returns the number of rows it changed."""
+    return int(_db(s).execute(sql, args).rowcount)
 
 
 def next_value(s: Session, name: str) -> int:
