@@ -177,6 +177,7 @@ class CaseDesk:
                 materials=cmd.materials,
                 agent=cmd.agent.strip(),
                 actor=cmd.actor or cmd.agent,
+                note=cmd.note,
             )
         except LifecycleError as exc:
             raise _desk_error(exc) from None

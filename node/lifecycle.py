@@ -262,6 +262,7 @@ def intake(
     materials: Sequence[str],
     agent: str,
     actor: str,
+    note: str = "",
 ) -> Transition:
     """A new case as the window receives it, before it is accepted or returned."""
     if not actor.strip():
@@ -297,7 +298,8 @@ def intake(
         to_status=Status.RECEIVED,
         actor=actor,
         reason="",
-        detail={"materials": list(provided), "agent": agent, "catalog_version": catalog_version},
+        detail={"materials": list(provided), "agent": agent, "catalog_version": catalog_version,
+                **({"note": note.strip()} if note.strip() else {})},
     )
     return Transition(case, event)
 
