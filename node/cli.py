@@ -185,14 +185,17 @@ def catalog() -> None:
 @json_option
 @friendly
 def catalog_load(file: Path, expect_version: int, node: str, as_json: bool) -> None:
-    """Publish FILE (TOML or JSON) as the node's next catalog version."""
+    """Publish FILE (TOML or JSON) as the next release of its issuer's catalog.
+
+    The issuer (the file's 'issuer') is this node or an ancestor: the city publishes the
+    catalog, a county its own items; releases flow down to every descendant."""
     cat = load_catalog_file(file)
     with GovnetClient(node) as client:
         done = client.put_catalog(cat, expect_version)
     if as_json:
         click.echo(to_json(done))
     else:
-        click.echo(f"catalog version {done.version} published: {done.item_count} items")
+        click.echo(f"catalog version {done.version} of {cat.issuer} published: {done.item_count} items")
 
 
 @catalog.command("list")
@@ -207,11 +210,12 @@ def catalog_list(department: str, level: str, node: str, as_json: bool) -> None:
         listing = client.list_items(department=department, authority_level=level)
     if as_json:
         click.echo(to_json(listing))
-    elif listing.version == 0:
+    elif not listing.releases:
         click.echo("no catalog loaded yet: run 'govnet catalog load FILE'")
     else:
         click.echo(format_items(listing.items))
-        click.echo(f"\n{len(listing.items)} items, catalog version {listing.version} issued by {listing.issuer}")
+        releases = ", ".join(f"{r.issuer} version {r.version}" for r in listing.releases)
+        click.echo(f"\n{len(listing.items)} items; catalog releases in force: {releases}")
 
 
 @catalog.command("show")
@@ -223,7 +227,7 @@ def catalog_show(code: str, node: str, as_json: bool) -> None:
     """Show one item with its ten publics."""
     with GovnetClient(node) as client:
         got = client.get_item(code)
-    click.echo(to_json(got) if as_json else format_item(got.item, got.version))
+    click.echo(to_json(got) if as_json else format_item(got.item, got.version, got.issuer))
 
 
 # --- cases ---

@@ -56,7 +56,7 @@ from node.store import (
     update_case,
     utc_text,
 )
-from node.models import CaseRow, CatalogItemRow
+from node.models import CaseRow
 from sqlmodel import Session
 
 MAX_KEY_LENGTH = 128
@@ -136,20 +136,23 @@ class CaseDesk:
         except ApplicantError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), f"applicant.{exc.field}") from None
         catalog = self.store.catalog()
-        if catalog.version == 0:
+        if not catalog.items:
             raise DeskError(ErrorKind.PRECONDITION, "no catalog is loaded on this node: run 'govnet catalog load FILE' first")
         code = cmd.item_code.strip()
         item = catalog.items.get(code)
         if item is None:
-            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version}", "item_code")
+            releases = ", ".join(f"{i} v{v}" for i, v in sorted(catalog.releases.items()))
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version} "
+                            f"(releases here: {releases})", "item_code")
         fingerprint = cmd.fingerprint()
-        done = self.store.run_unit(lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, catalog.version))
+        release = catalog.sources[code]
+        done = self.store.run_unit(lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, release))
         if not done.replayed:
             self.after_commit()
         return done
 
     def _submit(self, s: Session, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
-                item: ServiceItem, catalog_version: int) -> Submitted:
+                item: ServiceItem, release: tuple[str, int]) -> Submitted:
         meta = self.store.meta
         now = self.clock.now()
         seen = find_idempotency(s, key)
@@ -173,7 +176,8 @@ class CaseDesk:
                 node_id=meta.node_id,
                 node_level=meta.level,
                 now=now,
-                catalog_version=catalog_version,
+                catalog_version=release[1],
+                catalog_issuer=release[0],
                 materials=cmd.materials,
                 agent=cmd.agent.strip(),
                 actor=cmd.actor or cmd.agent,
@@ -235,7 +239,7 @@ class CaseDesk:
         """Run one lifecycle action on an owned case, write it, and send what it causes."""
         meta = self.store.meta
         record = record_from_row(row)
-        item = self._item_at(record.state.catalog_version, record.state.item_code)
+        item = self._item_at(record.state.catalog_issuer, record.state.catalog_version, record.state.item_code)
         ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=now, calendar=self.calendar)
         try:
             transition = act(record.state, action, params, ctx)
@@ -324,16 +328,15 @@ class CaseDesk:
         except ReceiptError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "receipt") from None
 
-    def _item_at(self, version: int, code: str) -> ServiceItem:
-        """The item as it was in the catalog version the case was accepted under."""
+    def _item_at(self, issuer: str, version: int, code: str) -> ServiceItem:
+        """The item as it was in the catalog release the case was accepted under."""
         current = self.store.catalog()
-        if current.version == version and code in current.items:
+        if current.sources.get(code) == (issuer, version):
             return current.items[code]
-        with self.store.reading() as s:
-            row = s.get(CatalogItemRow, (version, code))
-        if row is None:
-            raise DeskError(ErrorKind.PRECONDITION, f"catalog version {version} has no item {code}")
-        return ServiceItem.from_dict(json.loads(row.data))
+        item = self.store.catalog_item(issuer, version, code)
+        if item is None:
+            raise DeskError(ErrorKind.PRECONDITION, f"catalog release {issuer} v{version} has no item {code} here")
+        return item
 
 
 def _params_dict(params: ActParams) -> dict:

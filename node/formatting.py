@@ -74,7 +74,7 @@ def format_case(case: cases_pb2.Case) -> str:
             ("decision", f"{case.decision} {case.decision_reason}".strip()),
             ("notice", case.notice),
             ("duplicate?", f"possible duplicate of {case.duplicate_of}" if case.possible_duplicate else ""),
-            ("catalog", f"version {case.catalog_version}"),
+            ("catalog", f"{case.catalog_issuer} version {case.catalog_version}".strip()),
             ("next actions", ", ".join(case.allowed_actions) or "none (closed)"),
         ]
     )
@@ -115,7 +115,7 @@ def format_items(items: Sequence[catalog_pb2.ServiceItem]) -> str:
     )
 
 
-def format_item(i: catalog_pb2.ServiceItem, version: int) -> str:
+def format_item(i: catalog_pb2.ServiceItem, version: int, issuer: str = "") -> str:
     fees = "; ".join(f"{f.name} {f.amount_fen / 100:.2f} yuan ({f.standard}; {f.basis})" for f in i.fees)
     return format_fields(
         [
@@ -134,7 +134,7 @@ def format_item(i: catalog_pb2.ServiceItem, version: int) -> str:
             ("joint with", ", ".join(i.joint_departments)),
             ("tolerance", "yes" if i.tolerance else "no"),
             ("agent may carry", "yes" if i.proxy else "no"),
-            ("catalog", f"version {version}"),
+            ("catalog", f"{issuer} version {version}".strip()),
         ]
     )
 

@@ -196,6 +196,7 @@ class CaseState:
     submitted_at: datetime
     catalog_version: int
     materials: tuple[str, ...]
+    catalog_issuer: str = ""  # whose catalog release ``catalog_version`` counts
     agent: str = ""
     missing_core: tuple[str, ...] = ()
     pending_materials: tuple[str, ...] = ()  # owed under tolerance acceptance
@@ -260,6 +261,7 @@ def intake(
     now: datetime,
     catalog_version: int,
     materials: Sequence[str],
+    catalog_issuer: str = "",
     agent: str,
     actor: str,
     note: str = "",
@@ -287,6 +289,7 @@ def intake(
         owner_epoch=1,
         submitted_at=now,
         catalog_version=catalog_version,
+        catalog_issuer=catalog_issuer,
         materials=provided,
         agent=agent,
         missing_core=missing_core,
@@ -299,6 +302,7 @@ def intake(
         actor=actor,
         reason="",
         detail={"materials": list(provided), "agent": agent, "catalog_version": catalog_version,
+                "catalog_issuer": catalog_issuer,
                 **({"note": note.strip()} if note.strip() else {})},
     )
     return Transition(case, event)

@@ -8,7 +8,7 @@ RFC 3339 text in UTC, so the SQLite file reads the same from any tool.
 
 from __future__ import annotations
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -28,17 +28,23 @@ class Counter(SQLModel, table=True):
     value: int = 0
 
 
-class CatalogVersion(SQLModel, table=True):
-    __tablename__ = "catalog_version"
+class CatalogRelease(SQLModel, table=True):
+    """One published version of one issuer's catalog (the city's, or a county's own items)."""
+
+    __tablename__ = "catalog_release"
+    issuer: str = Field(primary_key=True)
     version: int = Field(primary_key=True)
-    issuer: str
     published_at: str
     item_count: int
 
 
-class CatalogItemRow(SQLModel, table=True):
-    __tablename__ = "catalog_item"
-    version: int = Field(primary_key=True, foreign_key="catalog_version.version")
+class CatalogReleaseItem(SQLModel, table=True):
+    __tablename__ = "catalog_release_item"
+    __table_args__ = (
+        ForeignKeyConstraint(["issuer", "version"], ["catalog_release.issuer", "catalog_release.version"]),
+    )
+    issuer: str = Field(primary_key=True)
+    version: int = Field(primary_key=True)
     code: str = Field(primary_key=True)
     department: str
     authority_level: str
@@ -85,6 +91,7 @@ class CaseRow(SQLModel, table=True):
     decision_reason: str = ""
     notice: str = ""
     catalog_version: int
+    catalog_issuer: str = ""  # whose catalog release the item came from (migration 0003)
     possible_duplicate: bool = False
     duplicate_of: str = ""
     event_count: int = 0

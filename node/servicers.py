@@ -165,10 +165,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @rpc
     async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
         catalog = self.store.catalog()
-        item = catalog.items.get(request.code.strip())
+        code = request.code.strip()
+        item = catalog.items.get(code)
         if item is None:
-            raise DeskError(ErrorKind.NOT_FOUND, f"no item {request.code or '(empty)'} in catalog version {catalog.version}")
-        return catalog_pb2.GetItemResponse(item=item_to_proto(item), version=catalog.version)
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in this node's catalog")
+        issuer, version = catalog.sources[code]
+        return catalog_pb2.GetItemResponse(item=item_to_proto(item), version=version, issuer=issuer)
 
     @rpc
     async def ListItems(self, request: catalog_pb2.ListItemsRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.ListItemsResponse:
@@ -180,7 +182,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             and (not request.authority_level or i.authority_level.value == request.authority_level)
         ]
         return catalog_pb2.ListItemsResponse(
-            items=[item_to_proto(i) for i in items], version=catalog.version, issuer=catalog.issuer
+            items=[item_to_proto(i) for i in items], version=catalog.version, issuer=catalog.issuer,
+            releases=[catalog_pb2.CatalogRelease(issuer=i, version=v) for i, v in sorted(catalog.releases.items())],
         )
 
     @rpc

@@ -347,21 +347,23 @@ class Federation:
         for n in self.nodes:
             cases = self._query(n, """
                 SELECT receipt, status, case_type, owner, owner_epoch, origin, event_count, decision,
-                       materials, pending_materials, catalog_version
+                       materials, pending_materials, catalog_version, catalog_issuer
                 FROM case_record ORDER BY receipt""")
             events = self._query(n, """
                 SELECT receipt, seq, action, from_status, to_status, actor, origin, superseded
                 FROM case_event ORDER BY receipt, seq""")
             summaries = self._query(n, """
                 SELECT receipt, status, owner, event_count FROM case_summary ORDER BY receipt""")
-            (version,) = self._query(n, "SELECT coalesce(max(version), 0) FROM catalog_version")[0]
+            releases = dict(self._query(n, "SELECT issuer, max(version) FROM catalog_release GROUP BY issuer"))
+            version = max(releases.values(), default=0)
             (quarantined,) = self._query(n, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL")[0]
             out[n] = {
-                "cases": [(r, st, ct, o, ep, org, cnt, dec, tuple(json.loads(m)), tuple(json.loads(p)), cv)
-                          for r, st, ct, o, ep, org, cnt, dec, m, p, cv in cases],
+                "cases": [(r, st, ct, o, ep, org, cnt, dec, tuple(json.loads(m)), tuple(json.loads(p)), cv, ci)
+                          for r, st, ct, o, ep, org, cnt, dec, m, p, cv, ci in cases],
                 "events": [tuple(e[:7]) + (bool(e[7]),) for e in events],
                 "summaries": [tuple(x) for x in summaries],
                 "catalog_version": version,
+                "catalog_releases": releases,
                 "quarantined": quarantined,
             }
         return out

@@ -33,17 +33,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
-from federation.tree import Level
+from federation.tree import Level, ancestors
 from node.applicant import Applicant
 from node.catalog import Catalog, ServiceItem
 from node.lifecycle import CaseState, CaseType, EventDraft, Status
 from node.models import (
     CaseEventRow,
     CaseRow,
-    CatalogItemRow,
-    CatalogVersion,
+    CatalogRelease,
+    CatalogReleaseItem,
     Counter,
     IdempotencyKey,
     Meta,
@@ -70,9 +70,18 @@ class StoreMeta:
 
 @dataclass(frozen=True)
 class PublishedCatalog:
-    version: int
-    issuer: str
+    """The catalog in force at a node: the newest release of each issuer on its path
+    (the city's catalog and, say, its county's own items); the nearest issuer wins."""
+
+    releases: dict[str, int]  # issuer -> version in force here
     items: dict[str, ServiceItem]
+    sources: dict[str, tuple[str, int]]  # item code -> (issuer, version) it comes from
+    issuer: str = ""  # the top-most issuer (normally the city)
+
+    @property
+    def version(self) -> int:
+        """The version of the top-most issuer's release (0: no catalog yet)."""
+        return self.releases.get(self.issuer, 0)
 
 
 @dataclass(frozen=True)
@@ -300,37 +309,48 @@ class Store:
         if cached is not None:
             return cached
         with self.reading() as s:
-            loaded = _load_catalog(s)
+            loaded = _load_catalog(s, self.meta.node_id)
         self._catalog = loaded
         return loaded
 
     def publish_catalog(self, catalog: Catalog, now: datetime, expected_version: int = 0) -> int:
-        """Store ``catalog`` as the next version in its own transaction; return the version."""
+        """Store ``catalog`` as its issuer's next release in its own transaction; return the version."""
         with self.transaction() as s:
             return self.publish_catalog_in(s, catalog, now, expected_version=expected_version)
 
     def publish_catalog_in(self, s: Session, catalog: Catalog, now: datetime, version: int | None = None,
                            expected_version: int = 0) -> int:
-        """Store ``catalog`` within the caller's transaction: as ``version`` (a version received
-        from the parent) or as the next one. Earlier versions are kept: cases name theirs."""
-        current = s.exec(select(func.max(CatalogVersion.version))).one() or 0
+        """Store ``catalog`` within the caller's transaction: as ``version`` (a release received
+        from the parent) or as its issuer's next one. Earlier releases are kept: cases name theirs."""
+        path = catalog_path(self.meta.node_id)
+        if catalog.issuer not in path:
+            raise Conflict(f"catalog issuer {catalog.issuer} is neither this node ({self.meta.node_id}) nor one of "
+                           f"its ancestors ({', '.join(path[1:]) or 'none'}); publish it where it belongs")
+        current = s.exec(select(func.max(CatalogRelease.version)).where(CatalogRelease.issuer == catalog.issuer)).one() or 0
         if expected_version and expected_version != current:
-            raise Conflict(f"catalog is at version {current}, not {expected_version}: reload it and publish again")
+            raise Conflict(f"catalog of {catalog.issuer} is at version {current}, not {expected_version}: "
+                           "reload it and publish again")
         if version is None:
             version = current + 1
         elif version <= current:
-            raise Conflict(f"catalog version {version} is not newer than {current}")
-        s.add(CatalogVersion(version=version, issuer=catalog.issuer, published_at=utc_text(now),
+            raise Conflict(f"catalog version {version} of {catalog.issuer} is not newer than {current}")
+        s.add(CatalogRelease(issuer=catalog.issuer, version=version, published_at=utc_text(now),
                              item_count=len(catalog.items)))
         s.flush()
         for item in catalog.items:
-            s.add(CatalogItemRow(version=version, code=item.code, department=item.department,
-                                 authority_level=item.authority_level.value, item_type=item.item_type.value,
-                                 data=json.dumps(item.to_dict(), ensure_ascii=False)))
-        # The cache is replaced only once this transaction has committed.
-        published = PublishedCatalog(version, catalog.issuer, {i.code: i for i in catalog.items})
-        event.listen(s, "after_commit", lambda _s: setattr(self, "_catalog", published), once=True)
+            s.add(CatalogReleaseItem(issuer=catalog.issuer, version=version, code=item.code,
+                                     department=item.department, authority_level=item.authority_level.value,
+                                     item_type=item.item_type.value,
+                                     data=json.dumps(item.to_dict(), ensure_ascii=False)))
+        # The cache is dropped once this transaction has committed; the next read reloads it.
+        event.listen(s, "after_commit", lambda _s: setattr(self, "_catalog", None), once=True)
         return version
+
+    def catalog_item(self, issuer: str, version: int, code: str) -> ServiceItem | None:
+        """An item as it was in a given release (the one a case was accepted under)."""
+        with self.reading() as s:
+            row = s.get(CatalogReleaseItem, (issuer, version, code))
+        return ServiceItem.from_dict(json.loads(row.data)) if row else None
 
     # --- reads ---
 
@@ -406,16 +426,31 @@ def _read_meta(engine: Engine) -> StoreMeta:
         raise StoreError(f"store is missing its {missing} record: it was not created by govnet") from None
 
 
-def _load_catalog(s: Session) -> PublishedCatalog:
-    latest = s.exec(select(CatalogVersion).order_by(CatalogVersion.version.desc()).limit(1)).first()  # type: ignore[attr-defined]
-    if latest is None:
-        return PublishedCatalog(0, "", {})
-    rows = s.exec(select(CatalogItemRow).where(CatalogItemRow.version == latest.version)).all()
-    items = {r.code: ServiceItem.from_dict(json.loads(r.data)) for r in rows}
-    return PublishedCatalog(latest.version, latest.issuer, items)
+def catalog_path(node_id: str) -> list[str]:
+    """The issuers whose catalogs apply at ``node_id``: itself, then its ancestors."""
+    return [node_id, *ancestors(node_id)]
 
 
-# --- helpers for units of work: they take the session and never commit ---
+def _load_catalog(s: Session, node_id: str) -> PublishedCatalog:
+    path = catalog_path(node_id)
+    releases: dict[str, int] = {}
+    for issuer, version in s.exec(
+        select(CatalogRelease.issuer, func.max(CatalogRelease.version))
+        .where(col(CatalogRelease.issuer).in_(path)).group_by(CatalogRelease.issuer)
+    ).all():
+        releases[issuer] = version
+    items: dict[str, ServiceItem] = {}
+    sources: dict[str, tuple[str, int]] = {}
+    for issuer in reversed(path):  # farthest first, so the nearest issuer's item wins
+        if issuer not in releases:
+            continue
+        version = releases[issuer]
+        for r in s.exec(select(CatalogReleaseItem).where(CatalogReleaseItem.issuer == issuer,
+                                                        CatalogReleaseItem.version == version)).all():
+            items[r.code] = ServiceItem.from_dict(json.loads(r.data))
+            sources[r.code] = (issuer, version)
+    top = next((i for i in reversed(path) if i in releases), "")
+    return PublishedCatalog(releases, items, sources, top)
 
 
 # --- the write hot path ---
@@ -586,6 +621,7 @@ def _state_columns(st: CaseState, now: datetime) -> dict[str, Any]:
         "decision_reason": st.decision_reason,
         "notice": st.notice,
         "catalog_version": st.catalog_version,
+        "catalog_issuer": st.catalog_issuer,
         "event_count": st.event_count,
         "updated_at": utc_text(now),
     }
@@ -602,6 +638,7 @@ def record_from_row(r: CaseRow) -> CaseRecord:
         owner_epoch=r.owner_epoch,
         submitted_at=datetime.fromisoformat(r.submitted_at),
         catalog_version=r.catalog_version,
+        catalog_issuer=r.catalog_issuer,
         materials=tuple(json.loads(r.materials)),
         agent=r.agent,
         missing_core=tuple(json.loads(r.missing_core)),

@@ -27,6 +27,7 @@ from node.clock import Clock
 from node.models import (
     CaseRow,
     CaseSummary,
+    CatalogReleaseItem,
     ChildLink,
     InboundCursor,
     LinkStateRow,
@@ -44,6 +45,7 @@ from sync.link import Health, LinkState, shown_health
 from sync.transport import Hello, HelloReply, PullReply, Refused
 
 log = logging.getLogger("govnet.sync")
+LAST_SEEN_EVERY = timedelta(seconds=2)  # how often a child's hello is written down
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,9 @@ class UpLink:
         self.refusal = ""  # the parent's last refusal, shown in the status
 
     def hello(self) -> Hello:
-        return Hello(self.node_id, self.store.meta.level.value, PROTOCOL_VERSION, self.store.catalog().version,
-                     self.store.meta.incarnation)
+        catalog = self.store.catalog()
+        return Hello(self.node_id, self.store.meta.level.value, PROTOCOL_VERSION, catalog.version,
+                     self.store.meta.incarnation, dict(catalog.releases))
 
     def on_hello(self, reply: HelloReply) -> None:
         if reply.node_id != self.parent:
@@ -314,6 +317,7 @@ class ChildrenSide:
         self.clock = clock
         self.settings = settings
         self.admission = Admission(settings.admission_limit)
+        self._seen: dict[str, tuple[int, datetime]] = {}  # child -> (incarnation, last recorded)
 
     @property
     def node_id(self) -> str:
@@ -332,6 +336,12 @@ class ChildrenSide:
             raise Refused(f"node {meta.node_id} ({meta.level}) refuses {hello.node_id}: {exc}") from None
         now = self.clock.now()
         catalog = self.store.catalog()
+        behind = {i: v for i, v in catalog.releases.items() if hello.catalog_releases.get(i, 0) < v}
+        seen = self._seen.get(hello.node_id)
+        if not behind and seen is not None and seen[0] == hello.incarnation and now - seen[1] < LAST_SEEN_EVERY:
+            # Nothing to record: a child says hello on every exchange, and a write (with its
+            # fsync) each time would cost more than the exchange itself.
+            return HelloReply(meta.node_id, meta.level.value, PROTOCOL_VERSION, meta.incarnation, catalog.version)
         with self.store.transaction() as s:
             row = s.get(ChildLink, hello.node_id)
             if row is None:
@@ -341,14 +351,31 @@ class ChildrenSide:
                 log.info("child registered", extra={"link": hello.node_id})
             row.incarnation, row.catalog_version, row.last_seen = hello.incarnation, hello.catalog_version, utc_text(now)
             s.add(row)
-            if catalog.version > hello.catalog_version and not self._catalog_pending(s, hello.node_id):
-                items = [i.to_dict() for i in sorted(catalog.items.values(), key=lambda i: i.code)]
-                send_catalog(s, meta, hello.node_id, catalog.version, catalog.issuer, items, now)
+            pending = self._catalogs_pending(s, hello.node_id)
+            for issuer, version in behind.items():
+                if (issuer, version) in pending:
+                    continue
+                send_catalog(s, meta, hello.node_id, version, issuer, self._release_items(s, issuer, version), now)
+        self._seen[hello.node_id] = (hello.incarnation, now)
         return HelloReply(meta.node_id, meta.level.value, PROTOCOL_VERSION, meta.incarnation, catalog.version)
 
     @staticmethod
-    def _catalog_pending(s: Session, child: str) -> bool:
-        return s.exec(select(OutboxRow.seq).where(OutboxRow.link == child, OutboxRow.kind == "catalog").limit(1)).first() is not None
+    def _release_items(s: Session, issuer: str, version: int) -> list[dict[str, Any]]:
+        """Every item of a release, including those a nearer issuer overrides here."""
+        rows = s.exec(select(CatalogReleaseItem).where(CatalogReleaseItem.issuer == issuer,
+                                                       CatalogReleaseItem.version == version)
+                      .order_by(col(CatalogReleaseItem.code))).all()
+        return [json.loads(r.data) for r in rows]
+
+    @staticmethod
+    def _catalogs_pending(s: Session, child: str) -> set[tuple[str, int]]:
+        """The catalog releases already waiting in the child's outbox."""
+        rows = s.exec(select(OutboxRow.payload).where(OutboxRow.link == child, OutboxRow.kind == "catalog")).all()
+        out = set()
+        for payload in rows:
+            body = json.loads(payload)
+            out.add((body["issuer"], body["version"]))
+        return out
 
     def _registered(self, child: str) -> None:
         with self.store.reading() as s:
@@ -429,11 +456,10 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
 
 
 def catalog_publisher(store: Store) -> Any:
-    """The replicator's hook to store a catalog version received from the parent (if newer)."""
+    """The replicator's hook to store a catalog release received from the parent (if newer)."""
 
     def publish(s: Session, version: int, issuer: str, items: list[dict[str, Any]], now: datetime) -> bool:
-        current = store.catalog().version
-        if version <= current:
+        if store.catalog().releases.get(issuer, 0) >= version:
             return False
         catalog = Catalog(items=tuple(ServiceItem.from_dict(i) for i in items), issuer=issuer)
         store.publish_catalog_in(s, catalog, now, version)

@@ -40,7 +40,8 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
     @rpc
     async def Hello(self, request: sync_pb2.HelloRequest, context: grpc.aio.ServicerContext) -> sync_pb2.HelloResponse:
         reply = await self._guarded(context, self.children.hello, Hello(
-            request.node_id, request.level, request.protocol_version, request.catalog_version, request.incarnation))
+            request.node_id, request.level, request.protocol_version, request.catalog_version, request.incarnation,
+            dict(request.catalog_releases)))
         return sync_pb2.HelloResponse(node_id=reply.node_id, level=reply.level, protocol_version=reply.protocol_version,
                                       incarnation=reply.incarnation, catalog_version=reply.catalog_version)
 

@@ -99,6 +99,7 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: 
         statutory_due=_d(st.statutory_due),
         supplement_due=_d(st.supplement_due),
         catalog_version=st.catalog_version,
+        catalog_issuer=st.catalog_issuer,
         possible_duplicate=record.possible_duplicate,
         duplicate_of=record.duplicate_of,
         agent=st.agent,

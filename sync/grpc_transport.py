@@ -94,7 +94,8 @@ class GrpcTransport:
     async def hello(self, hello: Hello) -> HelloReply:
         r = await self._call(self._stub.Hello, sync_pb2.HelloRequest(
             node_id=hello.node_id, level=hello.level, protocol_version=hello.protocol_version,
-            catalog_version=hello.catalog_version, incarnation=hello.incarnation))
+            catalog_version=hello.catalog_version, incarnation=hello.incarnation,
+            catalog_releases=dict(hello.catalog_releases)))
         return HelloReply(r.node_id, r.level, r.protocol_version, r.incarnation, r.catalog_version)
 
     async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:

@@ -8,8 +8,8 @@ same errors, so the session and the driver cannot tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sync.cursor import Cursor
@@ -38,6 +38,7 @@ class Hello:
     protocol_version: int
     catalog_version: int
     incarnation: int
+    catalog_releases: Mapping[str, int] = field(default_factory=dict)  # issuer -> version held
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,6 +12,7 @@ from alembic import command
 from sqlmodel import create_engine
 
 from federation.tree import Level
+from node.catalog import load_catalog_file, sample_catalog_path
 from node.store import DB_FILE, Store, StoreError, _alembic_config, schema_head
 
 NOW = datetime(2026, 3, 10, 1, 0, tzinfo=timezone.utc)
@@ -31,6 +33,11 @@ def test_a_release_0001_store_with_a_case_is_upgraded_on_open(tmp_path: Path) ->
     with sqlite3.connect(path) as db:
         db.executemany("INSERT INTO meta VALUES (?, ?)", [
             ("node_id", "371102"), ("level", "county"), ("incarnation", "1"), ("created_at", NOW.isoformat())])
+        item = load_catalog_file(sample_catalog_path()).get("SJ-0001")
+        assert item is not None
+        db.execute("INSERT INTO catalog_version VALUES (1, '371100', ?, 1)", (NOW.isoformat(),))
+        db.execute("INSERT INTO catalog_item VALUES (1, 'SJ-0001', ?, 'county', 'immediate', ?)",
+                   (item.department, json.dumps(item.to_dict(), ensure_ascii=False)))
         db.execute(
             "INSERT INTO case_record (receipt, item_code, item_name, department, case_type, status, origin, owner,"
             " owner_epoch, agent, applicant_name, applicant_id, applicant_phone, materials, missing_core,"
@@ -52,6 +59,9 @@ def test_a_release_0001_store_with_a_case_is_upgraded_on_open(tmp_path: Path) ->
         assert record is not None and record.applicant.name == "张三" and record.state.status == "received"
         assert [e.action for e in store.events("371102-01-000001-3")] == ["submit"]
         assert store.meta.node_id == "371102" and store.meta.level is Level.COUNTY
+        # 0003: the old single version became the city's release; the case names its issuer.
+        assert store.catalog().releases == {"371100": 1} and "SJ-0001" in store.catalog().items
+        assert record.state.catalog_issuer == "371100"
     finally:
         store.close()
     with sqlite3.connect(path) as db:

@@ -157,8 +157,8 @@ def load_catalog_everywhere(tree: Tree) -> None:
     with tree.client(CITY) as c:
         assert c.put_catalog(SAMPLE).version == 1
     running = [n for n, p in tree.procs.items() if p.alive()]
-    wait_for(lambda: all(tree.one(n, "SELECT count(*) FROM catalog_version") == 1 for n in running), 20,
-             lambda: f"catalog versions: {[tree.rows(n, 'SELECT version FROM catalog_version') for n in running]}")
+    wait_for(lambda: all(tree.one(n, "SELECT count(*) FROM catalog_release") == 1 for n in running), 20,
+             lambda: f"catalog releases: {[tree.rows(n, 'SELECT issuer, version FROM catalog_release') for n in running]}")
 
 
 # --- applications ---
