@@ -35,7 +35,6 @@ from node.formatting import (
     format_quarantine,
     format_sync_status,
     format_track,
-    message_dict,
     to_json,
 )
 from node.store import Store, StoreError

@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from federation.routing import Direction, next_hop, root_of
 from federation.tree import parent_id
-from node.models import AppliedEnvelope, CaseEventRow, CaseRow, CaseSummary, ChildLink
+from node.models import AppliedEnvelope, CaseEventRow, CaseRow, ChildLink
 from node.outbox import decode, forward, send
 from node.store import INSERT_CASE_SQL, INSERT_EVENT_SQL, StoreMeta, execute, insert_many, insert_rows, insert_sql, query, utc_text
 from sync.envelope import Envelope

@@ -44,7 +44,6 @@ from node.models import (
     CaseRow,
     CatalogRelease,
     CatalogReleaseItem,
-    Counter,
     IdempotencyKey,
     Meta,
 )

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from federation.tree import Level, NodeIdError, check_child, level_of, parent_id
+from federation.tree import NodeIdError, check_child, level_of, parent_id
 from node import outbox
 from node.catalog import Catalog, ServiceItem
 from node.clock import Clock

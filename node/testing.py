@@ -108,6 +108,20 @@ class NodeProcess:
         return self.proc.poll() is None
 
 
+def read_banner(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> re.Match[str] | None:
+    """Read the process's stdout until a line matches ``pattern`` (None if it exits or time runs out)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            return None
+        found = pattern.search(line)
+        if found:
+            return found
+    return None
+
+
 def govnet_command() -> list[str]:
     return [sys.executable, "-m", "node.cli"]
 
@@ -124,15 +138,9 @@ def spawn_node(data_dir: Path, timeout: float = 20.0) -> NodeProcess:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     err.close()
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        found = SERVING.search(line)
-        if found:
-            return NodeProcess(data_dir, proc, found.group(1), stderr_path)
+    found = read_banner(proc, SERVING, timeout)
+    if found:
+        return NodeProcess(data_dir, proc, found.group(1), stderr_path)
     proc.kill()
     proc.wait(5)
     raise RuntimeError(f"node in {data_dir} did not start: {stderr_path.read_text()[-2000:]}")

@@ -35,13 +35,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -58,6 +54,7 @@ from node.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog
 from node.store import DB_FILE
 from node.testing import NodeProcess, init_node, spawn_node
 from ops.bench_intake import BenchError, machine_facts, person_name, phone, resident_id
+from ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
 from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
 from sync.batching import select_batch
 from sync.envelope import Envelope
@@ -195,10 +192,7 @@ class RawBatchWriter:
     """One connection with the node's pragmas, one lock, one transaction per batch."""
 
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
-            self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute(RAW_SCHEMA)
+        self.conn = open_raw_db(path, RAW_SCHEMA)
         self.lock = threading.Lock()
 
     def insert_batch(self, payloads: list[bytes]) -> None:
@@ -229,62 +223,19 @@ def raw_handler(writer: RawBatchWriter) -> grpc.GenericRpcHandler:
 
 
 async def serve_raw(db: Path, listen: str, max_seconds: float) -> None:
-    from node.server import SERVER_OPTIONS  # the node's exact server options
-
     writer = RawBatchWriter(db)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    server.add_generic_rpc_handlers((raw_handler(writer),))
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise SystemExit(f"bench_sync raw server: cannot listen on {listen}")
-    await server.start()
-    print(f"{RAW_SERVING}{listen.rpartition(':')[0]}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    parent, deadline = os.getppid(), time.monotonic() + max_seconds
-    while not stop.is_set() and os.getppid() == parent and time.monotonic() < deadline:
-        try:
-            await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
-            pass
-    await server.stop(1.0)
-    writer.close()
+    try:
+        await serve_until_stopped(raw_handler(writer), listen, max_seconds, RAW_SERVING)
+    finally:
+        writer.close()
 
 
-@dataclass
-class RawServer:
-    proc: subprocess.Popen[str]
-    address: str
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0) -> RawServer:
-    log_path = db.parent / "raw-sync.stderr.log"
-    with open(log_path, "a") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ops.bench_sync", "raw-server", str(db), "--max-seconds", str(max_seconds)],
-            stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith(RAW_SERVING):
-            return RawServer(proc, line[len(RAW_SERVING):].strip())
-    proc.kill()
-    proc.wait(5)
-    raise BenchError(f"the raw sync server did not start: {log_path.read_text()[-2000:]}")
+def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0) -> ServerProcess:
+    try:
+        return spawn_server(["ops.bench_sync", "raw-server", str(db), "--max-seconds", str(max_seconds)],
+                            RAW_SERVING, db.parent / "raw-sync.stderr.log", timeout)
+    except RuntimeError as exc:
+        raise BenchError(f"the raw sync server did not start: {exc}") from None
 
 
 async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> float:

@@ -30,52 +30,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
+from ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
 from protos.govnet.v1 import cases_pb2
 
 SERVICE = "govnet.v1.CaseService"
 METHOD = "Submit"
-SERVING = re.compile(r"raw limit serving on (\S+)")
+BANNER = "raw limit serving on "
 DEFAULT_MAX_SECONDS = 600.0
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS submission (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"
-
-
-def open_db(path: Path) -> sqlite3.Connection:
-    """One connection with the node's pragmas (see ``node.store._set_pragmas``)."""
-    conn = sqlite3.connect(str(path), check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute(SCHEMA)
-    conn.commit()
-    return conn
 
 
 class RawWriter:
     """One connection, one lock, one committed insert per call."""
 
     def __init__(self, path: Path) -> None:
-        self.conn = open_db(path)
+        self.conn = open_raw_db(path, SCHEMA)
         self.lock = threading.Lock()
 
     def insert(self, body: bytes) -> int:
         with self.lock:
+            self.conn.execute("BEGIN")
             cur = self.conn.execute("INSERT INTO submission (body) VALUES (?)", (body,))
-            self.conn.commit()
+            self.conn.execute("COMMIT")
             rowid = cur.lastrowid
         assert rowid is not None
         return rowid
@@ -99,33 +82,11 @@ def make_handler(writer: RawWriter) -> grpc.GenericRpcHandler:
 
 
 async def serve(db: Path, listen: str, max_seconds: float) -> None:
-    from node.server import SERVER_OPTIONS  # the node's exact server options
-
     writer = RawWriter(db)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    server.add_generic_rpc_handlers((make_handler(writer),))
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise SystemExit(f"rawlimit: cannot listen on {listen}")
-    await server.start()
-    host = listen.rpartition(":")[0]
-    print(f"raw limit serving on {host}:{port}", flush=True)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    parent = os.getppid()
-    deadline = time.monotonic() + max_seconds
-    while not stop.is_set():
-        if os.getppid() != parent or time.monotonic() > deadline:
-            break
-        try:
-            await asyncio.wait_for(stop.wait(), 0.5)
-        except TimeoutError:
-            pass
-    await server.stop(1.0)
-    writer.close()
+    try:
+        await serve_until_stopped(make_handler(writer), listen, max_seconds, BANNER)
+    finally:
+        writer.close()
 
 
 def count_rows(db: Path) -> int:
@@ -136,45 +97,10 @@ def count_rows(db: Path) -> int:
         conn.close()
 
 
-@dataclass
-class RawProcess:
-    proc: subprocess.Popen[str]
-    address: str
-    db: Path
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def spawn_raw(db: Path, max_seconds: float = DEFAULT_MAX_SECONDS, timeout: float = 20.0) -> RawProcess:
+def spawn_raw(db: Path, max_seconds: float = DEFAULT_MAX_SECONDS, timeout: float = 20.0) -> ServerProcess:
     """Start the raw-limit server as its own process and wait until it serves."""
-    with open(db.parent / "rawlimit.stderr.log", "a") as log:  # the child keeps its own copy
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ops.rawlimit", str(db), "--max-seconds", str(max_seconds)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        found = SERVING.search(line)
-        if found:
-            return RawProcess(proc, found.group(1), db)
-    proc.kill()
-    proc.wait(5)
-    tail = (db.parent / "rawlimit.stderr.log").read_text()[-2000:]
-    raise RuntimeError(f"raw-limit server did not start: {tail}")
+    return spawn_server(["ops.rawlimit", str(db), "--max-seconds", str(max_seconds)], BANNER,
+                        db.parent / "rawlimit.stderr.log", timeout)
 
 
 def main(argv: list[str] | None = None) -> None:

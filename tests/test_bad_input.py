@@ -19,8 +19,6 @@ from helpers import (
     CHIEF,
     CLERK,
     ID_NUMBER,
-    PHONE,
-    NAME,
     SAMPLE,
     all_materials,
     item,
