@@ -59,6 +59,7 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
             print(f"catalog version {put.version}: {put.item_count} items")
             receipts = _drive(client, catalog.items, rng)
             cases = [client.get(r) for r in receipts]
+            up = [link for link in client.sync_status().links if link.direction == "up"]
         print()
         print(format_case_list(cases))
         kinds = Counter(c.case_type for c in cases)
@@ -67,6 +68,9 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
         print(format_table(["case type", "cases"], sorted(kinds.items())))
         print()
         print(format_table(["status", "cases"], sorted(states.items())))
+        for link in up:
+            print(f"\nlink to the city {link.neighbour}: {link.state}, {link.outbox_depth} messages waiting "
+                  "(escalated cases and summaries; this demo runs no city, so they stay in the outbox)")
     finally:
         code = node.terminate()
         print(f"\nnode stopped (exit {code}); its data stays in {data}")
