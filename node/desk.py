@@ -126,6 +126,21 @@ class CaseDesk:
         self.after_commit: Callable[[], None] = lambda: None
 
     def submit(self, cmd: SubmitCommand) -> Submitted:
+        """Intake one application (blocking)."""
+        done = self.store.run_unit(self._intake_work(cmd))
+        if not done.replayed:
+            self.after_commit()
+        return done
+
+    async def submit_async(self, cmd: SubmitCommand) -> Submitted:
+        """``submit`` for the event loop: validation here, the unit of work on the writer."""
+        done = await self.store.run_unit_async(self._intake_work(cmd))
+        if not done.replayed:
+            self.after_commit()
+        return done
+
+    def _intake_work(self, cmd: SubmitCommand) -> Callable[[Session], Submitted]:
+        """Validate an application (raising ``DeskError``) and return its unit of work."""
         key = cmd.idempotency_key.strip()
         if not key:
             raise DeskError(ErrorKind.INVALID, "idempotency_key is required: any unique string per application", "idempotency_key")
@@ -146,10 +161,7 @@ class CaseDesk:
                             f"(releases here: {releases})", "item_code")
         fingerprint = cmd.fingerprint()
         release = catalog.sources[code]
-        done = self.store.run_unit(lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, release))
-        if not done.replayed:
-            self.after_commit()
-        return done
+        return lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, release)
 
     def _submit(self, s: Session, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
                 item: ServiceItem, release: tuple[str, int]) -> Submitted:

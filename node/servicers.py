@@ -83,7 +83,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             note=request.note,
             actor=request.actor,
         )
-        done = await asyncio.to_thread(self.desk.submit, cmd)
+        done = await self.desk.submit_async(cmd)
         return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record, here=self.here), replayed=done.replayed)
 
     @rpc

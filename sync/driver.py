@@ -62,6 +62,9 @@ class LinkDriver:
         self._last_digest: datetime | None = None
         self._wake = asyncio.Event()
         self.exchanges = 0
+        # The driver owns the link's state; it is read from the store once and written
+        # after every attempt (so a restarted node resumes its backoff).
+        self.state: LinkState | None = None
 
     def wake(self) -> None:
         """Something new waits in the outbox: do not wait for the interval."""
@@ -69,7 +72,9 @@ class LinkDriver:
 
     async def attempt(self) -> ExchangeResult | None:
         """One exchange if the link may be tried now; records the outcome."""
-        state = await self.run_blocking(self.states.load_state)
+        if self.state is None:
+            self.state = await self.run_blocking(self.states.load_state)
+        state = self.state
         now = self.clock.now()
         if not may_try(state, now):
             return None
@@ -97,19 +102,24 @@ class LinkDriver:
             self.exchanges += 1
             if compare:
                 self._last_digest = now
+        self.state = state
         await self.run_blocking(self.states.save_state, state)
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Exchange at least every flush interval and whenever woken — except while backing
+        off, when only the backoff's end (or stop) ends the wait: a wake is a hint that
+        there is work, not a reason to knock on a door that just failed."""
         while not stop.is_set():
             await self.attempt()
-            state = await self.run_blocking(self.states.load_state)
-            wait = self.flush_interval_s
-            if state.next_attempt is not None:
-                wait = max(0.0, (state.next_attempt - self.clock.now()).total_seconds())
+            assert self.state is not None
             self._wake.clear()
-            stopper = asyncio.ensure_future(stop.wait())
-            waker = asyncio.ensure_future(self._wake.wait())
-            done, pending = await asyncio.wait({stopper, waker}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if self.state.next_attempt is not None:
+                wait = max(0.0, (self.state.next_attempt - self.clock.now()).total_seconds())
+                waiters = {asyncio.ensure_future(stop.wait())}
+            else:
+                wait = self.flush_interval_s
+                waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())}
+            _, pending = await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()

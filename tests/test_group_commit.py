@@ -1,0 +1,75 @@
+"""Group commit: units committed together still succeed or fail one by one."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from federation.tree import Level
+from node.models import Meta
+from node.store import Store, next_value
+
+NOW = datetime(2026, 3, 10, 1, 0, tzinfo=timezone.utc)
+
+
+class Refused(Exception):
+    pass
+
+
+def test_a_failing_unit_leaves_nothing_and_its_group_commits(tmp_path: Path) -> None:
+    store = Store.create(tmp_path, "371102", Level.COUNTY, NOW)
+    gate = threading.Barrier(24)
+    results: dict[int, object] = {}
+
+    def unit(i: int):
+        def work(s):
+            # Both kinds of write a unit does: an ORM object and plain SQL on the connection.
+            s.add(Meta(key=f"k{i}", value=str(i)))
+            n = next_value(s, "shared")
+            if i % 3 == 0:
+                raise Refused(f"unit {i} refused after writing")
+            return n
+        return work
+
+    def call(i: int) -> None:
+        gate.wait(5)
+        try:
+            results[i] = store.run_unit(unit(i))
+        except Refused as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    store.close()
+
+    reopened = Store.open(tmp_path)
+    with reopened.reading() as s:
+        keys = {m.key for m in s.exec(select(Meta)).all()} - {"node_id", "level", "incarnation", "created_at"}
+    refused = {i for i, r in results.items() if isinstance(r, Refused)}
+    assert refused == {i for i in range(24) if i % 3 == 0}
+    assert keys == {f"k{i}" for i in range(24) if i % 3}
+    # The counter is gapless: the refused units' increments were rolled back with them.
+    committed = sorted(r for r in results.values() if isinstance(r, int))
+    assert committed == list(range(1, 17))
+    reopened.close()
+
+
+def test_a_unit_cannot_see_a_failed_neighbours_objects(tmp_path: Path) -> None:
+    store = Store.create(tmp_path, "371102", Level.COUNTY, NOW)
+
+    def failing(s):
+        s.add(Meta(key="ghost", value="1"))
+        s.flush()
+        raise Refused("no")
+
+    with pytest.raises(Refused):
+        store.run_unit(failing)
+    assert store.run_unit(lambda s: s.get(Meta, "ghost")) is None
+    store.close()
