@@ -434,7 +434,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
                 uplink.parent, "up", health.value, utc_text(state.since) if state.since else None, depth,
                 (now - oldest_at).total_seconds() if oldest_at else 0.0,
                 utc_text(state.last_success) if state.last_success else None,
-                uplink.refusal or state.last_error,
+                f"refused by the parent: {uplink.refusal}" if uplink.refusal else state.last_error,
                 utc_text(state.next_attempt) if state.next_attempt else None,
             ))
         for child in s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all():
