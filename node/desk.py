@@ -42,6 +42,7 @@ from node.lifecycle import (
 from node.receipt import Receipt, ReceiptError
 from node.store import (
     CaseRecord,
+    PublishedCatalog,
     Store,
     StoredEvent,
     append_event,
@@ -134,12 +135,13 @@ class CaseDesk:
 
     async def submit_async(self, cmd: SubmitCommand) -> Submitted:
         """``submit`` for the event loop: validation here, the unit of work on the writer."""
-        done = await self.store.run_unit_async(self._intake_work(cmd))
+        catalog = await self.store.catalog_async()
+        done = await self.store.run_unit_async(self._intake_work(cmd, catalog))
         if not done.replayed:
             self.after_commit()
         return done
 
-    def _intake_work(self, cmd: SubmitCommand) -> Callable[[Session], Submitted]:
+    def _intake_work(self, cmd: SubmitCommand, catalog: PublishedCatalog | None = None) -> Callable[[Session], Submitted]:
         """Validate an application (raising ``DeskError``) and return its unit of work."""
         key = cmd.idempotency_key.strip()
         if not key:
@@ -150,7 +152,7 @@ class CaseDesk:
             applicant = Applicant.create(cmd.applicant_name, cmd.applicant_id, cmd.applicant_phone)
         except ApplicantError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), f"applicant.{exc.field}") from None
-        catalog = self.store.catalog()
+        catalog = catalog or self.store.catalog()
         if not catalog.items:
             raise DeskError(ErrorKind.PRECONDITION, "no catalog is loaded on this node: run 'govnet catalog load FILE' first")
         code = cmd.item_code.strip()

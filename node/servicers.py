@@ -164,7 +164,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @rpc
     async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
-        catalog = self.store.catalog()
+        catalog = await self.store.catalog_async()
         code = request.code.strip()
         item = catalog.items.get(code)
         if item is None:
@@ -174,7 +174,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @rpc
     async def ListItems(self, request: catalog_pb2.ListItemsRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.ListItemsResponse:
-        catalog = self.store.catalog()
+        catalog = await self.store.catalog_async()
         items = [
             i
             for i in sorted(catalog.items.values(), key=lambda i: i.code)

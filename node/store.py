@@ -322,6 +322,11 @@ class Store:
 
     # --- the catalog ---
 
+    async def catalog_async(self) -> PublishedCatalog:
+        """``catalog`` for the event loop: a cache miss is read in a worker thread."""
+        cached = self._catalog
+        return cached if cached is not None else await asyncio.to_thread(self.catalog)
+
     def catalog(self) -> PublishedCatalog:
         """The current catalog version (cached; replaced on publish)."""
         cached = self._catalog
