@@ -167,6 +167,8 @@ class Store:
         self.path = path
         self._write_lock = threading.Lock()
         self._catalog: PublishedCatalog | None = None
+        self._catalog_generation = 0
+        self._catalog_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_guard = threading.Lock()
@@ -328,14 +330,26 @@ class Store:
         return cached if cached is not None else await asyncio.to_thread(self.catalog)
 
     def catalog(self) -> PublishedCatalog:
-        """The current catalog version (cached; replaced on publish)."""
+        """The catalog in force here (cached; dropped when a release is published).
+
+        A load that began before a publish committed must not put its older result in
+        the cache after the publish dropped it: the generation counter tells them apart.
+        """
         cached = self._catalog
         if cached is not None:
             return cached
+        generation = self._catalog_generation
         with self.reading() as s:
             loaded = _load_catalog(s, self.meta.node_id)
-        self._catalog = loaded
+        with self._catalog_lock:
+            if self._catalog_generation == generation:
+                self._catalog = loaded
         return loaded
+
+    def _drop_catalog(self) -> None:
+        with self._catalog_lock:
+            self._catalog_generation += 1
+            self._catalog = None
 
     def publish_catalog(self, catalog: Catalog, now: datetime, expected_version: int = 0) -> int:
         """Store ``catalog`` as its issuer's next release in its own transaction; return the version."""
@@ -367,7 +381,7 @@ class Store:
                                      item_type=item.item_type.value,
                                      data=json.dumps(item.to_dict(), ensure_ascii=False)))
         # The cache is dropped once this transaction has committed; the next read reloads it.
-        event.listen(s, "after_commit", lambda _s: setattr(self, "_catalog", None), once=True)
+        event.listen(s, "after_commit", lambda _s: self._drop_catalog(), once=True)
         return version
 
     def catalog_item(self, issuer: str, version: int, code: str) -> ServiceItem | None:

@@ -73,3 +73,36 @@ def test_a_unit_cannot_see_a_failed_neighbours_objects(tmp_path: Path) -> None:
         store.run_unit(failing)
     assert store.run_unit(lambda s: s.get(Meta, "ghost")) is None
     store.close()
+
+
+def test_a_catalog_load_racing_a_publish_does_not_leave_a_stale_cache(tmp_path: Path) -> None:
+    """A load that read the store before a publish committed must not be cached after it."""
+    from node.catalog import load_catalog_file, sample_catalog_path
+
+    store = Store.create(tmp_path, "371102", Level.COUNTY, NOW)
+    loaded_old = threading.Event()
+    publish_done = threading.Event()
+    original = store.reading
+
+    def slow_reading():  # the racing reader: reads, then waits until the publish committed
+        ctx = original()
+        class Wrapped:
+            def __enter__(self_inner):
+                return ctx.__enter__()
+            def __exit__(self_inner, *exc):
+                out = ctx.__exit__(*exc)
+                loaded_old.set()
+                publish_done.wait(5)
+                return out
+        return Wrapped()
+
+    store.reading = slow_reading  # type: ignore[method-assign]
+    racer = threading.Thread(target=store.catalog)
+    racer.start()
+    loaded_old.wait(5)
+    store.reading = original  # type: ignore[method-assign]
+    store.publish_catalog(load_catalog_file(sample_catalog_path()), NOW)
+    publish_done.set()
+    racer.join(5)
+    assert store.catalog().releases == {"371100": 1}
+    store.close()
