@@ -137,12 +137,9 @@ class IdempotencyKey(SQLModel, table=True):
 # --- sync (migration 0002) ---
 
 
-class OutboxRow(SQLModel, table=True):
-    """Envelopes waiting for a neighbour's acknowledgement, per link, in link order."""
+class EnvelopeColumns(SQLModel):
+    """An envelope as stored (see ``sync.envelope.Envelope``); not a table itself."""
 
-    __tablename__ = "outbox"
-    link: str = Field(primary_key=True)  # the neighbour's node id
-    seq: int = Field(primary_key=True)
     origin: str
     origin_incarnation: int
     origin_seq: int
@@ -152,6 +149,14 @@ class OutboxRow(SQLModel, table=True):
     priority: int
     payload: str
     created_at: str
+
+
+class OutboxRow(EnvelopeColumns, table=True):
+    """Envelopes waiting for a neighbour's acknowledgement, per link, in link order."""
+
+    __tablename__ = "outbox"
+    link: str = Field(primary_key=True)  # the neighbour's node id
+    seq: int = Field(primary_key=True)
 
 
 class InboundCursor(SQLModel, table=True):
@@ -200,22 +205,13 @@ class ChildLink(SQLModel, table=True):
     last_seen: str
 
 
-class QuarantineRow(SQLModel, table=True):
+class QuarantineRow(EnvelopeColumns, table=True):
     """An envelope that could not be applied, set aside so it does not block its queue."""
 
     __tablename__ = "quarantine"
     id: int | None = Field(default=None, primary_key=True)
     link: str
     seq: int
-    origin: str
-    origin_incarnation: int
-    origin_seq: int
-    kind: str
-    target: str
-    case_key: str
-    priority: int
-    payload: str
-    created_at: str
     error: str
     quarantined_at: str
     replayed_at: str | None = None

@@ -91,3 +91,22 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
     (tmp_path / DB_FILE).write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot open store"):
         Store.open(tmp_path)
+
+
+def test_the_models_and_the_migrations_describe_the_same_schema(tmp_path: Path) -> None:
+    """A model changed without its migration (or the reverse) would break upgrades silently."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import node.models  # noqa: F401  (registers every table)
+
+    store = Store.create(tmp_path, "371100", Level.CITY, NOW)
+    store.close()
+    engine = create_engine(f"sqlite:///{tmp_path / DB_FILE}")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        diff = [d for d in compare_metadata(context, SQLModel.metadata) if d[0] != "remove_table" or
+                d[1].name != "alembic_version"]
+    engine.dispose()
+    assert diff == []
