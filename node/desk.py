@@ -229,6 +229,13 @@ class CaseDesk:
         self.after_commit()
         return acted
 
+    async def act_async(self, receipt_text: str, action: str, params: ActParams) -> Acted:
+        """``act`` for the event loop: the unit of work goes straight to the writer."""
+        receipt = self._parse_receipt(receipt_text)
+        acted = await self.store.run_unit_async(lambda s: self._act(s, receipt, action, params))
+        self.after_commit()
+        return acted
+
     def _act(self, s: Session, receipt: str, action: str, params: ActParams) -> Acted:
         meta = self.store.meta
         now = self.clock.now()

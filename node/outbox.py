@@ -10,7 +10,6 @@ Helpers take the session and never commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +101,3 @@ def depth(s: Session, link: str) -> tuple[int, str | None]:
     ).one()
     return int(count), oldest
 
-
-def links_with_pending(s: Session) -> Sequence[str]:
-    return s.exec(select(OutboxRow.link).distinct()).all()

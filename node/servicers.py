@@ -148,8 +148,8 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             agree=request.agree,
             approver=request.approver,
         )
-        acted = await asyncio.to_thread(self.desk.act, request.receipt, request.action, params)
-        _, events = await asyncio.to_thread(self.desk.get, acted.record.state.receipt)
+        acted = await self.desk.act_async(request.receipt, request.action, params)
+        events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
         return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
 
 
