@@ -217,6 +217,21 @@ class QuarantineRow(EnvelopeColumns, table=True):
     replayed_at: str | None = None
 
 
+class InboxRow(EnvelopeColumns, table=True):
+    """An envelope received and acknowledged but not yet applied (migration 0004).
+
+    A neighbour's batch is acknowledged once its envelopes are stored here with the advanced
+    cursor (one transaction); they are applied afterwards, in ``id`` order, each deleted in
+    the same transaction as its effects.
+    """
+
+    __tablename__ = "inbox"
+    id: int | None = Field(default=None, primary_key=True)
+    link: str
+    seq: int
+    received_at: str
+
+
 class CaseSummary(SQLModel, table=True):
     """What an ancestor or relay knows of a case: its state without personal data."""
 
