@@ -14,7 +14,8 @@ from node.clock import Clock
 from node.desk import CaseDesk
 from node.replication import Replicator
 from node.store import Store
-from node.sync_node import ChildrenSide, Inbox, SyncSettings, UpLink, catalog_publisher
+from node.inbox import Inbox
+from node.sync_node import ChildrenSide, SyncSettings, UpLink, catalog_publisher
 
 
 @dataclass
@@ -29,10 +30,12 @@ class NodeCore:
 
 
 def assemble(store: Store, calendar: WorkCalendar, clock: Clock, settings: SyncSettings,
-             duplicate_window_days: int = 30) -> NodeCore:
+             duplicate_window_days: int = 30, apply_inline: bool = True) -> NodeCore:
+    """``apply_inline``: apply received envelopes before answering (a simulation's determinism)
+    rather than from the node process's background task."""
     desk = CaseDesk(store, calendar, clock, duplicate_window_days)
     replicator = Replicator(store.meta, desk, catalog_publisher(store))
-    inbox = Inbox(store, replicator, clock)
+    inbox = Inbox(store, replicator, clock, apply_inline=apply_inline)
     uplink = UpLink(store, inbox, clock, settings) if parent_id(store.meta.node_id) else None
     children = ChildrenSide(store, inbox, clock, settings)
     return NodeCore(store, desk, replicator, inbox, uplink, children, settings)

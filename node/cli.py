@@ -364,7 +364,7 @@ def sync() -> None:
 @friendly
 def sync_status(node: str, as_json: bool) -> None:
     """Per link: connected / retrying / offline since when, outbox depth, oldest item's age,
-    last success, last error, quarantined items."""
+    inbox depth (received, not yet applied), last success, last error, quarantined items."""
     with GovnetClient(node) as client:
         status = client.sync_status()
     click.echo(to_json(status) if as_json else format_sync_status(status))

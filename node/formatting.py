@@ -156,10 +156,12 @@ def _age(seconds: float) -> str:
 def format_sync_status(status: sync_pb2.SyncStatusResponse) -> str:
     rows = [
         (link.neighbour, link.direction, link.state, (link.since or "-")[:19], link.outbox_depth,
-         _age(link.oldest_age_s), (link.last_success or "-")[:19], link.quarantined, _short(link.last_error))
+         _age(link.oldest_age_s), link.inbox_depth, (link.last_success or "-")[:19], link.quarantined,
+         _short(link.last_error))
         for link in status.links
     ]
-    table = format_table(["link", "dir", "state", "since", "outbox", "oldest", "last success", "quar.", "last error"],
+    table = format_table(["link", "dir", "state", "since", "outbox", "oldest", "inbox", "last success", "quar.",
+                          "last error"],
                          rows) if rows else "no links yet (no parent configured and no child has registered)"
     return f"node {status.node_id}: {status.quarantined} quarantined\n\n{table}"
 

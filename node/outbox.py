@@ -72,11 +72,12 @@ def to_envelope(r: OutboxRow) -> Envelope:
                     r.priority, r.payload.encode(), r.created_at)
 
 
-def pending(s: Session, link: str, limit: int | None = None) -> list[Envelope]:
-    """What waits on ``link``, in link order (plain SQL: it is read for every batch)."""
+def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> list[Envelope]:
+    """What waits on ``link`` (beyond position ``after``), in link order (plain SQL: it is read
+    for every batch)."""
     sql = ("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, payload, created_at "
-           "FROM outbox WHERE link = ? ORDER BY seq")
-    rows = query(s, sql + " LIMIT ?", (link, limit)) if limit else query(s, sql, (link,))
+           "FROM outbox WHERE link = ? AND seq > ? ORDER BY seq")
+    rows = query(s, sql + " LIMIT ?", (link, after, limit)) if limit else query(s, sql, (link, after))
     return [Envelope(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].encode(), r[9]) for r in rows]
 
 

@@ -289,22 +289,12 @@ class Store:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self._write_lock, Session(self._engine, expire_on_commit=False) as s:
-                db = _db(s)
                 for unit in batch:
-                    # A plain SAVEPOINT per unit: SQLAlchemy's nested transactions cost more than
-                    # the small units they would wrap. ORM changes are flushed before the release;
-                    # if the unit fails, its rows are rolled back and the session forgets its
-                    # objects (earlier units' are already flushed, so nothing else is lost).
-                    db.execute("SAVEPOINT unit")
                     try:
-                        result = unit.work(s)
-                        s.flush()
-                        db.execute("RELEASE unit")
+                        with savepoint(s):
+                            result = unit.work(s)
                         outcomes.append((True, result))
                     except Exception as exc:
-                        db.execute("ROLLBACK TO unit")
-                        db.execute("RELEASE unit")
-                        s.expunge_all()
                         outcomes.append((False, exc))
                 s.commit()
         except BaseException as exc:  # the commit itself failed: nothing in the group is durable
@@ -513,6 +503,30 @@ def _db(s: Session) -> Any:
     if db is None:
         db = s.info["db"] = s.connection().connection.driver_connection
     return db
+
+
+@contextmanager
+def savepoint(s: Session) -> Iterator[None]:
+    """A part of the session's transaction that is rolled back alone if it raises.
+
+    A plain SAVEPOINT on the connection rather than ``Session.begin_nested``: SQLAlchemy
+    emits its SAVEPOINT only when the ORM next touches the connection, so statements sent
+    straight to the DB-API cursor (this module's hot path) could run before it and escape
+    the rollback; and it costs more than the small units it wraps. ORM changes are flushed
+    before the release; on failure the session forgets its objects (what came before the
+    savepoint is already flushed, so nothing else is lost).
+    """
+    db = _db(s)
+    db.execute("SAVEPOINT part")
+    try:
+        yield
+        s.flush()
+    except BaseException:
+        db.execute("ROLLBACK TO part")
+        db.execute("RELEASE part")
+        s.expunge_all()
+        raise
+    db.execute("RELEASE part")
 
 
 def insert_sql(table: Any) -> str:

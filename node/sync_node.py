@@ -1,11 +1,6 @@
-"""This node's side of its links: the child side toward its parent, the parent side for
-its children, and the inbox both share. Blocking store calls; the session and the
-gRPC servicer run them in worker threads.
-
-The inbox applies a batch in ONE transaction: for each envelope not already covered by
-the link's cursor, it applies or relays it inside a savepoint (an envelope that fails is
-rolled back alone and quarantined), then stores the advanced cursor, then commits. Only
-then is the cursor returned as the acknowledgement.
+"""This node's side of its links: the child side toward its parent and the parent side
+for its children. Both hand what they receive to the inbox (``node.inbox``). Blocking
+store calls; the session and the gRPC servicer run them in worker threads.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from federation.tree import NodeIdError, check_child, level_of, parent_id
@@ -29,13 +23,12 @@ from node.models import (
     CaseSummary,
     CatalogReleaseItem,
     ChildLink,
-    InboundCursor,
     LinkStateRow,
     OutboxRow,
-    QuarantineRow,
 )
-from node.replication import ApplyError, Replicator, case_dict, send_catalog
-from node.store import Store, utc_text
+from node.inbox import Inbox
+from node.replication import case_dict, send_catalog
+from node.store import Store, query, utc_text
 from sync.admission import Admission
 from sync.batching import select_batch
 from sync.cursor import Cursor
@@ -46,6 +39,8 @@ from sync.transport import Hello, HelloReply, PullReply, Refused
 
 log = logging.getLogger("govnet.sync")
 LAST_SEEN_EVERY = timedelta(seconds=2)  # how often a child's hello is written down
+LOOKAHEAD_BATCHES = 20  # a batch is chosen from this many batches' worth of waiting envelopes
+ACK_FLUSH = timedelta(seconds=1)  # acknowledged envelopes leave the outbox at least this often
 
 
 @dataclass(frozen=True)
@@ -67,21 +62,12 @@ class LinkReport:
     last_success: str | None
     last_error: str
     next_attempt: str | None
-
-
-def _fits(n: int) -> bool:
-    """Whether ``n`` fits an SQLite INTEGER."""
-    return -(2**63) <= n < 2**63
-
-
-def _fit(n: int) -> int:
-    """``n`` for storing in quarantine: -1 when it does not fit (the error says what it was)."""
-    return n if _fits(n) else -1
+    inbox_depth: int = 0  # received from this neighbour, not applied yet
 
 
 def _storable(cursor: Cursor) -> Cursor:
     """The part of a peer's cursor that can name rows of our outbox (SQLite integers)."""
-    if _fits(cursor.through) and all(_fits(x) for x in cursor.above):
+    if cursor.through < 2**63 and all(x < 2**63 for x in cursor.above):
         return cursor
     through = min(cursor.through, 2**63 - 1)
     return Cursor(through, frozenset(x for x in cursor.above if through < x < 2**63))
@@ -89,108 +75,6 @@ def _storable(cursor: Cursor) -> Cursor:
 
 def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts) if ts else None
-
-
-class Inbox:
-    """Applies batches from one neighbour stream with exactly-once effect."""
-
-    def __init__(self, store: Store, replicator: Replicator, clock: Clock) -> None:
-        self.store = store
-        self.replicator = replicator
-        self.clock = clock
-
-    @staticmethod
-    def cursor(s: Session, link: str, incarnation: int) -> Cursor:
-        row = s.get(InboundCursor, (link, incarnation))
-        return Cursor.of(row.through, json.loads(row.above)) if row else Cursor()
-
-    def apply(self, link: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
-        """Apply a batch in one transaction with its cursor; return the cursor to acknowledge.
-
-        Almost every batch applies cleanly, so it is first applied straight through. Only
-        if an envelope fails is the transaction rolled back and the batch applied again
-        with a savepoint per envelope, so the failing one is quarantined alone.
-        """
-        try:
-            return self._apply(link, incarnation, envelopes, careful=False)
-        except OperationalError:
-            raise  # the store itself failed: the whole batch fails and is resent
-        except Exception:
-            return self._apply(link, incarnation, envelopes, careful=True)
-
-    def _apply(self, link: str, incarnation: int, envelopes: Sequence[Envelope], careful: bool) -> Cursor:
-        now = self.clock.now()
-        with self.store.transaction() as s:
-            cursor = self.cursor(s, link, incarnation)
-            for env in envelopes:
-                if cursor.has(env.seq):
-                    continue  # a resent or duplicated copy: already applied
-                if not careful:
-                    self._check_envelope(link, env)
-                    self.replicator.process(s, env, now)
-                else:
-                    try:
-                        with s.begin_nested():
-                            self._check_envelope(link, env)
-                            self.replicator.process(s, env, now)
-                    except OperationalError:
-                        raise
-                    except Exception as exc:
-                        self._quarantine(s, link, env, exc, now)
-                cursor = cursor.add([env.seq])
-            row = s.get(InboundCursor, (link, incarnation)) or InboundCursor(link=link, incarnation=incarnation, updated_at="")
-            row.through, row.above, row.updated_at = cursor.through, json.dumps(sorted(cursor.above)), utc_text(now)
-            s.add(row)
-        return cursor
-
-    def _check_envelope(self, link: str, env: Envelope) -> None:
-        """What no envelope may be, whatever its kind: checked before it is applied."""
-        for name in ("seq", "origin_incarnation", "origin_seq", "priority"):
-            if not _fits(getattr(env, name)):  # a peer's bug (the wire allows uint64): refuse, never fail the batch
-                raise ApplyError(f"envelope {name} {getattr(env, name)} is out of range")
-        # Catalog versions flow only down: one that comes up from a child is refused.
-        if env.kind == "catalog" and link != parent_id(self.store.meta.node_id):
-            raise ApplyError(f"a catalog version comes only from its parent, not from {link}")
-
-    @staticmethod
-    def _quarantine(s: Session, link: str, env: Envelope, exc: Exception, now: datetime) -> None:
-        error = f"{exc.__class__.__name__}: {exc}"
-        log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
-                                                    "error": error})
-        s.add(QuarantineRow(link=link, seq=_fit(env.seq), origin=env.origin,
-                            origin_incarnation=_fit(env.origin_incarnation), origin_seq=_fit(env.origin_seq),
-                            kind=env.kind, target=env.target, case_key=env.case_key,
-                            priority=_fit(env.priority), payload=env.payload.decode("utf-8", errors="backslashreplace"),
-                            created_at=env.created_at,
-                            error=error[:2000], quarantined_at=utc_text(now)))
-
-    def quarantined(self) -> list[QuarantineRow]:
-        with self.store.reading() as s:
-            return list(s.exec(select(QuarantineRow).where(col(QuarantineRow.replayed_at).is_(None))
-                               .order_by(col(QuarantineRow.id))).all())
-
-    def replay(self, item_id: int) -> tuple[bool, str]:
-        """Try a quarantined envelope again (after the cause was fixed). Returns (applied, error)."""
-        now = self.clock.now()
-        with self.store.transaction() as s:
-            row = s.get(QuarantineRow, item_id)
-            if row is None or row.replayed_at is not None:
-                raise KeyError(f"no quarantined item {item_id} waiting")
-            env = Envelope(row.seq, row.origin, row.origin_incarnation, row.origin_seq, row.kind, row.target,
-                           row.case_key, row.priority, row.payload.encode(), row.created_at)
-            try:
-                with s.begin_nested():
-                    self._check_envelope(row.link, env)
-                    self.replicator.process(s, env, now)
-            except OperationalError:
-                raise
-            except Exception as exc:
-                row.error = f"{exc.__class__.__name__}: {exc}"[:2000]
-                s.add(row)
-                return False, row.error
-            row.replayed_at = utc_text(now)
-            s.add(row)
-            return True, ""
 
 
 def _digest_rows(s: Session, root: str) -> list[tuple[str, str, int]]:
@@ -243,8 +127,26 @@ class UpLink:
         self.parent = parent
         self.parent_incarnation = 0
         self.refusal = ""  # the parent's last refusal, shown in the status
+        # The waiting envelopes the next batches are chosen from (the first ``lookahead`` in
+        # link order), kept between batches: reading and decoding thousands of rows for every
+        # batch of 200 cost more than sending it. Re-read at every exchange; topped up from
+        # beyond the highest position read (positions are given out in commit order).
+        self._window: list[Envelope] = []
+        self._read_through = 0
+        self._window_fresh = False
+        # The parent's latest acknowledgement, not yet deleted from the outbox. Deleting is
+        # deferred (at most ACK_FLUSH, and when the backlog is empty): an acknowledged
+        # envelope that a crash leaves in the outbox is resent and dropped by the parent's
+        # cursor, so the deletion needs no fsync of its own on every batch.
+        self._acked: Cursor | None = None
+        self._flushed_at: datetime | None = None
+
+    @property
+    def lookahead(self) -> int:
+        return self.settings.batch_max * LOOKAHEAD_BATCHES
 
     def hello(self) -> Hello:
+        self._window_fresh = False
         catalog = self.store.catalog()
         return Hello(self.node_id, self.store.meta.level.value, PROTOCOL_VERSION, catalog.version,
                      self.store.meta.incarnation, dict(catalog.releases))
@@ -260,13 +162,34 @@ class UpLink:
         self.refusal = ""
 
     def next_batch(self) -> list[Envelope]:
-        with self.store.reading() as s:
-            waiting = outbox.pending(s, self.parent, limit=self.settings.batch_max * 20)
-        return select_batch(waiting, self.settings.batch_max)
+        acked = self._acked
+        if not self._window_fresh:
+            self._window, self._read_through, self._window_fresh = [], 0, True
+        room = self.lookahead - len(self._window)
+        if room > 0:
+            with self.store.reading() as s:
+                fresh = outbox.pending(s, self.parent, limit=room, after=self._read_through)
+            if fresh:
+                self._read_through = fresh[-1].seq
+                self._window.extend(e for e in fresh if acked is None or not acked.has(e.seq))
+        batch = select_batch(self._window, self.settings.batch_max)
+        now = self.clock.now()
+        if not batch or self._flushed_at is None or now - self._flushed_at >= ACK_FLUSH:
+            self.flush_acknowledged()
+        return batch
 
     def acknowledged(self, cursor: Cursor) -> None:
-        with self.store.transaction() as s:
-            outbox.drop_acknowledged(s, self.parent, _storable(cursor))
+        self._window = [e for e in self._window if not cursor.has(e.seq)]
+        self._acked = _storable(cursor)
+
+    def flush_acknowledged(self) -> None:
+        """Delete from the outbox what the parent has acknowledged."""
+        acked, self._flushed_at = self._acked, self.clock.now()
+        if acked is not None:
+            with self.store.transaction() as s:
+                outbox.drop_acknowledged(s, self.parent, acked)
+            if self._acked is acked:
+                self._acked = None
 
     def down_position(self) -> tuple[int, Cursor]:
         with self.store.reading() as s:
@@ -275,7 +198,7 @@ class UpLink:
     def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope]) -> None:
         self.parent_incarnation = parent_incarnation
         if envelopes:
-            self.inbox.apply(self.parent, parent_incarnation, envelopes)
+            self.inbox.receive(self.parent, parent_incarnation, envelopes)
 
     def period_digests(self) -> list[PeriodDigest]:
         with self.store.reading() as s:
@@ -378,6 +301,8 @@ class ChildrenSide:
         return out
 
     def _registered(self, child: str) -> None:
+        if child in self._seen:
+            return  # it said hello to this process, which registered it (rows are never removed)
         with self.store.reading() as s:
             if s.get(ChildLink, child) is None:
                 raise Refused(f"node {child} has not registered with {self.node_id}: it must say hello first")
@@ -386,7 +311,8 @@ class ChildrenSide:
         self.admission.enter()
         try:
             self._registered(sender)
-            return self.inbox.apply(sender, incarnation, envelopes)
+            self.inbox.check_room()
+            return self.inbox.receive(sender, incarnation, envelopes)
         finally:
             self.admission.leave()
 
@@ -422,9 +348,10 @@ class ChildrenSide:
 
 
 def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_interval: timedelta) -> list[LinkReport]:
-    """Per link: health, outbox depth and age of the oldest waiting item, last success and error."""
+    """Per link: health, outbox depth and age of the oldest waiting item, inbox depth, last success and error."""
     reports = []
     with store.reading() as s:
+        received = {link: int(n) for link, n in query(s, "SELECT link, count(*) FROM inbox GROUP BY link")}
         if uplink is not None:
             state = uplink.load_state()
             depth, oldest = outbox.depth(s, uplink.parent)
@@ -435,7 +362,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
                 (now - oldest_at).total_seconds() if oldest_at else 0.0,
                 utc_text(state.last_success) if state.last_success else None,
                 f"refused by the parent: {uplink.refusal}" if uplink.refusal else state.last_error,
-                utc_text(state.next_attempt) if state.next_attempt else None,
+                utc_text(state.next_attempt) if state.next_attempt else None, received.get(uplink.parent, 0),
             ))
         for child in s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all():
             depth, oldest = outbox.depth(s, child.child_id)
@@ -451,6 +378,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
             reports.append(LinkReport(
                 child.child_id, "down", health.value, child.last_seen, depth,
                 (now - oldest_at).total_seconds() if oldest_at else 0.0, child.last_seen, "", None,
+                received.get(child.child_id, 0),
             ))
     return reports
 

@@ -10,7 +10,8 @@ import grpc
 from node.clock import Clock
 from node.servicers import rpc
 from node.store import Store
-from node.sync_node import ChildrenSide, Inbox, UpLink, link_reports
+from node.inbox import Inbox
+from node.sync_node import ChildrenSide, UpLink, link_reports
 from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
 from sync.admission import Busy
 from sync.digest import PeriodDigest
@@ -79,6 +80,7 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
                 neighbour=r.neighbour, direction=r.direction, state=r.health, since=r.since or "",
                 outbox_depth=r.outbox_depth, oldest_age_s=r.oldest_age_s, last_success=r.last_success or "",
                 last_error=r.last_error, quarantined=per_link.get(r.neighbour, 0), next_attempt=r.next_attempt or "",
+                inbox_depth=r.inbox_depth,
             ) for r in reports],
         )
 

@@ -25,10 +25,16 @@ def select_batch(
     Returns envelopes in the order they must be applied. Always returns at least one
     envelope when ``pending`` is not empty, even if it alone exceeds ``max_bytes``.
     """
-    groups: dict[str, list[Envelope]] = {}
-    for env in sorted(pending, key=lambda e: e.seq):
-        groups.setdefault(env.case_key or f"#{env.seq}", []).append(env)
-    ranked = sorted(groups.values(), key=lambda g: (-max(e.priority for e in g), g[0].seq))
+    in_order = sorted(pending, key=lambda e: e.seq)
+    if len({env.priority for env in pending}) <= 1:
+        # One priority (a backlog, usually): nothing to promote, so the batch is a prefix of
+        # the link order, which keeps every case's order too.
+        ranked: list[list[Envelope]] = [in_order]
+    else:
+        groups: dict[str, list[Envelope]] = {}
+        for env in in_order:
+            groups.setdefault(env.case_key or f"#{env.seq}", []).append(env)
+        ranked = sorted(groups.values(), key=lambda g: (-max(e.priority for e in g), g[0].seq))
     batch: list[Envelope] = []
     size = 0
     for group in ranked:

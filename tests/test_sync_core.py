@@ -510,14 +510,24 @@ def test_outbox_entries_are_dropped_only_when_the_cursor_covers_them(fed: Federa
     assert result is not None and result.pushed == 2
     assert rows(fed, VILLAGE, TOWN) == []
     assert rows(fed, TOWN, COUNTY) == forwarded  # the resend was recognised, not relayed again
-    # Partial acknowledgements drop exactly what they cover.
+    # Partial acknowledgements drop exactly what they cover: at once from what is sent next,
+    # from the outbox when the deletion is flushed (deferred: it needs no fsync of its own).
     for i in range(2, 6):
         submit(fed, VILLAGE, "MZ-0005", i)  # stays at the village: one summary each
     seq = rows(fed, VILLAGE, TOWN)
     up = fed.uplink(VILLAGE)
+    up.hello()
+    assert [e.seq for e in up.next_batch()] == seq
     up.acknowledged(Cursor.of(0, [seq[2]]))
+    assert [e.seq for e in up.next_batch()] == [seq[0], seq[1], seq[3]]
+    up.flush_acknowledged()
     assert rows(fed, VILLAGE, TOWN) == [seq[0], seq[1], seq[3]]
     up.acknowledged(Cursor(seq[1]))
+    assert rows(fed, VILLAGE, TOWN) == [seq[0], seq[1], seq[3]]  # not deleted yet ...
+    assert [e.seq for e in up.next_batch()] == [seq[3]]  # ... but not sent again
+    up.hello()  # a new exchange reads the outbox afresh, still without what was acknowledged
+    assert [e.seq for e in up.next_batch()] == [seq[3]]
+    up.flush_acknowledged()
     assert rows(fed, VILLAGE, TOWN) == [seq[3]]
     # Downward: the parent keeps what it sent until the child's next pull acknowledges it.
     run(fed.settle())

@@ -574,3 +574,39 @@ def test_grpc_transport_reaches_a_parent_that_is_back_without_a_hidden_backoff()
 
     took = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert took < 5.0
+
+
+# --- (d) the inbox: acknowledged means stored, and a killed parent applies it after restart ---
+
+
+def test_a_batch_acknowledged_into_the_inbox_survives_sigkill_and_applies_once(tree: Tree) -> None:
+    """The township acknowledges batches once stored in its inbox, before applying them. Killed
+    with envelopes still waiting there, it applies them after its restart: every case once."""
+    tree.start(CITY, COUNTY, TOWNSHIP, VILLAGE)
+    load_catalog_everywhere(tree)
+    tree.stop(TOWNSHIP)
+    rng = random.Random(7)
+    receipts = set()
+    with tree.client(VILLAGE) as village:
+        for i in range(300):
+            receipts.add(submit(village, application(i, Level.TOWNSHIP, rng, "inbox")).case.receipt)
+    tree.start(TOWNSHIP)
+    # Kill it the moment it holds acknowledged envelopes it has not applied yet.
+    wait_for(lambda: tree.one(TOWNSHIP, "SELECT count(*) FROM inbox") > 0, 30,
+             lambda: f"the township's inbox never filled; it owns {len(tree.owned(TOWNSHIP))}", interval=0.005)
+    tree.kill(TOWNSHIP)
+    waiting = tree.one(TOWNSHIP, "SELECT count(*) FROM inbox")
+    applied_before = len(tree.owned(TOWNSHIP))
+    assert waiting > 0 and applied_before < 300, (waiting, applied_before)
+    # The waiting envelopes are within what the township acknowledged: the village will not send
+    # them again (a copy it sends before deleting them is dropped by this cursor).
+    (through,) = tree.rows(TOWNSHIP, "SELECT through FROM inbound_cursor WHERE link = ?", (VILLAGE,))[0]
+    assert tree.one(TOWNSHIP, "SELECT max(seq) FROM inbox WHERE link = ?", (VILLAGE,)) <= through
+    tree.start(TOWNSHIP)
+    wait_for(lambda: tree.owned(TOWNSHIP) == receipts and tree.one(TOWNSHIP, "SELECT count(*) FROM inbox") == 0,
+             60, lambda: f"township owns {len(tree.owned(TOWNSHIP))} of 300, inbox "
+                         f"{tree.one(TOWNSHIP, 'SELECT count(*) FROM inbox')}")
+    take_overs = collections.Counter(r for (r,) in tree.rows(
+        TOWNSHIP, "SELECT receipt FROM case_event WHERE action = 'take_over'"))
+    assert set(take_overs) == receipts and set(take_overs.values()) == {1}
+    assert tree.one(TOWNSHIP, "SELECT count(*) FROM quarantine") == 0
