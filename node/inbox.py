@@ -38,7 +38,7 @@ from federation.tree import parent_id
 from node.clock import Clock
 from node.models import InboxRow, QuarantineRow
 from node.replication import ApplyError, Replicator
-from node.store import Store, execute, insert_many, insert_sql, query, savepoint, utc_text
+from node.store import Store, execute, insert_many, query, savepoint, utc_text
 from sync.admission import Busy
 from sync.cursor import Cursor
 from sync.envelope import Envelope
@@ -55,7 +55,12 @@ BUSY_WINDOW_S = 0.5
 BUSY_CHUNK = 20
 BUSY_PAUSE_S = 0.1
 
-_INSERT = insert_sql(InboxRow.__table__)  # type: ignore[attr-defined]
+# Rows go in as tuples (every envelope of every batch passes here), in this column order;
+# the model stays the schema's definition: the import fails if the two ever disagree.
+_COLUMNS = ("link", "seq", "origin", "origin_incarnation", "origin_seq", "kind", "target", "case_key", "priority",
+            "payload", "created_at", "received_at")
+assert set(_COLUMNS) == {c.name for c in InboxRow.__table__.columns} - {"id"}  # type: ignore[attr-defined]
+_INSERT = f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 _SAVE_CURSOR = (
     "INSERT INTO inbound_cursor (link, incarnation, through, above, updated_at) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (link, incarnation) DO UPDATE SET through = excluded.through, above = excluded.above, "
@@ -77,6 +82,8 @@ def _fit(n: int) -> int:
 
 def out_of_range(env: Envelope) -> str:
     """Why an envelope's numbers cannot be stored (a peer's bug: the wire allows uint64), or ''."""
+    if env.seq < 2**63 and env.origin_incarnation < 2**63 and env.origin_seq < 2**63 and -(2**63) <= env.priority < 2**63:
+        return ""  # the usual case, checked cheaply: every envelope of every batch passes here
     for name in ("seq", "origin_incarnation", "origin_seq", "priority"):
         if not _fits(getattr(env, name)):
             return f"envelope {name} {getattr(env, name)} is out of range"
@@ -111,6 +118,13 @@ class Inbox:
                       (link, incarnation))
         return Cursor.of(found[0][0], json.loads(found[0][1])) if found else Cursor()
 
+    def holds_from(self, link: str) -> bool:
+        """Whether envelopes received from ``link`` wait to be applied."""
+        if not self._depth:
+            return False
+        with self.store.reading() as s:
+            return bool(query(s, "SELECT 1 FROM inbox WHERE link = ? LIMIT 1", (link,)))
+
     def check_room(self) -> None:
         """Refuse a batch (the sender backs off) while the inbox holds ``capacity`` envelopes."""
         if self._depth >= self.capacity:
@@ -120,12 +134,14 @@ class Inbox:
         """Store a batch with its cursor in one transaction; return the cursor to acknowledge."""
         now = self.clock.now()
         received_at = utc_text(now)
-        stored = []
+        stored: list[tuple[object, ...]] = []
+        taken: set[int] = set()
         with self.store.transaction() as s:
             cursor = self.cursor(s, link, incarnation)
             for env in envelopes:
-                if cursor.has(env.seq):
+                if cursor.has(env.seq) or env.seq in taken:
                     continue  # a resent or duplicated copy: already stored (or applied)
+                taken.add(env.seq)
                 problem = out_of_range(env)
                 try:
                     payload = env.payload.decode()
@@ -134,12 +150,9 @@ class Inbox:
                 if problem:
                     self._quarantine(s, link, env, ApplyError(problem), now)
                 else:
-                    stored.append(dict(link=link, seq=env.seq, origin=env.origin,
-                                       origin_incarnation=env.origin_incarnation, origin_seq=env.origin_seq,
-                                       kind=env.kind, target=env.target, case_key=env.case_key,
-                                       priority=env.priority, payload=payload, created_at=env.created_at,
-                                       received_at=received_at))
-                cursor = cursor.add([env.seq])
+                    stored.append((link, env.seq, env.origin, env.origin_incarnation, env.origin_seq, env.kind,
+                                   env.target, env.case_key, env.priority, payload, env.created_at, received_at))
+            cursor = cursor.add(taken)
             insert_many(s, _INSERT, stored)
             execute(s, _SAVE_CURSOR, (link, incarnation, cursor.through, json.dumps(sorted(cursor.above)),
                                       received_at))

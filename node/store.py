@@ -19,7 +19,7 @@ import asyncio
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -550,7 +550,7 @@ def insert_rows(s: Session, sql: str, row: dict[str, Any]) -> None:
     _db(s).execute(sql, row)
 
 
-def insert_many(s: Session, sql: str, rows: list[dict[str, Any]]) -> None:
+def insert_many(s: Session, sql: str, rows: Sequence[dict[str, Any] | tuple[Any, ...]]) -> None:
     if rows:
         _db(s).executemany(sql, rows)
 

@@ -161,7 +161,7 @@ class UpLink:
         self.parent_incarnation = reply.incarnation
         self.refusal = ""
 
-    def next_batch(self) -> list[Envelope]:
+    def next_batch(self, in_flight: Sequence[Envelope] = ()) -> list[Envelope]:
         acked = self._acked
         if not self._window_fresh:
             self._window, self._read_through, self._window_fresh = [], 0, True
@@ -172,7 +172,9 @@ class UpLink:
             if fresh:
                 self._read_through = fresh[-1].seq
                 self._window.extend(e for e in fresh if acked is None or not acked.has(e.seq))
-        batch = select_batch(self._window, self.settings.batch_max)
+        flying = {e.seq for e in in_flight}
+        batch = select_batch([e for e in self._window if e.seq not in flying] if flying else self._window,
+                             self.settings.batch_max)
         now = self.clock.now()
         if not batch or self._flushed_at is None or now - self._flushed_at >= ACK_FLUSH:
             self.flush_acknowledged()
@@ -181,6 +183,8 @@ class UpLink:
     def acknowledged(self, cursor: Cursor) -> None:
         self._window = [e for e in self._window if not cursor.has(e.seq)]
         self._acked = _storable(cursor)
+        if not self._window:
+            self.flush_acknowledged()  # the backlog has gone: leave the outbox empty
 
     def flush_acknowledged(self) -> None:
         """Delete from the outbox what the parent has acknowledged."""
@@ -200,7 +204,9 @@ class UpLink:
         if envelopes:
             self.inbox.receive(self.parent, parent_incarnation, envelopes)
 
-    def period_digests(self) -> list[PeriodDigest]:
+    def period_digests(self) -> list[PeriodDigest] | None:
+        if self.inbox.holds_from(self.parent):
+            return None  # not comparable until applied: the next exchange compares
         with self.store.reading() as s:
             return list(digests(_digest_rows(s, self.node_id)).values())
 
@@ -336,6 +342,10 @@ class ChildrenSide:
 
     def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
         self._registered(child)
+        if self.inbox.holds_from(child):
+            # What the child sent is received but not all applied: the digests would differ
+            # only for that reason, and a resync would send it all again. Compare later.
+            return []
         theirs = {p.period: p for p in periods}
         with self.store.reading() as s:
             mine = digests(_digest_rows(s, child))

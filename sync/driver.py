@@ -100,7 +100,7 @@ class LinkDriver:
         else:
             state = succeeded(state, self.clock.now())
             self.exchanges += 1
-            if compare:
+            if result.compared:
                 self._last_digest = now
         self.state = state
         await self.run_blocking(self.states.save_state, state)

@@ -31,7 +31,9 @@ class Child(Protocol):
 
     def on_hello(self, reply: HelloReply) -> None: ...
 
-    def next_batch(self) -> list[Envelope]: ...
+    def next_batch(self, in_flight: Sequence[Envelope] = ()) -> list[Envelope]:
+        """The next batch to push, leaving out ``in_flight`` (the batch being pushed now)."""
+        ...
 
     def acknowledged(self, cursor: Cursor) -> None: ...
 
@@ -39,7 +41,10 @@ class Child(Protocol):
 
     def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope]) -> None: ...
 
-    def period_digests(self) -> list[PeriodDigest]: ...
+    def period_digests(self) -> list[PeriodDigest] | None:
+        """Per-day digests of this subtree's cases; None while a comparison would mislead
+        (what came from the parent is received but not applied yet)."""
+        ...
 
     def resync(self, periods: Sequence[str]) -> None: ...
 
@@ -57,6 +62,7 @@ class ExchangeResult:
     pushed: int = 0
     pulled: int = 0
     divergent: tuple[str, ...] = ()
+    compared: bool = False  # digests were compared (not skipped while the child was applying)
 
 
 async def exchange(
@@ -70,13 +76,25 @@ async def exchange(
     hello = await run(child.hello)
     reply = await transport.hello(hello)
     await run(child.on_hello, reply)
+    batch = await run(child.next_batch)
     for _ in range(MAX_ROUNDS):
-        batch = await run(child.next_batch)
         if not batch:
             break
-        cursor = await transport.push(hello.node_id, hello.incarnation, batch)
+        # One batch in flight; while it is, the next one is chosen on the assumption that this
+        # one will be acknowledged whole (it nearly always is; if not, it is chosen again).
+        pushing = asyncio.ensure_future(transport.push(hello.node_id, hello.incarnation, batch))
+        try:
+            following = await run(child.next_batch, batch)
+        except BaseException:
+            pushing.cancel()
+            raise
+        cursor = await pushing
         await run(child.acknowledged, cursor)
-        result.pushed += sum(1 for e in batch if cursor.has(e.seq))
+        done = sum(1 for e in batch if cursor.has(e.seq))
+        result.pushed += done
+        if done < len(batch):
+            following = await run(child.next_batch)
+        batch = following
     for _ in range(MAX_ROUNDS):
         incarnation, applied = await run(child.down_position)
         got = await transport.pull(hello.node_id, hello.incarnation, incarnation, applied, pull_max)
@@ -88,8 +106,10 @@ async def exchange(
         result.pulled += len(got.envelopes)
     if compare_digests:
         mine = await run(child.period_digests)
-        divergent = await transport.digest(hello.node_id, mine)
-        if divergent:
-            await run(child.resync, divergent)
-        result.divergent = tuple(divergent)
+        if mine is not None:
+            divergent = await transport.digest(hello.node_id, mine)
+            if divergent:
+                await run(child.resync, divergent)
+            result.divergent = tuple(divergent)
+            result.compared = True
     return result
