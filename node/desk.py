@@ -36,6 +36,7 @@ from node.lifecycle import (
     InvalidParams,
     LifecycleError,
     Status,
+    Transition,
     act,
     intake,
 )
@@ -52,6 +53,7 @@ from node.store import (
     insert_case,
     load_case_row,
     next_value,
+    query,
     record_from_row,
     record_idempotency,
     update_case,
@@ -88,6 +90,7 @@ class SubmitCommand:
     agent: str = ""
     note: str = ""
     actor: str = ""
+    happened_at: datetime | None = None  # a paper application entered later (back-filled)
 
     def fingerprint(self) -> str:
         """What the idempotency key is bound to: every field but the key itself."""
@@ -100,6 +103,8 @@ class SubmitCommand:
             "agent": self.agent.strip(),
             "note": self.note.strip(),
             "actor": self.actor.strip(),
+            # Only when given, so the keys of every earlier request keep their hash.
+            **({"happened_at": utc_text(self.happened_at)} if self.happened_at else {}),
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -125,6 +130,12 @@ class CaseDesk:
         # Called after a committed change (it may have queued messages): the node wires it
         # to its link driver, so new cases leave at once instead of at the next interval.
         self.after_commit: Callable[[], None] = lambda: None
+        # Requests from other nodes that are not lifecycle actions (an evaluation): action ->
+        # handler(session, row, params, now), raising DeskError to refuse (node.supervision).
+        self.request_handlers: dict[str, Callable[[Session, CaseRow, dict, datetime], None]] = {}
+        # An event entered this long after it happened is flagged ``backfilled`` in its detail
+        # (node.supervision sets it from the configuration).
+        self.backfill_after = timedelta(hours=1)
 
     def submit(self, cmd: SubmitCommand) -> Submitted:
         """Intake one application (blocking)."""
@@ -161,6 +172,7 @@ class CaseDesk:
             releases = ", ".join(f"{i} v{v}" for i, v in sorted(catalog.releases.items()))
             raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version} "
                             f"(releases here: {releases})", "item_code")
+        check_happened(cmd.happened_at, self.clock.now())
         fingerprint = cmd.fingerprint()
         release = catalog.sources[code]
         return lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, release)
@@ -183,13 +195,14 @@ class CaseDesk:
             assert row is not None
             return Submitted(record_from_row(row), replayed=True)
         receipt = Receipt(meta.node_id, meta.incarnation, next_value(s, "case_seq"))
+        happened = cmd.happened_at or now
         try:
             transition = intake(
                 receipt=str(receipt),
                 item=item,
                 node_id=meta.node_id,
                 node_level=meta.level,
-                now=now,
+                now=happened,
                 catalog_version=release[1],
                 catalog_issuer=release[0],
                 materials=cmd.materials,
@@ -211,7 +224,8 @@ class CaseDesk:
             duplicate_of=duplicate_of,
         )
         columns = insert_case(s, record, now)
-        event = append_event(s, meta, record.state.receipt, 1, transition.event, now)
+        event = append_event(s, meta, record.state.receipt, 1, self._flagged(transition.event, happened, now), now,
+                             happened=happened)
         record_idempotency(s, key, fingerprint, record.state.receipt, now)
         if meta.level is Level.VILLAGE and item.authority_level is not Level.VILLAGE:
             # A village agent point carries the case (代办) to the level with authority at once.
@@ -223,20 +237,24 @@ class CaseDesk:
         replication.announce(s, meta, columns, [event], now, self._priority(record.state, now))
         return Submitted(record, replayed=False)
 
-    def act(self, receipt_text: str, action: str, params: ActParams) -> Acted:
+    def act(self, receipt_text: str, action: str, params: ActParams, happened_at: datetime | None = None) -> Acted:
         receipt = self._parse_receipt(receipt_text)
-        acted = self.store.run_unit(lambda s: self._act(s, receipt, action, params))
+        check_happened(happened_at, self.clock.now())
+        acted = self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at))
         self.after_commit()
         return acted
 
-    async def act_async(self, receipt_text: str, action: str, params: ActParams) -> Acted:
+    async def act_async(self, receipt_text: str, action: str, params: ActParams,
+                        happened_at: datetime | None = None) -> Acted:
         """``act`` for the event loop: the unit of work goes straight to the writer."""
         receipt = self._parse_receipt(receipt_text)
-        acted = await self.store.run_unit_async(lambda s: self._act(s, receipt, action, params))
+        check_happened(happened_at, self.clock.now())
+        acted = await self.store.run_unit_async(lambda s: self._act(s, receipt, action, params, happened_at))
         self.after_commit()
         return acted
 
-    def _act(self, s: Session, receipt: str, action: str, params: ActParams) -> Acted:
+    def _act(self, s: Session, receipt: str, action: str, params: ActParams,
+             happened_at: datetime | None = None) -> Acted:
         meta = self.store.meta
         now = self.clock.now()
         row = load_case_row(s, receipt)
@@ -253,21 +271,32 @@ class CaseDesk:
                 raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor")
             replication.request(s, meta, row, action, _params_dict(params), now)
             return Acted(record_from_row(row), forwarded_to=row.owner)
-        self._apply(s, row, action, params, now)
+        self._apply(s, row, action, params, now, happened_at)
         return Acted(record_from_row(row))
 
-    def _apply(self, s: Session, row: CaseRow, action: str, params: ActParams, now: datetime) -> None:
-        """Run one lifecycle action on an owned case, write it, and send what it causes."""
+    def _apply(self, s: Session, row: CaseRow, action: str, params: ActParams, now: datetime,
+               happened_at: datetime | None = None) -> None:
+        """Run one lifecycle action on an owned case, write it, and send what it causes.
+
+        ``happened_at``: when it really happened, for an action entered later (back-filled);
+        the lifecycle runs at that time (its dates count from it), the network records it now."""
         meta = self.store.meta
         record = record_from_row(row)
+        happened = happened_at or now
+        if happened_at is not None:
+            (last,) = query(s, "SELECT max(happened_at) FROM case_event WHERE receipt = ?", (row.receipt,))[0]
+            if last and utc_text(happened_at) < last:
+                raise DeskError(ErrorKind.INVALID, f"happened_at {utc_text(happened_at)} is before the case's last "
+                                f"event ({last}): enter back-filled actions in the order they happened", "happened_at")
         item = self._item_at(record.state.catalog_issuer, record.state.catalog_version, record.state.item_code)
-        ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=now, calendar=self.calendar)
+        ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=happened, calendar=self.calendar)
         try:
             transition = act(record.state, action, params, ctx)
         except LifecycleError as exc:
             raise _desk_error(exc) from None
         update_case(s, row, transition.case, now)
-        event = append_event(s, meta, row.receipt, transition.case.event_count, transition.event, now)
+        event = append_event(s, meta, row.receipt, transition.case.event_count,
+                             self._flagged(transition.event, happened, now), now, happened=happened)
         if transition.case.status is Status.ESCALATED and parent_id(meta.node_id) is not None:
             self._hand_over(s, row, transition.case, deciding_node(meta.node_id, item.authority_level), now,
                             actor=params.actor, prior_events=[event])
@@ -293,6 +322,10 @@ class CaseDesk:
     def apply_request(self, s: Session, row: CaseRow, action: str, params: dict, now: datetime) -> None:
         """A request made at another node, applied here by the owner (or refused, on the record)."""
         try:
+            handler = self.request_handlers.get(action)
+            if handler is not None:
+                handler(s, row, params, now)
+                return
             self._apply(s, row, action, ActParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}), now)
         except DeskError as exc:
             self._record(s, row, EventDraft(action="request_refused", from_status=row.status, to_status=row.status,
@@ -306,6 +339,25 @@ class CaseDesk:
         epoch = row["owner_epoch"] if isinstance(row, dict) else row.owner_epoch
         self._record(s, row, EventDraft(action="take_over", from_status=status, to_status=status, actor="govnet",
                                         reason="", detail={"from": previous_owner, "epoch": epoch}), now)
+
+    def _flagged(self, draft: EventDraft, happened: datetime, now: datetime) -> EventDraft:
+        """The event, marked ``backfilled`` when it is recorded long after it happened."""
+        if now - happened <= self.backfill_after:
+            return draft
+        return replace(draft, detail={**draft.detail, "backfilled": True})
+
+    def record_fact(self, s: Session, row: CaseRow, draft: EventDraft, now: datetime) -> None:
+        """A supervision fact about an owned case (an alarm, a rating): one event, announced."""
+        self._record(s, row, draft, now)
+
+    def write_transition(self, s: Session, row: CaseRow, transition: Transition, now: datetime) -> None:
+        """A state change decided outside a clerk's action (a timeout default), written and announced."""
+        update_case(s, row, transition.case, now)
+        event = append_event(s, self.store.meta, row.receipt, transition.case.event_count, transition.event, now)
+        replication.announce(s, self.store.meta, row, [event], now, self._priority(transition.case, now))
+
+    def item_at(self, issuer: str, version: int, code: str) -> ServiceItem:
+        return self._item_at(issuer, version, code)
 
     def _record(self, s: Session, row: CaseRow | dict[str, Any], draft: EventDraft, now: datetime) -> None:
         """An event that changes no lifecycle state (ownership, a refused request)."""
@@ -358,6 +410,33 @@ class CaseDesk:
         if item is None:
             raise DeskError(ErrorKind.PRECONDITION, f"catalog release {issuer} v{version} has no item {code} here")
         return item
+
+
+MAX_BACKFILL = timedelta(days=366)
+
+
+def check_happened(happened_at: datetime | None, now: datetime) -> None:
+    """A back-filled time must be aware, not in the future and within the last year."""
+    if happened_at is None:
+        return
+    if happened_at.tzinfo is None:
+        raise DeskError(ErrorKind.INVALID, "happened_at needs its time zone (RFC 3339, e.g. 2026-03-09T15:30:00+08:00)",
+                        "happened_at")
+    if happened_at > now + timedelta(minutes=1):
+        raise DeskError(ErrorKind.INVALID, f"happened_at {happened_at.isoformat()} is in the future", "happened_at")
+    if now - happened_at > MAX_BACKFILL:
+        raise DeskError(ErrorKind.INVALID, f"happened_at {happened_at.isoformat()} is more than a year ago", "happened_at")
+
+
+def parse_happened(text: str) -> datetime | None:
+    """``happened_at`` as it comes over the wire ('' when the event happens now)."""
+    if not text.strip():
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DeskError(ErrorKind.INVALID, f"happened_at {text!r} is not an RFC 3339 time "
+                        "(e.g. 2026-03-09T15:30:00+08:00)", "happened_at") from None
 
 
 def _params_dict(params: ActParams) -> dict:

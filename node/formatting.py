@@ -82,7 +82,8 @@ def format_case(case: cases_pb2.Case) -> str:
         return head
     events = format_table(
         ["#", "when", "action", "status", "actor", "reason"],
-        [(e.seq, e.happened_at[:19], e.action, e.to_status, e.actor, e.reason) for e in case.events],
+        [(e.seq, e.happened_at[:19], e.action + (" [back-filled]" if '"backfilled": true' in e.detail_json else ""),
+          e.to_status, e.actor, e.reason) for e in case.events],
     )
     return head + "\n\n" + events
 

@@ -73,6 +73,8 @@ class Action(StrEnum):
     COMPLETE = "complete"
     DELIVER = "deliver"
     WITHDRAW = "withdraw"
+    SUSPEND = "suspend"  # the clock stops for a hearing, testing, inspection or expert review
+    RESUME = "resume"
 
 
 class CaseType(StrEnum):
@@ -107,6 +109,8 @@ TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
         A.REJECT: S.REJECTED,
         A.ESCALATE: S.ESCALATED,
         A.EXTEND: S.UNDER_REVIEW,
+        A.SUSPEND: S.UNDER_REVIEW,
+        A.RESUME: S.UNDER_REVIEW,
         A.WITHDRAW: S.WITHDRAWN,
     },
     S.AWAITING_SUPPLEMENT: {
@@ -120,6 +124,8 @@ TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
         A.APPROVE: S.APPROVED,
         A.REJECT: S.REJECTED,
         A.EXTEND: S.JOINT_REVIEW,
+        A.SUSPEND: S.JOINT_REVIEW,
+        A.RESUME: S.JOINT_REVIEW,
         A.WITHDRAW: S.WITHDRAWN,
     },
     S.ESCALATED: {A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN},
@@ -163,6 +169,11 @@ class ActParams:
     department: str = ""
     agree: bool = False
     approver: str = ""
+    kind: str = ""  # suspend: hearing | testing | inspection | expert_review
+    days: int = 0  # suspend: the planned duration in working days
+
+
+SUSPEND_KINDS = ("hearing", "testing", "inspection", "expert_review")
 
 
 @dataclass(frozen=True)
@@ -321,6 +332,9 @@ def act(case: CaseState, action: str, params: ActParams, ctx: Context) -> Transi
         raise IllegalAction(case.status, chosen)
     if not params.actor.strip():
         raise InvalidParams(f"who does this {chosen}? give the actor (clerk's name or id)")
+    if is_suspended(case) and chosen not in (A.RESUME, A.WITHDRAW):
+        raise ActionRefused(f"cannot {chosen} a case whose clock is stopped (suspended since "
+                            f"{case.pause_started}); resume it first")
     try:
         changes, detail = _HANDLERS[chosen](case, params, ctx)
     except ActionRefused as exc:
@@ -542,6 +556,34 @@ def _extend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     return changes, {"days": days, "approver": approver}
 
 
+def is_suspended(case: CaseState) -> bool:
+    """The clock stopped for a hearing, test, inspection or expert review (a supplement
+    stops it too, but then the case waits in its own status, and a case rejected while it
+    waited keeps the day its clock stopped)."""
+    return case.pause_started is not None and case.status in (Status.UNDER_REVIEW, Status.JOINT_REVIEW)
+
+
+def _suspend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if p.kind not in SUSPEND_KINDS:
+        raise InvalidParams(f"suspend for what? kind {p.kind or '(none)'!r} is not one of {', '.join(SUSPEND_KINDS)}")
+    if not p.reason.strip():
+        raise InvalidParams(f"a suspension for {p.kind} needs its reason, told to the applicant")
+    if isinstance(p.days, bool) or not isinstance(p.days, int) or not 1 <= p.days <= 250:
+        raise InvalidParams(f"a suspension needs its planned duration: days {p.days!r} is not from 1 to 250 working days")
+    return {"pause_started": ctx.today}, {"kind": p.kind, "reason": p.reason.strip(), "working_days": p.days}
+
+
+def _resume(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if not is_suspended(case):
+        raise ActionRefused("the clock is running; there is no suspension to end")
+    assert case.pause_started is not None
+    paused = ctx.calendar.working_days_between(case.pause_started, ctx.today)
+    changes: dict[str, Any] = {"pause_started": None, "paused_days": case.paused_days + paused,
+                               **_shifted_dues(case, paused, ctx)}
+    # ``kind``: the suspension's, filled in by the caller from the suspend event (the state keeps no copy).
+    return changes, {"kind": p.kind, "reason": p.reason.strip(), "working_days": paused}
+
+
 def _complete(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     return {}, {"decision": case.decision}
 
@@ -569,6 +611,8 @@ _HANDLERS = {
     A.COMPLETE: _complete,
     A.DELIVER: _deliver,
     A.WITHDRAW: _withdraw,
+    A.SUSPEND: _suspend,
+    A.RESUME: _resume,
 }
 assert set(_HANDLERS) == set(Action), "every action needs a handler"
 

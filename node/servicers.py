@@ -19,7 +19,7 @@ import grpc
 
 from node.catalog import Catalog, CatalogError, ServiceItem
 from node.clock import Clock
-from node.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand
+from node.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, parse_happened
 from node.lifecycle import ActParams
 from node.receipt import Receipt, ReceiptError
 from node.replication import publish_local
@@ -82,6 +82,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             agent=request.agent,
             note=request.note,
             actor=request.actor,
+            happened_at=parse_happened(request.happened_at),
         )
         done = await self.desk.submit_async(cmd)
         return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record, here=self.here), replayed=done.replayed)
@@ -148,7 +149,8 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             agree=request.agree,
             approver=request.approver,
         )
-        acted = await self.desk.act_async(request.receipt, request.action, params)
+        acted = await self.desk.act_async(request.receipt, request.action, params,
+                                          parse_happened(request.happened_at))
         events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
         return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
 

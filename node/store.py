@@ -623,8 +623,10 @@ def update_case(s: Session, row: CaseRow, state: CaseState, now: datetime) -> No
     s.add(row)
 
 
-def append_event(s: Session, meta: StoreMeta, receipt: str, seq: int, draft: EventDraft, now: datetime) -> dict[str, Any]:
-    """Append one event (a Core insert: history is append-only); returns its columns."""
+def append_event(s: Session, meta: StoreMeta, receipt: str, seq: int, draft: EventDraft, now: datetime,
+                 happened: datetime | None = None) -> dict[str, Any]:
+    """Append one event (a Core insert: history is append-only); returns its columns.
+    ``happened``: when it happened, if earlier than ``now`` (entered later, back-filled)."""
     row = dict(
         receipt=receipt,
         seq=seq,
@@ -634,7 +636,7 @@ def append_event(s: Session, meta: StoreMeta, receipt: str, seq: int, draft: Eve
         actor=draft.actor,
         reason=draft.reason,
         detail=json.dumps(dict(draft.detail), ensure_ascii=False, sort_keys=True),
-        happened_at=utc_text(now),
+        happened_at=utc_text(happened or now),
         recorded_at=utc_text(now),
         origin=meta.node_id,
         origin_incarnation=meta.incarnation,
