@@ -251,3 +251,85 @@ class CaseSummary(SQLModel, table=True):
     event_count: int
     state: str  # the full state snapshot (JSON, no personal data)
     updated_at: str
+
+
+# --- supervision (migration 0005) ---
+
+
+class Complaint(SQLModel, table=True):
+    """A complaint about a case or a window, as the supervising level tracks it.
+
+    Kept by the supervisor (which resolves it), by the node complained about (``about_node``:
+    its figures count it) and by the node where it was filed. The supervisor's copy is the
+    authority; every change raises ``version`` and travels to the other two (highest wins).
+    """
+
+    __tablename__ = "complaint"
+    __table_args__ = (
+        Index("ix_complaint_about_filed", "about_node", "filed_on"),
+        Index("ix_complaint_supervisor_status", "supervisor", "status"),
+    )
+    complaint_id: str = Field(primary_key=True)  # filing node, store incarnation, sequence: 371102001-1-7
+    receipt: str | None = None  # the case complained about, if any
+    about_node: str
+    item_code: str | None = None
+    department: str = ""  # the window (department) complained about
+    filed_at_node: str
+    supervisor: str
+    text: str
+    filed_at: str  # RFC 3339
+    filed_on: str  # ISO date, China time
+    due: str
+    status: str = "open"  # open | resolved
+    resolved_on: str | None = None
+    resolution: str = ""
+    resolved_by: str = ""
+    version: int = 1
+    updated_at: str
+
+
+# --- statistics (migration 0006) ---
+
+
+class StatRow(SQLModel, table=True):
+    """One node's counts for one day × item × department (counters: node/statistics.py).
+
+    Written by that node alone; ancestors keep the copy with the highest ``version``."""
+
+    __tablename__ = "stat_row"
+    __table_args__ = (Index("ix_stat_row_day", "day"),)
+    node: str = Field(primary_key=True)
+    day: str = Field(primary_key=True)  # ISO date, China time
+    item_code: str = Field(primary_key=True)
+    department: str = Field(primary_key=True)
+    received: int = 0
+    accepted: int = 0
+    immediate: int = 0
+    completed: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    warnings: int = 0
+    returned: int = 0
+    escalated: int = 0
+    supplement_requests: int = 0
+    eval_very_satisfied: int = 0
+    eval_satisfied: int = 0
+    eval_basically_satisfied: int = 0
+    eval_dissatisfied: int = 0
+    eval_very_dissatisfied: int = 0
+    complaints: int = 0
+    fees_fen: int = 0
+    processing_days: int = 0
+    version: int
+    computed_at: str
+
+
+class StatReport(SQLModel, table=True):
+    """A node's latest statistics report: counts complete up to ``as_of``; its registered children."""
+
+    __tablename__ = "stat_report"
+    node: str = Field(primary_key=True)
+    version: int
+    as_of: str
+    children: str = "[]"  # JSON list of node ids
+    received_at: str  # when this node stored it
