@@ -6,13 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 BUILD_INPUTS := pyproject.toml setup.py $(wildcard protos/govnet/v1/*.proto)
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean tools
 
 demo: $(VENV)/.installed
 	$(BIN)/govnet demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test tools
 	$(BIN)/python -m pytest
+
+# promtool (Debian's prometheus package) validates the deployment files in ops/deploy.
+tools:
+	@command -v promtool >/dev/null 2>&1 || apt-get install -y --no-install-recommends prometheus \
+	  || { apt-get update && apt-get install -y --no-install-recommends prometheus; }
 
 install: $(VENV)/.installed
 

@@ -28,8 +28,12 @@ def _store_at(revision: str, data_dir: Path) -> Path:
     return path
 
 
-def test_a_release_0001_store_with_a_case_is_upgraded_on_open(tmp_path: Path) -> None:
-    path = _store_at("0001", tmp_path)
+RECEIPT = "371102-01-000001-3"
+
+
+def _release_0001_store_with_a_case(data_dir: Path) -> Path:
+    """A county's store as release 0001 wrote it, holding one case with its first event."""
+    path = _store_at("0001", data_dir)
     with sqlite3.connect(path) as db:
         db.executemany("INSERT INTO meta VALUES (?, ?)", [
             ("node_id", "371102"), ("level", "county"), ("incarnation", "1"), ("created_at", NOW.isoformat())])
@@ -51,7 +55,11 @@ def test_a_release_0001_store_with_a_case_is_upgraded_on_open(tmp_path: Path) ->
             " happened_at, recorded_at, origin, origin_incarnation, origin_seq) VALUES"
             " ('371102-01-000001-3', 1, 'submit', '', 'received', 'clerk', '', '{}', ?, ?, '371102', 1, 1)",
             (NOW.isoformat(), NOW.isoformat()))
+    return path
 
+
+def test_a_release_0001_store_with_a_case_is_upgraded_on_open(tmp_path: Path) -> None:
+    path = _release_0001_store_with_a_case(tmp_path)
     store = Store.open(tmp_path)
     try:
         assert store.schema_revision() == schema_head() != "0001"
@@ -110,3 +118,30 @@ def test_the_models_and_the_migrations_describe_the_same_schema(tmp_path: Path) 
                 d[1].name != "alembic_version"]
     engine.dispose()
     assert diff == []
+
+
+@pytest.mark.slow
+def test_a_node_process_started_on_a_release_0001_data_dir_upgrades_it_and_serves_its_cases(tmp_path: Path) -> None:
+    """What an operator does after installing a new release: start the node on its old data dir."""
+    import httpx
+
+    from node.client import GovnetClient
+    from node.config import build_config, write_config
+    from node.testing import spawn_node
+
+    path = _release_0001_store_with_a_case(tmp_path)
+    write_config(build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0",
+                              parent="127.0.0.1:1", http_listen="127.0.0.1:0"))
+    proc = spawn_node(tmp_path)
+    try:
+        assert proc.http is not None
+        ready = httpx.get(f"http://{proc.http}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["reason"].endswith(schema_head())
+        with GovnetClient(proc.address) as client:
+            case = client.get(RECEIPT)
+            assert case.status == "received" and case.applicant.name == "张三"
+            assert client.list_items().releases  # the old single catalog version is the city's release
+    finally:
+        assert proc.terminate() == 0
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema_head(),)]
