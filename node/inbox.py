@@ -16,6 +16,13 @@ Two steps, each one transaction:
    the chunk is rolled back and applied again with a savepoint per envelope, and the
    failing one is quarantined alone (it never blocks the queue behind it).
 
+A receiver restored from an older backup has a cursor behind what its former self
+acknowledged, and the sender has deleted those envelopes: each batch says the sender's
+lowest position still held (``settled_below``), and a cursor behind it moves up to it
+(logged once, counted in ``Inbox.settled_jumps``). The sender deletes only what was
+acknowledged, so this never skips a position a receiver that was not restored has not
+stored. What the lost envelopes did is recovered end to end (``node.replication``).
+
 A deterministic simulation applies inline, right after receiving; a node process applies
 from a background task (``run_inbox``) that receiving wakes. The inbox is bounded: a
 parent whose inbox is full answers "busy" and its children back off.
@@ -102,6 +109,7 @@ class Inbox:
         self.capacity = capacity
         self.on_received: Callable[[], None] = lambda: None  # wakes the apply task
         self.on_applied: Callable[[], None] = lambda: None  # applying may have queued messages to send
+        self.settled_jumps = 0  # cursors moved up to a sender's settled position (restores only)
         self._drain_lock = threading.Lock()  # one applier at a time: envelopes apply in order
         self._depth_lock = threading.Lock()
         with store.reading() as s:
@@ -130,14 +138,19 @@ class Inbox:
         if self._depth >= self.capacity:
             raise Busy(max(1.0, self._depth / max(self.capacity, 1)))
 
-    def receive(self, link: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
-        """Store a batch with its cursor in one transaction; return the cursor to acknowledge."""
+    def receive(self, link: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
+        """Store a batch with its cursor in one transaction; return the cursor to acknowledge.
+
+        ``settled_below``: the sender's lowest position still held on the link (0: not said).
+        """
         now = self.clock.now()
         received_at = utc_text(now)
         stored: list[tuple[object, ...]] = []
         taken: set[int] = set()
         with self.store.transaction() as s:
             cursor = self.cursor(s, link, incarnation)
+            if settled_below - 1 > cursor.through:
+                cursor = self._settle(link, incarnation, cursor, settled_below)
             for env in envelopes:
                 if cursor.has(env.seq) or env.seq in taken:
                     continue  # a resent or duplicated copy: already stored (or applied)
@@ -162,6 +175,15 @@ class Inbox:
             if self.apply_inline:
                 self.drain()
         return cursor
+
+    def _settle(self, link: str, incarnation: int, cursor: Cursor, settled_below: int) -> Cursor:
+        """Move a cursor up to what the sender says is settled (this store was restored)."""
+        log.warning("cursor behind what the sender still holds: this store was restored from a backup; "
+                    "moving it up (what those envelopes did is recovered end to end)",
+                    extra={"link": link, "incarnation": incarnation, "through": cursor.through,
+                           "settled_below": settled_below})
+        self.settled_jumps += 1
+        return cursor.settled(settled_below)
 
     # --- applying ---
 

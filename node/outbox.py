@@ -93,6 +93,21 @@ def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:
     return int(removed or 0)
 
 
+# One statement, so the outbox and the counter are read in one snapshot: read apart, a
+# position given out in between could be reported settled before it was even sent.
+_SETTLED_BELOW = ("SELECT coalesce((SELECT min(seq) FROM outbox WHERE link = ?), "
+                  "(SELECT value FROM counter WHERE name = ?) + 1, 1)")
+
+
+def settled_below(s: Session, link: str) -> int:
+    """The lowest position still held on ``link``; one past the last given out when none is.
+
+    Everything below it left the outbox, and only what the receiver acknowledged ever leaves,
+    so a receiver that has not been restored from a backup has stored all of it.
+    """
+    return int(query(s, _SETTLED_BELOW, (link, f"link:{link}"))[0][0])
+
+
 def depth(s: Session, link: str) -> tuple[int, str | None]:
     """How many envelopes wait on ``link`` and when the oldest was created."""
     from sqlalchemy import func

@@ -1,6 +1,14 @@
 """This node's side of its links: the child side toward its parent and the parent side
 for its children. Both hand what they receive to the inbox (``node.inbox``). Blocking
 store calls; the session and the gRPC servicer run them in worker threads.
+
+A neighbour that comes back as a new incarnation has been restored from a backup and has
+forgotten what it did since. Each side notices it at hello and, in the transaction that
+records the new incarnation (so a restart in between neither hides nor repeats it), queues
+what the neighbour lost: a child re-sends every case it handed over to its owner
+(``replication.resend_handed_over``); a parent sends every case it owns from the child's
+subtree back to where it was submitted (``replication.send_copies``) and asks the owners
+above it to do the same (``replication.notify_owners_above``).
 """
 
 from __future__ import annotations
@@ -27,8 +35,8 @@ from node.models import (
     OutboxRow,
 )
 from node.inbox import Inbox
-from node.replication import case_dict, send_catalog
-from node.store import Store, query, utc_text
+from node.replication import case_dict, notify_owners_above, resend_handed_over, send_catalog, send_copies
+from node.store import Store, execute, query, utc_text
 from sync.admission import Admission
 from sync.batching import select_batch
 from sync.cursor import Cursor
@@ -126,6 +134,7 @@ class UpLink:
         assert parent is not None, "a city has no up-link"
         self.parent = parent
         self.parent_incarnation = 0
+        self._recorded_incarnation = 0  # the parent incarnation known to be written down (see on_hello)
         self.refusal = ""  # the parent's last refusal, shown in the status
         # The waiting envelopes the next batches are chosen from (the first ``lookahead`` in
         # link order), kept between batches: reading and decoding thousands of rows for every
@@ -160,6 +169,23 @@ class UpLink:
                         extra={"link": self.parent, "old": self.parent_incarnation, "new": reply.incarnation})
         self.parent_incarnation = reply.incarnation
         self.refusal = ""
+        if reply.incarnation != self._recorded_incarnation:
+            self._record_parent_incarnation(reply.incarnation)
+
+    def _record_parent_incarnation(self, incarnation: int) -> None:
+        """Write down the parent's incarnation (as a cursor row on its stream); when it is new
+        and an older one was known, the parent was restored: re-send what it may have lost."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            known = [i for (i,) in query(s, "SELECT incarnation FROM inbound_cursor WHERE link = ?", (self.parent,))]
+            if incarnation not in known:
+                if known and max(known) < incarnation:
+                    sent = resend_handed_over(s, self.store.meta, now)
+                    log.warning("parent restored as a new incarnation: re-sending the cases handed over",
+                                extra={"link": self.parent, "old": max(known), "new": incarnation, "cases": sent})
+                execute(s, "INSERT OR IGNORE INTO inbound_cursor (link, incarnation, through, above, updated_at) "
+                           "VALUES (?, ?, 0, '[]', ?)", (self.parent, incarnation, utc_text(now)))
+        self._recorded_incarnation = incarnation
 
     def next_batch(self, in_flight: Sequence[Envelope] = ()) -> list[Envelope]:
         acked = self._acked
@@ -180,6 +206,10 @@ class UpLink:
             self.flush_acknowledged()
         return batch
 
+    def settled_below(self) -> int:
+        with self.store.reading() as s:
+            return outbox.settled_below(s, self.parent)
+
     def acknowledged(self, cursor: Cursor) -> None:
         self._window = [e for e in self._window if not cursor.has(e.seq)]
         self._acked = _storable(cursor)
@@ -199,10 +229,10 @@ class UpLink:
         with self.store.reading() as s:
             return self.parent_incarnation, Inbox.cursor(s, self.parent, self.parent_incarnation)
 
-    def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope]) -> None:
+    def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> None:
         self.parent_incarnation = parent_incarnation
-        if envelopes:
-            self.inbox.receive(self.parent, parent_incarnation, envelopes)
+        if envelopes or settled_below > 1:
+            self.inbox.receive(self.parent, parent_incarnation, envelopes, settled_below)
 
     def period_digests(self) -> list[PeriodDigest] | None:
         if self.inbox.holds_from(self.parent):
@@ -278,6 +308,14 @@ class ChildrenSide:
                                 protocol_version=hello.protocol_version, catalog_version=hello.catalog_version,
                                 registered_at=utc_text(now), last_seen=utc_text(now))
                 log.info("child registered", extra={"link": hello.node_id})
+            elif row.incarnation < hello.incarnation:
+                # Restored from a backup: it forgot the cases it took since, and their decisions.
+                sent = send_copies(s, meta, hello.node_id, now)
+                told = notify_owners_above(s, meta, hello.node_id, now)
+                log.warning("child restored as a new incarnation: sending back the cases owned here, "
+                            "telling the owners above", extra={"link": hello.node_id, "old": row.incarnation,
+                                                               "new": hello.incarnation, "cases": sent,
+                                                               "owners": told})
             row.incarnation, row.catalog_version, row.last_seen = hello.incarnation, hello.catalog_version, utc_text(now)
             s.add(row)
             pending = self._catalogs_pending(s, hello.node_id)
@@ -313,12 +351,12 @@ class ChildrenSide:
             if s.get(ChildLink, child) is None:
                 raise Refused(f"node {child} has not registered with {self.node_id}: it must say hello first")
 
-    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
         self.admission.enter()
         try:
             self._registered(sender)
             self.inbox.check_room()
-            return self.inbox.receive(sender, incarnation, envelopes)
+            return self.inbox.receive(sender, incarnation, envelopes, settled_below)
         finally:
             self.admission.leave()
 
@@ -336,7 +374,12 @@ class ChildrenSide:
                     outbox.drop_acknowledged(s, child, _storable(applied))
             left = [e for e in waiting if not (current and applied.has(e.seq))]
             batch = select_batch(left, max(1, min(max_envelopes, self.settings.batch_max)))
-            return PullReply(mine, tuple(batch), more=len(left) > len(batch))
+            if left:
+                settled = left[0].seq  # what is held below it, the child's cursor covers
+            else:
+                with self.store.reading() as s:
+                    settled = outbox.settled_below(s, child)
+            return PullReply(mine, tuple(batch), more=len(left) > len(batch), settled_below=settled)
         finally:
             self.admission.leave()
 

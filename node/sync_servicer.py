@@ -49,7 +49,8 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
     @rpc
     async def Push(self, request: sync_pb2.PushRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PushResponse:
         envelopes = [envelope_from_proto(e) for e in request.envelopes]
-        cursor = await self._guarded(context, self.children.push, request.sender, request.sender_incarnation, envelopes)
+        cursor = await self._guarded(context, self.children.push, request.sender, request.sender_incarnation, envelopes,
+                                     request.settled_below)
         return sync_pb2.PushResponse(applied=cursor_to_proto(cursor))
 
     @rpc
@@ -58,7 +59,8 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
                                     request.parent_incarnation, cursor_from_proto(request.applied),
                                     request.max_envelopes)
         return sync_pb2.PullResponse(parent_incarnation=reply.parent_incarnation,
-                                     envelopes=[envelope_to_proto(e) for e in reply.envelopes], more=reply.more)
+                                     envelopes=[envelope_to_proto(e) for e in reply.envelopes], more=reply.more,
+                                     settled_below=reply.settled_below)
 
     @rpc
     async def Digest(self, request: sync_pb2.DigestRequest, context: grpc.aio.ServicerContext) -> sync_pb2.DigestResponse:

@@ -23,7 +23,10 @@ Cursors, not hope
     End to end, the node that finally applies an envelope also remembers its identity
     forever, so a copy that arrives days later by another route is still recognised,
     and the same identity with a different payload raises an alarm instead of
-    overwriting.
+    overwriting. Every push and pull also says the sender's lowest position still held
+    on the link (``settled_below``): a receiver restored from an older backup, whose
+    cursor is behind what its former self acknowledged, moves its cursor up to it
+    rather than waiting forever for envelopes the sender has deleted.
 
 Failure
     A failed exchange marks the link ``retrying`` (then ``offline``) and schedules the

@@ -32,6 +32,11 @@ class Cursor:
             above.discard(through)
         return Cursor(through, frozenset(above))
 
+    def settled(self, below: int) -> "Cursor":
+        """This cursor with every position below ``below`` counted as applied: what a sender
+        says it no longer holds (it deleted only what was acknowledged)."""
+        return Cursor.of(max(self.through, below - 1), self.above)
+
     def covers(self, other: "Cursor") -> bool:
         return self.through >= other.through and all(self.has(s) for s in other.above)
 

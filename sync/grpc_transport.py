@@ -98,9 +98,11 @@ class GrpcTransport:
             catalog_releases=dict(hello.catalog_releases)))
         return HelloReply(r.node_id, r.level, r.protocol_version, r.incarnation, r.catalog_version)
 
-    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
+    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
+                   settled_below: int = 0) -> Cursor:
         r = await self._call(self._stub.Push, sync_pb2.PushRequest(
-            sender=sender, sender_incarnation=incarnation, envelopes=[envelope_to_proto(e) for e in envelopes]))
+            sender=sender, sender_incarnation=incarnation, envelopes=[envelope_to_proto(e) for e in envelopes],
+            settled_below=settled_below))
         return cursor_from_proto(r.applied)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
@@ -108,7 +110,8 @@ class GrpcTransport:
         r = await self._call(self._stub.Pull, sync_pb2.PullRequest(
             child=child, child_incarnation=child_incarnation, parent_incarnation=parent_incarnation,
             applied=cursor_to_proto(applied), max_envelopes=max_envelopes))
-        return PullReply(r.parent_incarnation, tuple(envelope_from_proto(e) for e in r.envelopes), r.more)
+        return PullReply(r.parent_incarnation, tuple(envelope_from_proto(e) for e in r.envelopes), r.more,
+                         r.settled_below)
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
         r = await self._call(self._stub.Digest, sync_pb2.DigestRequest(

@@ -78,8 +78,9 @@ class MemoryTransport:
     async def hello(self, hello: Hello) -> HelloReply:
         return self._call(self.parent.hello, hello)
 
-    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor:
-        return self._call(self.parent.push, sender, incarnation, tuple(envelopes))
+    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
+                   settled_below: int = 0) -> Cursor:
+        return self._call(self.parent.push, sender, incarnation, tuple(envelopes), settled_below)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
                    max_envelopes: int) -> PullReply:

@@ -37,9 +37,13 @@ class Child(Protocol):
 
     def acknowledged(self, cursor: Cursor) -> None: ...
 
+    def settled_below(self) -> int:
+        """The lowest position still held on the up-link (everything below it was acknowledged)."""
+        ...
+
     def down_position(self) -> tuple[int, Cursor]: ...
 
-    def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope]) -> None: ...
+    def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> None: ...
 
     def period_digests(self) -> list[PeriodDigest] | None:
         """Per-day digests of this subtree's cases; None while a comparison would mislead
@@ -77,12 +81,15 @@ async def exchange(
     reply = await transport.hello(hello)
     await run(child.on_hello, reply)
     batch = await run(child.next_batch)
+    # Read once per exchange: positions leave the outbox only once acknowledged, so the value
+    # only grows and an older one is still true (merely less informative).
+    settled = await run(child.settled_below) if batch else 0
     for _ in range(MAX_ROUNDS):
         if not batch:
             break
         # One batch in flight; while it is, the next one is chosen on the assumption that this
         # one will be acknowledged whole (it nearly always is; if not, it is chosen again).
-        pushing = asyncio.ensure_future(transport.push(hello.node_id, hello.incarnation, batch))
+        pushing = asyncio.ensure_future(transport.push(hello.node_id, hello.incarnation, batch, settled))
         try:
             following = await run(child.next_batch, batch)
         except BaseException:
@@ -99,10 +106,10 @@ async def exchange(
         incarnation, applied = await run(child.down_position)
         got = await transport.pull(hello.node_id, hello.incarnation, incarnation, applied, pull_max)
         if not got.envelopes:
-            if got.parent_incarnation != incarnation:
-                await run(child.apply_down, got.parent_incarnation, ())
+            if got.parent_incarnation != incarnation or got.settled_below > applied.through + 1:
+                await run(child.apply_down, got.parent_incarnation, (), got.settled_below)
             break
-        await run(child.apply_down, got.parent_incarnation, got.envelopes)
+        await run(child.apply_down, got.parent_incarnation, got.envelopes, got.settled_below)
         result.pulled += len(got.envelopes)
     if compare_digests:
         mine = await run(child.period_digests)

@@ -4,6 +4,11 @@
 store; blocking calls). ``Transport`` is how a child reaches its parent: the gRPC
 transport in production, the in-memory one in tests and simulations. Both raise the
 same errors, so the session and the driver cannot tell them apart.
+
+``settled_below`` (on a push, and on a pull's reply) is the sender's lowest position still
+held on the link: everything below it was acknowledged and deleted. Only a receiver
+restored from an older backup can be behind it; it then advances its cursor to it (see
+``node.inbox``) instead of waiting forever for positions nobody holds any more.
 """
 
 from __future__ import annotations
@@ -55,12 +60,13 @@ class PullReply:
     parent_incarnation: int
     envelopes: tuple[Envelope, ...]
     more: bool
+    settled_below: int = 0  # the parent's lowest position still held on this link (0: not said)
 
 
 class Parent(Protocol):
     def hello(self, hello: Hello) -> HelloReply: ...
 
-    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor: ...
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor: ...
 
     def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
              max_envelopes: int) -> PullReply: ...
@@ -71,7 +77,8 @@ class Parent(Protocol):
 class Transport(Protocol):
     async def hello(self, hello: Hello) -> HelloReply: ...
 
-    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope]) -> Cursor: ...
+    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
+                   settled_below: int = 0) -> Cursor: ...
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
                    max_envelopes: int) -> PullReply: ...

@@ -486,8 +486,8 @@ def test_parent_busy_when_admission_limit_is_exceeded(tmp_path: Path) -> None:
 class LosesPushReplies(MemoryTransport):
     """The parent applies the batch, then the answer is lost."""
 
-    async def push(self, sender, incarnation, envelopes):  # type: ignore[no-untyped-def]
-        await super().push(sender, incarnation, envelopes)
+    async def push(self, sender, incarnation, envelopes, settled_below=0):  # type: ignore[no-untyped-def]
+        await super().push(sender, incarnation, envelopes, settled_below)
         raise LinkDown("reply lost")
 
 
