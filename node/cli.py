@@ -83,6 +83,11 @@ def default_actor() -> str:
     return os.environ.get("GOVNET_ACTOR") or getpass.getuser()
 
 
+def actor_option(help: str | None = None) -> Callable[[F], F]:
+    """``--actor``: who acts, by default $GOVNET_ACTOR or the login name."""
+    return click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login", help=help)
+
+
 class OneLineErrors(click.Group):
     """Usage errors too are one line (what is wrong and where to read more), exit code 2."""
 
@@ -107,8 +112,9 @@ def main() -> None:
     """govnet: one node service for the city, county, township and village levels
     of a government-service network.
 
-    Start a node with 'govnet node init' and 'govnet node serve', load the service
-    catalog with 'govnet catalog load', then submit and act on cases with 'govnet case'.
+    Start a node with 'govnet node init' and 'govnet node serve' (or a whole tree with
+    'govnet up TOPOLOGY.toml'), load the service catalog with 'govnet catalog load', then
+    submit and act on cases with 'govnet case'. 'govnet demo' shows it all in a minute.
     """
 
 
@@ -127,11 +133,13 @@ def node() -> None:
 @click.option("--listen", required=True, metavar="HOST:PORT", help="Where the node serves gRPC (port 0: any free port).")
 @click.option("--parent", metavar="HOST:PORT", help="The parent node's address (every level but the city).")
 @click.option("--duplicate-window-days", default=30, show_default=True, help="Flag a case as a likely duplicate when the same applicant applied for the same item this many days before.")
+@click.option("--http", "http_listen", metavar="HOST:PORT", help="Serve /metrics, /healthz, /readyz and /status here (port 0: any free port).")
 @friendly
-def node_init(directory: Path, node_id: str, level: str, listen: str, parent: str | None, duplicate_window_days: int) -> None:
+def node_init(directory: Path, node_id: str, level: str, listen: str, parent: str | None, duplicate_window_days: int,
+              http_listen: str | None) -> None:
     """Write a validated configuration and an empty store into DIRECTORY."""
     config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent,
-                          duplicate_window_days=duplicate_window_days)
+                          duplicate_window_days=duplicate_window_days, http_listen=http_listen)
     if (directory / CONFIG_FILE).exists():
         raise Failure(f"{directory / CONFIG_FILE} already exists: this directory already holds a node")
     try:
@@ -245,18 +253,19 @@ def case() -> None:
 @click.option("--material", "materials", multiple=True, help="A material handed in (repeat for each).")
 @click.option("--agent", default="", help="The village agent carrying the case (代办), if any.")
 @click.option("--note", default="")
-@click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login", help="Clerk at the window.")
+@actor_option("Clerk at the window.")
 @click.option("--key", "key", default="", help="Idempotency key; resending with the same key returns the same case. Default: a new random key.")
+@click.option("--happened-at", default="", metavar="TIME", help="For an entry made later (a paper application): when it really happened, RFC 3339 with its zone.")
 @node_option
 @json_option
 @friendly
 def case_submit(item_code: str, name: str, id_number: str, phone: str, materials: tuple[str, ...], agent: str,
-                note: str, actor: str, key: str, node: str, as_json: bool) -> None:
+                note: str, actor: str, key: str, happened_at: str, node: str, as_json: bool) -> None:
     """Submit an application; prints its receipt number."""
     with GovnetClient(node) as client:
         done = client.submit(idempotency_key=key or uuid.uuid4().hex, item_code=item_code, name=name,
                              id_number=id_number, phone=phone, materials=materials, agent=agent,
-                             note=note, actor=actor)
+                             note=note, actor=actor, happened_at=happened_at)
     c = done.case
     if as_json:
         click.echo(to_json({"receipt": c.receipt, "status": c.status, "case_type": c.case_type,
@@ -322,25 +331,26 @@ def case_list(status: str, item_code: str, department: str, due_before: str, lim
 @case.command("act")
 @click.argument("receipt")
 @click.argument("action")
-@click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login")
+@actor_option()
 @click.option("--reason", default="")
 @click.option("--material", "materials", multiple=True, help="accept / supplement / request_supplement: a material (repeat).")
 @click.option("--with-department", "departments", multiple=True, help="start_joint: a reviewing department (repeat; default: the item's).")
 @click.option("--department", default="", help="opinion: the department giving it.")
 @click.option("--agree/--disagree", default=False, help="opinion: the department's verdict.")
 @click.option("--approver", default="", help="extend: who approved the extension.")
+@click.option("--happened-at", default="", metavar="TIME", help="For an entry made later (a paper application): when it really happened, RFC 3339 with its zone.")
 @node_option
 @json_option
 @friendly
 def case_act(receipt: str, action: str, actor: str, reason: str, materials: tuple[str, ...],
-             departments: tuple[str, ...], department: str, agree: bool, approver: str, node: str,
-             as_json: bool) -> None:
+             departments: tuple[str, ...], department: str, agree: bool, approver: str, happened_at: str,
+             node: str, as_json: bool) -> None:
     """Apply ACTION to a case: accept, return, review, request_supplement, supplement,
     start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw."""
     with GovnetClient(node) as client:
         done = client.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
                                    departments=departments, department=department, agree=agree,
-                                   approver=approver)
+                                   approver=approver, happened_at=happened_at)
     c = done.case
     if as_json:
         click.echo(to_json(done))
@@ -411,7 +421,9 @@ def quarantine_replay(item_id: int, node: str, as_json: bool) -> None:
               help="Where the demo keeps its node data (default: a new temporary directory).")
 @friendly
 def demo(directory: Path | None) -> None:
-    """Run a real node and drive a working day of real cases through it."""
+    """Start a federation of 15 real nodes (city, 2 counties, 4 townships, 8 villages) and
+    drive a working day through it: intake, decisions at every level, a township cut off and
+    back, escalations, overdue cases, ratings and a complaint; then the city's rollup."""
     from ops.demo import run_demo
 
     sys.exit(run_demo(directory))
@@ -451,6 +463,20 @@ def bench_sync(cases: int, batch_max: int, flush_interval: float, as_json: bool)
 
     result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval)
     click.echo(to_json(result.as_dict()) if as_json else result.format())
+
+
+from node.cli_supervision import register as _register_supervision  # noqa: E402  (adds its commands to these groups)
+
+_register_supervision(main, case)
+
+from node.cli_ops import register as _register_ops  # noqa: E402  (up, status, backup, restore, topology, deploy)
+
+_register_ops(main)
+
+
+from node.cli_stats import register as _register_stats  # noqa: E402  (stats, bench rollup)
+
+_register_stats(main, bench)
 
 
 if __name__ == "__main__":

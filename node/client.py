@@ -16,6 +16,8 @@ import grpc
 from node.catalog import Catalog
 from node.wire import item_to_proto
 from protos.govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc, sync_pb2, sync_pb2_grpc
+from protos.govnet.v1 import supervision_pb2 as sv, supervision_pb2_grpc
+from protos.govnet.v1 import stats_pb2, stats_pb2_grpc
 
 DEFAULT_TIMEOUT = 10.0
 CHANNEL_OPTIONS = [
@@ -48,6 +50,8 @@ class GovnetClient:
         self._cases = cases_pb2_grpc.CaseServiceStub(self._channel)
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         self._sync = sync_pb2_grpc.SyncServiceStub(self._channel)
+        self._supervision = supervision_pb2_grpc.SupervisionServiceStub(self._channel)
+        self._stats = stats_pb2_grpc.StatsServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -78,6 +82,7 @@ class GovnetClient:
         agent: str = "",
         note: str = "",
         actor: str = "",
+        happened_at: str = "",
     ) -> cases_pb2.SubmitCaseResponse:
         request = cases_pb2.SubmitCaseRequest(
             idempotency_key=idempotency_key,
@@ -87,6 +92,7 @@ class GovnetClient:
             agent=agent,
             note=note,
             actor=actor,
+            happened_at=happened_at,
         )
         return self._call(self._cases.Submit, request)
 
@@ -128,11 +134,12 @@ class GovnetClient:
         department: str = "",
         agree: bool = False,
         approver: str = "",
+        happened_at: str = "",
     ) -> cases_pb2.ActResponse:
         request = cases_pb2.ActRequest(
             receipt=receipt, action=action, actor=actor, reason=reason,
             materials=list(materials), departments=list(departments),
-            department=department, agree=agree, approver=approver,
+            department=department, agree=agree, approver=approver, happened_at=happened_at,
         )
         return self._call(self._cases.Act, request)
 
@@ -163,3 +170,51 @@ class GovnetClient:
 
     def replay(self, item_id: int) -> sync_pb2.QuarantineReplayResponse:
         return self._call(self._sync.ReplayQuarantine, sync_pb2.QuarantineReplayRequest(id=item_id))
+
+    # --- supervision ---
+
+    def alarms(self, open_only: bool = False) -> sv.ListAlarmsResponse:
+        return self._call(self._supervision.ListAlarms, sv.ListAlarmsRequest(open_only=open_only))
+
+    def scan(self) -> sv.ScanResponse:
+        return self._call(self._supervision.Scan, sv.ScanRequest())
+
+    def suspend(self, receipt: str, *, kind: str, days: int, reason: str, actor: str) -> sv.SuspensionResponse:
+        return self._call(self._supervision.Suspend,
+                          sv.SuspendRequest(receipt=receipt, kind=kind, days=days, reason=reason, actor=actor))
+
+    def resume(self, receipt: str, *, actor: str, reason: str = "") -> sv.SuspensionResponse:
+        return self._call(self._supervision.Resume, sv.ResumeRequest(receipt=receipt, reason=reason, actor=actor))
+
+    def evaluate(self, receipt: str, rating: str, comment: str = "", actor: str = "") -> sv.EvaluateResponse:
+        return self._call(self._supervision.Evaluate,
+                          sv.EvaluateRequest(receipt=receipt, rating=rating, comment=comment, actor=actor))
+
+    def rectify(self, receipt: str, *, note: str, actor: str) -> sv.RectifyResponse:
+        return self._call(self._supervision.Rectify, sv.RectifyRequest(receipt=receipt, note=note, actor=actor))
+
+    def appeal(self, receipt: str, *, reason: str, actor: str) -> sv.AppealResponse:
+        return self._call(self._supervision.Appeal, sv.AppealRequest(receipt=receipt, reason=reason, actor=actor))
+
+    def decide_appeal(self, receipt: str, *, upheld: bool, reason: str, actor: str) -> sv.AppealResponse:
+        return self._call(self._supervision.DecideAppeal,
+                          sv.DecideAppealRequest(receipt=receipt, upheld=upheld, reason=reason, actor=actor))
+
+    def file_complaint(self, text: str, *, receipt: str = "", about_node: str = "", department: str = "") -> sv.Complaint:
+        return self._call(self._supervision.FileComplaint,
+                          sv.FileComplaintRequest(text=text, receipt=receipt, about_node=about_node,
+                                                  department=department))
+
+    def resolve_complaint(self, complaint_id: str, *, resolution: str, actor: str) -> sv.Complaint:
+        return self._call(self._supervision.ResolveComplaint,
+                          sv.ResolveComplaintRequest(complaint_id=complaint_id, resolution=resolution, actor=actor))
+
+    def complaints(self, *, status: str = "", about_node: str = "") -> sv.ListComplaintsResponse:
+        return self._call(self._supervision.ListComplaints,
+                          sv.ListComplaintsRequest(status=status, about_node=about_node))
+
+    # --- statistics ---
+
+    def stats(self, by: str = "node", from_day: str = "", to_day: str = "") -> stats_pb2.StatsAnswer:
+        """Totals over the node's subtree, grouped ``by``, between two days (inclusive; "" = open)."""
+        return self._call(self._stats.Query, stats_pb2.StatsQuery(by=by, from_day=from_day, to_day=to_day))

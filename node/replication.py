@@ -13,9 +13,36 @@ Kinds of envelope (payloads are JSON):
 ``request``   (to the owner)      a supplement or a withdrawal made at another node; the
               owner applies it (or records why it could not) and the result flows back.
 ``catalog``   (to every descendant) a catalog version.
+``complaint`` (to the supervisor and the node complained about) a complaint's newest version
+              (see ``node.supervision_complaints``).
+``stats``     (up to the city)    a node's statistics rows and report; every ancestor keeps the
+              highest version of each (see ``node.stats_store``).
+``copy``      (to the origin)     the whole case with personal data and all its events, from
+              its owner, after the origin came back as a new incarnation (restored from a
+              backup, it forgot the cases it took since and their decisions). The origin takes
+              it only if it lacks the case or holds fewer of its events: never a regression.
+``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own
+              that originated in its subtree (the parent of the restored node sends it).
 
-Personal data travels only in ``transfer``, along the path from the receiving node to the
-owner, and is stored only by the origin and the owners.
+Recovery after a restore (a neighbour seen with a new incarnation, ``node.sync_node``):
+the envelopes the restored node had acknowledged before are gone from the neighbour's
+outbox, so their effects are queued again end to end, with fresh identities:
+
+* its children re-send, to each owner, a ``transfer`` marked ``recovery`` of every case
+  they handed over. An owner that lacks the case takes it back with all its events (and
+  records a take-over only if the copy has none for the owner's epoch); one that holds it
+  at a newer epoch, or at the same epoch with as many events, changes nothing; one at the
+  same epoch with fewer events takes the missing ones. Relays pass it on like any transfer
+  and never take ownership. Owners above the restored node are reached too (cases it
+  relayed upward and lost before forwarding them).
+* its parent sends a ``copy`` of every case it owns that originated in the restored
+  child's subtree, and a ``restored`` notice to every owner above it that its summaries
+  name for cases from that subtree; each does the same for the cases it owns. A restored
+  origin that had escalated a case after the backup (and so believes it still owns it)
+  takes the newer owner's copy and holds it as an earlier owner.
+
+Personal data travels only in ``transfer`` and ``copy``, along the path between the
+receiving node and the owner, and is stored only by the origin and the owners.
 
 Applying is idempotent: link cursors drop repeats on each hop; the final target keeps the
 identity and payload hash of everything it applied, forever (the same identity with
@@ -30,6 +57,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
@@ -37,12 +65,13 @@ from sqlmodel import Session, col, select
 from federation.routing import Direction, next_hop, root_of
 from federation.tree import parent_id
 from node.models import AppliedEnvelope, CaseEventRow, CaseRow, ChildLink
+from node import stats_store
 from node.outbox import decode, forward, send
 from node.store import INSERT_CASE_SQL, INSERT_EVENT_SQL, StoreMeta, execute, insert_many, insert_rows, insert_sql, query, utc_text
 from sync.envelope import Envelope
 
 PERSONAL = ("applicant_name", "applicant_id", "applicant_phone")
-TARGETED = ("transfer", "event", "request")  # applied exactly once by one node
+TARGETED = ("transfer", "event", "request", "copy", "restored")  # applied exactly once by one node
 URGENT, NORMAL = 2, 0
 REQUESTABLE = ("supplement", "withdraw")
 
@@ -131,6 +160,47 @@ def hand_over(s: Session, meta: StoreMeta, row: CaseRow, target: str, now: datet
     send(s, meta, target=target, kind="transfer", case_key=row.receipt, priority=priority, payload=payload, now=now)
 
 
+def _whole_case(s: Session, row: CaseRow) -> dict[str, Any]:
+    return {"case": case_dict(row, personal=True), "events": [event_dict(e) for e in events_of(s, row.receipt)]}
+
+
+def resend_handed_over(s: Session, meta: StoreMeta, now: datetime) -> int:
+    """The parent was restored: re-send every case handed over from here to its owner (above)."""
+    sent = 0
+    for row in s.exec(select(CaseRow).where(CaseRow.owner != meta.node_id).order_by(col(CaseRow.receipt))).all():
+        if next_hop(meta.node_id, row.owner).direction is not Direction.UP:
+            continue
+        send(s, meta, target=row.owner, kind="transfer", case_key=row.receipt, priority=NORMAL,
+             payload={**_whole_case(s, row), "recovery": True}, now=now)
+        sent += 1
+    return sent
+
+
+def send_copies(s: Session, meta: StoreMeta, subtree: str, now: datetime) -> int:
+    """Send every case owned here that originated in ``subtree`` (a restored node's) back to its origin."""
+    sent = 0
+    for row in s.exec(select(CaseRow).where(CaseRow.owner == meta.node_id, col(CaseRow.origin).startswith(subtree))
+                      .order_by(col(CaseRow.receipt))).all():
+        send(s, meta, target=row.origin, kind="copy", case_key=row.receipt, priority=NORMAL,
+             payload=_whole_case(s, row), now=now)
+        sent += 1
+    return sent
+
+
+def notify_owners_above(s: Session, meta: StoreMeta, child: str, now: datetime) -> int:
+    """A child was restored: tell every owner above this node of cases from its subtree (as the
+    summaries held here name them) to send their copies too."""
+    owners = [o for (o,) in query(s, "SELECT DISTINCT owner FROM case_summary WHERE origin LIKE ? ORDER BY owner",
+                                  (child + "%",))]
+    told = 0
+    for owner in owners:
+        if owner and owner != meta.node_id and next_hop(meta.node_id, owner).direction is Direction.UP:
+            send(s, meta, target=owner, kind="restored", case_key=f"restored:{child}", priority=NORMAL,
+                 payload={"subtree": child}, now=now)
+            told += 1
+    return told
+
+
 def request(s: Session, meta: StoreMeta, row: CaseRow, action: str, params: dict[str, Any], now: datetime) -> None:
     send(s, meta, target=row.owner, kind="request", case_key=row.receipt, priority=URGENT,
          payload={"receipt": row.receipt, "action": action, "params": params,
@@ -163,12 +233,21 @@ class Replicator:
         # (session, version, issuer, items, now) -> bool: store a catalog version if newer
         self.publish_catalog = publish_catalog
         self.superseded = 0
+        # Kinds applied by other parts of the node where they are addressed (``complaint``:
+        # node.supervision_complaints); relays pass them on like any targeted envelope.
+        self.kinds: dict[str, Callable[[Session, dict[str, Any]], None]] = {}
 
     def process(self, s: Session, env: Envelope, now: datetime) -> None:
         """Apply ``env`` here and/or pass it on. Raises ``ApplyError`` to quarantine it."""
         here = self.meta.node_id
         if env.kind == "catalog":
             self._catalog(s, env, now)
+            return
+        if env.kind == stats_store.KIND:  # statistics rows: every ancestor keeps them (like summaries)
+            self._stats(s, env, now)
+            return
+        if env.kind in self.kinds:
+            self._other_kind(s, env, now)
             return
         if env.kind not in (*TARGETED, "summary"):
             raise ApplyError(f"unknown envelope kind {env.kind!r}")
@@ -190,8 +269,24 @@ class Replicator:
             return
         if not self._first_time(s, env, now):
             return
-        handler = {"transfer": self._transfer, "event": self._event, "request": self._request}[env.kind]
+        handler = {"transfer": self._transfer, "event": self._event, "request": self._request,
+                   "copy": self._copy, "restored": self._restored}[env.kind]
         handler(s, env, decode(env), now)
+
+    def _other_kind(self, s: Session, env: Envelope, now: datetime) -> None:
+        try:
+            hop = next_hop(self.meta.node_id, env.target)
+        except ValueError as exc:
+            raise ApplyError(str(exc)) from None
+        if hop.direction is not Direction.HERE:
+            forward(s, self.meta, env)
+            return
+        if not self._first_time(s, env, now):
+            return
+        try:
+            self.kinds[env.kind](s, decode(env))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApplyError(f"{env.kind}: {exc}") from None
 
     def _first_time(self, s: Session, env: Envelope, now: datetime) -> bool:
         digest = hashlib.sha256(env.payload).hexdigest()
@@ -210,6 +305,9 @@ class Replicator:
         return True
 
     def _transfer(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
+        if payload.get("recovery"):
+            self._recover(s, env, payload, now)
+            return
         incoming = payload["case"]
         known = query(s, "SELECT 1 FROM case_record WHERE receipt = ?", (incoming["receipt"],))
         previous_owner = env.origin
@@ -237,6 +335,58 @@ class Replicator:
                 s.add(CaseEventRow(**ev))
         s.flush()
         self.desk.record_take_over(s, row, previous_owner, now)
+
+    def _recover(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
+        """A case re-sent after this node was restored: take it back if it was lost or is behind."""
+        incoming = payload["case"]
+        if not self._take_copy(s, payload, owner=self.meta.node_id):
+            return
+        # The copy holds the events this node wrote while it owned the case, the take-over
+        # included, unless that never reached the sender: then it is recorded now, once.
+        taken = any(ev["action"] == "take_over" and json.loads(ev["detail"] or "{}").get("epoch")
+                    == incoming["owner_epoch"] for ev in payload["events"])
+        if not taken:
+            row = s.get(CaseRow, incoming["receipt"])
+            assert row is not None
+            self.desk.record_take_over(s, row, env.origin, now)
+
+    def _copy(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
+        """The owner's whole case, for an origin restored from a backup: never a regression."""
+        self._take_copy(s, payload, owner=payload["case"]["owner"])
+
+    def _restored(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
+        subtree = payload.get("subtree")
+        if not isinstance(subtree, str) or not subtree:
+            raise ApplyError("restored: the notice names no subtree")
+        send_copies(s, self.meta, subtree, now)
+
+    def _take_copy(self, s: Session, payload: dict[str, Any], owner: str) -> bool:
+        """Hold the case as ``payload`` has it, with ``owner``, if this node lacks it or holds an
+        older state of it (an older epoch, or fewer events at the same one). Returns whether it did."""
+        incoming = {**payload["case"], "owner": owner}
+        held = query(s, "SELECT owner_epoch, event_count FROM case_record WHERE receipt = ?", (incoming["receipt"],))
+        if not held:
+            insert_rows(s, INSERT_CASE_SQL, incoming)
+            insert_many(s, INSERT_EVENT_SQL, [{"superseded": False, **ev} for ev in payload["events"]])
+            return True
+        epoch, count = held[0]
+        if (epoch, count) >= (incoming["owner_epoch"], incoming["event_count"]):
+            return False
+        have = {seq: tuple(identity) for seq, *identity in query(
+            s, "SELECT seq, origin, origin_incarnation, origin_seq FROM case_event WHERE receipt = ?",
+            (incoming["receipt"],))}
+        for ev in payload["events"]:
+            # A restored owner that recorded events before the copy came used positions its former
+            # self had used: merging would mix two histories, so it is set aside for ops instead.
+            mine = have.get(ev["seq"])
+            if mine is not None and mine != (ev["origin"], ev["origin_incarnation"], ev["origin_seq"]):
+                raise ApplyError(f"case {incoming['receipt']}: event {ev['seq']} here is not the copy's event "
+                                 f"{ev['seq']}: the histories differ")
+        insert_many(s, INSERT_EVENT_SQL, [{"superseded": False, **ev} for ev in payload["events"]
+                                          if ev["seq"] not in have])
+        execute(s, UPDATE_STATE_SQL, {**{k: v for k, v in incoming.items() if k in _STATE_COLUMNS},
+                                      "event_count": incoming["event_count"], "receipt": incoming["receipt"]})
+        return True
 
     def _event(self, s: Session, env: Envelope, payload: dict[str, Any], now: datetime) -> None:
         incoming = payload["case"]
@@ -318,6 +468,18 @@ class Replicator:
             if k in PERSONAL or k == "receipt" or (keep_count and k == "event_count"):
                 continue
             setattr(row, k, v)
+
+    def _stats(self, s: Session, env: Envelope, now: datetime) -> None:
+        try:
+            hop = next_hop(self.meta.node_id, env.target)
+        except ValueError as exc:
+            raise ApplyError(str(exc)) from None
+        try:
+            stats_store.apply_stats(s, decode(env), env.origin, now)
+        except ValueError as exc:
+            raise ApplyError(str(exc)) from None
+        if hop.direction is not Direction.HERE:
+            forward(s, self.meta, env)
 
     def _catalog(self, s: Session, env: Envelope, now: datetime) -> None:
         payload = decode(env)

@@ -53,6 +53,9 @@ from node.clock import ManualClock
 from node.desk import Acted, SubmitCommand, Submitted
 from node.lifecycle import ActParams
 from node.store import Store
+from node.deadlines import SupervisionSettings
+from node.supervision import Supervisor, attach as attach_supervision
+from node.supervision_complaints import ComplaintDesk
 from node.sync_node import SyncSettings, UpLink
 from sync.memory import Faults, MemoryTransport
 from sync.session import ExchangeResult, direct, exchange
@@ -137,7 +140,8 @@ class Federation:
     """Real nodes in one process, joined child-to-parent by in-memory transports."""
 
     def __init__(self, base_dir: Path, nodes: Sequence[str], seed: int, faults: Faults | None = None,
-                 settings: SyncSettings | None = None, start: datetime = START, durable: bool = True) -> None:
+                 settings: SyncSettings | None = None, start: datetime = START, durable: bool = True,
+                 supervision: SupervisionSettings | None = None) -> None:
         ids = list(dict.fromkeys(nodes))
         for n in ids:
             p = parent_id(n)
@@ -150,6 +154,9 @@ class Federation:
         self.settings = settings or SyncSettings()
         self.clock = ManualClock(start)
         self.cores: dict[str, NodeCore] = {}
+        self.supervision = supervision or SupervisionSettings()
+        self.supervisors: dict[str, Supervisor] = {}
+        self.complaints: dict[str, ComplaintDesk] = {}
         self.transports: dict[str, MemoryTransport] = {}
         self.counts = Counts()
         self.ops = 0
@@ -161,6 +168,7 @@ class Federation:
             if not durable:
                 _skip_fsync(store)
             self.cores[n] = assemble(store, calendar, self.clock, self.settings)
+            self.supervisors[n], self.complaints[n] = attach_supervision(self.cores[n], self.supervision)
         for n in self.children_nodes:
             parent = parent_id(n)
             assert parent is not None
@@ -325,6 +333,16 @@ class Federation:
             if k in params:
                 params[k] = tuple(params[k])
         return self.cores[node_id].desk.act(receipt, action, ActParams(**params))
+
+    def scan(self, node_id: str) -> int:
+        """The owner's supervision scan at ``node_id``, at the federation's clock (no tick: a
+        scan is not a domain operation, so scanning more often changes no date)."""
+        return self.supervisors[node_id].scan()
+
+    def evaluate(self, node_id: str, receipt: str, rating: str, comment: str = "") -> Any:
+        """The applicant rates ``receipt`` at ``node_id`` (sent to the owner when it is elsewhere)."""
+        self._tick()
+        return self.supervisors[node_id].evaluate(receipt, rating, comment, "applicant")
 
     # --- reading the state ---
 

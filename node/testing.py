@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,27 @@ from node.store import Store
 
 T = TypeVar("T")
 SERVING = re.compile(r"serving on (\S+)")
+HTTP = re.compile(r"\(http (\S+)\)")  # on the same banner line, when the node serves HTTP
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports that were free a moment ago: all bound to port 0 at once
+    (so the kernel cannot hand out one twice), then released for the caller to listen on."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port() -> int:
+    """One loopback port that was free a moment ago."""
+    return free_ports(1)[0]
 
 
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,
@@ -94,6 +116,7 @@ class NodeProcess:
     address: str
     stderr_path: Path
     _closed: bool = field(default=False, repr=False)
+    http: str | None = None  # HOST:PORT of /metrics, /healthz, /readyz, /status (when configured)
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or clean up, like a power cut for the process."""
@@ -104,8 +127,25 @@ class NodeProcess:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop it if it still runs: SIGTERM, SIGKILL after ``timeout`` s (see ``stop_process``)."""
+        stop_process(self.proc, timeout)
+
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+
+def stop_process(proc: subprocess.Popen[str], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` s; nothing if it already
+    has. A graceful stop first, so it can finish in-flight work; the kill bounds the wait."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def read_banner(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> re.Match[str] | None:
@@ -126,8 +166,9 @@ def govnet_command() -> list[str]:
     return [sys.executable, "-m", "node.cli"]
 
 
-def spawn_node(data_dir: Path, timeout: float = 20.0) -> NodeProcess:
-    """Start 'govnet node serve DATA_DIR' and wait until it says where it serves."""
+def spawn_node(data_dir: Path, timeout: float = 20.0, env: dict[str, str] | None = None) -> NodeProcess:
+    """Start 'govnet node serve DATA_DIR' and wait until it says where it serves
+    (``env``: extra environment, e.g. GOVNET_LOG_LEVEL overrides)."""
     stderr_path = data_dir / "node.stderr.log"
     err = open(stderr_path, "a")
     proc = subprocess.Popen(
@@ -135,12 +176,13 @@ def spawn_node(data_dir: Path, timeout: float = 20.0) -> NodeProcess:
         stdout=subprocess.PIPE,
         stderr=err,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     err.close()
     found = read_banner(proc, SERVING, timeout)
     if found:
-        return NodeProcess(data_dir, proc, found.group(1), stderr_path)
+        http = HTTP.search(found.string)
+        return NodeProcess(data_dir, proc, found.group(1), stderr_path, http=http.group(1) if http else None)
     proc.kill()
     proc.wait(5)
     raise RuntimeError(f"node in {data_dir} did not start: {stderr_path.read_text()[-2000:]}")

@@ -41,7 +41,6 @@ import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -57,7 +56,7 @@ from federation.tree import Level
 from node.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
 from node.client import CHANNEL_OPTIONS, GovnetClient
 from node.store import DB_FILE
-from node.testing import NodeProcess, init_node, spawn_node
+from node.testing import init_node, spawn_node
 from ops.rawlimit import count_rows, spawn_raw
 from protos.govnet.v1 import cases_pb2, cases_pb2_grpc
 
@@ -286,13 +285,11 @@ class IntakeBenchResult:
         return asdict(self)
 
     def format(self) -> str:
-        m = self.machine
         verdict = "met" if self.passed else "NOT met"
-        load = ", ".join(map(str, m["load_average"])) or "?"
         return "\n".join([
             (f"intake bench: {self.cases} cases, {self.concurrency} concurrent calls, "
              f"{self.warmup} warm-up calls each, {self.channels} channel(s), {self.rounds} alternating round(s); "
-             f"{m['cores']} cores (load {load}), Python {m['python']}, SQLite {m['sqlite']}, grpcio {m['grpcio']}"),
+             f"{describe_machine(self.machine)}"),
             (f"  node : {self.node.rate:8.1f} cases/s   p50 {self.node.p50_ms:6.2f} ms   "
              f"p99 {self.node.p99_ms:6.2f} ms   ({self.node.seconds:.2f} s)"),
             (f"  raw  : {self.raw.rate:8.1f} calls/s   p50 {self.raw.p50_ms:6.2f} ms   "
@@ -318,6 +315,13 @@ def machine_facts(directory: Path) -> dict[str, Any]:
     }
 
 
+def describe_machine(facts: dict[str, Any]) -> str:
+    """``machine_facts`` in one phrase, for the first line of a bench's report."""
+    load = ", ".join(map(str, facts["load_average"])) or "?"
+    return (f"{facts['cores']} cores (load {load}), Python {facts['python']}, SQLite {facts['sqlite']}, "
+            f"grpcio {facts['grpcio']}")
+
+
 def count_cases(data_dir: Path) -> int:
     """Cases in a node's store, read with plain sqlite3."""
     conn = sqlite3.connect(str(data_dir / DB_FILE))
@@ -325,15 +329,6 @@ def count_cases(data_dir: Path) -> int:
         return conn.execute("SELECT count(*) FROM case_record").fetchone()[0]
     finally:
         conn.close()
-
-
-def _stop_node(node: NodeProcess) -> None:
-    if not node.alive():
-        return
-    try:
-        node.terminate(15)
-    except subprocess.TimeoutExpired:
-        node.kill()
 
 
 def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 100, channels: int = 1,
@@ -374,7 +369,7 @@ def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 
             finally:
                 raw.stop()
         finally:
-            _stop_node(node)
+            node.stop()
         stored = count_cases(node_dir)
         raw_rows = count_rows(raw_db)
     finally:

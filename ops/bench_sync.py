@@ -52,8 +52,15 @@ import grpc
 from federation.tree import Level
 from node.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
 from node.store import DB_FILE
-from node.testing import NodeProcess, init_node, spawn_node
-from ops.bench_intake import BenchError, machine_facts, person_name, phone, resident_id
+from node.testing import free_port, init_node, spawn_node
+from ops.bench_intake import (
+    BenchError,
+    describe_machine,
+    machine_facts,
+    person_name,
+    phone,
+    resident_id,
+)
 from ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
 from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
 from sync.batching import select_batch
@@ -86,17 +93,6 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
 
 def scalar(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
     return query(db, sql, params)[0][0]
-
-
-def free_port() -> int:
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 # --- the backlog ---
@@ -269,15 +265,6 @@ def measure_raw(db: Path, batches: list[sync_pb2.PushRequest]) -> float:
 # --- the node ---
 
 
-def _stop(node: NodeProcess | None) -> None:
-    if node is None or not node.alive():
-        return
-    try:
-        node.terminate(15)
-    except Exception:
-        node.kill()
-
-
 def measure_node(township_dir: Path, village_dir: Path, cases: int) -> tuple[float, float, float]:
     """Start the township, then the village; returns (village start → first contact,
     first contact → drained, first contact → applied) in seconds."""
@@ -311,8 +298,9 @@ def measure_node(township_dir: Path, village_dir: Path, cases: int) -> tuple[flo
             time.sleep(POLL_S)
         return contact - launched, drained - contact, applied - contact
     finally:
-        _stop(village)
-        _stop(township)
+        for node in (village, township):
+            if node is not None:
+                node.stop()
 
 
 # --- the result ---
@@ -348,13 +336,11 @@ class SyncBenchResult:
         return asdict(self)
 
     def format(self) -> str:
-        m = self.machine
         verdict = "met" if self.passed else "NOT met"
         return "\n".join([
             f"sync bench: {self.cases} cases ({self.envelopes} envelopes) queued at village {VILLAGE}, drained to "
             f"township {TOWNSHIP}; batch_max {self.batch_max}, flush interval {self.flush_interval_s} s, "
-            f"{self.batches} batches; {m['cores']} cores (load {', '.join(map(str, m['load_average'])) or '?'}), "
-            f"Python {m['python']}, SQLite {m['sqlite']}, grpcio {m['grpcio']}",
+            f"{self.batches} batches; {describe_machine(self.machine)}",
             f"  backlog built in {self.fill_seconds:.1f} s; village up and in contact after {self.startup_seconds:.2f} s",
             f"  node : {self.node_rate:8.1f} cases/s   ({self.node_seconds:.2f} s until the village's outbox was "
             "empty: every envelope acknowledged, stored in the township's inbox)",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from node.testing import read_banner
+from node.testing import read_banner, stop_process
 
 
 def open_raw_db(path: Path, schema: str) -> sqlite3.Connection:
@@ -65,13 +65,7 @@ class ServerProcess:
     address: str
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, timeout)
 
 
 def spawn_server(module_args: list[str], banner: str, log_path: Path, timeout: float = 20.0) -> ServerProcess:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +37,22 @@ def clock() -> ManualClock:
     return ManualClock(MORNING)
 
 
+def _wait_for_first_report(data_dir: Path, node_id: str, limit_s: float = 10.0) -> None:
+    """A node records (and sends up) its first statistics report right after it starts, a
+    write of its own; tests that compare the store before and after a call start after it."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True, timeout=10)
+        try:
+            if conn.execute("SELECT 1 FROM stat_report WHERE node = ?", (node_id,)).fetchone():
+                return
+        finally:
+            conn.close()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"node {node_id} made no statistics report within {limit_s:.0f} s of starting")
+        time.sleep(0.02)
+
+
 class NodeFactory:
     def __init__(self, loop: BackgroundLoop, tmp_path: Path, clock: ManualClock) -> None:
         self.loop, self.tmp_path, self.clock = loop, tmp_path, clock
@@ -45,6 +63,7 @@ class NodeFactory:
                  catalog: bool = True, **options) -> tuple[InProcessNode, GovnetClient]:
         data_dir = init_node(self.tmp_path / node_id, node_id, level, None if level == "city" else parent, **options)
         node = start_in_process(self.loop, data_dir, self.clock)
+        _wait_for_first_report(data_dir, node_id)
         client = GovnetClient(node.address)
         self.nodes.append(node)
         self.clients.append(client)

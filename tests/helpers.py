@@ -1,20 +1,24 @@
-"""Small shared helpers for the case, bad-input and CLI tests.
+"""Small shared helpers for the tests: IDs, applications, store snapshots, waiting for a
+condition and running the ``govnet`` command line.
 
 Nothing here fakes a component: IDs are computed by the published rule, store
-snapshots read the node's real SQLite file with plain ``sqlite3``, and the submit
-helper goes through the real typed client.
+snapshots read the node's real SQLite file with plain ``sqlite3``, the submit
+helper goes through the real typed client and ``govnet`` runs the real CLI process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from node.catalog import ServiceItem, load_catalog_file, sample_catalog_path
 from node.client import GovnetClient
+from node.testing import govnet_command
 from protos.govnet.v1 import cases_pb2
 
 SAMPLE = load_catalog_file(sample_catalog_path())
@@ -114,3 +118,21 @@ def store_snapshot(data_dir: Path) -> dict[str, tuple[int, str]]:
         return out
     finally:
         conn.close()
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: Callable[[], str], interval: float = 0.05) -> float:
+    """Poll ``check`` until it is true, for ``seconds`` at most (then fail the test saying
+    ``what()``); the seconds it took."""
+    started = time.monotonic()
+    while True:
+        if check():
+            return time.monotonic() - started
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not within {seconds:g} s: {what()}")
+        time.sleep(interval)
+
+
+def govnet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the ``govnet`` command line in its own process, as a user would; never raises on a
+    non-zero exit (the test reads ``returncode``)."""
+    return subprocess.run([*govnet_command(), *args], capture_output=True, text=True, timeout=timeout, check=False)

@@ -24,7 +24,7 @@ from node.catalog import sample_catalog_path
 from node.cli import main
 from node.config import load_config
 from node.receipt import Receipt
-from node.testing import init_node
+from node.testing import free_port, init_node
 
 ACTOR = "窗口-王芳"
 ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}
@@ -53,12 +53,6 @@ def assert_one_line_error(result, *fragments: str, exit_code: int | None = None)
     for fragment in fragments:
         assert fragment in line, f"{fragment!r} not in {line!r}"
     return line
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- node init ------------------------------------------------------------------------

@@ -16,7 +16,8 @@ def test_health_reports_serving_for_the_node_and_each_service(make_node) -> None
     node, _ = make_node()
     with grpc.insecure_channel(node.address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "govnet.v1.CaseService", "govnet.v1.CatalogService", "govnet.v1.SyncService"):
+        for service in ("", "govnet.v1.CaseService", "govnet.v1.CatalogService", "govnet.v1.SyncService",
+                        "govnet.v1.SupervisionService", "govnet.v1.StatsService"):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
         with pytest.raises(grpc.RpcError) as info:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import govnet, wait_for
 
 from node.catalog import load_catalog_file, sample_catalog_path
 from node.client import GovnetClient
@@ -21,15 +19,6 @@ from sync.transport import Hello, ParentBusy
 from sync.envelope import PROTOCOL_VERSION
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
-
-
-def wait_for(check: Callable[[], bool], seconds: float, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what()}")
 
 
 @pytest.fixture
@@ -53,8 +42,7 @@ def nodes(loop: BackgroundLoop, tmp_path: Path) -> Iterator[Callable[..., InProc
 
 
 def status_json(address: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "node.cli", "sync", "status", "--node", address, "--json"],
-                         capture_output=True, text=True, timeout=30)
+    out = govnet("sync", "status", "--node", address, "--json", timeout=30)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -83,8 +71,7 @@ def test_status_shows_a_link_connected_then_offline_with_what_waits(nodes) -> No
     link = up_link(county.address)
     assert int(link["outbox_depth"]) >= 1 and link["oldest_age_s"] > 0
     assert "UNAVAILABLE" in link["last_error"] and link["last_success"]
-    human = subprocess.run([sys.executable, "-m", "node.cli", "sync", "status", "--node", county.address],
-                           capture_output=True, text=True, timeout=30).stdout
+    human = govnet("sync", "status", "--node", county.address, timeout=30).stdout
     assert "371100" in human and ("retrying" in human or "offline" in human)
 
 
