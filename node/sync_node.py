@@ -191,7 +191,10 @@ class UpLink:
         acked = self._acked
         if not self._window_fresh:
             self._window, self._read_through, self._window_fresh = [], 0, True
-        room = self.lookahead - len(self._window)
+        # Topped up a few batches' worth at a time: a first read of the whole lookahead would
+        # delay the first batch of a long backlog (urgent envelopes further back are found a
+        # few batches later, still ahead of the bulk).
+        room = min(self.lookahead - len(self._window), 2 * self.settings.batch_max)
         if room > 0:
             with self.store.reading() as s:
                 fresh = outbox.pending(s, self.parent, limit=room, after=self._read_through)

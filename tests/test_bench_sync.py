@@ -56,8 +56,9 @@ def test_small_bench_drains_the_backlog_and_measures_both_sides(tmp_path: Path) 
     from ops.bench_sync import run_sync_bench
 
     result = run_sync_bench(cases=300, batch_max=100, flush_interval_s=0.2, work_dir=tmp_path)
-    assert result.cases == 300 and result.envelopes == 600 and result.batch_max == 100
-    assert result.batches == 6 and result.flush_interval_s == 0.2
+    # a transfer and a summary per case, and the village's statistics report
+    assert result.cases == 300 and result.envelopes == 601 and result.batch_max == 100
+    assert result.batches == 7 and result.flush_interval_s == 0.2  # 601 envelopes, 100 a batch
     assert result.node_rate > 0 and result.raw_rate > 0
     assert result.node_rate == result.cases / result.node_seconds
     assert result.ratio == result.node_rate / result.raw_rate
@@ -65,7 +66,7 @@ def test_small_bench_drains_the_backlog_and_measures_both_sides(tmp_path: Path) 
     assert result.startup_seconds > 0 and result.fill_seconds > 0
     assert result.township_cases == 300 and result.township_take_overs == 300
     assert result.township_quarantined == 0 and result.village_outbox_left == 0
-    assert result.raw_rows == 2 * 600
+    assert result.raw_rows == 2 * 601
 
     # Our own count of what reached the disk.
     assert result.data_dir == str(tmp_path)
@@ -95,7 +96,7 @@ def test_cli_prints_json() -> None:
     run = CliRunner().invoke(main, ["bench", "sync", "--cases", "60", "--batch-max", "50", "--json"])
     assert run.exit_code == 0, run.output
     out = json.loads(run.output)
-    assert out["cases"] == 60 and out["envelopes"] == 120 and out["batches"] == 3
+    assert out["cases"] == 60 and out["envelopes"] == 121 and out["batches"] == 3
     assert out["township_cases"] == 60 and out["village_outbox_left"] == 0
     assert out["node_rate"] > 0 and out["raw_rate"] > 0
     assert out["data_dir"] == ""  # the temporary directory is gone
