@@ -97,9 +97,33 @@ def submit(
 BACKGROUND_TABLES = {"link_state"}
 
 
-def store_snapshot(data_dir: Path) -> dict[str, tuple[int, str]]:
+def _statistics_caught_up(conn: sqlite3.Connection) -> bool:
+    """Whether the node's statistics ledger has counted every event and complaint it holds."""
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "stat_report" not in tables:
+        return True  # a store from before statistics
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM case_event").fetchone()
+    (about,) = conn.execute("SELECT count(*) FROM complaint WHERE about_node = ?", (meta["node_id"],)).fetchone()
+    return int(meta.get("stats_event_id", 0)) == top and int(meta.get("stats_complaints", 0)) == about
+
+
+def store_snapshot(data_dir: Path, settle_s: float = 10.0) -> dict[str, tuple[int, str]]:
     """Every table of the node's store but the link driver's own bookkeeping:
-    (row count, sha256 over all its rows)."""
+    (row count, sha256 over all its rows).
+
+    The node's statistics ledger counts new events in the background (its own writes, every
+    flush interval): the snapshot is taken once it has caught up, so that a comparison
+    before and after a call sees only what the call did."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True)
+        try:
+            if _statistics_caught_up(conn) or time.monotonic() > deadline:
+                break
+        finally:
+            conn.close()
+        time.sleep(0.05)
     conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True)
     try:
         tables = [
