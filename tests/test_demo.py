@@ -31,6 +31,7 @@ def test_the_demo_runs_a_day_of_the_federation_and_stops_every_node(tmp_path: Pa
     assert "in force at every node" in out
     assert "township 371102002 is cut off" in out
     assert "township 371102002 reconnected: its villages' backlog drained" in out
+    assert re.search(r"3 paper applications .* back-filled at township \d+: past their due dates, 3 red cards", out)
     assert re.search(r"evaluations: .*dissatisfied 1", out)
     assert re.search(r"complaint filed: \S+ about 371102002\d{3}-", out)
     assert "refused calls" not in out  # the clerks only do what each case allows
@@ -59,3 +60,13 @@ def test_the_demo_runs_a_day_of_the_federation_and_stops_every_node(tmp_path: Pa
     assert received and set(received.values()) == {1}
     submitted_at_villages = {r for r in received if len(r.split("-")[0]) == 12}
     assert len(submitted_at_villages) >= 40
+    # The back-filled cases carry both times and their red cards, at the township that owns them.
+    township = next(n for n in topology.nodes if n.node_id == "371101001")
+    db = sqlite3.connect(f"file:{township.data_dir / DB_FILE}?mode=ro", uri=True)
+    try:
+        overdue = db.execute("SELECT count(DISTINCT receipt) FROM case_event WHERE action = 'overdue'").fetchone()[0]
+        late = db.execute("SELECT count(*) FROM case_event WHERE action = 'submit' AND detail LIKE '%backfilled%'"
+                          ).fetchone()[0]
+    finally:
+        db.close()
+    assert overdue == 3 and late == 3
