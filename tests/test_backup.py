@@ -161,27 +161,44 @@ def decide(client: GovnetClient, receipt: str) -> None:
     client.act(receipt, "approve", actor=CLERK)
 
 
+class TownAndVillage:
+    """A township and one of its villages as real processes, syncing fast (the township's own
+    parent never answers: nothing here needs it)."""
+
+    def __init__(self, base: Path) -> None:
+        town_port = free_port()
+        sync = {"flush_interval_s": 0.1, "digest_interval_s": 1.0}
+        self.town_dir = init_node(base / "township", TOWNSHIP, "township", parent=f"127.0.0.1:{free_port()}",
+                                  listen=f"127.0.0.1:{town_port}", sync=sync)
+        self.village_dir = init_node(base / "village", VILLAGE, "village", parent=f"127.0.0.1:{town_port}",
+                                     sync=sync)
+        self.procs: list[NodeProcess] = []
+
+    def start(self, data: Path) -> NodeProcess:
+        self.procs.append(spawn_node(data))
+        return self.procs[-1]
+
+    def settled(self) -> bool:
+        """Nothing waits on the link in either direction, nothing waits to be applied."""
+        return (one(self.village_dir, "SELECT count(*) FROM outbox") == 0
+                and one(self.town_dir, "SELECT count(*) FROM outbox WHERE link = ?", (VILLAGE,)) == 0
+                and one(self.town_dir, "SELECT count(*) FROM inbox") == 0
+                and one(self.village_dir, "SELECT count(*) FROM inbox") == 0)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.alive():
+                proc.terminate()
+
+
+def status_at(data: Path, receipt: str) -> str:
+    got = rows(data, "SELECT status FROM case_record WHERE receipt = ?", (receipt,))
+    return got[0][0] if got else "absent"
+
+
 def test_a_village_restored_from_an_older_backup_syncs_again_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
-    town_port = free_port()
-    sync = {"flush_interval_s": 0.1, "digest_interval_s": 1.0}
-    town_dir = init_node(tmp_path / "township", TOWNSHIP, "township", parent=f"127.0.0.1:{free_port()}",
-                         listen=f"127.0.0.1:{town_port}", sync=sync)
-    village_dir = init_node(tmp_path / "village", VILLAGE, "village", parent=f"127.0.0.1:{town_port}", sync=sync)
-    procs: list[NodeProcess] = []
-
-    def start(data: Path) -> NodeProcess:
-        procs.append(spawn_node(data))
-        return procs[-1]
-
-    def settled() -> bool:
-        return (one(village_dir, "SELECT count(*) FROM outbox") == 0
-                and one(town_dir, "SELECT count(*) FROM outbox WHERE link = ?", (VILLAGE,)) == 0
-                and one(town_dir, "SELECT count(*) FROM inbox") == 0
-                and one(village_dir, "SELECT count(*) FROM inbox") == 0)
-
-    def status_at(data: Path, receipt: str) -> str:
-        got = rows(data, "SELECT status FROM case_record WHERE receipt = ?", (receipt,))
-        return got[0][0] if got else "absent"
+    pair = TownAndVillage(tmp_path)
+    town_dir, village_dir, start, settled = pair.town_dir, pair.village_dir, pair.start, pair.settled
 
     try:
         town = start(town_dir)
@@ -235,9 +252,7 @@ def test_a_village_restored_from_an_older_backup_syncs_again_with_nothing_lost_o
         assert all(name for (name,) in rows(village_dir, "SELECT applicant_name FROM case_record WHERE receipt IN "
                                                          "(?, ?, ?)", tuple(late)))
     finally:
-        for proc in procs:
-            if proc.alive():
-                proc.terminate()
+        pair.close()
 
     # Nothing lost: every case ever acknowledged at the village is owned by the township, once.
     owned = [r for (r,) in rows(town_dir, "SELECT receipt FROM case_record WHERE owner = ?", (TOWNSHIP,))]

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from helpers import SAMPLE, govnet, wait_for
-from test_backup import application, decide, histories_are_whole, one, rows
+from test_backup import TownAndVillage, application, decide, histories_are_whole, one, rows, status_at
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
 from federation.tree import parent_id
@@ -37,7 +37,6 @@ from node.client import GovnetClient
 from node.simulation import Federation
 from node.store import DB_FILE, Store
 from node.supervision import attach as attach_supervision
-from node.testing import NodeProcess, free_port, init_node, spawn_node
 from ops.backup import STORE_FILES, reincarnate
 from sync.cursor import Cursor
 from sync.memory import Faults
@@ -259,26 +258,8 @@ def test_a_restored_township_takes_back_the_cases_handed_to_it_once_each(fed: Fe
 
 @pytest.mark.slow
 def test_a_township_restored_from_an_older_backup_takes_back_every_case_once(tmp_path: Path) -> None:
-    town_port = free_port()
-    sync = {"flush_interval_s": 0.1, "digest_interval_s": 1.0}
-    town_dir = init_node(tmp_path / "township", TOWN, "township", parent=f"127.0.0.1:{free_port()}",
-                         listen=f"127.0.0.1:{town_port}", sync=sync)
-    village_dir = init_node(tmp_path / "village", VILLAGE, "village", parent=f"127.0.0.1:{town_port}", sync=sync)
-    procs: list[NodeProcess] = []
-
-    def start(data: Path) -> NodeProcess:
-        procs.append(spawn_node(data))
-        return procs[-1]
-
-    def settled() -> bool:
-        return (one(village_dir, "SELECT count(*) FROM outbox") == 0
-                and one(town_dir, "SELECT count(*) FROM outbox WHERE link = ?", (VILLAGE,)) == 0
-                and one(town_dir, "SELECT count(*) FROM inbox") == 0
-                and one(village_dir, "SELECT count(*) FROM inbox") == 0)
-
-    def status_at(data: Path, receipt: str) -> str:
-        got = rows(data, "SELECT status FROM case_record WHERE receipt = ?", (receipt,))
-        return got[0][0] if got else "absent"
+    pair = TownAndVillage(tmp_path)
+    town_dir, village_dir, start, settled = pair.town_dir, pair.village_dir, pair.start, pair.settled
 
     def take_overs(receipt: str) -> int:
         return take_overs_at(town_dir, receipt)
@@ -327,9 +308,7 @@ def test_a_township_restored_from_an_older_backup_takes_back_every_case_once(tmp
         wait_for(lambda: settled() and all(status_at(village_dir, r) == "approved" for r in early + late), 30,
                  lambda: f"village: {[(r, status_at(village_dir, r)) for r in early + late]}")
     finally:
-        for proc in procs:
-            if proc.alive():
-                proc.terminate()
+        pair.close()
 
     owned = [r for (r,) in rows(town_dir, "SELECT receipt FROM case_record WHERE owner = ?", (TOWN,))]
     assert sorted(owned) == sorted(early + late)
