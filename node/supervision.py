@@ -147,11 +147,9 @@ class Supervisor:
             s, f"SELECT receipt FROM case_record WHERE owner = ? AND due IS NOT NULL AND status IN ({_RUNNING_SQL}) "
                "ORDER BY receipt", (self.here,))]
 
-    def scan_in(self, s: Session, now: datetime, receipts: list[str] | None = None) -> int:
-        """The scan (of ``receipts``, or of every running case) as part of the caller's unit of work."""
+    def scan_in(self, s: Session, now: datetime, receipts: list[str]) -> int:
+        """Record the alarms due on ``receipts`` (checked again) as part of the caller's unit of work."""
         today = local_date(now)
-        if receipts is None:
-            receipts = self._running(s)
         count = 0
         for receipt in receipts:
             row = s.get(CaseRow, receipt)

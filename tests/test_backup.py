@@ -178,6 +178,15 @@ class TownAndVillage:
         self.procs.append(spawn_node(data))
         return self.procs[-1]
 
+    def start_with_catalog(self) -> tuple[NodeProcess, NodeProcess]:
+        """Start both, load the sample catalog at the township, wait until the village has it."""
+        town, village = self.start(self.town_dir), self.start(self.village_dir)
+        with GovnetClient(town.address) as t:
+            t.put_catalog(SAMPLE)
+        wait_for(lambda: one(self.village_dir, "SELECT count(*) FROM catalog_release") == 1, 30,
+                 lambda: "catalog at village")
+        return town, village
+
     def settled(self) -> bool:
         """Nothing waits on the link in either direction, nothing waits to be applied."""
         return (one(self.village_dir, "SELECT count(*) FROM outbox") == 0
@@ -201,11 +210,7 @@ def test_a_village_restored_from_an_older_backup_syncs_again_with_nothing_lost_o
     town_dir, village_dir, start, settled = pair.town_dir, pair.village_dir, pair.start, pair.settled
 
     try:
-        town = start(town_dir)
-        village = start(village_dir)
-        with GovnetClient(town.address) as t:
-            t.put_catalog(SAMPLE)
-        wait_for(lambda: one(village_dir, "SELECT count(*) FROM catalog_release") == 1, 30, lambda: "catalog at village")
+        town, village = pair.start_with_catalog()
 
         # Before the backup: cases handed to the township, one kept at the village.
         with GovnetClient(village.address) as v:

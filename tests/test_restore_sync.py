@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLE, govnet, wait_for
+from helpers import govnet, wait_for
 from test_backup import TownAndVillage, application, decide, histories_are_whole, one, rows, status_at
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
@@ -265,11 +265,7 @@ def test_a_township_restored_from_an_older_backup_takes_back_every_case_once(tmp
         return take_overs_at(town_dir, receipt)
 
     try:
-        town = start(town_dir)
-        village = start(village_dir)
-        with GovnetClient(town.address) as t:
-            t.put_catalog(SAMPLE)
-        wait_for(lambda: one(village_dir, "SELECT count(*) FROM catalog_release") == 1, 30, lambda: "catalog at village")
+        town, village = pair.start_with_catalog()
         with GovnetClient(village.address) as v:
             early = [application(v, "SJ-0002", i) for i in range(3)]
         wait_for(lambda: settled() and all(status_at(town_dir, r) == "received" for r in early), 30,
