@@ -108,22 +108,28 @@ def _statistics_caught_up(conn: sqlite3.Connection) -> bool:
     return int(meta.get("stats_event_id", 0)) == top and int(meta.get("stats_complaints", 0)) == about
 
 
-def store_snapshot(data_dir: Path, settle_s: float = 10.0) -> dict[str, tuple[int, str]]:
-    """Every table of the node's store but the link driver's own bookkeeping:
-    (row count, sha256 over all its rows).
+def statistics_settled(data_dir: Path, settle_s: float = 10.0) -> None:
+    """Wait (at most ``settle_s``) until the node's statistics ledger has counted everything.
 
-    The node's statistics ledger counts new events in the background (its own writes, every
-    flush interval): the snapshot is taken once it has caught up, so that a comparison
-    before and after a call sees only what the call did."""
+    The ledger counts new events in the background, writes of the node's own (its rows, and
+    a report in the outbox): a test that compares the store before and after a call, or
+    with what the node reports, reads it once the ledger has caught up."""
     deadline = time.monotonic() + settle_s
     while True:
         conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True)
         try:
             if _statistics_caught_up(conn) or time.monotonic() > deadline:
-                break
+                return
         finally:
             conn.close()
         time.sleep(0.05)
+
+
+def store_snapshot(data_dir: Path, settle_s: float = 10.0) -> dict[str, tuple[int, str]]:
+    """Every table of the node's store but the link driver's own bookkeeping:
+    (row count, sha256 over all its rows), once the statistics ledger has caught up, so that
+    a comparison before and after a call sees only what the call did."""
+    statistics_settled(data_dir, settle_s)
     conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True)
     try:
         tables = [

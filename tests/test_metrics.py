@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CLERK, submit
+from helpers import CLERK, statistics_settled, submit
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
@@ -124,8 +124,9 @@ def test_case_and_outbox_gauges_match_the_store_at_scrape_time(county, clock) ->
         submit(client, "SJ-0001")
     promised = submit(client, "SJ-0003").case.receipt
     client.act(promised, "accept", actor=CLERK)
-    samples = scrape(node.node.http_address)
     data = node.data_dir
+    statistics_settled(data)  # its report joins the outbox in the background: count after it
+    samples = scrape(node.node.http_address)
     assert value(samples, "govnet_cases", status="received", case_type="immediate") == sql(
         data, "SELECT count(*) FROM case_record WHERE status='received' AND case_type='immediate'") == 2
     assert value(samples, "govnet_cases", status="accepted", case_type="promised") == 1
