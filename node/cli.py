@@ -40,6 +40,7 @@ from node.formatting import (
 from node.store import Store, StoreError
 
 DEFAULT_NODE = "127.0.0.1:50051"
+SWITCH_INTERVAL_S = 0.0005  # how long a thread keeps the GIL while another wants it (see node_serve)
 EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -169,6 +170,10 @@ def node_serve(directory: Path) -> None:
         raise Failure(f"{directory}: not readable and writable by this user; fix its permissions")
     config = load_config(directory)
     setup_logging(config.node_id, config.log_level)
+    # Worker threads run store calls written in Python (reading a batch's rows, say) while
+    # the event loop waits for a peer's answer; with the default 5 ms switch interval an
+    # answer that arrives then waits up to 5 ms for the loop to get the GIL back.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         asyncio.run(serve(config))
     except StartError as exc:
