@@ -48,7 +48,7 @@ from node.replication import ApplyError, Replicator
 from node.store import Store, execute, insert_many, query, savepoint, utc_text
 from sync.admission import Busy
 from sync.cursor import Cursor
-from sync.envelope import Envelope
+from sync.envelope import Envelope, Received
 
 log = logging.getLogger("govnet.sync")
 
@@ -87,7 +87,7 @@ def _fit(n: int) -> int:
     return n if _fits(n) else -1
 
 
-def out_of_range(env: Envelope) -> str:
+def out_of_range(env: Received) -> str:
     """Why an envelope's numbers cannot be stored (a peer's bug: the wire allows uint64), or ''."""
     if env.seq < 2**63 and env.origin_incarnation < 2**63 and env.origin_seq < 2**63 and -(2**63) <= env.priority < 2**63:
         return ""  # the usual case, checked cheaply: every envelope of every batch passes here
@@ -138,7 +138,7 @@ class Inbox:
         if self._depth >= self.capacity:
             raise Busy(max(1.0, self._depth / max(self.capacity, 1)))
 
-    def receive(self, link: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
+    def receive(self, link: str, incarnation: int, envelopes: Sequence[Received], settled_below: int = 0) -> Cursor:
         """Store a batch with its cursor in one transaction; return the cursor to acknowledge.
 
         ``settled_below``: the sender's lowest position still held on the link (0: not said).
@@ -246,7 +246,7 @@ class Inbox:
     # --- quarantine ---
 
     @staticmethod
-    def _quarantine(s: Session, link: str, env: Envelope, exc: Exception, now: datetime) -> None:
+    def _quarantine(s: Session, link: str, env: Received, exc: Exception, now: datetime) -> None:
         error = f"{exc.__class__.__name__}: {exc}"
         log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
                                                     "error": error})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 PROTOCOL_VERSION = 1
 
@@ -30,3 +31,30 @@ class Envelope:
 
     def size(self) -> int:
         return len(self.payload) + 64
+
+
+class Received(Protocol):
+    """What a receiver reads of an arriving envelope: an ``Envelope``, or its wire form as
+    parsed from a request (``sync_pb2.Envelope`` has the same fields), so a gRPC batch is
+    stored straight from the request without building every envelope a second time."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def origin_incarnation(self) -> int: ...
+    @property
+    def origin_seq(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def case_key(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def created_at(self) -> str: ...

@@ -46,6 +46,16 @@ def envelope_to_proto(e: Envelope) -> sync_pb2.Envelope:
                              priority=e.priority, payload=e.payload, created_at=e.created_at)
 
 
+def push_request(sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> sync_pb2.PushRequest:
+    """A batch as sent: envelopes added in place (half the time of building each and copying it in)."""
+    request = sync_pb2.PushRequest(sender=sender, sender_incarnation=incarnation, settled_below=settled_below)
+    add = request.envelopes.add
+    for e in envelopes:
+        add(seq=e.seq, origin=e.origin, origin_incarnation=e.origin_incarnation, origin_seq=e.origin_seq, kind=e.kind,
+            target=e.target, case_key=e.case_key, priority=e.priority, payload=e.payload, created_at=e.created_at)
+    return request
+
+
 def envelope_from_proto(m: sync_pb2.Envelope) -> Envelope:
     return Envelope(m.seq, m.origin, m.origin_incarnation, m.origin_seq, m.kind, m.target, m.case_key,
                     m.priority, bytes(m.payload), m.created_at)
@@ -100,9 +110,7 @@ class GrpcTransport:
 
     async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
                    settled_below: int = 0) -> Cursor:
-        r = await self._call(self._stub.Push, sync_pb2.PushRequest(
-            sender=sender, sender_incarnation=incarnation, envelopes=[envelope_to_proto(e) for e in envelopes],
-            settled_below=settled_below))
+        r = await self._call(self._stub.Push, push_request(sender, incarnation, envelopes, settled_below))
         return cursor_from_proto(r.applied)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sync.cursor import Cursor
 from sync.digest import PeriodDigest
-from sync.envelope import Envelope
+from sync.envelope import Envelope, Received
 
 
 class LinkDown(Exception):
@@ -66,7 +66,7 @@ class PullReply:
 class Parent(Protocol):
     def hello(self, hello: Hello) -> HelloReply: ...
 
-    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor: ...
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Received], settled_below: int = 0) -> Cursor: ...
 
     def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
              max_envelopes: int) -> PullReply: ...
