@@ -75,10 +75,11 @@ def to_envelope(r: OutboxRow) -> Envelope:
 def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> list[Envelope]:
     """What waits on ``link`` (beyond position ``after``), in link order (plain SQL: it is read
     for every batch)."""
-    sql = ("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, payload, created_at "
-           "FROM outbox WHERE link = ? AND seq > ? ORDER BY seq")
+    # The payload is read as the bytes it travels as (not decoded to text and encoded again).
+    sql = ("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, "
+           "CAST(payload AS BLOB), created_at FROM outbox WHERE link = ? AND seq > ? ORDER BY seq")
     rows = query(s, sql + " LIMIT ?", (link, after, limit)) if limit else query(s, sql, (link, after))
-    return [Envelope(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].encode(), r[9]) for r in rows]
+    return [Envelope(*r) for r in rows]
 
 
 def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:

@@ -41,7 +41,7 @@ from sync.admission import Admission
 from sync.batching import select_batch
 from sync.cursor import Cursor
 from sync.digest import PeriodDigest, digests, divergent
-from sync.envelope import PROTOCOL_VERSION, Envelope
+from sync.envelope import PROTOCOL_VERSION, Envelope, Received
 from sync.link import Health, LinkState, shown_health
 from sync.transport import Hello, HelloReply, PullReply, Refused
 
@@ -49,6 +49,7 @@ log = logging.getLogger("govnet.sync")
 LAST_SEEN_EVERY = timedelta(seconds=2)  # how often a child's hello is written down
 LOOKAHEAD_BATCHES = 20  # a batch is chosen from this many batches' worth of waiting envelopes
 ACK_FLUSH = timedelta(seconds=1)  # acknowledged envelopes leave the outbox at least this often
+ACK_FLUSH_BATCHES = 4  # ... and once this many batches' worth are acknowledged
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,18 @@ class UpLink:
         # batch of 200 cost more than sending it. Re-read at every exchange; topped up from
         # beyond the highest position read (positions are given out in commit order).
         self._window: list[Envelope] = []
+        self._one_priority = True  # every envelope in the window has the same priority
         self._read_through = 0
         self._window_fresh = False
         # The parent's latest acknowledgement, not yet deleted from the outbox. Deleting is
-        # deferred (at most ACK_FLUSH, and when the backlog is empty): an acknowledged
+        # deferred (at most ACK_FLUSH or ACK_FLUSH_BATCHES, and when the backlog is empty;
+        # done while the next batch is in flight, and a few batches at a time, so deleting
+        # a drained backlog does not come at its end, all at once): an acknowledged
         # envelope that a crash leaves in the outbox is resent and dropped by the parent's
         # cursor, so the deletion needs no fsync of its own on every batch.
         self._acked: Cursor | None = None
         self._flushed_at: datetime | None = None
+        self._unflushed = 0  # envelopes acknowledged since the last deletion
 
     @property
     def lookahead(self) -> int:
@@ -201,11 +206,19 @@ class UpLink:
             if fresh:
                 self._read_through = fresh[-1].seq
                 self._window.extend(e for e in fresh if acked is None or not acked.has(e.seq))
+                self._one_priority = len({e.priority for e in self._window}) <= 1
         flying = {e.seq for e in in_flight}
-        batch = select_batch([e for e in self._window if e.seq not in flying] if flying else self._window,
-                             self.settings.batch_max)
+        if self._one_priority:
+            # Nothing to promote (a plain backlog): the batch is a prefix of the window, which
+            # is in link order, so only its head is looked at (the window holds thousands).
+            head = self._window[: len(flying) + self.settings.batch_max]
+            candidates = [e for e in head if e.seq not in flying] if flying else head
+        else:
+            candidates = [e for e in self._window if e.seq not in flying] if flying else self._window
+        batch = select_batch(candidates, self.settings.batch_max)
         now = self.clock.now()
-        if not batch or self._flushed_at is None or now - self._flushed_at >= ACK_FLUSH:
+        if (not batch or self._flushed_at is None or now - self._flushed_at >= ACK_FLUSH
+                or self._unflushed >= ACK_FLUSH_BATCHES * self.settings.batch_max):
             self.flush_acknowledged()
         return batch
 
@@ -214,14 +227,22 @@ class UpLink:
             return outbox.settled_below(s, self.parent)
 
     def acknowledged(self, cursor: Cursor) -> None:
-        self._window = [e for e in self._window if not cursor.has(e.seq)]
+        window = self._window
+        # The acknowledged batch is usually the window's head: cut it off, and look further
+        # only for positions acknowledged out of order (the window is in link order).
+        head = 0
+        while head < len(window) and cursor.has(window[head].seq):
+            head += 1
+        rest = window[head:]
+        self._window = [e for e in rest if e.seq not in cursor.above] if cursor.above else rest
+        self._unflushed += len(window) - len(self._window)
         self._acked = _storable(cursor)
         if not self._window:
             self.flush_acknowledged()  # the backlog has gone: leave the outbox empty
 
     def flush_acknowledged(self) -> None:
         """Delete from the outbox what the parent has acknowledged."""
-        acked, self._flushed_at = self._acked, self.clock.now()
+        acked, self._flushed_at, self._unflushed = self._acked, self.clock.now(), 0
         if acked is not None:
             with self.store.transaction() as s:
                 outbox.drop_acknowledged(s, self.parent, acked)
@@ -354,7 +375,7 @@ class ChildrenSide:
             if s.get(ChildLink, child) is None:
                 raise Refused(f"node {child} has not registered with {self.node_id}: it must say hello first")
 
-    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Received], settled_below: int = 0) -> Cursor:
         self.admission.enter()
         try:
             self._registered(sender)

@@ -495,6 +495,48 @@ def rows(f: Federation, node: str, link: str) -> list[int]:
     return [r[0] for r in f._query(node, "SELECT seq FROM outbox WHERE link = ? ORDER BY seq", [link])]
 
 
+def test_batches_chosen_while_one_is_in_flight_send_each_envelope_once(tmp_path: Path) -> None:
+    """The session chooses the next batch while one is in flight (the in-flight one excluded):
+    a plain backlog goes out in link order, and an urgent envelope goes next once it is read."""
+    f = Federation(tmp_path, [CITY, COUNTY, TOWN, VILLAGE], seed=5, settings=SyncSettings(batch_max=3))
+    f.publish(CITY, CATALOG)
+    run(f.settle())
+    up = f.uplink(VILLAGE)
+
+    def drain() -> list[list[int]]:
+        up.hello()
+        batches: list[list[int]] = []
+        batch = up.next_batch()
+        while batch:
+            following = up.next_batch(batch)  # chosen while ``batch`` is in flight
+            batches.append(seqs(batch))
+            up.acknowledged(Cursor.of(0, [q for b in batches for q in b]))
+            batch = following
+        return batches
+
+    for i in range(2, 12):
+        submit(f, VILLAGE, "MZ-0005", i)  # stays at the village: one summary each
+    bulk = rows(f, VILLAGE, TOWN)
+    assert [q for b in drain() for q in b] == bulk  # each once, in link order
+    up.flush_acknowledged()
+    for i in range(12, 22):
+        submit(f, VILLAGE, "MZ-0005", i)
+    bulk = rows(f, VILLAGE, TOWN)
+    core = f.core(VILLAGE)
+    with core.store.transaction() as s:
+        outbox.send(s, core.store.meta, target=TOWN, kind="summary", case_key="urgent", priority=2,
+                    payload={"case": {}}, now=datetime.now(UTC))
+    urgent = rows(f, VILLAGE, TOWN)[-1]
+    batches = drain()
+    sent = [q for b in batches for q in b]
+    assert sorted(sent) == sorted([*bulk, urgent])  # every envelope once
+    assert [q for q in sent if q != urgent] == bulk  # the backlog in link order
+    assert urgent in batches[1]  # read while the first batch flew, sent right after it
+    up.flush_acknowledged()
+    assert rows(f, VILLAGE, TOWN) == []
+    f.close()
+
+
 def test_outbox_entries_are_dropped_only_when_the_cursor_covers_them(fed: Federation) -> None:
     receipt = submit(fed, VILLAGE, "HB-0002", 1)
     waiting = rows(fed, VILLAGE, TOWN)
