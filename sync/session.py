@@ -69,6 +69,53 @@ class ExchangeResult:
     compared: bool = False  # digests were compared (not skipped while the child was applying)
 
 
+def _acknowledge_and_choose(child: Child, cursor: Cursor | None, in_flight: Sequence[Envelope]) -> list[Envelope]:
+    if cursor is not None:
+        child.acknowledged(cursor)
+    return child.next_batch(in_flight)
+
+
+async def _push_backlog(transport: Transport, child: Child, hello: Hello, run: Callable[..., Awaitable[Any]]) -> int:
+    """Push the up-link's backlog, one batch in flight; returns how many envelopes the parent
+    acknowledged.
+
+    While a batch is in flight, the child is told of the acknowledgement before it and
+    chooses the next batch, on the assumption that this one will be acknowledged whole (it
+    nearly always is). So the next push starts as soon as the acknowledgement arrives,
+    with no store call in between. A batch acknowledged only in part makes the child
+    choose again, knowing what is missing, before anything more is sent.
+    """
+    pushed = 0
+    batch = await run(child.next_batch)
+    if not batch:
+        return 0
+    # Read once per exchange: positions leave the outbox only once acknowledged, so the value
+    # only grows and an older one is still true (merely less informative).
+    settled = await run(child.settled_below)
+    told: Cursor | None = None  # an acknowledgement the child has not been told of yet
+    for rounds in range(1, MAX_ROUNDS + 1):
+        pushing = asyncio.ensure_future(transport.push(hello.node_id, hello.incarnation, batch, settled))
+        try:
+            following = await run(_acknowledge_and_choose, child, told, batch)
+        except BaseException:
+            pushing.cancel()
+            raise
+        cursor = await pushing
+        done = sum(1 for e in batch if cursor.has(e.seq))
+        pushed += done
+        told = cursor
+        if done < len(batch):
+            await run(child.acknowledged, cursor)
+            told = None
+            following = await run(child.next_batch)
+        if not following or rounds == MAX_ROUNDS:
+            break
+        batch = following
+    if told is not None:
+        await run(child.acknowledged, told)
+    return pushed
+
+
 async def exchange(
     transport: Transport,
     child: Child,
@@ -80,28 +127,7 @@ async def exchange(
     hello = await run(child.hello)
     reply = await transport.hello(hello)
     await run(child.on_hello, reply)
-    batch = await run(child.next_batch)
-    # Read once per exchange: positions leave the outbox only once acknowledged, so the value
-    # only grows and an older one is still true (merely less informative).
-    settled = await run(child.settled_below) if batch else 0
-    for _ in range(MAX_ROUNDS):
-        if not batch:
-            break
-        # One batch in flight; while it is, the next one is chosen on the assumption that this
-        # one will be acknowledged whole (it nearly always is; if not, it is chosen again).
-        pushing = asyncio.ensure_future(transport.push(hello.node_id, hello.incarnation, batch, settled))
-        try:
-            following = await run(child.next_batch, batch)
-        except BaseException:
-            pushing.cancel()
-            raise
-        cursor = await pushing
-        await run(child.acknowledged, cursor)
-        done = sum(1 for e in batch if cursor.has(e.seq))
-        result.pushed += done
-        if done < len(batch):
-            following = await run(child.next_batch)
-        batch = following
+    result.pushed = await _push_backlog(transport, child, hello, run)
     for _ in range(MAX_ROUNDS):
         incarnation, applied = await run(child.down_position)
         got = await transport.pull(hello.node_id, hello.incarnation, incarnation, applied, pull_max)
