@@ -81,9 +81,13 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
                                 details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
-            return handler  # every govnet RPC is unary; health Watch and reflection pass through uncounted
+        if handler is None:
+            return handler
         method = details.method.rsplit("/", 1)[-1] if details.method.startswith("/govnet.") else details.method
+        if handler.request_streaming and handler.response_streaming and details.method.startswith("/govnet."):
+            return self._observed_stream(handler, method)
+        if handler.request_streaming or handler.response_streaming:
+            return handler  # health Watch and reflection pass through uncounted
         behavior = handler.unary_unary
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -102,6 +106,26 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
                 self.record(method, call_code(context, failed), time.perf_counter() - started, request, response)
 
         return grpc.unary_unary_rpc_method_handler(
+            observed, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+    def _observed_stream(self, handler: Any, method: str) -> Any:
+        """A stream (Push) counted once, when it ends, with the whole stream's duration."""
+        behavior = handler.stream_stream
+
+        async def observed(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            failed: BaseException | None = None
+            try:
+                async for response in behavior(requests, context):
+                    yield response
+            except BaseException as exc:
+                failed = exc
+                raise
+            finally:
+                self.record(method, call_code(context, failed), time.perf_counter() - started, None, None)
+
+        return grpc.stream_stream_rpc_method_handler(
             observed, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
 

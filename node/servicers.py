@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -40,6 +40,19 @@ MAX_LIST = 1000
 R = TypeVar("R")
 
 
+async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, name: str) -> NoReturn:
+    """End a call that raised ``exc`` with its status code (INTERNAL, logged, if unexpected)."""
+    if isinstance(exc, DeskError):
+        await context.abort(STATUS_FOR[exc.kind], str(exc))
+    if isinstance(exc, CatalogError):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    if isinstance(exc, Conflict):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    log.error("unexpected error in %s", name, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error in the node; its log has the details")
+    raise AssertionError("unreachable: abort raises")
+
+
 def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     """Map domain errors to status codes; never leak a trace to the caller."""
 
@@ -47,20 +60,26 @@ def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
         try:
             return await method(self, request, context)
-        except DeskError as exc:
-            await context.abort(STATUS_FOR[exc.kind], str(exc))
-        except CatalogError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except Conflict as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception as exc:
-            if isinstance(exc, grpc.aio.AbortError):
-                raise
-            log.exception("unexpected error in %s", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error in the node; its log has the details")
-        raise AssertionError("unreachable: abort raises")
+        except Exception as exc:  # noqa: BLE001  (each becomes a status; _abort_for logs the unexpected)
+            await _abort_for(exc, context, method.__name__)
+
+    return wrapper
+
+
+def rpc_stream(method: Callable[..., AsyncIterator[R]]) -> Callable[..., AsyncIterator[R]]:
+    """``rpc`` for a method that answers with a stream."""
+
+    @wraps(method)
+    async def wrapper(self: Any, requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[R]:
+        try:
+            async for reply in method(self, requests, context):
+                yield reply
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001  (each becomes a status; _abort_for logs the unexpected)
+            await _abort_for(exc, context, method.__name__)
 
     return wrapper
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import grpc
 
 from node.clock import Clock
-from node.servicers import rpc
+from node.servicers import rpc, rpc_stream
 from node.store import Store
 from node.inbox import Inbox
 from node.sync_node import ChildrenSide, UpLink, link_reports
@@ -46,13 +47,17 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
         return sync_pb2.HelloResponse(node_id=reply.node_id, level=reply.level, protocol_version=reply.protocol_version,
                                       incarnation=reply.incarnation, catalog_version=reply.catalog_version)
 
-    @rpc
-    async def Push(self, request: sync_pb2.PushRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PushResponse:
-        # The parsed wire envelopes go in as they are (they have an Envelope's fields): every
-        # batch passes here, and building 200 Envelopes first cost as much as parsing them.
-        cursor = await self._guarded(context, self.children.push, request.sender, request.sender_incarnation,
-                                     request.envelopes, request.settled_below)
-        return sync_pb2.PushResponse(applied=cursor_to_proto(cursor))
+    @rpc_stream
+    async def Push(self, requests: AsyncIterator[sync_pb2.PushRequest],
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[sync_pb2.PushResponse]:
+        # Batches are stored one after another, in the order they were sent, each answered
+        # once stored: the child may already have sent the next. The parsed wire envelopes
+        # go in as they are (they have an Envelope's fields): building 200 Envelopes first
+        # cost as much as parsing them.
+        async for request in requests:
+            cursor = await self._guarded(context, self.children.push, request.sender, request.sender_incarnation,
+                                         request.envelopes, request.settled_below)
+            yield sync_pb2.PushResponse(applied=cursor_to_proto(cursor))
 
     @rpc
     async def Pull(self, request: sync_pb2.PullRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PullResponse:

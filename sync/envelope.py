@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: Push is a stream of batches (several in flight)
 
 
 @dataclass(frozen=True)

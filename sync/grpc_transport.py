@@ -2,7 +2,8 @@
 
 Each call has a deadline. A call that fails with UNAVAILABLE is retried a couple of
 times at once (tenacity; short, so a blip costs milliseconds, not a backoff period);
-anything longer is the link driver's business. Status codes become the transport
+anything longer is the link driver's business. Push is a stream (``GrpcPushStream``):
+each of its steps has the deadline instead, and it is not retried. Status codes become the transport
 errors the driver understands: RESOURCE_EXHAUSTED (with the parent's ``retry-after-ms``
 hint) is ``ParentBusy``; FAILED_PRECONDITION, PERMISSION_DENIED and INVALID_ARGUMENT
 are ``Refused``; everything else is ``LinkDown``.
@@ -108,10 +109,8 @@ class GrpcTransport:
             catalog_releases=dict(hello.catalog_releases)))
         return HelloReply(r.node_id, r.level, r.protocol_version, r.incarnation, r.catalog_version)
 
-    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
-                   settled_below: int = 0) -> Cursor:
-        r = await self._call(self._stub.Push, push_request(sender, incarnation, envelopes, settled_below))
-        return cursor_from_proto(r.applied)
+    def open_push(self, sender: str, incarnation: int, settled_below: int = 0) -> GrpcPushStream:
+        return GrpcPushStream(self._stub, self.address, sender, incarnation, settled_below, self.timeout_s)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
                    max_envelopes: int) -> PullReply:
@@ -125,6 +124,61 @@ class GrpcTransport:
         r = await self._call(self._stub.Digest, sync_pb2.DigestRequest(
             child=child, periods=[sync_pb2.PeriodDigest(period=p.period, count=p.count, hash=p.hash) for p in periods]))
         return list(r.divergent)
+
+
+class GrpcPushStream:
+    """The Push call: batches written in order, acknowledgements read in order.
+
+    The call has no deadline of its own (a long backlog may take minutes on one stream);
+    instead every write and every acknowledgement must complete within ``timeout_s``, so a
+    parent that stops answering is noticed as quickly as with a single call. No retries
+    here: a stream that fails is the link driver's to retry (the batches it did not get an
+    acknowledgement for are sent again, and the parent's cursor drops what it had stored).
+    """
+
+    def __init__(self, stub: sync_pb2_grpc.SyncServiceStub, address: str, sender: str, incarnation: int,
+                 settled_below: int, timeout_s: float) -> None:
+        self.address = address
+        self.sender = sender
+        self.incarnation = incarnation
+        self.settled_below = settled_below
+        self.timeout_s = timeout_s
+        self._call = stub.Push()
+
+    async def _step(self, step: Awaitable[T], doing: str) -> T:
+        try:
+            return await asyncio.wait_for(step, self.timeout_s)
+        except TimeoutError:
+            self._call.cancel()
+            raise LinkDown(f"{self.address}: no {doing} within {self.timeout_s:g} s") from None
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc, self.address) from None
+
+    async def send(self, envelopes: Sequence[Envelope]) -> None:
+        request = push_request(self.sender, self.incarnation, envelopes, self.settled_below)
+        await self._step(self._call.write(request), "room to send a batch")
+
+    async def acknowledgement(self) -> Cursor:
+        reply = await self._step(self._call.read(), "acknowledgement")
+        if reply is grpc.aio.EOF:  # the parent ended the stream without saying why
+            raise LinkDown(f"{self.address}: the push stream ended before every batch was acknowledged")
+        return cursor_from_proto(reply.applied)
+
+    async def close(self) -> None:
+        """End the stream the way a finished call ends (so the parent counts it OK, not
+        CANCELLED); cancel it if that does not happen within the timeout."""
+        if self._call.done():
+            return
+        try:
+            await asyncio.wait_for(self._finish(), self.timeout_s)
+        except (TimeoutError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            self._call.cancel()
+
+    async def _finish(self) -> None:
+        await self._call.done_writing()
+        await self._call.code()
 
 
 def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:

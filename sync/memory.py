@@ -10,6 +10,7 @@ delivery, so a simulation needs no clock at all.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,15 @@ from sync.admission import Busy
 from sync.cursor import Cursor
 from sync.digest import PeriodDigest
 from sync.envelope import Envelope
-from sync.transport import Hello, HelloReply, LinkDown, Parent, ParentBusy, PullReply
+from sync.transport import (
+    Hello,
+    HelloReply,
+    LinkDown,
+    Parent,
+    ParentBusy,
+    PullReply,
+    Refused,
+)
 
 
 @dataclass
@@ -78,8 +87,11 @@ class MemoryTransport:
     async def hello(self, hello: Hello) -> HelloReply:
         return self._call(self.parent.hello, hello)
 
-    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
-                   settled_below: int = 0) -> Cursor:
+    def open_push(self, sender: str, incarnation: int, settled_below: int = 0) -> MemoryPushStream:
+        return MemoryPushStream(self, sender, incarnation, settled_below)
+
+    def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
+        """One batch of a stream, delivered at once, with this transport's faults."""
         return self._call(self.parent.push, sender, incarnation, tuple(envelopes), settled_below)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
@@ -88,3 +100,39 @@ class MemoryTransport:
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
         return self._call(self.parent.digest, child, tuple(periods))
+
+
+class MemoryPushStream:
+    """A push stream over ``MemoryTransport``: each batch reaches the parent as it is sent
+    (in order, with the transport's faults); its answer waits for ``acknowledgement``. A
+    fault ends the stream as it ends a real one: its error comes with the acknowledgement
+    it cost, and nothing sent after it arrives."""
+
+    def __init__(self, transport: MemoryTransport, sender: str, incarnation: int, settled_below: int) -> None:
+        self.transport = transport
+        self.sender = sender
+        self.incarnation = incarnation
+        self.settled_below = settled_below
+        self._answers: deque[Cursor | Exception] = deque()
+        self._broken = False
+
+    async def send(self, envelopes: Sequence[Envelope]) -> None:
+        if self._broken:
+            self._answers.append(LinkDown("stream ended"))
+            return
+        try:
+            self._answers.append(self.transport.push(self.sender, self.incarnation, envelopes, self.settled_below))
+        except (LinkDown, ParentBusy, Refused) as exc:
+            self._broken = True
+            self._answers.append(exc)
+
+    async def acknowledgement(self) -> Cursor:
+        if not self._answers:
+            raise RuntimeError("no batch waits for an acknowledgement")
+        answer = self._answers.popleft()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def close(self) -> None:
+        self._answers.clear()

@@ -1,8 +1,9 @@
 """One exchange between a child and its parent, over any transport.
 
-The child says hello, pushes its upward outbox one batch at a time until it is empty,
-then pulls until the parent has nothing more for it (the last, empty pull carries the
-acknowledgement of the batch before it), and — when asked — compares digests.
+The child says hello, pushes its upward outbox in batches over one stream (two in
+flight) until it is empty, then pulls until the parent has nothing more for it (the last,
+empty pull carries the acknowledgement of the batch before it), and — when asked —
+compares digests.
 ``Child`` is the child node's side (blocking store calls); ``run`` decides how they
 are called: in a worker thread in a real node, directly in a deterministic simulation.
 """
@@ -10,6 +11,7 @@ are called: in a worker thread in a real node, directly in a deterministic simul
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -21,6 +23,7 @@ from sync.transport import Hello, HelloReply, Transport
 
 T = TypeVar("T")
 MAX_ROUNDS = 10_000  # bounds one exchange; a backlog larger than this continues next time
+PUSH_WINDOW = 2  # batches sent before the first of them is acknowledged
 PULL_MAX = 200
 
 
@@ -76,43 +79,53 @@ def _acknowledge_and_choose(child: Child, cursor: Cursor | None, in_flight: Sequ
 
 
 async def _push_backlog(transport: Transport, child: Child, hello: Hello, run: Callable[..., Awaitable[Any]]) -> int:
-    """Push the up-link's backlog, one batch in flight; returns how many envelopes the parent
-    acknowledged.
+    """Push the up-link's backlog over one stream, up to ``PUSH_WINDOW`` batches in flight;
+    returns how many envelopes the parent acknowledged.
 
-    While a batch is in flight, the child is told of the acknowledgement before it and
-    chooses the next batch, on the assumption that this one will be acknowledged whole (it
-    nearly always is). So the next push starts as soon as the acknowledgement arrives,
-    with no store call in between. A batch acknowledged only in part makes the child
-    choose again, knowing what is missing, before anything more is sent.
+    Each next batch is chosen while the ones before it are in flight, on the assumption that
+    they will be acknowledged whole (they nearly always are), and in the same worker-thread
+    call the child is told of the latest acknowledgement. So the parent, which stores
+    batches one after another in the order sent, finds the next one waiting when it has
+    stored one, instead of waiting a round trip for it. A batch acknowledged only in part
+    stops the sending: what is in flight is collected, and the child chooses again knowing
+    what is missing.
     """
-    pushed = 0
     batch = await run(child.next_batch)
     if not batch:
         return 0
     # Read once per exchange: positions leave the outbox only once acknowledged, so the value
     # only grows and an older one is still true (merely less informative).
     settled = await run(child.settled_below)
+    stream = transport.open_push(hello.node_id, hello.incarnation, settled)
+    flying: deque[list[Envelope]] = deque()
     told: Cursor | None = None  # an acknowledgement the child has not been told of yet
-    for rounds in range(1, MAX_ROUNDS + 1):
-        pushing = asyncio.ensure_future(transport.push(hello.node_id, hello.incarnation, batch, settled))
-        try:
-            following = await run(_acknowledge_and_choose, child, told, batch)
-        except BaseException:
-            pushing.cancel()
-            raise
-        cursor = await pushing
-        done = sum(1 for e in batch if cursor.has(e.seq))
-        pushed += done
-        told = cursor
-        if done < len(batch):
-            await run(child.acknowledged, cursor)
-            told = None
-            following = await run(child.next_batch)
-        if not following or rounds == MAX_ROUNDS:
-            break
-        batch = following
-    if told is not None:
-        await run(child.acknowledged, told)
+    pushed = sent = 0
+    try:
+        while batch or flying:
+            while batch and len(flying) < PUSH_WINDOW and sent < MAX_ROUNDS:
+                await stream.send(batch)
+                flying.append(batch)
+                sent += 1
+                batch = await run(_acknowledge_and_choose, child, told, [e for b in flying for e in b])
+                told = None
+            if not flying:
+                break
+            cursor = await stream.acknowledgement()
+            oldest = flying.popleft()
+            done = sum(1 for e in oldest if cursor.has(e.seq))
+            pushed += done
+            told = cursor
+            if done < len(oldest):
+                while flying:
+                    cursor = await stream.acknowledgement()
+                    pushed += sum(1 for e in flying.popleft() if cursor.has(e.seq))
+                await run(child.acknowledged, cursor)
+                told = None
+                batch = await run(child.next_batch) if sent < MAX_ROUNDS else []
+        if told is not None:
+            await run(child.acknowledged, told)
+    finally:
+        await stream.close()
     return pushed
 
 

@@ -74,13 +74,38 @@ class Parent(Protocol):
     def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
 
 
+class PushStream(Protocol):
+    """A child's batches to its parent, in order; acknowledgements come back in the same
+    order, one per batch. Several batches may be sent before the first is acknowledged.
+    Any error ends the stream: the batches without an acknowledgement are sent again
+    (next exchange), and the parent's cursor drops what it had stored already."""
+
+    async def send(self, envelopes: Sequence[Envelope]) -> None: ...
+
+    async def acknowledgement(self) -> Cursor:
+        """The parent's cursor once it stored the oldest batch not yet acknowledged."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class Transport(Protocol):
     async def hello(self, hello: Hello) -> HelloReply: ...
 
-    async def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope],
-                   settled_below: int = 0) -> Cursor: ...
+    def open_push(self, sender: str, incarnation: int, settled_below: int = 0) -> PushStream: ...
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
                    max_envelopes: int) -> PullReply: ...
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
+
+
+async def push_one(transport: Transport, sender: str, incarnation: int, envelopes: Sequence[Envelope],
+                   settled_below: int = 0) -> Cursor:
+    """One batch on a stream of its own; returns the parent's acknowledgement."""
+    stream = transport.open_push(sender, incarnation, settled_below)
+    try:
+        await stream.send(envelopes)
+        return await stream.acknowledgement()
+    finally:
+        await stream.close()

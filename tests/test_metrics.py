@@ -7,6 +7,7 @@ SQLite file read with plain ``sqlite3``, not from the code under test.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,9 @@ from node.client import ClientError
 from node.metrics import EXPORTED, StoreFacts, gauges
 from node.store import DB_FILE
 from node.sync_node import LinkReport
+from sync.envelope import PROTOCOL_VERSION
+from sync.grpc_transport import GrpcTransport
+from sync.transport import Hello, Refused, push_one
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -116,6 +120,32 @@ def test_rpcs_are_counted_by_method_and_status_code_with_latency(county) -> None
     assert delta("govnet_rpc_duration_seconds_count", method="Submit") == 4
     assert delta("govnet_rpc_duration_seconds_bucket", method="Submit", le="+Inf") == 4
     assert (value(after, "govnet_rpc_duration_seconds_sum", method="Submit") or 0) > 0
+
+
+def test_push_streams_are_counted_when_they_end(county) -> None:  # type: ignore[no-untyped-def]
+    node, _ = county
+    before = scrape(node.node.http_address)
+
+    async def pushes() -> None:
+        transport = GrpcTransport(node.address, retries=1)
+        try:
+            with pytest.raises(Refused, match="has not registered"):
+                await push_one(transport, "371102001", 1, [])
+            await transport.hello(Hello("371102001", "township", PROTOCOL_VERSION, 0, 1))
+            for _ in range(2):
+                await push_one(transport, "371102001", 1, [])
+        finally:
+            await transport.close()
+
+    asyncio.run(pushes())
+    after = scrape(node.node.http_address)
+
+    def delta(name: str, **labels: str) -> float:
+        return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+    assert delta("govnet_rpc_requests_total", method="Push", code="OK") == 2
+    assert delta("govnet_rpc_requests_total", method="Push", code="FAILED_PRECONDITION") == 1
+    assert delta("govnet_rpc_duration_seconds_count", method="Push") == 3
 
 
 def test_case_and_outbox_gauges_match_the_store_at_scrape_time(county, clock) -> None:  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ from sync.envelope import PROTOCOL_VERSION, Envelope
 from sync.link import Health, LinkState, failed, may_try, shown_health, succeeded
 from sync.memory import Faults, MemoryTransport
 from sync.session import direct
-from sync.transport import Hello, LinkDown, ParentBusy, Refused
+from sync.transport import Hello, LinkDown, ParentBusy, Refused, push_one
 
 T = TypeVar("T")
 CATALOG = load_catalog_file(sample_catalog_path())
@@ -441,7 +441,7 @@ def test_registration_refused(fed: Federation, hello: Hello, message: str) -> No
         assert s.get(ChildLink, hello.node_id) is None  # nothing written
     # And a stranger that never said hello cannot push or pull.
     with pytest.raises(Refused, match="has not registered"):
-        run(transport.push(hello.node_id, 1, []))
+        run(push_one(transport, hello.node_id, 1, []))
 
 
 def test_a_node_wired_to_the_wrong_parent_is_refused_not_retried_silently(fed: Federation) -> None:
@@ -486,8 +486,8 @@ def test_parent_busy_when_admission_limit_is_exceeded(tmp_path: Path) -> None:
 class LosesPushReplies(MemoryTransport):
     """The parent applies the batch, then the answer is lost."""
 
-    async def push(self, sender, incarnation, envelopes, settled_below=0):  # type: ignore[no-untyped-def]
-        await super().push(sender, incarnation, envelopes, settled_below)
+    def push(self, sender, incarnation, envelopes, settled_below=0):  # type: ignore[no-untyped-def]
+        super().push(sender, incarnation, envelopes, settled_below)
         raise LinkDown("reply lost")
 
 

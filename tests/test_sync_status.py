@@ -15,7 +15,7 @@ from node.catalog import load_catalog_file, sample_catalog_path
 from node.client import GovnetClient
 from node.testing import BackgroundLoop, InProcessNode, init_node, start_in_process
 from sync.grpc_transport import GrpcTransport
-from sync.transport import Hello, ParentBusy
+from sync.transport import Hello, ParentBusy, push_one
 from sync.envelope import PROTOCOL_VERSION
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
@@ -91,7 +91,7 @@ def test_a_busy_parent_answers_resource_exhausted_with_a_retry_hint(nodes) -> No
             await transport.hello(Hello("371102001", "township", PROTOCOL_VERSION, 0, 1))
             county.node.core.children.admission.enter()  # the one admitted batch is in progress
             try:
-                await transport.push("371102001", 1, [])
+                await push_one(transport, "371102001", 1, [])
             except ParentBusy as exc:
                 return exc.retry_after_s
             finally:
