@@ -3,18 +3,21 @@
 Two steps, each one transaction:
 
 1. **receive** (on the caller's thread, before the acknowledgement): the envelopes of a batch
-   that the link's cursor does not already cover are stored in the ``inbox`` table together
-   with the advanced cursor. Only after that commit is the cursor returned as the
-   acknowledgement, so what a neighbour has been told is stored survives any crash
-   (persist before acknowledging). This step does no domain work: a batch costs one
-   multi-row insert and one fsync, which is what lets a village's backlog drain at close to
-   the speed of the disk.
+   that the link's cursor does not already cover are stored as one row of the ``inbox``
+   table (``sync.wire.encode_envelopes``) together with the advanced cursor. Only after that
+   commit is the cursor returned as the acknowledgement, so what a neighbour has been told
+   is stored survives any crash (persist before acknowledging). This step does no domain
+   work and no per-envelope row: a batch costs one insert and one fsync, which is what lets
+   a village's backlog drain at close to the speed of the disk.
 2. **apply** (``drain``): stored envelopes are applied oldest first, in chunks. Each chunk
-   runs in one transaction that applies or relays every envelope and deletes it from the
-   inbox, so an envelope is applied exactly once however the process stops. Almost every
-   chunk applies cleanly, so it is first applied straight through; if an envelope fails,
-   the chunk is rolled back and applied again with a savepoint per envelope, and the
-   failing one is quarantined alone (it never blocks the queue behind it).
+   runs in one transaction that applies or relays every envelope and, in the same
+   transaction, counts it applied in its row (the row goes when all are), so an envelope is
+   applied exactly once however the process stops. Almost every chunk applies cleanly, so
+   it is first applied straight through; if an envelope fails, the chunk is rolled back and
+   applied again with a savepoint per envelope, and the failing one is quarantined alone
+   (it never blocks the queue behind it). What no envelope may be (numbers beyond SQLite's
+   integers, a payload that is not UTF-8) is checked here too, so a bad one is quarantined
+   like any other.
 
 A receiver restored from an older backup has a cursor behind what its former self
 acknowledged, and the sender has deleted those envelopes: each batch says the sender's
@@ -45,10 +48,11 @@ from federation.tree import parent_id
 from node.clock import Clock
 from node.models import InboxRow, QuarantineRow
 from node.replication import ApplyError, Replicator
-from node.store import Store, execute, insert_many, query, savepoint, utc_text
+from node.store import Store, execute, query, savepoint, utc_text
 from sync.admission import Busy
 from sync.cursor import Cursor
 from sync.envelope import Envelope, Received
+from sync.wire import decode_envelopes, encode_envelopes
 
 log = logging.getLogger("govnet.sync")
 
@@ -62,10 +66,9 @@ BUSY_WINDOW_S = 0.5
 BUSY_CHUNK = 20
 BUSY_PAUSE_S = 0.1
 
-# Rows go in as tuples (every envelope of every batch passes here), in this column order;
-# the model stays the schema's definition: the import fails if the two ever disagree.
-_COLUMNS = ("link", "seq", "origin", "origin_incarnation", "origin_seq", "kind", "target", "case_key", "priority",
-            "payload", "created_at", "received_at")
+# A batch goes in as plain SQL (every batch passes here), in this column order; the model
+# stays the schema's definition: the import fails if the two ever disagree.
+_COLUMNS = ("link", "first_seq", "last_seq", "count", "applied", "envelopes", "received_at")
 assert set(_COLUMNS) == {c.name for c in InboxRow.__table__.columns} - {"id"}  # type: ignore[attr-defined]
 _INSERT = f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 _SAVE_CURSOR = (
@@ -73,8 +76,7 @@ _SAVE_CURSOR = (
     "ON CONFLICT (link, incarnation) DO UPDATE SET through = excluded.through, above = excluded.above, "
     "updated_at = excluded.updated_at"
 )
-_OLDEST = ("SELECT id, link, seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, payload, "
-           "created_at FROM inbox ORDER BY id LIMIT ?")
+_NEXT_BATCH = "SELECT id, link, applied, count, envelopes FROM inbox WHERE id > ? ORDER BY id LIMIT 1"
 
 
 def _fits(n: int) -> bool:
@@ -83,7 +85,8 @@ def _fits(n: int) -> bool:
 
 
 def _fit(n: int) -> int:
-    """``n`` for storing in quarantine: -1 when it does not fit (the error says what it was)."""
+    """``n`` for an INTEGER column (a batch's first and last position, a quarantined envelope's
+    numbers): -1 when it does not fit (a quarantine entry's error says what it was)."""
     return n if _fits(n) else -1
 
 
@@ -113,7 +116,7 @@ class Inbox:
         self._drain_lock = threading.Lock()  # one applier at a time: envelopes apply in order
         self._depth_lock = threading.Lock()
         with store.reading() as s:
-            self._depth = int(query(s, "SELECT count(*) FROM inbox")[0][0])
+            self._depth = int(query(s, "SELECT coalesce(sum(count - applied), 0) FROM inbox")[0][0])
 
     @property
     def depth(self) -> int:
@@ -143,9 +146,8 @@ class Inbox:
 
         ``settled_below``: the sender's lowest position still held on the link (0: not said).
         """
-        now = self.clock.now()
-        received_at = utc_text(now)
-        stored: list[tuple[object, ...]] = []
+        received_at = utc_text(self.clock.now())
+        fresh: list[Received] = []
         taken: set[int] = set()
         with self.store.transaction() as s:
             cursor = self.cursor(s, link, incarnation)
@@ -155,22 +157,15 @@ class Inbox:
                 if cursor.has(env.seq) or env.seq in taken:
                     continue  # a resent or duplicated copy: already stored (or applied)
                 taken.add(env.seq)
-                problem = out_of_range(env)
-                try:
-                    payload = env.payload.decode()
-                except UnicodeDecodeError:
-                    problem = problem or "the payload is not UTF-8 text"
-                if problem:
-                    self._quarantine(s, link, env, ApplyError(problem), now)
-                else:
-                    stored.append((link, env.seq, env.origin, env.origin_incarnation, env.origin_seq, env.kind,
-                                   env.target, env.case_key, env.priority, payload, env.created_at, received_at))
+                fresh.append(env)
             cursor = cursor.add(taken)
-            insert_many(s, _INSERT, stored)
+            if fresh:
+                execute(s, _INSERT, (link, _fit(min(taken)), _fit(max(taken)), len(fresh), 0,
+                                     encode_envelopes(fresh), received_at))
             execute(s, _SAVE_CURSOR, (link, incarnation, cursor.through, json.dumps(sorted(cursor.above)),
                                       received_at))
-        self._count(len(stored))
-        if stored:
+        self._count(len(fresh))
+        if fresh:
             self.on_received()
             if self.apply_inline:
                 self.drain()
@@ -211,27 +206,34 @@ class Inbox:
 
     def _apply_oldest(self, chunk: int, careful: bool) -> int:
         now = self.clock.now()
+        taken = row_id = 0
         with self.store.transaction() as s:
-            rows = query(s, _OLDEST, (chunk,))
-            for r in rows:
-                link = r[1]
-                env = Envelope(r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10].encode(), r[11])
-                if not careful:
-                    self._check_envelope(link, env)
-                    self.replicator.process(s, env, now)
-                    continue
-                try:
-                    with savepoint(s):
+            while taken < chunk:  # a batch at a time: a chunk rarely needs more than one or two
+                found = query(s, _NEXT_BATCH, (row_id,))
+                if not found:
+                    break
+                row_id, link, applied, count, body = found[0]
+                envelopes = decode_envelopes(body, applied, applied + chunk - taken)
+                for env in envelopes:
+                    if not careful:
                         self._check_envelope(link, env)
                         self.replicator.process(s, env, now)
-                except OperationalError:
-                    raise
-                except Exception as exc:
-                    self._quarantine(s, link, env, exc, now)
-            if rows:
-                execute(s, "DELETE FROM inbox WHERE id <= ?", (rows[-1][0],))
-        self._count(-len(rows))
-        return len(rows)
+                        continue
+                    try:
+                        with savepoint(s):
+                            self._check_envelope(link, env)
+                            self.replicator.process(s, env, now)
+                    except OperationalError:
+                        raise
+                    except Exception as exc:
+                        self._quarantine(s, link, env, exc, now)
+                taken += len(envelopes)
+                if not envelopes or applied + len(envelopes) >= count:
+                    execute(s, "DELETE FROM inbox WHERE id = ?", (row_id,))
+                else:
+                    execute(s, "UPDATE inbox SET applied = ? WHERE id = ?", (applied + len(envelopes), row_id))
+        self._count(-taken)
+        return taken
 
     def _count(self, change: int) -> None:
         with self._depth_lock:
@@ -239,6 +241,13 @@ class Inbox:
 
     def _check_envelope(self, link: str, env: Envelope) -> None:
         """What no envelope may be, whatever its kind: checked before it is applied."""
+        problem = out_of_range(env)
+        if problem:
+            raise ApplyError(problem)
+        try:
+            env.payload.decode()
+        except UnicodeDecodeError:
+            raise ApplyError("the payload is not UTF-8 text") from None
         # Catalog versions flow only down: one that comes up from a child is refused.
         if env.kind == "catalog" and link != parent_id(self.store.meta.node_id):
             raise ApplyError(f"a catalog version comes only from its parent, not from {link}")
@@ -273,9 +282,6 @@ class Inbox:
                            row.case_key, row.priority, row.payload.encode(), row.created_at)
             try:
                 with savepoint(s):
-                    problem = out_of_range(env)
-                    if problem:
-                        raise ApplyError(problem)
                     self._check_envelope(row.link, env)
                     self.replicator.process(s, env, now)
             except OperationalError:

@@ -217,18 +217,24 @@ class QuarantineRow(EnvelopeColumns, table=True):
     replayed_at: str | None = None
 
 
-class InboxRow(EnvelopeColumns, table=True):
-    """An envelope received and acknowledged but not yet applied (migration 0004).
+class InboxRow(SQLModel, table=True):
+    """A batch received and acknowledged, with the envelopes of it not applied yet
+    (migrations 0004, 0007).
 
-    A neighbour's batch is acknowledged once its envelopes are stored here with the advanced
-    cursor (one transaction); they are applied afterwards, in ``id`` order, each deleted in
-    the same transaction as its effects.
+    A neighbour's batch is acknowledged once it is stored here with the advanced cursor
+    (one transaction, one insert). Its envelopes are applied afterwards, in ``id`` order
+    and in their order within the batch; ``applied`` counts those done and moves in the
+    same transaction as their effects; the row goes once all ``count`` are done.
     """
 
     __tablename__ = "inbox"
     id: int | None = Field(default=None, primary_key=True)
     link: str
-    seq: int
+    first_seq: int  # the lowest and highest link positions in the batch (-1: beyond SQLite's integers)
+    last_seq: int
+    count: int
+    applied: int = 0
+    envelopes: bytes  # sync_pb2.EnvelopeBatch (sync.wire.encode_envelopes)
     received_at: str
 
 

@@ -428,7 +428,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
     """Per link: health, outbox depth and age of the oldest waiting item, inbox depth, last success and error."""
     reports = []
     with store.reading() as s:
-        received = {link: int(n) for link, n in query(s, "SELECT link, count(*) FROM inbox GROUP BY link")}
+        received = {link: int(n) for link, n in query(s, "SELECT link, sum(count - applied) FROM inbox GROUP BY link")}
         if uplink is not None:
             state = uplink.load_state()
             depth, oldest = outbox.depth(s, uplink.parent)

@@ -16,7 +16,8 @@ from node.sync_node import ChildrenSide, UpLink, link_reports
 from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
 from sync.admission import Busy
 from sync.digest import PeriodDigest
-from sync.grpc_transport import RETRY_AFTER_KEY, cursor_from_proto, cursor_to_proto, envelope_to_proto
+from sync.grpc_transport import RETRY_AFTER_KEY
+from sync.wire import cursor_from_proto, cursor_to_proto, envelope_to_proto
 from sync.transport import Hello, Refused
 
 

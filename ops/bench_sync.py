@@ -23,7 +23,7 @@ Two measurements in one run, over the same batches:
   village's start-up before that contact is reported apart.
 * **raw**: the same envelopes, read from the village's outbox before the node run and
   cut into the same batches (``sync.batching.select_batch`` with ``batch_max``), sent as
-  the same ``PushRequest`` messages (``sync.grpc_transport.push_request``) one
+  the same ``PushRequest`` messages (``sync.wire.push_request``) one
   batch at a time (one unary call each, as the issue defines the raw limit) to a bare
   grpc.aio server in its own process (this module, run as ``python -m ops.bench_sync
   raw-server``), whose handler parses the request and inserts every
@@ -70,7 +70,8 @@ from ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn
 from protos.govnet.v1 import sync_pb2
 from sync.batching import select_batch
 from sync.envelope import Envelope
-from sync.grpc_transport import CHANNEL_OPTIONS, push_request
+from sync.grpc_transport import CHANNEL_OPTIONS
+from sync.wire import push_request
 
 TARGET_RATIO = 0.5
 TOWNSHIP, VILLAGE = "371102001", "371102001201"

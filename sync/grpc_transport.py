@@ -22,6 +22,7 @@ from protos.govnet.v1 import sync_pb2, sync_pb2_grpc
 from sync.cursor import Cursor
 from sync.digest import PeriodDigest
 from sync.envelope import Envelope
+from sync.wire import cursor_from_proto, cursor_to_proto, envelope_from_proto, push_request
 from sync.transport import Hello, HelloReply, LinkDown, ParentBusy, PullReply, Refused
 
 T = TypeVar("T")
@@ -39,35 +40,6 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
-
-
-def envelope_to_proto(e: Envelope) -> sync_pb2.Envelope:
-    return sync_pb2.Envelope(seq=e.seq, origin=e.origin, origin_incarnation=e.origin_incarnation,
-                             origin_seq=e.origin_seq, kind=e.kind, target=e.target, case_key=e.case_key,
-                             priority=e.priority, payload=e.payload, created_at=e.created_at)
-
-
-def push_request(sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> sync_pb2.PushRequest:
-    """A batch as sent: envelopes added in place (half the time of building each and copying it in)."""
-    request = sync_pb2.PushRequest(sender=sender, sender_incarnation=incarnation, settled_below=settled_below)
-    add = request.envelopes.add
-    for e in envelopes:
-        add(seq=e.seq, origin=e.origin, origin_incarnation=e.origin_incarnation, origin_seq=e.origin_seq, kind=e.kind,
-            target=e.target, case_key=e.case_key, priority=e.priority, payload=e.payload, created_at=e.created_at)
-    return request
-
-
-def envelope_from_proto(m: sync_pb2.Envelope) -> Envelope:
-    return Envelope(m.seq, m.origin, m.origin_incarnation, m.origin_seq, m.kind, m.target, m.case_key,
-                    m.priority, bytes(m.payload), m.created_at)
-
-
-def cursor_to_proto(c: Cursor) -> sync_pb2.Cursor:
-    return sync_pb2.Cursor(through=c.through, above=sorted(c.above))
-
-
-def cursor_from_proto(m: sync_pb2.Cursor) -> Cursor:
-    return Cursor.of(m.through, m.above)
 
 
 def _transient(exc: BaseException) -> bool:

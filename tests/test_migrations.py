@@ -145,3 +145,32 @@ def test_a_node_process_started_on_a_release_0001_data_dir_upgrades_it_and_serve
         assert proc.terminate() == 0
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema_head(),)]
+
+
+def test_envelopes_waiting_in_a_release_0006_inbox_become_batches_of_one_and_back(tmp_path: Path) -> None:
+    from sync.wire import decode_envelopes
+
+    path = _store_at("0006", tmp_path)
+    waiting = [("371102001", 7, "371102001201", 1, 40, "transfer", "371102", "R-1", 0, '{"case": 1}', "t1", "r1"),
+               ("371102001", 8, "371102001201", 1, 41, "event", "371102", "R-1", 2, '{"案": 2}', "t2", "r1"),
+               ("371102002", 3, "371102002201", 2, 9, "summary", "371100", "R-2", 0, '{"case": 3}', "t3", "r2")]
+    columns = "link, seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, payload, " \
+              "created_at, received_at"
+    with sqlite3.connect(path) as db:
+        db.executemany(f"INSERT INTO inbox ({columns}) VALUES ({', '.join('?' * 12)})", waiting)
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT link, first_seq, last_seq, count, applied, envelopes, received_at FROM inbox "
+                          "ORDER BY id").fetchall()
+    assert [(r[0], r[1], r[2], r[3], r[4], r[6]) for r in rows] == [
+        (w[0], w[1], w[1], 1, 0, w[11]) for w in waiting]  # in order, one envelope each, none applied
+    envelopes = [decode_envelopes(r[5])[0] for r in rows]
+    assert [(e.seq, e.origin, e.origin_incarnation, e.origin_seq, e.kind, e.target, e.case_key, e.priority,
+             e.payload.decode(), e.created_at) for e in envelopes] == [w[1:11] for w in waiting]
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0006")
+    with sqlite3.connect(path) as db:
+        assert db.execute(f"SELECT {columns} FROM inbox ORDER BY id").fetchall() == waiting
+    engine.dispose()

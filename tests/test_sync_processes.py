@@ -577,7 +577,7 @@ def test_a_batch_acknowledged_into_the_inbox_survives_sigkill_and_applies_once(t
     # The waiting envelopes are within what the township acknowledged: the village will not send
     # them again (a copy it sends before deleting them is dropped by this cursor).
     (through,) = tree.rows(TOWNSHIP, "SELECT through FROM inbound_cursor WHERE link = ?", (VILLAGE,))[0]
-    assert tree.one(TOWNSHIP, "SELECT max(seq) FROM inbox WHERE link = ?", (VILLAGE,)) <= through
+    assert tree.one(TOWNSHIP, "SELECT max(last_seq) FROM inbox WHERE link = ?", (VILLAGE,)) <= through
     tree.start(TOWNSHIP)
     wait_for(lambda: tree.owned(TOWNSHIP) == receipts and tree.one(TOWNSHIP, "SELECT count(*) FROM inbox") == 0,
              60, lambda: f"township owns {len(tree.owned(TOWNSHIP))} of 150, inbox "
