@@ -30,7 +30,10 @@ Two measurements in one run, over the same batches:
   envelope's payload into one SQLite table in ONE transaction per batch, with the
   node's durability (WAL, ``synchronous=FULL``) from a worker thread, then answers with
   the cursor. Run twice, before and after the node run, so a change in the machine's
-  load falls on both sides; the raw rate is over both runs together.
+  load falls on both sides; the raw rate is over both runs together. Each run then sends
+  the same batches once more over one bare stream, two in flight, as the node sends them:
+  printed for comparison (how much of the node's rate comes from pipelining), not the
+  target.
 
 Rates are cases per second (each case is two envelopes on both sides). The ratio is
 node / raw; the target is 0.5. A miss is reported, not an error: people decide.
@@ -71,6 +74,7 @@ from protos.govnet.v1 import sync_pb2
 from sync.batching import select_batch
 from sync.envelope import Envelope
 from sync.grpc_transport import CHANNEL_OPTIONS
+from sync.session import PUSH_WINDOW
 from sync.wire import push_request
 
 TARGET_RATIO = 0.5
@@ -222,15 +226,24 @@ class RawBatchWriter:
 
 
 def raw_handler(writer: RawBatchWriter) -> grpc.GenericRpcHandler:
-    async def push(request: sync_pb2.PushRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PushResponse:
+    async def store(request: sync_pb2.PushRequest) -> sync_pb2.PushResponse:
         await asyncio.to_thread(writer.insert_batch, [e.payload for e in request.envelopes])
         through = max((e.seq for e in request.envelopes), default=0)
         return sync_pb2.PushResponse(applied=sync_pb2.Cursor(through=through))
 
-    method = grpc.unary_unary_rpc_method_handler(
-        push, request_deserializer=sync_pb2.PushRequest.FromString,
-        response_serializer=sync_pb2.PushResponse.SerializeToString)
-    return grpc.method_handlers_generic_handler(RAW_SERVICE, {"Push": method})
+    async def push(request: sync_pb2.PushRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PushResponse:
+        return await store(request)
+
+    async def push_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for request in requests:
+            yield await store(request)
+
+    codec = {"request_deserializer": sync_pb2.PushRequest.FromString,
+             "response_serializer": sync_pb2.PushResponse.SerializeToString}
+    return grpc.method_handlers_generic_handler(RAW_SERVICE, {
+        "Push": grpc.unary_unary_rpc_method_handler(push, **codec),
+        "PushStream": grpc.stream_stream_rpc_method_handler(push_stream, **codec),
+    })
 
 
 async def serve_raw(db: Path, listen: str, max_seconds: float) -> None:
@@ -250,7 +263,7 @@ def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0) -> Se
 
 
 async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> float:
-    """Every batch, one in flight (as the sync protocol does); returns wall seconds."""
+    """Every batch, one unary call each, one in flight; returns wall seconds."""
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), 10)
@@ -270,10 +283,42 @@ async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> flo
         return time.perf_counter() - started
 
 
-def measure_raw(db: Path, batches: list[sync_pb2.PushRequest]) -> float:
+async def stream_batches(address: str, batches: list[sync_pb2.PushRequest]) -> float:
+    """Every batch over one stream, ``PUSH_WINDOW`` in flight (as the node sends them);
+    returns wall seconds."""
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        try:
+            await asyncio.wait_for(channel.channel_ready(), 10)
+        except asyncio.TimeoutError:
+            raise BenchError(f"raw: no connection to {address} within 10 s") from None
+        call = channel.stream_stream(f"/{RAW_SERVICE}/PushStream",
+                                     request_serializer=sync_pb2.PushRequest.SerializeToString,
+                                     response_deserializer=sync_pb2.PushResponse.FromString)()
+        started = time.perf_counter()
+        sent = 0
+        try:
+            for i, batch in enumerate(batches):
+                while sent < min(len(batches), i + PUSH_WINDOW):
+                    await asyncio.wait_for(call.write(batches[sent]), CALL_TIMEOUT)
+                    sent += 1
+                reply = await asyncio.wait_for(call.read(), CALL_TIMEOUT)
+                expected = max(e.seq for e in batch.envelopes)
+                if reply is grpc.aio.EOF or reply.applied.through != expected:
+                    raise BenchError(f"raw stream: batch {i} was not acknowledged with cursor {expected}")
+            elapsed = time.perf_counter() - started
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
+            raise BenchError(f"raw stream: {exc}") from None
+        finally:
+            call.cancel()
+        return elapsed
+
+
+def measure_raw(db: Path, batches: list[sync_pb2.PushRequest]) -> tuple[float, float]:
+    """Seconds for every batch through the raw server: unary calls, then one stream."""
     server = spawn_raw(db)
     try:
-        return asyncio.run(send_batches(server.address, batches))
+        return asyncio.run(send_batches(server.address, batches)), asyncio.run(stream_batches(server.address, batches))
     finally:
         server.stop()
 
@@ -362,13 +407,18 @@ class SyncBenchResult:
     raw_seconds: tuple[float, float]  # the two raw runs (before and after the node run)
     raw_rate: float  # cases per second over both raw runs
     ratio: float  # node_rate / raw_rate
+    # For comparison, not the target: the same batches over one bare stream, two in flight
+    # (as the node sends them), in the same two server runs.
+    raw_stream_seconds: tuple[float, float]
+    raw_stream_rate: float
+    stream_ratio: float  # node_rate / raw_stream_rate
     target: float
     passed: bool
     township_cases: int  # owned by the township after the run
     township_take_overs: int
     township_quarantined: int
     village_outbox_left: int
-    raw_rows: int  # rows in the raw table after both runs (2 × envelopes)
+    raw_rows: int  # rows in the raw table after both runs (4 × envelopes: unary and stream, twice)
     data_dir: str
     machine: dict[str, Any]
 
@@ -389,6 +439,9 @@ class SyncBenchResult:
             f"  raw  : {self.raw_rate:8.1f} cases/s   ({' s, '.join(f'{s:.2f}' for s in self.raw_seconds)} s: "
             "bare gRPC call, one SQLite transaction per batch)",
             f"  ratio: {self.ratio:.2f} of the raw limit; target ≥ {self.target:.2f}: {verdict}",
+            f"  (raw over one stream, {PUSH_WINDOW} batches in flight as the node sends them: "
+            f"{self.raw_stream_rate:.1f} cases/s ({' s, '.join(f'{s:.2f}' for s in self.raw_stream_seconds)} s); "
+            f"node / that: {self.stream_ratio:.2f})",
         ])
 
 
@@ -426,9 +479,9 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
         incarnation = int(scalar(village_dir / DB_FILE, "SELECT value FROM meta WHERE key = 'incarnation'"))
         batches = push_batches(envelopes, batch_max, incarnation)
 
-        raw_before = measure_raw(raw_db, batches)
+        raw_before, stream_before = measure_raw(raw_db, batches)
         startup, node_seconds, applied_seconds = measure_node(township_dir, village_dir, cases)
-        raw_after = measure_raw(raw_db, batches)
+        raw_after, stream_after = measure_raw(raw_db, batches)
 
         township_db = township_dir / DB_FILE
         township_cases = scalar(township_db, "SELECT count(*) FROM case_record WHERE owner = ?", (TOWNSHIP,))
@@ -449,10 +502,14 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
     raw_total = raw_before + raw_after
     raw_rate = 2 * cases / raw_total if raw_total > 0 else 0.0
     ratio = node_rate / raw_rate if raw_rate else 0.0
+    stream_total = stream_before + stream_after
+    raw_stream_rate = 2 * cases / stream_total if stream_total > 0 else 0.0
     return SyncBenchResult(
         cases=cases, envelopes=len(envelopes), batch_max=batch_max, flush_interval_s=flush_interval_s,
         batches=len(batches), fill_seconds=fill_seconds, startup_seconds=startup, node_seconds=node_seconds,
         node_rate=node_rate, applied_seconds=applied_seconds, applied_rate=applied_rate, raw_seconds=(raw_before, raw_after), raw_rate=raw_rate, ratio=ratio,
+        raw_stream_seconds=(stream_before, stream_after), raw_stream_rate=raw_stream_rate,
+        stream_ratio=node_rate / raw_stream_rate if raw_stream_rate else 0.0,
         target=TARGET_RATIO, passed=ratio >= TARGET_RATIO, township_cases=township_cases,
         township_take_overs=take_overs, township_quarantined=quarantined, village_outbox_left=left,
         raw_rows=raw_rows, data_dir=str(base) if keep else "", machine=facts,

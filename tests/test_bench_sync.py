@@ -66,7 +66,8 @@ def test_small_bench_drains_the_backlog_and_measures_both_sides(tmp_path: Path) 
     assert result.startup_seconds > 0 and result.fill_seconds > 0
     assert result.township_cases == 300 and result.township_take_overs == 300
     assert result.township_quarantined == 0 and result.village_outbox_left == 0
-    assert result.raw_rows == 2 * 601
+    assert result.raw_stream_rate > 0 and result.stream_ratio == result.node_rate / result.raw_stream_rate
+    assert result.raw_rows == 4 * 601  # unary and stream, before and after
 
     # Our own count of what reached the disk.
     assert result.data_dir == str(tmp_path)
