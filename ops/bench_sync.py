@@ -289,7 +289,7 @@ async def stream_batches(address: str, batches: list[sync_pb2.PushRequest]) -> f
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BenchError(f"raw: no connection to {address} within 10 s") from None
         call = channel.stream_stream(f"/{RAW_SERVICE}/PushStream",
                                      request_serializer=sync_pb2.PushRequest.SerializeToString,
@@ -307,7 +307,7 @@ async def stream_batches(address: str, batches: list[sync_pb2.PushRequest]) -> f
                     raise BenchError(f"raw stream: batch {i} was not acknowledged with cursor {expected}")
             elapsed = time.perf_counter() - started
             await call.done_writing()
-        except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
+        except (grpc.aio.AioRpcError, TimeoutError) as exc:
             raise BenchError(f"raw stream: {exc}") from None
         finally:
             call.cancel()
@@ -439,9 +439,9 @@ class SyncBenchResult:
             f"  raw  : {self.raw_rate:8.1f} cases/s   ({' s, '.join(f'{s:.2f}' for s in self.raw_seconds)} s: "
             "bare gRPC call, one SQLite transaction per batch)",
             f"  ratio: {self.ratio:.2f} of the raw limit; target ≥ {self.target:.2f}: {verdict}",
-            f"  (raw over one stream, {PUSH_WINDOW} batches in flight as the node sends them: "
-            f"{self.raw_stream_rate:.1f} cases/s ({' s, '.join(f'{s:.2f}' for s in self.raw_stream_seconds)} s); "
-            f"node / that: {self.stream_ratio:.2f})",
+            (f"  (raw over one stream, {PUSH_WINDOW} batches in flight as the node sends them: "
+             f"{self.raw_stream_rate:.1f} cases/s ({' s, '.join(f'{s:.2f}' for s in self.raw_stream_seconds)} s); "
+             f"node / that: {self.stream_ratio:.2f})"),
         ])
 
 
