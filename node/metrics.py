@@ -24,6 +24,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,14 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # --- RPCs, counted as they happen ---
 
 
+@dataclass
+class _Call:
+    """What the log line of a counted call can name (its receipt)."""
+
+    request: Any
+    response: Any = None
+
+
 class RpcMetrics(grpc.aio.ServerInterceptor):
     """Counts every call by method and final status code and times it."""
 
@@ -91,19 +100,11 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         behavior = handler.unary_unary
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            response = None
-            failed: BaseException | None = None
-            try:
-                response = behavior(request, context)
-                if inspect.isawaitable(response):
-                    response = await response
-                return response
-            except BaseException as exc:
-                failed = exc
-                raise
-            finally:
-                self.record(method, call_code(context, failed), time.perf_counter() - started, request, response)
+            with self._counted(method, context, request) as call:
+                call.response = behavior(request, context)
+                if inspect.isawaitable(call.response):
+                    call.response = await call.response
+                return call.response
 
         return grpc.unary_unary_rpc_method_handler(
             observed, request_deserializer=handler.request_deserializer,
@@ -114,20 +115,27 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         behavior = handler.stream_stream
 
         async def observed(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            failed: BaseException | None = None
-            try:
+            with self._counted(method, context, None):
                 async for response in behavior(requests, context):
                     yield response
-            except BaseException as exc:
-                failed = exc
-                raise
-            finally:
-                self.record(method, call_code(context, failed), time.perf_counter() - started, None, None)
 
         return grpc.stream_stream_rpc_method_handler(
             observed, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
+
+    @contextmanager
+    def _counted(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> Iterator[_Call]:
+        """Record the call when the block ends, with the status it ended with."""
+        call = _Call(request)
+        started = time.perf_counter()
+        failed: BaseException | None = None
+        try:
+            yield call
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            self.record(method, call_code(context, failed), time.perf_counter() - started, call.request, call.response)
 
     def record(self, method: str, code: grpc.StatusCode, seconds: float, request: Any, response: Any) -> None:
         self.requests.labels(method, code.name).inc()
