@@ -463,7 +463,8 @@ def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
 @friendly
 def bench_sync(cases: int, batch_max: int, flush_interval: float, as_json: bool) -> None:
     """Drain a village's backlog to its township over gRPC and compare with a bare gRPC call
-    into one SQLite transaction per batch."""
+    into one SQLite transaction per batch (and, for comparison, the same over a bare stream
+    with the node's two batches in flight)."""
     from ops.bench_sync import run_sync_bench
 
     result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval)

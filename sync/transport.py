@@ -99,13 +99,3 @@ class Transport(Protocol):
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
 
-
-async def push_one(transport: Transport, sender: str, incarnation: int, envelopes: Sequence[Envelope],
-                   settled_below: int = 0) -> Cursor:
-    """One batch on a stream of its own; returns the parent's acknowledgement."""
-    stream = transport.open_push(sender, incarnation, settled_below)
-    try:
-        await stream.send(envelopes)
-        return await stream.acknowledgement()
-    finally:
-        await stream.close()

@@ -20,6 +20,9 @@ from node.catalog import ServiceItem, load_catalog_file, sample_catalog_path
 from node.client import GovnetClient
 from node.testing import govnet_command
 from protos.govnet.v1 import cases_pb2
+from sync.cursor import Cursor
+from sync.envelope import Envelope
+from sync.transport import Transport
 
 SAMPLE = load_catalog_file(sample_catalog_path())
 
@@ -166,3 +169,15 @@ def govnet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the ``govnet`` command line in its own process, as a user would; never raises on a
     non-zero exit (the test reads ``returncode``)."""
     return subprocess.run([*govnet_command(), *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+async def push_one(transport: Transport, sender: str, incarnation: int, envelopes: Sequence[Envelope],
+                   settled_below: int = 0) -> Cursor:
+    """One batch pushed on a stream of its own (how a test pushes by hand); returns the
+    parent's acknowledgement."""
+    stream = transport.open_push(sender, incarnation, settled_below)
+    try:
+        await stream.send(envelopes)
+        return await stream.acknowledgement()
+    finally:
+        await stream.close()

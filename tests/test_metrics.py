@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CLERK, statistics_settled, submit
+from helpers import CLERK, push_one, statistics_settled, submit
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
@@ -25,7 +25,7 @@ from node.store import DB_FILE
 from node.sync_node import LinkReport
 from sync.envelope import PROTOCOL_VERSION
 from sync.grpc_transport import GrpcTransport
-from sync.transport import Hello, Refused, push_one
+from sync.transport import Hello, Refused
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from helpers import push_one
 
 from node import outbox
 from node.catalog import Catalog, load_catalog_file, sample_catalog_path
@@ -31,7 +32,7 @@ from sync.envelope import PROTOCOL_VERSION, Envelope
 from sync.link import Health, LinkState, failed, may_try, shown_health, succeeded
 from sync.memory import Faults, MemoryTransport
 from sync.session import direct
-from sync.transport import Hello, LinkDown, ParentBusy, Refused, push_one
+from sync.transport import Hello, LinkDown, ParentBusy, Refused
 
 T = TypeVar("T")
 CATALOG = load_catalog_file(sample_catalog_path())

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import govnet, wait_for
+from helpers import govnet, push_one, wait_for
 
 from node.catalog import load_catalog_file, sample_catalog_path
 from node.client import GovnetClient
 from node.testing import BackgroundLoop, InProcessNode, init_node, start_in_process
 from sync.grpc_transport import GrpcTransport
-from sync.transport import Hello, ParentBusy, push_one
+from sync.transport import Hello, ParentBusy
 from sync.envelope import PROTOCOL_VERSION
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
