@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from federation.tree import Level, ancestor_at, is_ancestor, level_of, parent_id
+from govnet.federation.tree import Level, ancestor_at, is_ancestor, level_of, parent_id
 
 
 class Direction(StrEnum):

@@ -53,8 +53,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from node.config import CONFIG_FILE
-from node.store import DB_FILE, utc_text
+from govnet.node.process.config import CONFIG_FILE
+from govnet.node.store.engine import DB_FILE, utc_text
 
 MANIFEST = "backup.json"
 STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")

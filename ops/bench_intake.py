@@ -52,13 +52,13 @@ from typing import Any
 import click
 import grpc
 
-from federation.tree import Level
-from node.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
-from node.client import CHANNEL_OPTIONS, GovnetClient
-from node.store import DB_FILE
-from node.testing import init_node, spawn_node
-from ops.rawlimit import count_rows, spawn_raw
-from protos.govnet.v1 import cases_pb2, cases_pb2_grpc
+from govnet.federation.tree import Level
+from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import CHANNEL_OPTIONS, GovnetClient
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.processes import init_node, spawn_node
+from govnet.ops.rawlimit import count_rows, spawn_raw
+from govnet.v1 import cases_pb2, cases_pb2_grpc
 
 TARGET_RATIO = 0.5
 NODE_ID = "371102"

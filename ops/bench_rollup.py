@@ -27,10 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.client import GovnetClient
-from node.testing import NodeProcess, free_port, init_node, spawn_node
-from ops.bench_intake import (
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.bench_intake import (
     BenchError,
     describe_machine,
     machine_facts,
@@ -38,7 +37,8 @@ from ops.bench_intake import (
     phone,
     resident_id,
 )
-from ops.bench_sync import publish_catalog
+from govnet.ops.bench_sync import publish_catalog
+from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
 
 CHAIN = (("371100", "city"), ("371102", "county"), ("371102001", "township"), ("371102001201", "village"))
 VILLAGE_ITEM = "MZ-0005"  # decided at the village; an agent point takes it itself

@@ -51,17 +51,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from federation.tree import Level
-from node.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
-from node.store import DB_FILE
-from node.testing import free_port, init_node, spawn_node
-from ops.bench_intake import (
+from govnet.federation.tree import Level
+from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.bench_intake import (
     BenchError,
     describe_machine,
     machine_facts,
@@ -69,13 +68,14 @@ from ops.bench_intake import (
     phone,
     resident_id,
 )
-from ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
-from protos.govnet.v1 import sync_pb2
-from sync.batching import select_batch
-from sync.envelope import Envelope
-from sync.grpc_transport import CHANNEL_OPTIONS
-from sync.session import PUSH_WINDOW
-from sync.wire import push_request
+from govnet.ops.processes import free_port, init_node, spawn_node
+from govnet.ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
+from govnet.sync.batching import select_batch
+from govnet.sync.envelope import Envelope
+from govnet.sync.session import PUSH_WINDOW
+from govnet.sync.transport.grpc import CHANNEL_OPTIONS
+from govnet.sync.transport.wire import push_request
+from govnet.v1 import sync_pb2
 
 TARGET_RATIO = 0.5
 TOWNSHIP, VILLAGE = "371102001", "371102001201"
@@ -116,7 +116,7 @@ def township_items(catalog: Catalog) -> list[ServiceItem]:
 
 def applications(n: int, items: list[ServiceItem], rng: random.Random, prefix: str) -> list[Any]:
     """``n`` valid proxy applications (core materials always; the others unless tolerated)."""
-    from node.desk import SubmitCommand
+    from govnet.node.app.desk import SubmitCommand
 
     out = []
     for i in range(n):
@@ -134,11 +134,11 @@ def applications(n: int, items: list[ServiceItem], rng: random.Random, prefix: s
 def publish_catalog(data_dir: Path, catalog: Catalog) -> None:
     """Store the sample catalog in a node's store before it runs (version 1 everywhere, so
     the township sends none down on hello)."""
-    from node.store import Store
+    from govnet.node.store.engine import Store
 
     store = Store.open(data_dir)
     try:
-        store.publish_catalog(catalog, datetime.now(timezone.utc))
+        store.publish_catalog(catalog, datetime.now(UTC))
     finally:
         store.close()
 
@@ -150,12 +150,12 @@ def fill_backlog(village_dir: Path, cases: int, catalog: Catalog, seed: int,
     statistics as its running ledger would have while they came in (a node counts as it
     goes: a first count of the whole backlog at start-up is no part of draining it).
     Returns seconds taken."""
-    from node.assembly import assemble
-    from node.calendar import WorkCalendar
-    from node.clock import SystemClock
-    from node.config import load_config
-    from node.stats_store import StatsLedger
-    from node.store import Store
+    from govnet.node.app.statistics_ledger import StatsLedger
+    from govnet.node.domain.calendar import WorkCalendar
+    from govnet.node.domain.clock import SystemClock
+    from govnet.node.process.assembly import assemble
+    from govnet.node.process.config import load_config
+    from govnet.node.store.engine import Store
 
     config = load_config(village_dir)
     commands = applications(cases, township_items(catalog), random.Random(seed), f"sync-{seed}")
@@ -256,7 +256,7 @@ async def serve_raw(db: Path, listen: str, max_seconds: float) -> None:
 
 def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0) -> ServerProcess:
     try:
-        return spawn_server(["ops.bench_sync", "raw-server", str(db), "--max-seconds", str(max_seconds)],
+        return spawn_server(["govnet.ops.bench_sync", "raw-server", str(db), "--max-seconds", str(max_seconds)],
                             RAW_SERVING, db.parent / "raw-sync.stderr.log", timeout)
     except RuntimeError as exc:
         raise BenchError(f"the raw sync server did not start: {exc}") from None
@@ -267,7 +267,7 @@ async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> flo
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BenchError(f"raw: no connection to {address} within 10 s") from None
         push = channel.unary_unary(f"/{RAW_SERVICE}/Push", request_serializer=sync_pb2.PushRequest.SerializeToString,
                                    response_deserializer=sync_pb2.PushResponse.FromString)

@@ -34,15 +34,15 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from node.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
-from node.client import ClientError, GovnetClient
-from node.testing import free_ports
-from ops.launcher import Federation, Member, format_status, read_statuses
-from ops.topology import TopologyError, city_topology, dump_topology, load_topology
+from govnet.node.domain.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.ops.launcher import Federation, Member, format_status, read_statuses
+from govnet.ops.processes import free_ports
+from govnet.ops.topology import TopologyError, city_topology, dump_topology, load_topology
 
 CITY = "371100"
 SETTINGS = {
@@ -224,7 +224,7 @@ class Day:
         """Applications a township window took on paper during an outage weeks ago, entered now
         with the time they happened (back-filled) and accepted then: their promised limit has
         run out, so the owner's scanner gives them red cards."""
-        then = datetime.now(timezone.utc) - timedelta(weeks=weeks_ago)
+        then = datetime.now(UTC) - timedelta(weeks=weeks_ago)
         entered = []
         promised = [i for i in self.items_at("township") if i.item_type is ItemType.PROMISED]
         for n in range(3 if promised else 0):
@@ -367,7 +367,7 @@ def _the_day(day: Day, federation: Federation, say: Progress) -> int:
             say(f"  e.g. {why}")
 
     # The city's rollup: totals exact, with how fresh they are and which nodes they cover.
-    from node.cli_stats import format_stats
+    from govnet.node.cli.stats import format_stats
 
     def rolled_up() -> bool:
         got = day.client(CITY).stats(by="level")

@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from node.config import CONFIG_FILE, ConfigError, env_name, load_config
-from node.testing import SERVING, govnet_command, init_node, read_banner, stop_process
-from ops.topology import NodeSpec, Topology, TopologyError
+from govnet.node.process.config import CONFIG_FILE, ConfigError, env_name, load_config
+from govnet.ops.processes import SERVING, govnet_command, init_node, read_banner, stop_process
+from govnet.ops.topology import NodeSpec, Topology, TopologyError
 
 STOP_WAIT_S = 20.0  # a node's own grace is 5 s per phase; beyond this it is stuck
 LOG_FILE = "node.log"

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import grpc
 
-from ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
-from protos.govnet.v1 import cases_pb2
+from govnet.ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
+from govnet.v1 import cases_pb2
 
 SERVICE = "govnet.v1.CaseService"
 METHOD = "Submit"
@@ -99,7 +99,7 @@ def count_rows(db: Path) -> int:
 
 def spawn_raw(db: Path, max_seconds: float = DEFAULT_MAX_SECONDS, timeout: float = 20.0) -> ServerProcess:
     """Start the raw-limit server as its own process and wait until it serves."""
-    return spawn_server(["ops.rawlimit", str(db), "--max-seconds", str(max_seconds)], BANNER,
+    return spawn_server(["govnet.ops.rawlimit", str(db), "--max-seconds", str(max_seconds)], BANNER,
                         db.parent / "rawlimit.stderr.log", timeout)
 
 

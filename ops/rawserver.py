@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from node.testing import read_banner, stop_process
+from govnet.ops.processes import read_banner, stop_process
 
 
 def open_raw_db(path: Path, schema: str) -> sqlite3.Connection:
@@ -37,7 +37,7 @@ def open_raw_db(path: Path, schema: str) -> sqlite3.Connection:
 async def serve_until_stopped(handler: grpc.GenericRpcHandler, listen: str, max_seconds: float, banner: str) -> None:
     """Serve ``handler`` and print ``banner`` followed by the bound address; stop on SIGTERM or
     SIGINT, when the parent process goes away, or after ``max_seconds``."""
-    from node.server import SERVER_OPTIONS  # the node's exact server options
+    from govnet.node.process.server import SERVER_OPTIONS  # the node's exact server options
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
@@ -54,7 +54,7 @@ async def serve_until_stopped(handler: grpc.GenericRpcHandler, listen: str, max_
     while not stop.is_set() and os.getppid() == parent and time.monotonic() < deadline:
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     await server.stop(1.0)
 

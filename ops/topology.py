@@ -39,8 +39,8 @@ from typing import Any
 
 import tomli_w
 
-from federation.tree import Level, NodeIdError, check_node_id, level_of, parent_id
-from node.config import LOG_LEVELS, Address, ConfigError, build_config, parse_address
+from govnet.federation.tree import Level, NodeIdError, check_node_id, level_of, parent_id
+from govnet.node.process.config import LOG_LEVELS, Address, ConfigError, build_config, parse_address
 
 _NODE_KEYS = {"id", "level", "listen", "http", "data", "parent", "log_level"}
 SETTING_SECTIONS = ("sync", "supervision", "statistics")  # govnet.toml tables every node shares

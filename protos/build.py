@@ -1,10 +1,12 @@
 """Generate the Python protobuf and gRPC modules from ``protos/govnet/v1/*.proto``.
 
 This is the one script that does it; the package build (``setup.py``) calls it, and it
-can be run by hand with ``python -m protos.build``. The output depends only on the
+can be run by hand with ``python protos/build.py``. The output depends only on the
 .proto files and the pinned grpcio-tools version (see pyproject.toml), so it is
-reproducible. Files are generated next to the .proto files so that imports read
-``from protos.govnet.v1 import cases_pb2``.
+reproducible. The .proto files are compiled under their package path (``govnet/v1``,
+with ``protos/`` as the include root), so they register in protobuf's pool as
+``govnet/v1/*.proto`` and the generated modules import each other as ``govnet.v1``;
+they are written next to the .proto files, which ``setup.py`` installs as ``govnet.v1``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTO_DIR = Path(__file__).resolve().parent / "govnet" / "v1"
+ROOT = Path(__file__).resolve().parent
+PROTO_DIR = ROOT / "govnet" / "v1"
 
 
 def generate(root: Path = ROOT) -> list[Path]:

@@ -48,6 +48,7 @@ The driver's contract (what the node layer must do)
 Modules: ``envelope`` (the values), ``cursor``, ``batching`` (what goes next),
 ``backoff`` and ``link`` (when to try again and how a link looks), ``digest``
 (detecting silent divergence), ``admission`` (a parent's bound on concurrent batches),
-``transport`` (the interface), ``memory`` (an in-memory transport with faults) and
-``grpc_transport`` (the real one), ``session`` (one exchange, driven over a transport).
+``transport`` (the interface in ``transport.base``, the real one in ``transport.grpc``,
+an in-memory one with faults in ``transport.memory``), ``session`` (one exchange, driven
+over a transport) and ``driver`` (the loop that keeps a link flowing).
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sync.envelope import Envelope
+from govnet.sync.envelope import Envelope
 
 DEFAULT_MAX_COUNT = 200
 DEFAULT_MAX_BYTES = 1_000_000

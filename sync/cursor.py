@@ -23,7 +23,7 @@ class Cursor:
     def has(self, seq: int) -> bool:
         return seq <= self.through or seq in self.above
 
-    def add(self, seqs: Iterable[int]) -> "Cursor":
+    def add(self, seqs: Iterable[int]) -> Cursor:
         above = set(self.above)
         above.update(s for s in seqs if s > self.through)
         through = self.through
@@ -32,14 +32,14 @@ class Cursor:
             above.discard(through)
         return Cursor(through, frozenset(above))
 
-    def settled(self, below: int) -> "Cursor":
+    def settled(self, below: int) -> Cursor:
         """This cursor with every position below ``below`` counted as applied: what a sender
         says it no longer holds (it deleted only what was acknowledged)."""
         return Cursor.of(max(self.through, below - 1), self.above)
 
-    def covers(self, other: "Cursor") -> bool:
+    def covers(self, other: Cursor) -> bool:
         return self.through >= other.through and all(self.has(s) for s in other.above)
 
     @classmethod
-    def of(cls, through: int, above: Iterable[int] = ()) -> "Cursor":
+    def of(cls, through: int, above: Iterable[int] = ()) -> Cursor:
         return cls(through).add(above)

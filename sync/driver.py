@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sync.backoff import BackoffPolicy
-from sync.link import LinkState, failed, may_try, succeeded
-from sync.session import Child, ExchangeResult, exchange, in_thread
-from sync.transport import LinkDown, ParentBusy, Refused, Transport
+from govnet.sync.backoff import BackoffPolicy
+from govnet.sync.link import LinkState, failed, may_try, succeeded
+from govnet.sync.session import Child, ExchangeResult, exchange, in_thread
+from govnet.sync.transport.base import LinkDown, ParentBusy, Refused, Transport
 
 log = logging.getLogger("govnet.sync")
 

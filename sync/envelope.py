@@ -25,7 +25,7 @@ class Envelope:
     def identity(self) -> tuple[str, int, int]:
         return (self.origin, self.origin_incarnation, self.origin_seq)
 
-    def on_link(self, seq: int) -> "Envelope":
+    def on_link(self, seq: int) -> Envelope:
         """The same message, renumbered for the next hop."""
         return replace(self, seq=seq)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sync.backoff import BackoffPolicy
+from govnet.sync.backoff import BackoffPolicy
 
 OFFLINE_AFTER_FAILURES = 3
 

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sync.cursor import Cursor
-from sync.digest import PeriodDigest
-from sync.envelope import Envelope
-from sync.transport import Hello, HelloReply, Transport
+from govnet.sync.cursor import Cursor
+from govnet.sync.digest import PeriodDigest
+from govnet.sync.envelope import Envelope
+from govnet.sync.transport.base import Hello, HelloReply, Transport
 
 T = TypeVar("T")
 MAX_ROUNDS = 10_000  # bounds one exchange; a backlog larger than this continues next time

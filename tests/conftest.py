@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.client import GovnetClient
-from node.clock import ManualClock
-from node.calendar import CHINA_TZ
-from node.testing import BackgroundLoop, InProcessNode, init_node, start_in_process
+from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.domain.clock import ManualClock
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.processes import init_node
+
+from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 # A Tuesday morning in Beijing, far from holidays, so deadlines are easy to check by hand.
 MORNING = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)

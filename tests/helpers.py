@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from node.catalog import ServiceItem, load_catalog_file, sample_catalog_path
-from node.client import GovnetClient
-from node.testing import govnet_command
-from protos.govnet.v1 import cases_pb2
-from sync.cursor import Cursor
-from sync.envelope import Envelope
-from sync.transport import Transport
+from govnet.node.domain.catalog import ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.processes import govnet_command
+from govnet.sync.cursor import Cursor
+from govnet.sync.envelope import Envelope
+from govnet.sync.transport.base import Transport
+from govnet.v1 import cases_pb2
 
 SAMPLE = load_catalog_file(sample_catalog_path())
 

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from node.applicant import Applicant, ApplicantError, check_phone, check_resident_id
+from govnet.node.domain.applicant import Applicant, ApplicantError, check_phone, check_resident_id
 
 KNOWN_VALID_ID = "11010519491231002X"
 

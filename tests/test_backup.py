@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLE, all_materials, govnet, resident_id, submit, wait_for
 
-from node.client import GovnetClient
-from node.store import DB_FILE
-from node.testing import NodeProcess, free_port, init_node, spawn_node
+from govnet.node.rpc.client import GovnetClient
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
+
+from helpers import SAMPLE, all_materials, govnet, resident_id, submit, wait_for
 
 pytestmark = pytest.mark.slow
 

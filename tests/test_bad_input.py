@@ -15,6 +15,11 @@ from typing import Any
 import grpc
 import pytest
 
+from govnet.node.domain.receipt import Receipt, damm_check_digit
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.node.rpc.convert import item_to_proto
+from govnet.v1 import catalog_pb2, catalog_pb2_grpc
+
 from helpers import (
     CHIEF,
     CLERK,
@@ -27,10 +32,6 @@ from helpers import (
     submit,
     wrong_check,
 )
-from node.client import ClientError, GovnetClient
-from node.receipt import Receipt, damm_check_digit
-from node.wire import item_to_proto
-from protos.govnet.v1 import catalog_pb2, catalog_pb2_grpc
 
 S = grpc.StatusCode
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from node.applicant import Applicant
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.cli import main
-from ops.bench_intake import (
+from govnet.node.domain.applicant import Applicant
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.ops.bench_intake import (
     TARGET_RATIO,
     count_cases,
     id_check_char,
@@ -26,7 +25,8 @@ from ops.bench_intake import (
     resident_id,
     run_intake_bench,
 )
-from ops.rawlimit import count_rows
+from govnet.ops.cli import main
+from govnet.ops.rawlimit import count_rows
 
 
 def test_generated_applications_are_valid_and_varied() -> None:

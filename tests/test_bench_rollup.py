@@ -11,8 +11,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from node.cli import main
-from ops.bench_rollup import run_rollup_bench
+from govnet.ops.bench_rollup import run_rollup_bench
+from govnet.ops.cli import main
 
 
 def test_small_bench_sees_every_change_at_the_city(tmp_path: Path) -> None:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from node.applicant import Applicant
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.cli import main
-from ops.bench_sync import (
+from govnet.node.domain.applicant import Applicant
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.ops.bench_sync import (
     TARGET_RATIO,
     TOWNSHIP,
     VILLAGE,
@@ -26,7 +25,8 @@ from ops.bench_sync import (
     push_batches,
     township_items,
 )
-from sync.envelope import Envelope
+from govnet.ops.cli import main
+from govnet.sync.envelope import Envelope
 
 
 def test_backlog_applications_are_valid_proxy_cases_for_the_township() -> None:
@@ -53,7 +53,7 @@ def test_raw_batches_are_the_uplinks_batches() -> None:
 
 
 def test_small_bench_drains_the_backlog_and_measures_both_sides(tmp_path: Path) -> None:
-    from ops.bench_sync import run_sync_bench
+    from govnet.ops.bench_sync import run_sync_bench
 
     result = run_sync_bench(cases=300, batch_max=100, flush_interval_s=0.2, work_dir=tmp_path)
     # a transfer and a summary per case, and the village's statistics report

@@ -7,12 +7,12 @@ Expected dates are counted by hand from the State Council notices for 2025 and 2
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from node.calendar import (
+from govnet.node.domain.calendar import (
     CHINA_TZ,
     CalendarError,
     WorkCalendar,
@@ -367,11 +367,11 @@ def test_duplicate_year_rejected(tmp_path: Path) -> None:
     ("ts", "expected"),
     [
         # 15:59:59 UTC is 23:59:59 in Beijing: still the same day.
-        (datetime(2026, 2, 16, 15, 59, 59, tzinfo=timezone.utc), "2026-02-16"),
+        (datetime(2026, 2, 16, 15, 59, 59, tzinfo=UTC), "2026-02-16"),
         # 16:00:00 UTC is midnight in Beijing: already the next day.
-        (datetime(2026, 2, 16, 16, 0, 0, tzinfo=timezone.utc), "2026-02-17"),
+        (datetime(2026, 2, 16, 16, 0, 0, tzinfo=UTC), "2026-02-17"),
         # New Year's Eve in UTC is already New Year's Day in China.
-        (datetime(2025, 12, 31, 16, 30, tzinfo=timezone.utc), "2026-01-01"),
+        (datetime(2025, 12, 31, 16, 30, tzinfo=UTC), "2026-01-01"),
         # Other zones convert too: 00:30 at UTC+9 is 23:30 the previous day at UTC+8.
         (datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=9))), "2025-12-31"),
         (datetime(2026, 1, 1, 0, 0, tzinfo=CHINA_TZ), "2026-01-01"),

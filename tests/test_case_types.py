@@ -15,6 +15,11 @@ from datetime import date, timedelta
 import grpc
 import pytest
 
+from govnet.node.domain.calendar import WorkCalendar
+from govnet.node.domain.catalog import Catalog
+from govnet.node.domain.receipt import Receipt
+from govnet.node.rpc.client import ClientError
+
 from helpers import (
     CHIEF,
     CLERK,
@@ -29,10 +34,6 @@ from helpers import (
     store_snapshot,
     submit,
 )
-from node.calendar import WorkCalendar
-from node.catalog import Catalog
-from node.client import ClientError
-from node.receipt import Receipt
 
 CAL = WorkCalendar.load()
 TODAY = date(2026, 3, 10)  # the conftest clock's first day

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from federation.tree import Level
-from node.catalog import (
+from govnet.federation.tree import Level
+from govnet.node.domain.catalog import (
     Catalog,
     CatalogError,
     ItemType,

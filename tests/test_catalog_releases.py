@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from node.catalog import Catalog, load_catalog_file, sample_catalog_path
-from node.simulation import Federation, applicant
-from node.store import Conflict
+from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
+from govnet.node.store.engine import Conflict
+
+from support.simulation import Federation, applicant
 
 CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
 OTHER_COUNTY, OTHER_TOWN = "371103", "371103001"

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from govnet.node.domain.catalog import sample_catalog_path
+from govnet.node.domain.receipt import Receipt
+from govnet.node.process.config import load_config
+from govnet.ops.cli import main
+from govnet.ops.processes import free_port, init_node
+
 from helpers import ID_NUMBER, NAME, PHONE, all_materials, submit
-from node.catalog import sample_catalog_path
-from node.cli import main
-from node.config import load_config
-from node.receipt import Receipt
-from node.testing import free_port, init_node
 
 ACTOR = "窗口-王芳"
 ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}
@@ -32,7 +33,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACT
 
 def govnet(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
+        [sys.executable, "-m", "govnet.ops.cli", *args],
         capture_output=True, text=True, timeout=timeout, env=ENV, cwd=cwd,
     )
 

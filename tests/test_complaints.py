@@ -12,11 +12,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from helpers import govnet, store_snapshot, submit, wait_for
 
-from node.calendar import local_date
-from node.client import ClientError, GovnetClient
-from node.testing import BackgroundLoop, InProcessNode, init_node, start_in_process
+from govnet.node.domain.calendar import local_date
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.ops.processes import init_node
+
+from helpers import govnet, store_snapshot, submit, wait_for
+from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 S = grpc.StatusCode
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}

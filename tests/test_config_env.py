@@ -7,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import store_snapshot
 
-from node.config import ConfigError, env_name, env_overrides, load_config
-from node.testing import govnet_command, init_node, spawn_node
+from govnet.node.process.config import ConfigError, env_name, env_overrides, load_config
+from govnet.ops.processes import govnet_command, init_node, spawn_node
+
+from helpers import store_snapshot
 
 
 @pytest.mark.parametrize("environ, expected", [

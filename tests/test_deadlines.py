@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
-from helpers import SAMPLE, all_materials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.tree import Level
-from node.calendar import CHINA_TZ, WorkCalendar
-from node.deadlines import (
+from govnet.federation.tree import Level
+from govnet.node.domain.calendar import CHINA_TZ, WorkCalendar
+from govnet.node.domain.deadlines import (
     SupervisionSettings,
     Watched,
     check_rating,
@@ -28,7 +27,7 @@ from node.deadlines import (
     timeout_agree,
     working_days_left,
 )
-from node.lifecycle import (
+from govnet.node.domain.lifecycle import (
     ActionRefused,
     ActParams,
     CaseState,
@@ -38,6 +37,8 @@ from node.lifecycle import (
     act,
     intake,
 )
+
+from helpers import SAMPLE, all_materials
 
 D = date.fromisoformat
 CAL = WorkCalendar.load()

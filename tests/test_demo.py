@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.store import DB_FILE
-from node.testing import govnet_command
-from ops.topology import load_topology
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.processes import govnet_command
+from govnet.ops.topology import load_topology
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CLERK, SAMPLE, submit
 from prometheus_client.parser import text_string_to_metric_families
 
-from node.client import GovnetClient
-from node.metrics import EXPORTED
-from node.testing import free_port, govnet_command, init_node, spawn_node
+from govnet.node.process.metrics import EXPORTED
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.processes import free_port, govnet_command, init_node, spawn_node
+
+from helpers import CLERK, SAMPLE, submit
 
 DEPLOY = Path(__file__).resolve().parent.parent / "ops" / "deploy"
 RULES = DEPLOY / "govnet-alerts.yml"

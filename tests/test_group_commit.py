@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from federation.tree import Level
-from node.models import Meta
-from node.store import Store, next_value
+from govnet.federation.tree import Level
+from govnet.node.store.engine import Store, next_value
+from govnet.node.store.models import Meta
 
-NOW = datetime(2026, 3, 10, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 
 
 class Refused(Exception):
@@ -77,7 +77,7 @@ def test_a_unit_cannot_see_a_failed_neighbours_objects(tmp_path: Path) -> None:
 
 def test_a_catalog_load_racing_a_publish_does_not_leave_a_stale_cache(tmp_path: Path) -> None:
     """A load that read the store before a publish committed must not be cached after it."""
-    from node.catalog import load_catalog_file, sample_catalog_path
+    from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 
     store = Store.create(tmp_path, "371102", Level.COUNTY, NOW)
     loaded_old = threading.Event()

@@ -13,8 +13,8 @@ import subprocess
 import httpx
 import pytest
 
-from node.store import DB_FILE, schema_head
-from node.testing import govnet_command, init_node, spawn_node
+from govnet.node.store.engine import DB_FILE, schema_head
+from govnet.ops.processes import govnet_command, init_node, spawn_node
 
 pytestmark = pytest.mark.slow
 

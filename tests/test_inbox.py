@@ -13,12 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from node.inbox import Inbox
-from node.simulation import Federation
-from node.sync_node import link_reports
-from sync.admission import Busy
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, case, maybe_case, run, submit
+
+from govnet.node.app.inbox import Inbox
+from govnet.node.app.links import link_reports
+from govnet.sync.admission import Busy
+
+from support.simulation import Federation
 
 
 @pytest.fixture

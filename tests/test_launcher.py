@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, govnet, submit
 
-from node.client import GovnetClient
-from node.store import DB_FILE
-from node.testing import free_ports, govnet_command
-from ops.topology import TopologyError, city_topology, dump_topology, parse_topology
+from govnet.node.rpc.client import GovnetClient
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.processes import free_ports, govnet_command
+from govnet.ops.topology import TopologyError, city_topology, dump_topology, parse_topology
+
+from helpers import SAMPLE, govnet, submit
 
 HERE = Path("/srv/fed/topology.toml")
 

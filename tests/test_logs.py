@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLE, submit
 
-from node.client import GovnetClient
-from node.testing import free_port, init_node, spawn_node
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.processes import free_port, init_node, spawn_node
+
+from helpers import SAMPLE, submit
 
 pytestmark = pytest.mark.slow
 

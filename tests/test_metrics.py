@@ -14,18 +14,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CLERK, push_one, statistics_settled, submit
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from node.client import ClientError
-from node.metrics import EXPORTED, StoreFacts, gauges
-from node.store import DB_FILE
-from node.sync_node import LinkReport
-from sync.envelope import PROTOCOL_VERSION
-from sync.grpc_transport import GrpcTransport
-from sync.transport import Hello, Refused
+from govnet.node.app.links import LinkReport
+from govnet.node.process.metrics import EXPORTED, StoreFacts, gauges
+from govnet.node.rpc.client import ClientError
+from govnet.node.store.engine import DB_FILE
+from govnet.sync.envelope import PROTOCOL_VERSION
+from govnet.sync.transport.base import Hello, Refused
+from govnet.sync.transport.grpc import GrpcTransport
+
+from helpers import CLERK, push_one, statistics_settled, submit
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlmodel import create_engine
 
-from federation.tree import Level
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.store import DB_FILE, Store, StoreError, _alembic_config, schema_head
+from govnet.federation.tree import Level
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.store.engine import DB_FILE, Store, StoreError, _alembic_config, schema_head
 
-NOW = datetime(2026, 3, 10, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 
 
 def _store_at(revision: str, data_dir: Path) -> Path:
@@ -103,11 +103,10 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
 
 def test_the_models_and_the_migrations_describe_the_same_schema(tmp_path: Path) -> None:
     """A model changed without its migration (or the reverse) would break upgrades silently."""
+    import node.models  # noqa: F401  (registers every table)
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from sqlmodel import SQLModel
-
-    import node.models  # noqa: F401  (registers every table)
 
     store = Store.create(tmp_path, "371100", Level.CITY, NOW)
     store.close()
@@ -125,9 +124,9 @@ def test_a_node_process_started_on_a_release_0001_data_dir_upgrades_it_and_serve
     """What an operator does after installing a new release: start the node on its old data dir."""
     import httpx
 
-    from node.client import GovnetClient
-    from node.config import build_config, write_config
-    from node.testing import spawn_node
+    from govnet.node.process.config import build_config, write_config
+    from govnet.node.rpc.client import GovnetClient
+    from govnet.ops.processes import spawn_node
 
     path = _release_0001_store_with_a_case(tmp_path)
     write_config(build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0",
@@ -148,7 +147,7 @@ def test_a_node_process_started_on_a_release_0001_data_dir_upgrades_it_and_serve
 
 
 def test_envelopes_waiting_in_a_release_0006_inbox_become_batches_of_one_and_back(tmp_path: Path) -> None:
-    from sync.wire import decode_envelopes
+    from govnet.sync.transport.wire import decode_envelopes
 
     path = _store_at("0006", tmp_path)
     waiting = [("371102001", 7, "371102001201", 1, 40, "transfer", "371102", "R-1", 0, '{"case": 1}', "t1", "r1"),

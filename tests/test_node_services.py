@@ -8,8 +8,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from node.client import ClientError
-from node.server import MAX_MESSAGE_BYTES
+from govnet.node.process.server import MAX_MESSAGE_BYTES
+from govnet.node.rpc.client import ClientError
 
 
 def test_health_reports_serving_for_the_node_and_each_service(make_node) -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.receipt import _DAMM, Receipt, ReceiptError, damm_check_digit
+from govnet.node.domain.receipt import _DAMM, Receipt, ReceiptError, damm_check_digit
 
 # ---- the Damm table and check digit ---------------------------------------
 

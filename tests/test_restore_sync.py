@@ -26,20 +26,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import govnet, wait_for
 from test_backup import TownAndVillage, application, decide, histories_are_whole, one, rows, status_at
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
-from federation.tree import parent_id
-from node.assembly import assemble
-from node.calendar import WorkCalendar
-from node.client import GovnetClient
-from node.simulation import Federation
-from node.store import DB_FILE, Store
-from node.supervision import attach as attach_supervision
-from ops.backup import STORE_FILES, reincarnate
-from sync.cursor import Cursor
-from sync.memory import Faults
+from govnet.federation.tree import parent_id
+from govnet.node.app.supervision import attach as attach_supervision
+from govnet.node.domain.calendar import WorkCalendar
+from govnet.node.process.assembly import assemble
+from govnet.node.rpc.client import GovnetClient
+from govnet.node.store.engine import DB_FILE, Store
+from govnet.ops.backup import STORE_FILES, reincarnate
+from govnet.sync.cursor import Cursor
+from govnet.sync.transport.memory import Faults
+
+from helpers import govnet, wait_for
+from support.simulation import Federation
 
 TOWN2 = "371102002"
 VILLAGE3 = "371102002201"

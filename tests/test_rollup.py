@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.rollup import (
+from govnet.federation.rollup import (
     OWN,
     Report,
     RowKey,

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.client import GovnetClient
-from node.replication import ApplyError
-from node.simulation import Federation, _calendar, applicant
-from node.statistics import COUNTERS
-from node.stats_store import StatsLedger, own_rows
-from node.testing import init_node, spawn_node
-from sync.envelope import Envelope
+from govnet.node.app.replication import ApplyError
+from govnet.node.app.statistics_ledger import StatsLedger, own_rows
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.domain.statistics import COUNTERS
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.processes import init_node, spawn_node
+from govnet.sync.envelope import Envelope
+
+from support.simulation import Federation, _calendar, applicant
 
 CATALOG = load_catalog_file(sample_catalog_path())
 TOWN, VILLAGE = "371102001", "371102001201"

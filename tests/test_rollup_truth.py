@@ -32,15 +32,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.desk import DeskError
-from node.lifecycle import TRANSITIONS
-from node.simulation import Federation, _calendar, applicant, depth_first
-from node.statistics import COUNTERS, RATINGS
-from node.stats_store import StatsLedger, answer
-from node.supervision_complaints import FileCommand
-from sync.envelope import Envelope
-from sync.memory import Faults
+from govnet.node.app.complaints import FileCommand
+from govnet.node.app.desk import DeskError
+from govnet.node.app.statistics_ledger import StatsLedger, answer
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.domain.lifecycle import TRANSITIONS
+from govnet.node.domain.statistics import COUNTERS, RATINGS
+from govnet.sync.envelope import Envelope
+from govnet.sync.transport.memory import Faults
+
+from support.simulation import Federation, _calendar, applicant, depth_first
 
 CATALOG = load_catalog_file(sample_catalog_path())
 CAL = _calendar()

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from node.calendar import WorkCalendar
-from node.statistics import (
+from govnet.node.domain.calendar import WorkCalendar
+from govnet.node.domain.statistics import (
     COUNTERS,
     ComplaintFact,
     EventFact,
@@ -88,8 +88,8 @@ def test_rates_without_a_denominator_are_unknown_not_zero() -> None:
 
 
 def test_every_counter_has_its_column_and_its_field_on_the_wire() -> None:
-    from node.models import StatRow
-    from protos.govnet.v1 import stats_pb2
+    from govnet.node.store.models import StatRow
+    from govnet.v1 import stats_pb2
 
     assert [f.name for f in stats_pb2.Counters.DESCRIPTOR.fields] == list(COUNTERS)
     columns = set(StatRow.model_fields) - {"node", "day", "item_code", "department", "version", "computed_at"}
@@ -97,7 +97,7 @@ def test_every_counter_has_its_column_and_its_field_on_the_wire() -> None:
 
 
 def test_statistics_settings_come_from_the_configuration_and_are_checked(tmp_path) -> None:
-    from node.config import ConfigError, build_config, load_config, write_config
+    from govnet.node.process.config import ConfigError, build_config, load_config, write_config
 
     config = build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0", parent="127.0.0.1:1",
                           statistics={"flush_interval_s": 0.2, "heartbeat_s": 30})

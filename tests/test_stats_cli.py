@@ -15,10 +15,11 @@ from typing import Any
 import grpc
 import pytest
 from click.testing import CliRunner
-from helpers import CHIEF, CLERK, core_materials, submit
 
-from node.cli import main
-from node.client import ClientError, GovnetClient
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.ops.cli import main
+
+from helpers import CHIEF, CLERK, core_materials, submit
 
 FAST = {"sync": {"flush_interval_s": 0.05}, "statistics": {"flush_interval_s": 0.05}}
 DAY = "2026-03-10"  # the clock fixture's Tuesday
@@ -143,8 +144,8 @@ def test_rpc_refuses_a_bad_question_with_invalid_argument(make_node, question: d
 
 
 def test_the_table_says_which_nodes_are_missing_and_how_old_the_oldest_report_is() -> None:
-    from node.cli_stats import format_stats
-    from protos.govnet.v1 import stats_pb2
+    from govnet.node.cli.stats import format_stats
+    from govnet.v1 import stats_pb2
 
     old = stats_pb2.NodeReport(node="371102001201", version=3, as_of="2026-03-10T01:00:00+00:00")
     answer = stats_pb2.StatsAnswer(

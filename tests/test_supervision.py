@@ -13,6 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import MORNING
+
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.ops.processes import init_node
+
 from helpers import (
     CHIEF,
     CLERK,
@@ -24,9 +28,7 @@ from helpers import (
     submit,
     wait_for,
 )
-
-from node.client import ClientError, GovnetClient
-from node.testing import BackgroundLoop, InProcessNode, init_node, start_in_process
+from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 S = grpc.StatusCode
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}

@@ -12,10 +12,11 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from node.calendar import CHINA_TZ
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.simulation import Federation, applicant
-from node.supervision_complaints import FileCommand
+from govnet.node.app.complaints import FileCommand
+from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+
+from support.simulation import Federation, applicant
 
 CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
 

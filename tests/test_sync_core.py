@@ -14,25 +14,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from helpers import push_one
 
-from node import outbox
-from node.catalog import Catalog, load_catalog_file, sample_catalog_path
-from node.desk import DeskError
-from node.models import ChildLink, QuarantineRow
-from node.simulation import Federation, applicant
-from node.sync_node import SyncSettings
-from sync.admission import Admission, Busy
-from sync.backoff import BackoffPolicy
-from sync.batching import select_batch
-from sync.cursor import Cursor
-from sync.digest import PeriodDigest, digests, divergent
-from sync.driver import LinkDriver
-from sync.envelope import PROTOCOL_VERSION, Envelope
-from sync.link import Health, LinkState, failed, may_try, shown_health, succeeded
-from sync.memory import Faults, MemoryTransport
-from sync.session import direct
-from sync.transport import Hello, LinkDown, ParentBusy, Refused
+from govnet.node.app.desk import DeskError
+from govnet.node.app.links import SyncSettings
+from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
+from govnet.node.store import outbox
+from govnet.node.store.models import ChildLink, QuarantineRow
+from govnet.sync.admission import Admission, Busy
+from govnet.sync.backoff import BackoffPolicy
+from govnet.sync.batching import select_batch
+from govnet.sync.cursor import Cursor
+from govnet.sync.digest import PeriodDigest, digests, divergent
+from govnet.sync.driver import LinkDriver
+from govnet.sync.envelope import PROTOCOL_VERSION, Envelope
+from govnet.sync.link import Health, LinkState, failed, may_try, shown_health, succeeded
+from govnet.sync.session import direct
+from govnet.sync.transport.base import Hello, LinkDown, ParentBusy, Refused
+from govnet.sync.transport.memory import Faults, MemoryTransport
+
+from helpers import push_one
+from support.simulation import Federation, applicant
 
 T = TypeVar("T")
 CATALOG = load_catalog_file(sample_catalog_path())
@@ -450,7 +451,7 @@ def test_a_node_wired_to_the_wrong_parent_is_refused_not_retried_silently(fed: F
     assert run(fed.step(VILLAGE)) is None
     assert fed.counts.refused == 1 and "cannot be a direct child of county 371102" in fed.counts.errors[-1]
     # The child side checks the answer too: a parent that is not its parent.
-    from sync.transport import HelloReply
+    from govnet.sync.transport.base import HelloReply
 
     with pytest.raises(Refused, match=f"this node's parent is {TOWN}"):
         fed.uplink(VILLAGE).on_hello(HelloReply(COUNTY, "county", PROTOCOL_VERSION, 1, 1))

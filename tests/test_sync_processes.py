@@ -33,18 +33,19 @@ from typing import Any
 
 import grpc
 import pytest
-from helpers import wait_for
 
-from federation.routing import deciding_node
-from federation.tree import Level
-from node.catalog import Catalog, ItemType, ServiceItem, load_catalog_file, sample_catalog_path
-from node.client import ClientError, GovnetClient
-from node.store import DB_FILE
-from node.testing import NodeProcess, free_ports, init_node, spawn_node
-from ops.bench_intake import person_name, phone, resident_id
-from protos.govnet.v1 import cases_pb2, sync_pb2
-from sync.grpc_transport import GrpcTransport
-from sync.transport import Hello, LinkDown
+from govnet.federation.routing import deciding_node
+from govnet.federation.tree import Level
+from govnet.node.domain.catalog import Catalog, ItemType, ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.bench_intake import person_name, phone, resident_id
+from govnet.ops.processes import NodeProcess, free_ports, init_node, spawn_node
+from govnet.sync.transport.base import Hello, LinkDown
+from govnet.sync.transport.grpc import GrpcTransport
+from govnet.v1 import cases_pb2, sync_pb2
+
+from helpers import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -31,14 +31,15 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from federation.routing import deciding_node
-from federation.tree import Level, level_of
-from node.catalog import ItemType, load_catalog_file, sample_catalog_path
-from node.replication import Replicator
-from node.simulation import Federation, applicant
-from node.sync_node import SyncSettings
-from sync.cursor import Cursor
-from sync.memory import Faults
+from govnet.federation.routing import deciding_node
+from govnet.federation.tree import Level, level_of
+from govnet.node.app.links import SyncSettings
+from govnet.node.app.replication import Replicator
+from govnet.node.domain.catalog import ItemType, load_catalog_file, sample_catalog_path
+from govnet.sync.cursor import Cursor
+from govnet.sync.transport.memory import Faults
+
+from support.simulation import Federation, applicant
 
 CATALOG = load_catalog_file(sample_catalog_path())
 CITY = "371100"
@@ -86,7 +87,7 @@ def caseload(seed: int, n: int) -> Scenario:
     """``n`` submissions at villages (by agents) and townships; several authority levels."""
     rng = random.Random(seed)
     specs = []
-    for i in range(n):
+    for _ in range(n):
         if rng.random() < 0.65:
             node = rng.choice(VILLAGES)
             level = rng.choice([Level.VILLAGE, Level.TOWNSHIP, Level.COUNTY, Level.COUNTY, Level.CITY])

@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import govnet, push_one, wait_for
 
-from node.catalog import load_catalog_file, sample_catalog_path
-from node.client import GovnetClient
-from node.testing import BackgroundLoop, InProcessNode, init_node, start_in_process
-from sync.grpc_transport import GrpcTransport
-from sync.transport import Hello, ParentBusy
-from sync.envelope import PROTOCOL_VERSION
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import GovnetClient
+from govnet.ops.processes import init_node
+from govnet.sync.envelope import PROTOCOL_VERSION
+from govnet.sync.transport.base import Hello, ParentBusy
+from govnet.sync.transport.grpc import GrpcTransport
+
+from helpers import govnet, push_one, wait_for
+from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.tree import (
+from govnet.federation.tree import (
     Level,
     NodeIdError,
     ancestor_at,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ops.topology import Topology
+from govnet.ops.topology import Topology
 
 SCRAPE_INTERVAL = "15s"
 

@@ -1,0 +1,201 @@
+"""Complaints (投诉) about a case or a window, filed at any node, tracked by the supervising level.
+
+Who supervises: the parent of the node complained about (for a case, its owner; for a
+window, the node the window belongs to); the city supervises itself. The filing node
+writes the complaint with its deadline (``supervision.complaint_days`` working days) and
+sends a copy, as a ``complaint`` envelope, to the supervisor and to the node complained
+about, in the same transaction. The supervisor resolves it and sends the new version to
+the other two. Each copy keeps the highest ``version`` it has seen, so repeats and late
+copies change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from govnet.federation.routing import root_of
+from govnet.federation.tree import NodeIdError, check_node_id, level_of, parent_id
+from govnet.node.app.desk import DeskError, ErrorKind
+from govnet.node.app.replication import URGENT
+from govnet.node.domain.calendar import WorkCalendar, local_date
+from govnet.node.domain.clock import Clock
+from govnet.node.domain.deadlines import SupervisionSettings, complaint_due
+from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.store.engine import (
+    Store,
+    StoreMeta,
+    execute,
+    insert_sql,
+    next_value,
+    query,
+    utc_text,
+)
+from govnet.node.store.models import Complaint
+from govnet.node.store.outbox import send
+
+KIND = "complaint"
+MAX_TEXT = 1000
+_COLUMNS = list(Complaint.model_fields)
+# The newest version wins; an older or equal one (a repeat, a late copy) changes nothing.
+UPSERT_SQL = (
+    insert_sql(Complaint.__table__)  # type: ignore[attr-defined]
+    + " ON CONFLICT (complaint_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "complaint_id")
+    + " WHERE excluded.version > complaint.version"
+)
+
+
+@dataclass(frozen=True)
+class FileCommand:
+    text: str
+    receipt: str = ""  # a complaint about a case ...
+    about_node: str = ""  # ... or about a window: the node and its department
+    department: str = ""
+
+
+@dataclass(frozen=True)
+class ComplaintView:
+    row: Complaint
+    overdue: bool
+
+
+def supervisor_of(node_id: str) -> str:
+    """The level that supervises ``node_id``: its parent; the city supervises itself."""
+    return parent_id(node_id) or node_id
+
+
+class ComplaintDesk:
+    def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, settings: SupervisionSettings,
+                 after_commit: Any = None) -> None:
+        self.store = store
+        self.calendar = calendar
+        self.clock = clock
+        self.settings = settings
+        self.after_commit = after_commit or (lambda: None)
+
+    @property
+    def meta(self) -> StoreMeta:
+        return self.store.meta
+
+    def file(self, cmd: FileCommand) -> Complaint:
+        text = cmd.text.strip()
+        if not text:
+            raise DeskError(ErrorKind.INVALID, "say what the complaint is about (--text)", "text")
+        if len(text) > MAX_TEXT:
+            raise DeskError(ErrorKind.INVALID, f"the complaint is longer than {MAX_TEXT} characters", "text")
+        if bool(cmd.receipt.strip()) == bool(cmd.about_node.strip()):
+            raise DeskError(ErrorKind.INVALID, "a complaint is about a case (--receipt) or a window (--about NODE "
+                                               "--department D): give exactly one", "receipt")
+        receipt = ""
+        if cmd.receipt.strip():
+            try:
+                receipt = str(Receipt.parse(cmd.receipt))
+            except ReceiptError as exc:
+                raise DeskError(ErrorKind.INVALID, str(exc), "receipt") from None
+        else:
+            about = cmd.about_node.strip()
+            try:
+                check_node_id(about, level_of(about))
+            except (NodeIdError, ValueError) as exc:
+                raise DeskError(ErrorKind.INVALID, f"--about {about!r}: {exc}", "about_node") from None
+            if root_of(about) != root_of(self.meta.node_id):
+                raise DeskError(ErrorKind.INVALID, f"node {about} is not in this network (city "
+                                                   f"{root_of(self.meta.node_id)})", "about_node")
+            if not cmd.department.strip():
+                raise DeskError(ErrorKind.INVALID, "which window? give the department (--department)", "department")
+        now = self.clock.now()
+        row = self.store.run_unit(lambda s: self._file(s, cmd, receipt, text, now))
+        self.after_commit()
+        return row
+
+    def _file(self, s: Session, cmd: FileCommand, receipt: str, text: str, now: datetime) -> Complaint:
+        here = self.meta.node_id
+        item_code: str | None = None
+        if receipt:
+            known = query(s, "SELECT owner, item_code, department FROM case_record WHERE receipt = ?", (receipt,)) or \
+                query(s, "SELECT owner, item_code, department FROM case_summary WHERE receipt = ?", (receipt,))
+            if not known:
+                raise DeskError(ErrorKind.NOT_FOUND, f"node {here} does not know case {receipt}: file the complaint "
+                                                     "where it was applied for, or at the city", "receipt")
+            about, item_code, department = known[0]
+        else:
+            about, department = cmd.about_node.strip(), cmd.department.strip()
+        today = local_date(now)
+        row = Complaint(
+            # Like a receipt: the store's incarnation keeps ids unique after a restore from backup.
+            complaint_id=f"{here}-{self.meta.incarnation}-{next_value(s, 'complaint_seq')}", receipt=receipt or None, about_node=about,
+            item_code=item_code, department=department, filed_at_node=here, supervisor=supervisor_of(about),
+            text=text, filed_at=utc_text(now), filed_on=today.isoformat(),
+            due=complaint_due(self.calendar, today, self.settings).isoformat(), status="open",
+            updated_at=utc_text(now),
+        )
+        self._store_and_send(s, row, now)
+        return row
+
+    def resolve(self, complaint_id: str, resolution: str, actor: str) -> Complaint:
+        key = complaint_id.strip()
+        if not resolution.strip():
+            raise DeskError(ErrorKind.INVALID, "say how the complaint was resolved (--resolution)", "resolution")
+        if not actor.strip():
+            raise DeskError(ErrorKind.INVALID, "who resolves it? give the actor", "actor")
+        now = self.clock.now()
+
+        def work(s: Session) -> Complaint:
+            row = s.get(Complaint, key)
+            if row is None:
+                raise DeskError(ErrorKind.NOT_FOUND, f"no complaint {key or '(empty)'} on node {self.meta.node_id}",
+                                "complaint_id")
+            if row.supervisor != self.meta.node_id:
+                raise DeskError(ErrorKind.PRECONDITION, f"complaint {key} is tracked by node {row.supervisor}: "
+                                                        "resolve it there")
+            if row.status != "open":
+                raise DeskError(ErrorKind.PRECONDITION, f"complaint {key} was already resolved on {row.resolved_on}")
+            updated = Complaint(**{**row.model_dump(), "status": "resolved", "resolved_on": local_date(now).isoformat(),
+                                   "resolution": resolution.strip(), "resolved_by": actor.strip(),
+                                   "version": row.version + 1, "updated_at": utc_text(now)})
+            s.expunge(row)
+            self._store_and_send(s, updated, now)
+            return updated
+
+        done = self.store.run_unit(work)
+        self.after_commit()
+        return done
+
+    def _store_and_send(self, s: Session, row: Complaint, now: datetime) -> None:
+        values = row.model_dump()
+        execute(s, UPSERT_SQL, values)
+        here = self.meta.node_id
+        for target in dict.fromkeys((row.supervisor, row.about_node, row.filed_at_node)):
+            if target != here:
+                send(s, self.meta, target=target, kind=KIND, case_key=f"complaint:{row.complaint_id}",
+                     priority=URGENT, payload={"complaint": values}, now=now)
+
+    def list(self, status: str = "", about_node: str = "", today: date | None = None) -> list[ComplaintView]:
+        if status not in ("", "open", "resolved"):
+            raise DeskError(ErrorKind.INVALID, f"status {status!r} is not open or resolved", "status")
+        today = today or local_date(self.clock.now())
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM complaint WHERE 1 = 1"
+        args: list[Any] = []
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if about_node:
+            sql += " AND about_node = ?"
+            args.append(about_node)
+        with self.store.reading() as s:
+            rows = [Complaint(**dict(zip(_COLUMNS, r))) for r in query(s, sql + " ORDER BY filed_at", tuple(args))]
+        views = [ComplaintView(r, r.status == "open" and today.isoformat() > r.due) for r in rows]
+        return sorted(views, key=lambda v: (v.row.status != "open", not v.overdue, v.row.filed_at))
+
+
+def apply_complaint(s: Session, meta: StoreMeta, payload: dict[str, Any]) -> None:
+    """A complaint's copy arriving at one of the nodes that keep it (newest version wins)."""
+    values = {c: payload["complaint"].get(c) for c in _COLUMNS}
+    if meta.node_id not in (values["supervisor"], values["about_node"], values["filed_at_node"]):
+        raise ValueError(f"complaint {values['complaint_id']} does not concern node {meta.node_id}")
+    execute(s, UPSERT_SQL, values)
+

@@ -1,0 +1,450 @@
+"""The case desk: intake and actions as units of work over the store.
+
+Each call is one transaction: validate everything first, then read what is needed,
+run the pure lifecycle, and write the new state together with its event (and, at
+intake, the idempotency key and the receipt counter). A refused call raises and
+leaves the store exactly as it was.
+
+Errors carry a ``kind`` the gRPC layer maps to a status code; their text is one line a
+clerk can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+from govnet.federation.routing import deciding_node
+from govnet.federation.tree import Level, parent_id
+from govnet.node.app import replication
+from govnet.node.domain.applicant import Applicant, ApplicantError
+from govnet.node.domain.calendar import WorkCalendar, local_date
+from govnet.node.domain.catalog import ServiceItem
+from govnet.node.domain.clock import Clock
+from govnet.node.domain.lifecycle import (
+    ActionRefused,
+    ActParams,
+    CaseState,
+    Context,
+    EventDraft,
+    InvalidParams,
+    LifecycleError,
+    Status,
+    Transition,
+    act,
+    intake,
+)
+from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.store.engine import (
+    CaseRecord,
+    PublishedCatalog,
+    Store,
+    StoredEvent,
+    append_event,
+    execute,
+    find_idempotency,
+    find_recent_duplicate,
+    insert_case,
+    load_case_row,
+    next_value,
+    query,
+    record_from_row,
+    record_idempotency,
+    update_case,
+    utc_text,
+)
+from govnet.node.store.models import CaseRow
+
+MAX_KEY_LENGTH = 128
+
+
+class ErrorKind(StrEnum):
+    INVALID = "invalid"  # INVALID_ARGUMENT
+    NOT_FOUND = "not_found"  # NOT_FOUND
+    PRECONDITION = "precondition"  # FAILED_PRECONDITION
+    CONFLICT = "conflict"  # ALREADY_EXISTS
+
+
+class DeskError(Exception):
+    def __init__(self, kind: ErrorKind, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SubmitCommand:
+    idempotency_key: str
+    item_code: str
+    applicant_name: str
+    applicant_id: str
+    applicant_phone: str
+    materials: tuple[str, ...]
+    agent: str = ""
+    note: str = ""
+    actor: str = ""
+    happened_at: datetime | None = None  # a paper application entered later (back-filled)
+
+    def fingerprint(self) -> str:
+        """What the idempotency key is bound to: every field but the key itself."""
+        body = {
+            "item": self.item_code.strip(),
+            "name": self.applicant_name.strip(),
+            "id": self.applicant_id.strip().upper(),
+            "phone": self.applicant_phone.strip(),
+            "materials": sorted(m.strip() for m in self.materials),
+            "agent": self.agent.strip(),
+            "note": self.note.strip(),
+            "actor": self.actor.strip(),
+            # Only when given, so the keys of every earlier request keep their hash.
+            **({"happened_at": utc_text(self.happened_at)} if self.happened_at else {}),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    record: CaseRecord
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Acted:
+    record: CaseRecord
+    forwarded_to: str = ""  # set when this node is not the owner and sent the request on
+
+
+class CaseDesk:
+    def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, duplicate_window_days: int) -> None:
+        self.store = store
+        self.calendar = calendar
+        self.clock = clock
+        self.duplicate_window = timedelta(days=duplicate_window_days)
+        # Called after a committed change (it may have queued messages): the node wires it
+        # to its link driver, so new cases leave at once instead of at the next interval.
+        self.after_commit: Callable[[], None] = lambda: None
+        # Requests from other nodes that are not lifecycle actions (an evaluation): action ->
+        # handler(session, row, params, now), raising DeskError to refuse (node.supervision).
+        self.request_handlers: dict[str, Callable[[Session, CaseRow, dict, datetime], None]] = {}
+        # An event entered this long after it happened is flagged ``backfilled`` in its detail
+        # (node.supervision sets it from the configuration).
+        self.backfill_after = timedelta(hours=1)
+
+    def submit(self, cmd: SubmitCommand) -> Submitted:
+        """Intake one application (blocking)."""
+        done = self.store.run_unit(self._intake_work(cmd))
+        if not done.replayed:
+            self.after_commit()
+        return done
+
+    async def submit_async(self, cmd: SubmitCommand) -> Submitted:
+        """``submit`` for the event loop: validation here, the unit of work on the writer."""
+        catalog = await self.store.catalog_async()
+        done = await self.store.run_unit_async(self._intake_work(cmd, catalog))
+        if not done.replayed:
+            self.after_commit()
+        return done
+
+    def _intake_work(self, cmd: SubmitCommand, catalog: PublishedCatalog | None = None) -> Callable[[Session], Submitted]:
+        """Validate an application (raising ``DeskError``) and return its unit of work."""
+        key = cmd.idempotency_key.strip()
+        if not key:
+            raise DeskError(ErrorKind.INVALID, "idempotency_key is required: any unique string per application", "idempotency_key")
+        if len(key) > MAX_KEY_LENGTH:
+            raise DeskError(ErrorKind.INVALID, f"idempotency_key is longer than {MAX_KEY_LENGTH} characters", "idempotency_key")
+        try:
+            applicant = Applicant.create(cmd.applicant_name, cmd.applicant_id, cmd.applicant_phone)
+        except ApplicantError as exc:
+            raise DeskError(ErrorKind.INVALID, str(exc), f"applicant.{exc.field}") from None
+        catalog = catalog or self.store.catalog()
+        if not catalog.items:
+            raise DeskError(ErrorKind.PRECONDITION, "no catalog is loaded on this node: run 'govnet catalog load FILE' first")
+        code = cmd.item_code.strip()
+        item = catalog.items.get(code)
+        if item is None:
+            releases = ", ".join(f"{i} v{v}" for i, v in sorted(catalog.releases.items()))
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version} "
+                            f"(releases here: {releases})", "item_code")
+        check_happened(cmd.happened_at, self.clock.now())
+        fingerprint = cmd.fingerprint()
+        release = catalog.sources[code]
+        return lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, release)
+
+    def _submit(self, s: Session, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
+                item: ServiceItem, release: tuple[str, int]) -> Submitted:
+        meta = self.store.meta
+        now = self.clock.now()
+        seen = find_idempotency(s, key)
+        if seen is not None:
+            seen_hash, seen_receipt = seen
+            if seen_hash != fingerprint:
+                raise DeskError(
+                    ErrorKind.CONFLICT,
+                    f"idempotency key {key!r} was already used for another application "
+                    f"(receipt {seen_receipt}); use a new key for a new application",
+                    "idempotency_key",
+                )
+            row = load_case_row(s, seen_receipt)
+            assert row is not None
+            return Submitted(record_from_row(row), replayed=True)
+        receipt = Receipt(meta.node_id, meta.incarnation, next_value(s, "case_seq"))
+        happened = cmd.happened_at or now
+        try:
+            transition = intake(
+                receipt=str(receipt),
+                item=item,
+                node_id=meta.node_id,
+                node_level=meta.level,
+                now=happened,
+                catalog_version=release[1],
+                catalog_issuer=release[0],
+                materials=cmd.materials,
+                agent=cmd.agent.strip(),
+                actor=cmd.actor or cmd.agent,
+                note=cmd.note,
+            )
+        except LifecycleError as exc:
+            raise _desk_error(exc) from None
+        duplicate_of = ""
+        if self.duplicate_window:
+            duplicate_of = find_recent_duplicate(s, applicant.id_number, item.code, now - self.duplicate_window) or ""
+        record = CaseRecord(
+            state=transition.case,
+            applicant=applicant,
+            item_name=item.name,
+            department=item.department,
+            possible_duplicate=bool(duplicate_of),
+            duplicate_of=duplicate_of,
+        )
+        columns = insert_case(s, record, now)
+        event = append_event(s, meta, record.state.receipt, 1, self._flagged(transition.event, happened, now), now,
+                             happened=happened)
+        record_idempotency(s, key, fingerprint, record.state.receipt, now)
+        if meta.level is Level.VILLAGE and item.authority_level is not Level.VILLAGE:
+            # A village agent point carries the case (代办) to the level with authority at once.
+            row = load_case_row(s, record.state.receipt)
+            assert row is not None
+            self._hand_over(s, row, record.state, deciding_node(meta.node_id, item.authority_level), now,
+                            actor=cmd.agent or cmd.actor, prior_events=[event])
+            return Submitted(record_from_row(row), replayed=False)
+        replication.announce(s, meta, columns, [event], now, self._priority(record.state, now))
+        return Submitted(record, replayed=False)
+
+    def act(self, receipt_text: str, action: str, params: ActParams, happened_at: datetime | None = None) -> Acted:
+        receipt = self._parse_receipt(receipt_text)
+        check_happened(happened_at, self.clock.now())
+        acted = self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at))
+        self.after_commit()
+        return acted
+
+    async def act_async(self, receipt_text: str, action: str, params: ActParams,
+                        happened_at: datetime | None = None) -> Acted:
+        """``act`` for the event loop: the unit of work goes straight to the writer."""
+        receipt = self._parse_receipt(receipt_text)
+        check_happened(happened_at, self.clock.now())
+        acted = await self.store.run_unit_async(lambda s: self._act(s, receipt, action, params, happened_at))
+        self.after_commit()
+        return acted
+
+    def _act(self, s: Session, receipt: str, action: str, params: ActParams,
+             happened_at: datetime | None = None) -> Acted:
+        meta = self.store.meta
+        now = self.clock.now()
+        row = load_case_row(s, receipt)
+        if row is None:
+            raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {meta.node_id}", "receipt")
+        if row.owner != meta.node_id:
+            if action not in replication.REQUESTABLE:
+                raise DeskError(
+                    ErrorKind.PRECONDITION,
+                    f"case {receipt} is handled by node {row.owner}; only a "
+                    f"{' or '.join(replication.REQUESTABLE)} can be requested from here",
+                )
+            if not params.actor.strip():
+                raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor")
+            replication.request(s, meta, row, action, _params_dict(params), now)
+            return Acted(record_from_row(row), forwarded_to=row.owner)
+        self._apply(s, row, action, params, now, happened_at)
+        return Acted(record_from_row(row))
+
+    def _apply(self, s: Session, row: CaseRow, action: str, params: ActParams, now: datetime,
+               happened_at: datetime | None = None) -> None:
+        """Run one lifecycle action on an owned case, write it, and send what it causes.
+
+        ``happened_at``: when it really happened, for an action entered later (back-filled);
+        the lifecycle runs at that time (its dates count from it), the network records it now."""
+        meta = self.store.meta
+        record = record_from_row(row)
+        happened = happened_at or now
+        if happened_at is not None:
+            (last,) = query(s, "SELECT max(happened_at) FROM case_event WHERE receipt = ?", (row.receipt,))[0]
+            if last and utc_text(happened_at) < last:
+                raise DeskError(ErrorKind.INVALID, f"happened_at {utc_text(happened_at)} is before the case's last "
+                                f"event ({last}): enter back-filled actions in the order they happened", "happened_at")
+        item = self._item_at(record.state.catalog_issuer, record.state.catalog_version, record.state.item_code)
+        ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=happened, calendar=self.calendar)
+        try:
+            transition = act(record.state, action, params, ctx)
+        except LifecycleError as exc:
+            raise _desk_error(exc) from None
+        update_case(s, row, transition.case, now)
+        event = append_event(s, meta, row.receipt, transition.case.event_count,
+                             self._flagged(transition.event, happened, now), now, happened=happened)
+        if transition.case.status is Status.ESCALATED and parent_id(meta.node_id) is not None:
+            self._hand_over(s, row, transition.case, deciding_node(meta.node_id, item.authority_level), now,
+                            actor=params.actor, prior_events=[event])
+        else:
+            replication.announce(s, meta, row, [event], now, self._priority(transition.case, now))
+
+    def _hand_over(self, s: Session, row: CaseRow, state: CaseState, target: str, now: datetime, *,
+                   actor: str, prior_events: list) -> None:
+        """Give the case to ``target``: record it, then send the whole case (same transaction)."""
+        meta = self.store.meta
+        handed = replace(state, owner=target, owner_epoch=state.owner_epoch + 1, event_count=state.event_count + 1)
+        draft = EventDraft(action="hand_over", from_status=state.status, to_status=state.status, actor=actor or "govnet",
+                           reason="", detail={"to": target, "epoch": handed.owner_epoch})
+        update_case(s, row, handed, now)
+        event = append_event(s, meta, row.receipt, handed.event_count, draft, now)
+        s.flush()
+        priority = replication.URGENT if state.status is Status.ESCALATED else self._priority(handed, now)
+        # The events up to the hand-over reach the origin with the transfer itself (it passes there first
+        # or starts there); only the ancestors need the summary now.
+        replication.announce(s, meta, row, [*prior_events, event], now, priority)
+        replication.hand_over(s, meta, row, target, now, priority)
+
+    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict, now: datetime) -> None:
+        """A request made at another node, applied here by the owner (or refused, on the record)."""
+        try:
+            handler = self.request_handlers.get(action)
+            if handler is not None:
+                handler(s, row, params, now)
+                return
+            self._apply(s, row, action, ActParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}), now)
+        except DeskError as exc:
+            self._record(s, row, EventDraft(action="request_refused", from_status=row.status, to_status=row.status,
+                                            actor=params.get("actor", ""), reason=str(exc),
+                                            detail={"requested": action}), now)
+
+    def record_take_over(self, s: Session, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None:
+        """Record that this node now owns the case (``row``: the ORM row, or the columns of
+        a row just inserted by plain SQL)."""
+        status = row["status"] if isinstance(row, dict) else row.status
+        epoch = row["owner_epoch"] if isinstance(row, dict) else row.owner_epoch
+        self._record(s, row, EventDraft(action="take_over", from_status=status, to_status=status, actor="govnet",
+                                        reason="", detail={"from": previous_owner, "epoch": epoch}), now)
+
+    def _flagged(self, draft: EventDraft, happened: datetime, now: datetime) -> EventDraft:
+        """The event, marked ``backfilled`` when it is recorded long after it happened."""
+        if now - happened <= self.backfill_after:
+            return draft
+        return replace(draft, detail={**draft.detail, "backfilled": True})
+
+    def record_fact(self, s: Session, row: CaseRow, draft: EventDraft, now: datetime) -> None:
+        """A supervision fact about an owned case (an alarm, a rating): one event, announced."""
+        self._record(s, row, draft, now)
+
+    def write_transition(self, s: Session, row: CaseRow, transition: Transition, now: datetime) -> None:
+        """A state change decided outside a clerk's action (a timeout default), written and announced."""
+        update_case(s, row, transition.case, now)
+        event = append_event(s, self.store.meta, row.receipt, transition.case.event_count, transition.event, now)
+        replication.announce(s, self.store.meta, row, [event], now, self._priority(transition.case, now))
+
+    def item_at(self, issuer: str, version: int, code: str) -> ServiceItem:
+        return self._item_at(issuer, version, code)
+
+    def _record(self, s: Session, row: CaseRow | dict[str, Any], draft: EventDraft, now: datetime) -> None:
+        """An event that changes no lifecycle state (ownership, a refused request)."""
+        if isinstance(row, dict):
+            row["event_count"] += 1
+            row["updated_at"] = utc_text(now)
+            execute(s, "UPDATE case_record SET event_count = ?, updated_at = ? WHERE receipt = ?",
+                    (row["event_count"], row["updated_at"], row["receipt"]))
+            receipt, count, status, due = row["receipt"], row["event_count"], row["status"], row["due"]
+        else:
+            row.event_count += 1
+            row.updated_at = utc_text(now)
+            s.add(row)
+            receipt, count, status, due = row.receipt, row.event_count, row.status, row.due
+        event = append_event(s, self.store.meta, receipt, count, draft, now)
+        priority = self._priority_of(Status(status), date.fromisoformat(due) if due else None, now)
+        replication.announce(s, self.store.meta, row, [event], now, priority)
+
+    def _priority(self, state: CaseState, now: datetime) -> int:
+        return self._priority_of(state.status, state.due, now)
+
+    def _priority_of(self, status: Status, due: date | None, now: datetime) -> int:
+        """Cases near or past their deadline, and escalations, travel before bulk history."""
+        if status is Status.ESCALATED:
+            return replication.URGENT
+        if due is not None and status not in (Status.DELIVERED, Status.WITHDRAWN, Status.RETURNED):
+            if due <= self.calendar.add_working_days(local_date(now), 1):
+                return replication.URGENT
+        return replication.NORMAL
+
+    def get(self, receipt_text: str) -> tuple[CaseRecord, list[StoredEvent]]:
+        receipt = self._parse_receipt(receipt_text)
+        record = self.store.get_case(receipt)
+        if record is None:
+            raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.store.meta.node_id}", "receipt")
+        return record, self.store.events(receipt)
+
+    def _parse_receipt(self, text: str) -> str:
+        try:
+            return str(Receipt.parse(text))
+        except ReceiptError as exc:
+            raise DeskError(ErrorKind.INVALID, str(exc), "receipt") from None
+
+    def _item_at(self, issuer: str, version: int, code: str) -> ServiceItem:
+        """The item as it was in the catalog release the case was accepted under."""
+        current = self.store.catalog()
+        if current.sources.get(code) == (issuer, version):
+            return current.items[code]
+        item = self.store.catalog_item(issuer, version, code)
+        if item is None:
+            raise DeskError(ErrorKind.PRECONDITION, f"catalog release {issuer} v{version} has no item {code} here")
+        return item
+
+
+MAX_BACKFILL = timedelta(days=366)
+
+
+def check_happened(happened_at: datetime | None, now: datetime) -> None:
+    """A back-filled time must be aware, not in the future and within the last year."""
+    if happened_at is None:
+        return
+    if happened_at.tzinfo is None:
+        raise DeskError(ErrorKind.INVALID, "happened_at needs its time zone (RFC 3339, e.g. 2026-03-09T15:30:00+08:00)",
+                        "happened_at")
+    if happened_at > now + timedelta(minutes=1):
+        raise DeskError(ErrorKind.INVALID, f"happened_at {happened_at.isoformat()} is in the future", "happened_at")
+    if now - happened_at > MAX_BACKFILL:
+        raise DeskError(ErrorKind.INVALID, f"happened_at {happened_at.isoformat()} is more than a year ago", "happened_at")
+
+
+def parse_happened(text: str) -> datetime | None:
+    """``happened_at`` as it comes over the wire ('' when the event happens now)."""
+    if not text.strip():
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DeskError(ErrorKind.INVALID, f"happened_at {text!r} is not an RFC 3339 time "
+                        "(e.g. 2026-03-09T15:30:00+08:00)", "happened_at") from None
+
+
+def _params_dict(params: ActParams) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()}
+
+
+def _desk_error(exc: LifecycleError) -> DeskError:
+    if isinstance(exc, InvalidParams):
+        return DeskError(ErrorKind.INVALID, str(exc))
+    assert isinstance(exc, ActionRefused) or isinstance(exc, LifecycleError)
+    return DeskError(ErrorKind.PRECONDITION, str(exc))

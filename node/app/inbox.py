@@ -1,0 +1,335 @@
+"""The inbox: what this node's neighbours send it, received durably, then applied exactly once.
+
+Two steps, each one transaction:
+
+1. **receive** (on the caller's thread, before the acknowledgement): the envelopes of a batch
+   that the link's cursor does not already cover are stored as one row of the ``inbox``
+   table (``sync.wire.encode_envelopes``) together with the advanced cursor. Only after that
+   commit is the cursor returned as the acknowledgement, so what a neighbour has been told
+   is stored survives any crash (persist before acknowledging). This step does no domain
+   work and no per-envelope row: a batch costs one insert and one fsync, which is what lets
+   a village's backlog drain at close to the speed of the disk.
+2. **apply** (``drain``): stored envelopes are applied oldest first, in chunks. Each chunk
+   runs in one transaction that applies or relays every envelope and, in the same
+   transaction, counts it applied in its row (the row goes when all are), so an envelope is
+   applied exactly once however the process stops. Almost every chunk applies cleanly, so
+   it is first applied straight through; if an envelope fails, the chunk is rolled back and
+   applied again with a savepoint per envelope, and the failing one is quarantined alone
+   (it never blocks the queue behind it). What no envelope may be (numbers beyond SQLite's
+   integers, a payload that is not UTF-8) is checked here too, so a bad one is quarantined
+   like any other.
+
+A receiver restored from an older backup has a cursor behind what its former self
+acknowledged, and the sender has deleted those envelopes: each batch says the sender's
+lowest position still held (``settled_below``), and a cursor behind it moves up to it
+(logged once, counted in ``Inbox.settled_jumps``). The sender deletes only what was
+acknowledged, so this never skips a position a receiver that was not restored has not
+stored. What the lost envelopes did is recovered end to end (``node.replication``).
+
+A deterministic simulation applies inline, right after receiving; a node process applies
+from a background task (``run_inbox``) that receiving wakes. The inbox is bounded: a
+parent whose inbox is full answers "busy" and its children back off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
+
+from govnet.federation.tree import parent_id
+from govnet.node.app.replication import ApplyError, Replicator
+from govnet.node.domain.clock import Clock
+from govnet.node.store.engine import Store, execute, query, savepoint, utc_text
+from govnet.node.store.models import InboxRow, QuarantineRow
+from govnet.sync.admission import Busy
+from govnet.sync.cursor import Cursor
+from govnet.sync.envelope import Envelope, Received
+from govnet.sync.transport.wire import decode_envelopes, encode_envelopes
+
+log = logging.getLogger("govnet.sync")
+
+CAPACITY = 100_000  # envelopes waiting to be applied before children are told to back off
+CHUNK = 200  # envelopes applied per transaction (receiving waits for the one in progress)
+IDLE_CHECK_S = 1.0  # the apply task looks again this often even when nobody wakes it
+# While batches keep arriving (one within BUSY_WINDOW_S), applying takes BUSY_CHUNK envelopes
+# (some 10-20 ms of work, holding the store's write lock) and then pauses BUSY_PAUSE_S, so a
+# batch arriving rarely waits for it; half a capacity's backlog lifts the pauses.
+BUSY_WINDOW_S = 0.5
+BUSY_CHUNK = 20
+BUSY_PAUSE_S = 0.1
+
+# A batch goes in as plain SQL (every batch passes here), in this column order; the model
+# stays the schema's definition: the import fails if the two ever disagree.
+_COLUMNS = ("link", "first_seq", "last_seq", "count", "applied", "envelopes", "received_at")
+assert set(_COLUMNS) == {c.name for c in InboxRow.__table__.columns} - {"id"}  # type: ignore[attr-defined]
+_INSERT = f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SAVE_CURSOR = (
+    "INSERT INTO inbound_cursor (link, incarnation, through, above, updated_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (link, incarnation) DO UPDATE SET through = excluded.through, above = excluded.above, "
+    "updated_at = excluded.updated_at"
+)
+_NEXT_BATCH = "SELECT id, link, applied, count, envelopes FROM inbox WHERE id > ? ORDER BY id LIMIT 1"
+
+
+def _fits(n: int) -> bool:
+    """Whether ``n`` fits an SQLite INTEGER."""
+    return -(2**63) <= n < 2**63
+
+
+def _fit(n: int) -> int:
+    """``n`` for an INTEGER column (a batch's first and last position, a quarantined envelope's
+    numbers): -1 when it does not fit (a quarantine entry's error says what it was)."""
+    return n if _fits(n) else -1
+
+
+def out_of_range(env: Received) -> str:
+    """Why an envelope's numbers cannot be stored (a peer's bug: the wire allows uint64), or ''."""
+    if env.seq < 2**63 and env.origin_incarnation < 2**63 and env.origin_seq < 2**63 and -(2**63) <= env.priority < 2**63:
+        return ""  # the usual case, checked cheaply: every envelope of every batch passes here
+    for name in ("seq", "origin_incarnation", "origin_seq", "priority"):
+        if not _fits(getattr(env, name)):
+            return f"envelope {name} {getattr(env, name)} is out of range"
+    return ""
+
+
+class Inbox:
+    """Receives batches from neighbour streams and applies them with exactly-once effect."""
+
+    def __init__(self, store: Store, replicator: Replicator, clock: Clock, *, apply_inline: bool = True,
+                 capacity: int = CAPACITY) -> None:
+        self.store = store
+        self.replicator = replicator
+        self.clock = clock
+        self.apply_inline = apply_inline
+        self.capacity = capacity
+        self.on_received: Callable[[], None] = lambda: None  # wakes the apply task
+        self.on_applied: Callable[[], None] = lambda: None  # applying may have queued messages to send
+        self.settled_jumps = 0  # cursors moved up to a sender's settled position (restores only)
+        self._drain_lock = threading.Lock()  # one applier at a time: envelopes apply in order
+        self._depth_lock = threading.Lock()
+        with store.reading() as s:
+            self._depth = int(query(s, "SELECT coalesce(sum(count - applied), 0) FROM inbox")[0][0])
+
+    @property
+    def depth(self) -> int:
+        """Envelopes received and not yet applied."""
+        return self._depth
+
+    @staticmethod
+    def cursor(s: Session, link: str, incarnation: int) -> Cursor:
+        found = query(s, "SELECT through, above FROM inbound_cursor WHERE link = ? AND incarnation = ?",
+                      (link, incarnation))
+        return Cursor.of(found[0][0], json.loads(found[0][1])) if found else Cursor()
+
+    def holds_from(self, link: str) -> bool:
+        """Whether envelopes received from ``link`` wait to be applied."""
+        if not self._depth:
+            return False
+        with self.store.reading() as s:
+            return bool(query(s, "SELECT 1 FROM inbox WHERE link = ? LIMIT 1", (link,)))
+
+    def check_room(self) -> None:
+        """Refuse a batch (the sender backs off) while the inbox holds ``capacity`` envelopes."""
+        if self._depth >= self.capacity:
+            raise Busy(max(1.0, self._depth / max(self.capacity, 1)))
+
+    def receive(self, link: str, incarnation: int, envelopes: Sequence[Received], settled_below: int = 0) -> Cursor:
+        """Store a batch with its cursor in one transaction; return the cursor to acknowledge.
+
+        ``settled_below``: the sender's lowest position still held on the link (0: not said).
+        """
+        received_at = utc_text(self.clock.now())
+        fresh: list[Received] = []
+        taken: set[int] = set()
+        with self.store.transaction() as s:
+            cursor = self.cursor(s, link, incarnation)
+            if settled_below - 1 > cursor.through:
+                cursor = self._settle(link, incarnation, cursor, settled_below)
+            for env in envelopes:
+                if cursor.has(env.seq) or env.seq in taken:
+                    continue  # a resent or duplicated copy: already stored (or applied)
+                taken.add(env.seq)
+                fresh.append(env)
+            cursor = cursor.add(taken)
+            if fresh:
+                execute(s, _INSERT, (link, _fit(min(taken)), _fit(max(taken)), len(fresh), 0,
+                                     encode_envelopes(fresh), received_at))
+            execute(s, _SAVE_CURSOR, (link, incarnation, cursor.through, json.dumps(sorted(cursor.above)),
+                                      received_at))
+        self._count(len(fresh))
+        if fresh:
+            self.on_received()
+            if self.apply_inline:
+                self.drain()
+        return cursor
+
+    def _settle(self, link: str, incarnation: int, cursor: Cursor, settled_below: int) -> Cursor:
+        """Move a cursor up to what the sender says is settled (this store was restored)."""
+        log.warning("cursor behind what the sender still holds: this store was restored from a backup; "
+                    "moving it up (what those envelopes did is recovered end to end)",
+                    extra={"link": link, "incarnation": incarnation, "through": cursor.through,
+                           "settled_below": settled_below})
+        self.settled_jumps += 1
+        return cursor.settled(settled_below)
+
+    # --- applying ---
+
+    def drain(self, max_chunks: int | None = None, chunk: int = CHUNK) -> int:
+        """Apply what is stored, oldest first (all of it, or ``max_chunks`` chunks of ``chunk``
+        envelopes); return how many envelopes were taken."""
+        taken = chunks = 0
+        with self._drain_lock:
+            while max_chunks is None or chunks < max_chunks:
+                n = self._apply_chunk(chunk)
+                if n == 0:
+                    break
+                taken += n
+                chunks += 1
+                self.on_applied()
+        return taken
+
+    def _apply_chunk(self, chunk: int) -> int:
+        try:
+            return self._apply_oldest(chunk, careful=False)
+        except OperationalError:
+            raise  # the store itself failed: nothing was applied, the chunk waits for the next try
+        except Exception:
+            return self._apply_oldest(chunk, careful=True)
+
+    def _apply_oldest(self, chunk: int, careful: bool) -> int:
+        now = self.clock.now()
+        taken = row_id = 0
+        with self.store.transaction() as s:
+            while taken < chunk:  # a batch at a time: a chunk rarely needs more than one or two
+                found = query(s, _NEXT_BATCH, (row_id,))
+                if not found:
+                    break
+                row_id, link, applied, count, body = found[0]
+                envelopes = decode_envelopes(body, applied, applied + chunk - taken)
+                for env in envelopes:
+                    if not careful:
+                        self._check_envelope(link, env)
+                        self.replicator.process(s, env, now)
+                        continue
+                    try:
+                        with savepoint(s):
+                            self._check_envelope(link, env)
+                            self.replicator.process(s, env, now)
+                    except OperationalError:
+                        raise
+                    except Exception as exc:
+                        self._quarantine(s, link, env, exc, now)
+                taken += len(envelopes)
+                if not envelopes or applied + len(envelopes) >= count:
+                    execute(s, "DELETE FROM inbox WHERE id = ?", (row_id,))
+                else:
+                    execute(s, "UPDATE inbox SET applied = ? WHERE id = ?", (applied + len(envelopes), row_id))
+        self._count(-taken)
+        return taken
+
+    def _count(self, change: int) -> None:
+        with self._depth_lock:
+            self._depth += change
+
+    def _check_envelope(self, link: str, env: Envelope) -> None:
+        """What no envelope may be, whatever its kind: checked before it is applied."""
+        problem = out_of_range(env)
+        if problem:
+            raise ApplyError(problem)
+        try:
+            env.payload.decode()
+        except UnicodeDecodeError:
+            raise ApplyError("the payload is not UTF-8 text") from None
+        # Catalog versions flow only down: one that comes up from a child is refused.
+        if env.kind == "catalog" and link != parent_id(self.store.meta.node_id):
+            raise ApplyError(f"a catalog version comes only from its parent, not from {link}")
+
+    # --- quarantine ---
+
+    @staticmethod
+    def _quarantine(s: Session, link: str, env: Received, exc: Exception, now: datetime) -> None:
+        error = f"{exc.__class__.__name__}: {exc}"
+        log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
+                                                    "error": error})
+        s.add(QuarantineRow(link=link, seq=_fit(env.seq), origin=env.origin,
+                            origin_incarnation=_fit(env.origin_incarnation), origin_seq=_fit(env.origin_seq),
+                            kind=env.kind, target=env.target, case_key=env.case_key,
+                            priority=_fit(env.priority),
+                            payload=env.payload.decode("utf-8", errors="backslashreplace"),
+                            created_at=env.created_at, error=error[:2000], quarantined_at=utc_text(now)))
+
+    def quarantined(self) -> list[QuarantineRow]:
+        with self.store.reading() as s:
+            return list(s.exec(select(QuarantineRow).where(col(QuarantineRow.replayed_at).is_(None))
+                               .order_by(col(QuarantineRow.id))).all())
+
+    def replay(self, item_id: int) -> tuple[bool, str]:
+        """Try a quarantined envelope again (after the cause was fixed). Returns (applied, error)."""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            row = s.get(QuarantineRow, item_id)
+            if row is None or row.replayed_at is not None:
+                raise KeyError(f"no quarantined item {item_id} waiting")
+            env = Envelope(row.seq, row.origin, row.origin_incarnation, row.origin_seq, row.kind, row.target,
+                           row.case_key, row.priority, row.payload.encode(), row.created_at)
+            try:
+                with savepoint(s):
+                    self._check_envelope(row.link, env)
+                    self.replicator.process(s, env, now)
+            except OperationalError:
+                raise
+            except Exception as exc:
+                row.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+                s.add(row)
+                return False, row.error
+            row.replayed_at = utc_text(now)
+            s.add(row)
+            return True, ""
+
+
+async def run_inbox(inbox: Inbox, stop: asyncio.Event) -> None:
+    """Apply what the inbox receives until ``stop`` is set (a node process's apply task).
+
+    Receiving comes first. While batches arrive back to back (a reconnected subtree
+    catching up), applying takes small chunks with pauses in between, so the backlog moves
+    off the link — the scarce, unreliable resource — at close to the disk's speed, and
+    applying still progresses; once arrivals pause, or the inbox is half full, it applies
+    at full speed. Receiving wakes it; it also looks every ``IDLE_CHECK_S``, so envelopes
+    stored before a restart are applied without waiting for new ones. A failing store is
+    logged and retried at that pace rather than ending the task.
+    """
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    last_received = [0.0]
+
+    def received() -> None:  # called from the worker thread that received the batch
+        last_received[0] = time.monotonic()
+        loop.call_soon_threadsafe(wake.set)
+
+    inbox.on_received = received
+    while not stop.is_set():
+        wake.clear()
+        busy = time.monotonic() - last_received[0] < BUSY_WINDOW_S and inbox.depth < inbox.capacity // 2
+        try:
+            # One chunk per hop to the worker thread, so a stop waits for one chunk at most.
+            if await asyncio.to_thread(inbox.drain, 1, BUSY_CHUNK if busy else CHUNK) and not busy:
+                continue
+        except OperationalError as exc:
+            log.error("inbox apply failed; retrying", extra={"error": str(exc)})
+        if stop.is_set():
+            break
+        waiters = {asyncio.ensure_future(stop.wait())}
+        if not busy:
+            waiters.add(asyncio.ensure_future(wake.wait()))
+        done, pending = await asyncio.wait(waiters, timeout=BUSY_PAUSE_S if busy else IDLE_CHECK_S,
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for w in pending:
+            w.cancel()

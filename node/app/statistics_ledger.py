@@ -1,0 +1,379 @@
+"""A node's statistics in its store: counting its own facts, keeping its subtree's rows, answering.
+
+Counting (``StatsLedger.flush``, one unit of work). The ledger keeps a durable cursor in
+``meta``: the id of the last ``case_event`` row it has looked at. A flush reads the events
+after it, counts those this node originated (``node.statistics``), adds them to this
+node's own ``stat_row`` buckets, moves the cursor — all in the same transaction, so a
+crash before the commit loses nothing and one after it counts nothing twice — and,
+when a bucket changed, gives every changed row the node's next version (its store
+incarnation first, then its own flush counter, so a restore from backup never goes back),
+records its own ``stat_report`` and sends the changed rows, whole, to the city in one
+``stats`` envelope (persist before send: the outbox insert is in the same transaction).
+Complaints are rows, not events: when the number about this node changes, their counts
+are regrouped from the ``complaint`` table (indexed by about_node, filed_on) and the
+buckets that differ are rewritten the same way. With nothing new, a report alone goes
+up every ``heartbeat_s`` so ancestors can tell a quiet node from a silent one.
+
+Keeping (``apply_stats``, called by the replicator for a ``stats`` envelope, at every
+ancestor on the way up): each row and the report are upserted only if their version is
+higher than the one held (``federation.rollup``: highest version wins), so repeats,
+reorders and late arrivals are harmless.
+
+Answering (``answer``): totals over the rows of this node's subtree, grouped as asked,
+with the coverage of the reports under it and each child's last-heard time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlmodel import Session
+
+from govnet.federation.rollup import (
+    GROUPINGS,
+    Coverage,
+    Report,
+    RowKey,
+    VersionedRow,
+    coverage,
+    grand_total,
+    totals,
+)
+from govnet.federation.routing import in_subtree, root_of
+from govnet.federation.tree import parent_id
+from govnet.node.domain.calendar import WorkCalendar, local_date
+from govnet.node.domain.clock import Clock
+from govnet.node.domain.statistics import (
+    COUNTED_ACTIONS,
+    COUNTERS,
+    ComplaintFact,
+    EventFact,
+    StatsSettings,
+    tally,
+)
+from govnet.node.store.engine import Store, execute, next_value, query, utc_text
+from govnet.node.store.outbox import send
+
+log = logging.getLogger("govnet.stats")
+
+KIND = "stats"
+EVENT_CURSOR = "stats_event_id"  # meta: last case_event id looked at
+COMPLAINTS_SEEN = "stats_complaints"  # meta: complaints about this node counted so far
+BATCH = 20_000  # events per flush at most (a first flush of an old store goes in steps)
+INCARNATION_SHIFT = 32  # version = incarnation · 2^32 + the store's own flush counter
+
+_KEY = ("node", "day", "item_code", "department")
+_ROW_COLUMNS = (*_KEY, *COUNTERS, "version", "computed_at")
+UPSERT_ROW_SQL = (
+    f"INSERT INTO stat_row ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join(':' + c for c in _ROW_COLUMNS)}) "
+    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*COUNTERS, "version", "computed_at"))
+    + " WHERE excluded.version > stat_row.version"
+)
+_REPORT_COLUMNS = ("node", "version", "as_of", "children", "received_at")
+UPSERT_REPORT_SQL = (
+    f"INSERT INTO stat_report ({', '.join(_REPORT_COLUMNS)}) VALUES ({', '.join(':' + c for c in _REPORT_COLUMNS)}) "
+    "ON CONFLICT (node) DO UPDATE SET version = excluded.version, as_of = excluded.as_of, "
+    "children = excluded.children, received_at = excluded.received_at WHERE excluded.version > stat_report.version"
+)
+EVENTS_SQL = (
+    "SELECT e.id, e.origin, e.superseded, e.action, e.detail, e.happened_at, e.receipt, c.item_code, c.department,"
+    " c.accepted_on, c.decided_on, c.due, c.paused_days, c.decision, c.catalog_issuer, c.catalog_version"
+    " FROM case_event e JOIN case_record c ON c.receipt = e.receipt WHERE e.id > ? ORDER BY e.id LIMIT ?"
+)
+
+
+class StatsQueryError(ValueError):
+    """A statistics question that cannot be answered as asked; the text says what to fix."""
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _meta_int(s: Session, key: str) -> int:
+    rows = query(s, "SELECT value FROM meta WHERE key = ?", (key,))
+    return int(rows[0][0]) if rows else 0
+
+
+def _set_meta(s: Session, key: str, value: int) -> None:
+    execute(s, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, str(value)))
+
+
+def _row_dict(row: VersionedRow, computed_at: str) -> dict[str, Any]:
+    k = row.key
+    return {"node": k.node, "day": k.day, "item_code": k.item_code, "department": k.department,
+            **{c: int(row.counters.get(c, 0)) for c in COUNTERS}, "version": row.version, "computed_at": computed_at}
+
+
+def _row_from(values: dict[str, Any]) -> VersionedRow:
+    return VersionedRow(RowKey(values["node"], values["day"], values["item_code"], values["department"]),
+                        int(values["version"]), {c: int(values.get(c, 0)) for c in COUNTERS})
+
+
+def _report_dict(report: Report, received_at: datetime) -> dict[str, Any]:
+    return {"node": report.node, "version": report.version, "as_of": utc_text(report.as_of),
+            "children": json.dumps(list(report.children)), "received_at": utc_text(received_at)}
+
+
+class StatsLedger:
+    """This node's counting of its own facts (see the module docstring)."""
+
+    def __init__(self, store: Store, calendar: WorkCalendar, settings: StatsSettings | None = None) -> None:
+        self.store = store
+        self.calendar = calendar
+        self.settings = settings or StatsSettings()
+        self._fees: dict[tuple[str, int, str], int] = {}  # releases never change: cache their fees
+        self._last_report: datetime | None = None
+
+    # --- when to flush ---
+
+    def pending(self) -> bool:
+        """Whether facts have arrived since the last flush (a cheap read; blocking)."""
+        with self.store.reading() as s:
+            conn = s.connection()
+            top = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM case_event").scalar()
+            about = conn.exec_driver_sql("SELECT count(*) FROM complaint WHERE about_node = ?",
+                                         (self.store.meta.node_id,)).scalar()
+            seen: dict[str, str] = dict(conn.exec_driver_sql("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                             (EVENT_CURSOR, COMPLAINTS_SEEN)).fetchall())
+        return top != int(seen.get(EVENT_CURSOR, 0)) or about != int(seen.get(COMPLAINTS_SEEN, 0))
+
+    def heartbeat_due(self, now: datetime) -> bool:
+        return self._last_report is None or now - self._last_report >= timedelta(seconds=self.settings.heartbeat_s)
+
+    def flush_now(self, now: datetime, report: bool = False) -> bool:
+        """One flush as its own unit of work (blocking); True if a report was recorded."""
+        return self.store.run_unit(lambda s: self.flush(s, now, report))
+
+    # --- the unit of work ---
+
+    def flush(self, s: Session, now: datetime, report: bool = False) -> bool:
+        """Count what is new, store this node's changed rows and report, send them up.
+
+        ``report``: record (and send) a report even if nothing changed (the heartbeat).
+        Returns whether a report was recorded."""
+        me = self.store.meta.node_id
+        cursor = _meta_int(s, EVENT_CURSOR)
+        rows = query(s, EVENTS_SQL, (cursor, BATCH))
+        facts = [f for f in (self._fact(s, me, r) for r in rows) if f is not None]
+        complete = len(rows) < BATCH
+        counts = tally(facts, (), self.calendar)
+        if rows:
+            cursor = rows[-1][0]
+            _set_meta(s, EVENT_CURSOR, cursor)
+        changed: dict[tuple[str, str, str], dict[str, int]] = {}
+        for bucket, adds in counts.items():
+            held = self._own_row(s, me, bucket)
+            for k, v in adds.items():
+                held[k] = held.get(k, 0) + v
+            changed[bucket] = held
+        self._recount_complaints(s, me, changed)
+        if not changed and not report:
+            return False
+        # A store restored from backup has a new incarnation and an older counter: putting the
+        # incarnation first keeps its versions above everything it sent before the restore.
+        version = (self.store.meta.incarnation << INCARNATION_SHIFT) + next_value(s, "stats_version")
+        computed_at = utc_text(now)
+        sent = []
+        for (day, item, dept), values in sorted(changed.items()):
+            row = VersionedRow(RowKey(me, day, item, dept), version, values)
+            sent.append(_row_dict(row, computed_at))
+            execute(s, UPSERT_ROW_SQL, sent[-1])
+        held_report = query(s, "SELECT as_of FROM stat_report WHERE node = ?", (me,))
+        # A partial flush (a long backlog) does not claim to be complete up to now.
+        as_of = now if complete or not held_report else datetime.fromisoformat(held_report[0][0])
+        children = tuple(r[0] for r in query(s, "SELECT child_id FROM child_link ORDER BY child_id"))
+        mine = Report(me, version, as_of, children)
+        execute(s, UPSERT_REPORT_SQL, _report_dict(mine, now))
+        if parent_id(me) is not None:
+            payload = {"report": {"node": me, "version": version, "as_of": utc_text(as_of), "children": list(children)},
+                       "rows": sent}
+            send(s, self.store.meta, target=root_of(me), kind=KIND, case_key=f"{KIND}:{me}", priority=0,
+                 payload=payload, now=now)
+        self._last_report = now
+        return True
+
+    def _own_row(self, s: Session, me: str, bucket: tuple[str, str, str]) -> dict[str, int]:
+        found = query(s, f"SELECT {', '.join(COUNTERS)} FROM stat_row WHERE node = ? AND day = ? AND item_code = ? "
+                         "AND department = ?", (me, *bucket))
+        return dict(zip(COUNTERS, found[0])) if found else {}
+
+    def _recount_complaints(self, s: Session, me: str, changed: dict[tuple[str, str, str], dict[str, int]]) -> None:
+        """Complaints about this node are rows kept in step by their supervisor; when their
+        number changes, regroup them and rewrite the buckets whose count differs."""
+        (about,) = query(s, "SELECT count(*) FROM complaint WHERE about_node = ?", (me,))[0]
+        if about == _meta_int(s, COMPLAINTS_SEEN):
+            return
+        facts = [ComplaintFact(date.fromisoformat(day), item or "", dept or "") for day, item, dept in
+                 query(s, "SELECT filed_on, item_code, department FROM complaint WHERE about_node = ?", (me,))]
+        now_counts = {b: c.get("complaints", 0) for b, c in tally((), facts, self.calendar).items()}
+        held = {(d, i, p): n for d, i, p, n in query(
+            s, "SELECT day, item_code, department, complaints FROM stat_row WHERE node = ? AND complaints > 0", (me,))}
+        for bucket in set(now_counts) | set(held):
+            wanted = now_counts.get(bucket, 0)
+            row = changed.get(bucket) or self._own_row(s, me, bucket)
+            if row.get("complaints", 0) != wanted:
+                row["complaints"] = wanted
+                changed[bucket] = row
+        _set_meta(s, COMPLAINTS_SEEN, about)
+
+    def _fact(self, s: Session, me: str, r: tuple[Any, ...]) -> EventFact | None:
+        (_id, origin, superseded, action, detail, happened_at, receipt, item_code, department, accepted_on,
+         decided_on, due, paused_days, decision, issuer, version) = r
+        if origin != me or superseded or action not in COUNTED_ACTIONS:
+            return None
+        day = local_date(datetime.fromisoformat(happened_at))
+        fact = EventFact(action=action, happened_on=day, item_code=item_code, department=department)
+        if action == "evaluate":
+            return EventFact(action, day, item_code, department, rating=str(json.loads(detail).get("rating", "")))
+        if action in ("approve", "reject"):
+            accepted = query(s, "SELECT happened_at FROM case_event WHERE receipt = ? AND action = 'accept' AND origin = ? "
+                                "AND superseded = 0 ORDER BY seq LIMIT 1", (receipt, me))
+            here = local_date(datetime.fromisoformat(accepted[0][0])) if accepted else None
+            return EventFact(action, day, item_code, department, accepted_here_on=here)
+        if action == "complete":
+            return EventFact(action, day, item_code, department, accepted_on=_date(accepted_on),
+                             decided_on=_date(decided_on), due=_date(due), paused_days=int(paused_days or 0),
+                             decision=decision, fees_fen=self._fees_of(s, issuer, version, item_code))
+        return fact
+
+    def _fees_of(self, s: Session, issuer: str, version: int, code: str) -> int:
+        key = (issuer, version, code)
+        if key not in self._fees:
+            found = query(s, "SELECT data FROM catalog_release_item WHERE issuer = ? AND version = ? AND code = ?", key)
+            fees = json.loads(found[0][0]).get("fees", []) if found else []
+            self._fees[key] = sum(int(f.get("amount_fen", 0)) for f in fees)
+        return self._fees[key]
+
+    # --- the node process's loop ---
+
+    async def run(self, clock: Clock, stop: asyncio.Event, after_send: Callable[[], None] = lambda: None) -> None:
+        """Flush every ``flush_interval_s`` when something is new (or a heartbeat is due) until ``stop``."""
+        interval = self.settings.flush_interval_s
+        while not stop.is_set():
+            try:
+                now = clock.now()
+                beat = self.heartbeat_due(now)
+                due = beat or await asyncio.to_thread(self.pending)
+                if due and await self.store.run_unit_async(partial(self.flush, now=now, report=beat)):
+                    after_send()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next interval tries again; the cursor is durable
+                log.exception("statistics flush failed")
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+
+
+# --- what ancestors do with a descendant's rows ---
+
+
+def apply_stats(s: Session, payload: dict[str, Any], origin: str, now: datetime) -> None:
+    """Keep a descendant's rows and report where newer than held (highest version wins).
+
+    A node reports only its own counts: rows or a report about another node are refused
+    (``ValueError``: the envelope goes to quarantine)."""
+    try:
+        r = payload["report"]
+        rows = [_row_from(values) for values in payload.get("rows", [])]
+        report = Report(r["node"], int(r["version"]), datetime.fromisoformat(r["as_of"]), tuple(r.get("children", ())))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed statistics report from {origin}: {exc.__class__.__name__}: {exc}") from None
+    strangers = {row.key.node for row in rows if row.key.node != origin} | ({report.node} - {origin})
+    if strangers:
+        raise ValueError(f"statistics from {origin} about other nodes ({', '.join(sorted(strangers))}): "
+                         "a node reports only its own counts")
+    for row, values in zip(rows, payload.get("rows", [])):
+        execute(s, UPSERT_ROW_SQL, _row_dict(row, str(values.get("computed_at", ""))))
+    execute(s, UPSERT_REPORT_SQL, _report_dict(report, now))
+
+
+# --- answering ---
+
+
+@dataclass(frozen=True)
+class StatsAnswer:
+    node: str
+    by: str
+    first_day: str
+    last_day: str
+    groups: dict[str, dict[str, int]]
+    total: dict[str, int]
+    coverage: Coverage
+    answered_at: datetime
+
+
+def check_question(by: str, first_day: str, last_day: str) -> tuple[str, str, str]:
+    """Validate a question's grouping and dates (``YYYY-MM-DD``; empty: open)."""
+    by = by.strip() or "node"
+    if by not in GROUPINGS:
+        raise StatsQueryError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
+    days = []
+    for name, text in (("from", first_day), ("to", last_day)):
+        text = text.strip()
+        if text:
+            try:
+                text = date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise StatsQueryError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+        days.append(text)
+    if days[0] and days[1] and days[0] > days[1]:
+        raise StatsQueryError(f"from {days[0]} is after to {days[1]}: swap them")
+    return by, days[0], days[1]
+
+
+_BY_COLUMN = {"item": "item_code", "department": "department", "day": "day"}
+
+
+def answer(store: Store, by: str, first_day: str, last_day: str, now: datetime) -> StatsAnswer:
+    """Totals over this node's subtree, grouped ``by``, with their coverage (blocking read).
+
+    A city holds a row per node, day, item and department for years; SQLite sums them
+    first (per node, or per item / department / day over the subtree's nodes), and the
+    tree's groupings (``federation.rollup.totals``) run over those few sums."""
+    by, first_day, last_day = check_question(by, first_day, last_day)
+    me = store.meta.node_id
+    column = _BY_COLUMN.get(by)
+    sums = ", ".join(f"sum({c})" for c in COUNTERS)
+    days = (first_day or "0000-00-00", last_day or "9999-99-99")
+    with store.reading() as s:
+        conn = s.connection()
+        known = [n for (n,) in conn.exec_driver_sql("SELECT DISTINCT node FROM stat_row").fetchall()]
+        mine = [n for n in known if in_subtree(n, me)]
+        if column is None:
+            raw = conn.exec_driver_sql(f"SELECT node, {sums} FROM stat_row WHERE day >= ? AND day <= ? GROUP BY node",
+                                       days).fetchall()
+            rows = [VersionedRow(RowKey(n, "", "", ""), 0, dict(zip(COUNTERS, c))) for n, *c in raw]
+        else:
+            raw = conn.exec_driver_sql(
+                f"SELECT {column}, {sums} FROM stat_row WHERE day >= ? AND day <= ? "
+                "AND node IN (SELECT value FROM json_each(?)) " f"GROUP BY {column}",
+                (*days, json.dumps(mine))).fetchall()
+            rows = [VersionedRow(RowKey(me, **{"day": "", "item_code": "", "department": "", column: g}), 0,
+                                 dict(zip(COUNTERS, c))) for g, *c in raw]
+        reports = conn.exec_driver_sql("SELECT node, version, as_of, children FROM stat_report").fetchall()
+        heard = conn.exec_driver_sql("SELECT child_id, last_seen FROM child_link").fetchall()
+    groups = totals(rows, by, me, COUNTERS)
+    cover = coverage(me, (Report(n, v, datetime.fromisoformat(a), tuple(json.loads(c))) for n, v, a, c in reports),
+                     {c: datetime.fromisoformat(t) if t else None for c, t in heard})
+    return StatsAnswer(me, by, first_day, last_day, groups, grand_total(groups, COUNTERS), cover, now)
+
+
+def own_rows(store: Store, node: str | None = None) -> Iterable[VersionedRow]:
+    """Every row held for ``node`` (default: this node), for tests and tools."""
+    node = node or store.meta.node_id
+    with store.reading() as s:
+        raw = s.connection().exec_driver_sql(
+            f"SELECT {', '.join(_ROW_COLUMNS)} FROM stat_row WHERE node = ?", (node,)).fetchall()
+    return [_row_from(dict(zip(_ROW_COLUMNS, r))) for r in raw]

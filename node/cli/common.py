@@ -1,0 +1,90 @@
+"""What every command shares: one-line errors with their exit codes, and the common options.
+
+Exit codes: 0 done; 1 refused (bad input, illegal action, bad configuration); 2 usage
+error; 3 the node could not be reached. Every error is one line on stderr, never a trace.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+import grpc
+
+from govnet.node.domain.catalog import CatalogError
+from govnet.node.process.config import ConfigError
+from govnet.node.rpc.client import ClientError
+from govnet.node.store.engine import StoreError
+
+DEFAULT_NODE = "127.0.0.1:50051"
+EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """One line on stderr and a non-zero exit."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"govnet: error: {self.format_message()}", err=True)
+
+
+def friendly(fn: F) -> F:
+    """Turn every expected failure into a one-line message and its exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            code = EXIT_UNREACHABLE if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else EXIT_REFUSED
+            raise Failure(f"{exc.code.name}: {exc}", code) from None
+        except (ConfigError, CatalogError, StoreError) as exc:
+            raise Failure(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+node_option = click.option(
+    "--node", "node", default=lambda: os.environ.get("GOVNET_NODE", DEFAULT_NODE), show_default="$GOVNET_NODE or 127.0.0.1:50051",
+    metavar="HOST:PORT", help="The node to talk to.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def default_actor() -> str:
+    return os.environ.get("GOVNET_ACTOR") or getpass.getuser()
+
+
+def actor_option(help: str | None = None) -> Callable[[F], F]:
+    """``--actor``: who acts, by default $GOVNET_ACTOR or the login name."""
+    return click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login", help=help)
+
+
+class OneLineErrors(click.Group):
+    """Usage errors too are one line (what is wrong and where to read more), exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "govnet"
+            click.echo(f"govnet: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("govnet: aborted", err=True)
+            sys.exit(1)
+
+

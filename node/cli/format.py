@@ -1,0 +1,177 @@
+"""Pure text formatting for the CLI: messages in, strings out, nothing printed here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from govnet.v1 import cases_pb2, catalog_pb2, sync_pb2
+
+
+def to_json(msg: Message | dict[str, Any]) -> str:
+    data = msg if isinstance(msg, dict) else message_dict(msg)
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def message_dict(msg: Message) -> dict[str, Any]:
+    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two terminal columns."""
+    return sum(2 if ord(ch) >= 0x1100 and _wide(ch) else 1 for ch in text)
+
+
+def _wide(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_fields(pairs: Sequence[tuple[str, Any]]) -> str:
+    width = max(len(k) for k, _ in pairs)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs if v not in ("", None))
+
+
+def format_case(case: cases_pb2.Case) -> str:
+    head = format_fields(
+        [
+            ("receipt", case.receipt),
+            ("item", f"{case.item_code} {case.item_name}"),
+            ("department", case.department),
+            ("type", case.case_type),
+            ("status", case.status),
+            ("owner", case.owner),
+            ("origin", case.origin),
+            ("applicant", f"{case.applicant.name} {case.applicant.id_number} {case.applicant.phone}"),
+            ("agent", case.agent),
+            ("materials", ", ".join(case.materials)),
+            ("missing core", ", ".join(case.missing_core)),
+            ("owed", ", ".join(case.pending_materials)),
+            ("submitted", case.submitted_at),
+            ("due", case.due or "(set at acceptance)"),
+            ("statutory due", case.statutory_due),
+            ("supplement due", case.supplement_due),
+            ("paused days", case.paused_days or ""),
+            ("extended", "yes" if case.extended else ""),
+            ("joint", ", ".join(f"{j.department}: {j.opinion}" for j in case.joint)),
+            ("decision", f"{case.decision} {case.decision_reason}".strip()),
+            ("notice", case.notice),
+            ("duplicate?", f"possible duplicate of {case.duplicate_of}" if case.possible_duplicate else ""),
+            ("catalog", f"{case.catalog_issuer} version {case.catalog_version}".strip()),
+            ("next actions", ", ".join(case.allowed_actions) or "none (closed)"),
+        ]
+    )
+    if not case.events:
+        return head
+    events = format_table(
+        ["#", "when", "action", "status", "actor", "reason"],
+        [(e.seq, e.happened_at[:19], e.action + (" [back-filled]" if '"backfilled": true' in e.detail_json else ""),
+          e.to_status, e.actor, e.reason) for e in case.events],
+    )
+    return head + "\n\n" + events
+
+
+def format_case_list(cases: Sequence[cases_pb2.Case]) -> str:
+    return format_table(
+        ["receipt", "item", "type", "status", "due", "owner", "flags"],
+        [
+            (c.receipt, c.item_code, c.case_type, c.status, c.due or "-", c.owner,
+             "dup?" if c.possible_duplicate else "")
+            for c in cases
+        ],
+    )
+
+
+def format_track(t: cases_pb2.TrackCaseResponse) -> str:
+    head = format_fields(
+        [("receipt", t.receipt), ("item", t.item_name), ("department", t.department),
+         ("status", t.status), ("due", t.due or "-"), ("handled at", t.owner)]
+    )
+    rows = [(e.happened_at[:19], e.action, e.to_status, e.reason) for e in t.progress]
+    return head + "\n\n" + format_table(["when", "step", "status", "note"], rows)
+
+
+def format_items(items: Sequence[catalog_pb2.ServiceItem]) -> str:
+    return format_table(
+        ["code", "name", "department", "level", "type", "promised", "statutory"],
+        [(i.code, i.name, i.department, i.authority_level, i.item_type, i.promised_days, i.statutory_days)
+         for i in items],
+    )
+
+
+def format_item(i: catalog_pb2.ServiceItem, version: int, issuer: str = "") -> str:
+    fees = "; ".join(f"{f.name} {f.amount_fen / 100:.2f} yuan ({f.standard}; {f.basis})" for f in i.fees)
+    return format_fields(
+        [
+            ("code", i.code),
+            ("name", i.name),
+            ("department", i.department),
+            ("decided at", i.authority_level),
+            ("type", i.item_type),
+            ("legal basis", i.legal_basis),
+            ("conditions", i.conditions),
+            ("procedure", " → ".join(i.procedure)),
+            ("materials", ", ".join(f"{m.name}{'' if m.core else ' (non-core)'}" for m in i.materials)),
+            ("promised", f"{i.promised_days} working days"),
+            ("statutory", f"{i.statutory_days} working days"),
+            ("fees", fees or "free of charge"),
+            ("joint with", ", ".join(i.joint_departments)),
+            ("tolerance", "yes" if i.tolerance else "no"),
+            ("agent may carry", "yes" if i.proxy else "no"),
+            ("catalog", f"{issuer} version {version}".strip()),
+        ]
+    )
+
+
+def _short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _age(seconds: float) -> str:
+    if seconds <= 0:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def format_sync_status(status: sync_pb2.SyncStatusResponse) -> str:
+    rows = [
+        (link.neighbour, link.direction, link.state, (link.since or "-")[:19], link.outbox_depth,
+         _age(link.oldest_age_s), link.inbox_depth, (link.last_success or "-")[:19], link.quarantined,
+         _short(link.last_error))
+        for link in status.links
+    ]
+    table = format_table(["link", "dir", "state", "since", "outbox", "oldest", "inbox", "last success", "quar.",
+                          "last error"],
+                         rows) if rows else "no links yet (no parent configured and no child has registered)"
+    return f"node {status.node_id}: {status.quarantined} quarantined\n\n{table}"
+
+
+def format_quarantine(listing: sync_pb2.QuarantineListResponse) -> str:
+    if not listing.items:
+        return "quarantine is empty"
+    return format_table(
+        ["id", "from", "kind", "case", "origin/seq", "when", "error"],
+        [(q.id, q.link, q.envelope.kind, q.envelope.case_key, f"{q.envelope.origin}/{q.envelope.origin_seq}",
+          q.quarantined_at[:19], q.error) for q in listing.items],
+    )

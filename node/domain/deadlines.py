@@ -1,0 +1,172 @@
+"""Deadline rules of electronic supervision (电子监察): which alarms a case has earned today.
+
+The supervision office warns before a case's deadline (a yellow card), raises an alarm
+once it has passed (a red card), and watches the steps inside a case too: a lower level
+holding an escalated case past its review limit before forwarding it, or a department of
+a joint review silent past its share. For items that allow it, a silent department is
+taken as agreeing (timeout default, 超时默认).
+
+Everything here is pure: the owner's scanner hands in what it knows of one case
+(``Watched``), the working-day calendar, the settings and today's date, and gets back
+the alarms to record. Nothing reads a clock or a store, so the same rules run in the
+node, in the simulation and in tests.
+
+The clock stops while the case waits for the applicant (a supplement) or for a hearing,
+test, inspection or expert review (a suspension): both set ``pause_started``. Counting
+from the day the pause began keeps the working days left constant while it lasts; when
+the case resumes, the lifecycle pushes the due date back by the paused working days.
+
+Each alarm is recorded once per case and per kind (per step and department for step
+timers): ``Alarm.key`` names it, and the scanner passes the keys already recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from govnet.node.domain.calendar import WorkCalendar
+from govnet.node.domain.lifecycle import CaseState, EventDraft, Status, Transition
+
+RATINGS = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied")
+DISSATISFIED = frozenset({"dissatisfied", "very_dissatisfied"})
+
+WARN, OVERDUE, STEP_OVERDUE, TIMEOUT_AGREE = "warn", "overdue", "step_overdue", "timeout_agree"
+ALARM_ACTIONS = (WARN, OVERDUE, STEP_OVERDUE, TIMEOUT_AGREE)
+ESCALATION_REVIEW, JOINT_OPINION = "escalation_review", "joint_opinion"
+
+# Statuses in which the case's own deadline runs (set at acceptance, met by the decision).
+RUNNING = frozenset({Status.ACCEPTED, Status.UNDER_REVIEW, Status.AWAITING_SUPPLEMENT,
+                     Status.JOINT_REVIEW, Status.ESCALATED})
+
+
+@dataclass(frozen=True)
+class SupervisionSettings:
+    """The ``[supervision]`` section of a node's configuration."""
+
+    warn_working_days: int = 1  # a yellow card this many working days before the due date
+    scan_interval_s: float = 60.0  # how often the owner looks for alarms
+    rectification_days: int = 15  # time to rectify after a dissatisfied rating
+    complaint_days: int = 10  # time the supervising level has to resolve a complaint
+    joint_opinion_days: int = 5  # each joint reviewer's share, from the start of the joint review
+    backfill_after_s: float = 3600.0  # an event recorded later than this after it happened is back-filled
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What the deadline rules need to know of one case held by its owner."""
+
+    receipt: str
+    status: Status
+    department: str
+    due: date | None
+    pause_started: date | None = None
+    step_due: date | None = None  # a lower level's review limit for an escalated case it still holds
+    joint: tuple[tuple[str, str, str], ...] = ()
+    joint_started: date | None = None
+    timeout_default: bool = False
+    recorded: frozenset[str] = frozenset()  # ``Alarm.key`` of every alarm already recorded
+
+
+@dataclass(frozen=True)
+class Alarm:
+    action: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return alarm_key(self.action, self.detail)
+
+
+def alarm_key(action: str, detail: dict[str, Any]) -> str:
+    """What makes an alarm the same alarm: the kind and the due date it is about (a due date
+    moved by an extension or a suspension earns its own cards), and for step timers the step
+    and department."""
+    if action == STEP_OVERDUE:
+        return f"{action}:{detail.get('step', '')}:{detail.get('department', '')}"
+    if action == TIMEOUT_AGREE:
+        return f"{action}:{detail.get('department', '')}"
+    return f"{action}:{detail.get('due', '')}"
+
+
+def recorded_keys(events: Iterable[tuple[str, dict[str, Any]]]) -> frozenset[str]:
+    """The keys of the alarms among ``(action, detail)`` events."""
+    return frozenset(alarm_key(a, d) for a, d in events if a in ALARM_ACTIONS)
+
+
+def counting_day(today: date, pause_started: date | None) -> date:
+    """The day the clock reads: the day it stopped while it is stopped."""
+    return min(today, pause_started) if pause_started is not None else today
+
+
+def working_days_left(calendar: WorkCalendar, due: date, today: date, pause_started: date | None = None) -> int:
+    """Working days from today (or from when the clock stopped) to the due date; 0 on the due day."""
+    return calendar.working_days_between(counting_day(today, pause_started), due)
+
+
+def is_overdue(due: date, today: date, pause_started: date | None = None) -> bool:
+    return counting_day(today, pause_started) > due
+
+
+def due_alarms(case: Watched, calendar: WorkCalendar, settings: SupervisionSettings, today: date) -> list[Alarm]:
+    """Every alarm ``case`` has earned by ``today`` and not yet recorded, in a stable order."""
+    out: list[Alarm] = []
+    if case.status in RUNNING and case.due is not None:
+        if is_overdue(case.due, today, case.pause_started):
+            out.append(Alarm(OVERDUE, {"due": case.due.isoformat()}))
+        else:
+            left = working_days_left(calendar, case.due, today, case.pause_started)
+            # A case already past this due date gets its red card only: a late yellow one would say nothing.
+            if left <= settings.warn_working_days and alarm_key(OVERDUE, {"due": case.due.isoformat()}) not in case.recorded:
+                out.append(Alarm(WARN, {"due": case.due.isoformat(), "working_days_left": left}))
+    if case.step_due is not None and case.status in RUNNING and is_overdue(case.step_due, today, case.pause_started):
+        out.append(Alarm(STEP_OVERDUE, {"step": ESCALATION_REVIEW, "department": case.department,
+                                        "due": case.step_due.isoformat()}))
+    if case.status is Status.JOINT_REVIEW and case.joint_started is not None:
+        share_due = calendar.add_working_days(case.joint_started, settings.joint_opinion_days)
+        if is_overdue(share_due, today, case.pause_started):
+            for department, opinion, _ in case.joint:
+                if opinion != "pending":
+                    continue
+                out.append(Alarm(STEP_OVERDUE, {"step": JOINT_OPINION, "department": department,
+                                                "due": share_due.isoformat()}))
+                if case.timeout_default:
+                    out.append(Alarm(TIMEOUT_AGREE, {"department": department, "due": share_due.isoformat()}))
+    return [a for a in out if a.key not in case.recorded]
+
+
+def timeout_agree(case: CaseState, alarm: Alarm) -> Transition:
+    """A silent joint reviewer taken as agreeing: the opinion changes with the event that says why."""
+    department = alarm.detail["department"]
+    joint = tuple((d, "agree", "timeout default: no opinion within its share") if d == department and o == "pending"
+                  else (d, o, r) for d, o, r in case.joint)
+    new = dataclasses.replace(case, joint=joint, event_count=case.event_count + 1)
+    draft = EventDraft(action=TIMEOUT_AGREE, from_status=case.status, to_status=case.status, actor="govnet",
+                       reason=f"{department} gave no opinion by {alarm.detail['due']}: taken as agreeing",
+                       detail=dict(alarm.detail))
+    return Transition(new, draft)
+
+
+def check_rating(rating: str) -> str:
+    """The rating as stored, or ValueError naming the five levels."""
+    value = rating.strip().lower().replace(" ", "_").replace("-", "_")
+    if value not in RATINGS:
+        raise ValueError(f"rating {rating!r} is not one of {', '.join(RATINGS)}")
+    return value
+
+
+def rectification_due(calendar: WorkCalendar, opened_on: date, settings: SupervisionSettings) -> date:
+    return calendar.add_working_days(opened_on, settings.rectification_days)
+
+
+def complaint_due(calendar: WorkCalendar, filed_on: date, settings: SupervisionSettings) -> date:
+    return calendar.add_working_days(filed_on, settings.complaint_days)
+
+
+def is_backfilled(happened_at: str, recorded_at: str, settings: SupervisionSettings) -> bool:
+    """An event the network recorded long after it happened (a paper application entered later)."""
+    gap = datetime.fromisoformat(recorded_at) - datetime.fromisoformat(happened_at)
+    return gap.total_seconds() > settings.backfill_after_s

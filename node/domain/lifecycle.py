@@ -1,0 +1,647 @@
+"""The case lifecycle: every status, every action, every rule — in one place.
+
+A case (办件) is received at a window, then accepted or returned with a one-time notice;
+accepted cases are reviewed (alone, or jointly by several departments in parallel),
+may stop the clock while the applicant supplies materials, are escalated when the
+authority sits higher up, and end approved or rejected, completed (the licence or the
+decision document is issued) and delivered at the window where the applicant applied.
+
+This module is pure: it takes the case as it is, the action with its parameters, and a
+``Context`` (the catalog item, this node's level, the current time and the working-day
+calendar) and returns the new case and the event that records the change. It never
+touches a store, a socket or a clock, so the same rules run in the node, in tests and
+in simulations. An illegal action raises ``IllegalAction`` naming the current status
+and the actions it allows; a legal action with bad parameters raises ``ActionRefused``.
+Both leave the case untouched (it is a frozen value).
+
+The six case kinds (``CaseType``) follow from the item and the intake:
+``returned`` when materials were missing, ``escalated`` when the item's authority sits
+above the accepting node, ``proxy`` when a village agent carries it, otherwise the
+item's own type (``immediate``, ``promised``, ``joint``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from govnet.federation.tree import Level
+from govnet.node.domain.calendar import WorkCalendar, local_date
+from govnet.node.domain.catalog import ItemType, ServiceItem
+
+# Default limits of the Administrative Licensing Law (行政许可法), in working days.
+DECISION_DAYS = 20  # art. 42: decide within 20 days
+DECISION_EXTENSION_DAYS = 10  # art. 42: extendable once by 10 with the head's approval
+JOINT_DAYS = 45  # art. 42: joint handling within 45 days
+JOINT_EXTENSION_DAYS = 15  # art. 42: extendable once by 15
+ESCALATED_REVIEW_DAYS = 20  # art. 43: a lower level's review of an escalated case
+ISSUE_DAYS = 10  # art. 44: issue the licence within 10 days after the decision
+TOLERANCE_SUPPLEMENT_DAYS = 10  # our default time to supply a material owed under 容缺受理
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    RETURNED = "returned"
+    ACCEPTED = "accepted"
+    UNDER_REVIEW = "under_review"
+    AWAITING_SUPPLEMENT = "awaiting_supplement"
+    JOINT_REVIEW = "joint_review"
+    ESCALATED = "escalated"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    COMPLETED = "completed"
+    DELIVERED = "delivered"
+    WITHDRAWN = "withdrawn"
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+    REVIEW = "review"
+    REQUEST_SUPPLEMENT = "request_supplement"
+    SUPPLEMENT = "supplement"
+    START_JOINT = "start_joint"
+    OPINION = "opinion"
+    APPROVE = "approve"
+    REJECT = "reject"
+    ESCALATE = "escalate"
+    EXTEND = "extend"
+    COMPLETE = "complete"
+    DELIVER = "deliver"
+    WITHDRAW = "withdraw"
+    SUSPEND = "suspend"  # the clock stops for a hearing, testing, inspection or expert review
+    RESUME = "resume"
+
+
+class CaseType(StrEnum):
+    IMMEDIATE = "immediate"
+    PROMISED = "promised"
+    JOINT = "joint"
+    ESCALATED = "escalated"
+    RETURNED = "returned"
+    PROXY = "proxy"
+
+
+S, A = Status, Action
+
+# Rule 1: every (status, action) pair that may happen, and the status it leads to.
+# Guards on parameters and on the item (authority, tolerance, joint opinions) are in
+# the handlers below; anything not in this table is illegal.
+TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
+    S.RECEIVED: {A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN},
+    S.ACCEPTED: {
+        A.REVIEW: S.UNDER_REVIEW,
+        A.APPROVE: S.APPROVED,  # immediate items: one review, one approval at the window
+        A.REJECT: S.REJECTED,
+        A.ESCALATE: S.ESCALATED,
+        A.SUPPLEMENT: S.ACCEPTED,  # a material owed under tolerance acceptance arrives
+        A.WITHDRAW: S.WITHDRAWN,
+    },
+    S.UNDER_REVIEW: {
+        A.REQUEST_SUPPLEMENT: S.AWAITING_SUPPLEMENT,
+        A.SUPPLEMENT: S.UNDER_REVIEW,
+        A.START_JOINT: S.JOINT_REVIEW,
+        A.APPROVE: S.APPROVED,
+        A.REJECT: S.REJECTED,
+        A.ESCALATE: S.ESCALATED,
+        A.EXTEND: S.UNDER_REVIEW,
+        A.SUSPEND: S.UNDER_REVIEW,
+        A.RESUME: S.UNDER_REVIEW,
+        A.WITHDRAW: S.WITHDRAWN,
+    },
+    S.AWAITING_SUPPLEMENT: {
+        A.SUPPLEMENT: S.UNDER_REVIEW,  # stays waiting while requested materials are still owed
+        A.REJECT: S.REJECTED,
+        A.WITHDRAW: S.WITHDRAWN,
+    },
+    S.JOINT_REVIEW: {
+        A.OPINION: S.JOINT_REVIEW,
+        A.SUPPLEMENT: S.JOINT_REVIEW,
+        A.APPROVE: S.APPROVED,
+        A.REJECT: S.REJECTED,
+        A.EXTEND: S.JOINT_REVIEW,
+        A.SUSPEND: S.JOINT_REVIEW,
+        A.RESUME: S.JOINT_REVIEW,
+        A.WITHDRAW: S.WITHDRAWN,
+    },
+    S.ESCALATED: {A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN},
+    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED},
+    S.REJECTED: {A.COMPLETE: S.COMPLETED},
+    S.COMPLETED: {A.DELIVER: S.DELIVERED},
+    S.RETURNED: {},
+    S.DELIVERED: {},
+    S.WITHDRAWN: {},
+}
+
+TERMINAL: frozenset[Status] = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
+
+
+class LifecycleError(Exception):
+    """A refused action; the case is unchanged. ``str()`` is one line for the clerk."""
+
+
+class IllegalAction(LifecycleError):
+    def __init__(self, status: Status, action: str) -> None:
+        allowed = ", ".join(allowed_actions(status)) or "none (the case is closed)"
+        super().__init__(f"cannot {action} a case that is {status}; allowed now: {allowed}")
+        self.status = status
+        self.action = action
+
+
+class ActionRefused(LifecycleError):
+    """The action is legal in this status but the case or its item forbid it now."""
+
+
+class InvalidParams(LifecycleError):
+    """The action's parameters are wrong or incomplete (a missing reason, an unknown material)."""
+
+
+@dataclass(frozen=True)
+class ActParams:
+    actor: str
+    reason: str = ""
+    materials: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    department: str = ""
+    agree: bool = False
+    approver: str = ""
+    kind: str = ""  # suspend: hearing | testing | inspection | expert_review
+    days: int = 0  # suspend: the planned duration in working days
+
+
+SUSPEND_KINDS = ("hearing", "testing", "inspection", "expert_review")
+
+
+@dataclass(frozen=True)
+class Context:
+    item: ServiceItem
+    node_id: str
+    node_level: Level
+    now: datetime  # aware
+    calendar: WorkCalendar
+
+    @property
+    def today(self) -> date:
+        return local_date(self.now)
+
+    @property
+    def has_authority(self) -> bool:
+        return self.node_level == self.item.authority_level
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Everything the lifecycle needs to know about one case."""
+
+    receipt: str
+    item_code: str
+    case_type: CaseType
+    status: Status
+    origin: str  # node where the applicant applied
+    owner: str
+    owner_epoch: int
+    submitted_at: datetime
+    catalog_version: int
+    materials: tuple[str, ...]
+    catalog_issuer: str = ""  # whose catalog release ``catalog_version`` counts
+    agent: str = ""
+    missing_core: tuple[str, ...] = ()
+    pending_materials: tuple[str, ...] = ()  # owed under tolerance acceptance
+    requested_materials: tuple[str, ...] = ()  # asked for by a supplement request (补正)
+    joint: tuple[tuple[str, str, str], ...] = ()  # (department, opinion, reason)
+    due: date | None = None
+    statutory_due: date | None = None
+    supplement_due: date | None = None
+    issue_due: date | None = None
+    pause_started: date | None = None
+    paused_days: int = 0
+    extended: bool = False
+    decision: str = ""
+    decision_reason: str = ""
+    notice: str = ""
+    accepted_on: date | None = None
+    decided_on: date | None = None
+    event_count: int = 0
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """The record of one change, to be stored in the same transaction as the new state."""
+
+    action: str
+    from_status: str
+    to_status: str
+    actor: str
+    reason: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    case: CaseState
+    event: EventDraft
+
+
+def allowed_actions(status: Status) -> list[str]:
+    return [a.value for a in TRANSITIONS[status]]
+
+
+def classify(item: ServiceItem, node_level: Level, via_agent: bool) -> CaseType:
+    """The kind a new case has at intake (it becomes ``returned`` if returned later).
+
+    A case a village agent carries is a proxy case (代办件) even when it goes up to be
+    decided: the agent, not the applicant, walks it through.
+    """
+    if via_agent:
+        return CaseType.PROXY
+    if node_level.rank > item.authority_level.rank:
+        return CaseType.ESCALATED
+    return CaseType(item.item_type.value)
+
+
+def intake(
+    *,
+    receipt: str,
+    item: ServiceItem,
+    node_id: str,
+    node_level: Level,
+    now: datetime,
+    catalog_version: int,
+    materials: Sequence[str],
+    catalog_issuer: str = "",
+    agent: str,
+    actor: str,
+    note: str = "",
+) -> Transition:
+    """A new case as the window receives it, before it is accepted or returned."""
+    if not actor.strip():
+        raise InvalidParams("who is receiving the case? give the clerk or agent as actor")
+    if node_level.rank < item.authority_level.rank:
+        raise ActionRefused(
+            f"item {item.code} is decided at {item.authority_level} level; "
+            f"a {node_level} node does not receive it — apply at a {item.authority_level} center"
+        )
+    if agent and not item.proxy:
+        raise ActionRefused(f"item {item.code} cannot be carried by a village agent (代办)")
+    provided = _dedupe(materials)
+    _check_known(item, provided)
+    missing_core, _ = item.missing(provided)
+    case = CaseState(
+        receipt=receipt,
+        item_code=item.code,
+        case_type=classify(item, node_level, bool(agent)),
+        status=Status.RECEIVED,
+        origin=node_id,
+        owner=node_id,
+        owner_epoch=1,
+        submitted_at=now,
+        catalog_version=catalog_version,
+        catalog_issuer=catalog_issuer,
+        materials=provided,
+        agent=agent,
+        missing_core=missing_core,
+        event_count=1,
+    )
+    event = EventDraft(
+        action="submit",
+        from_status="",
+        to_status=Status.RECEIVED,
+        actor=actor,
+        reason="",
+        detail={"materials": list(provided), "agent": agent, "catalog_version": catalog_version,
+                "catalog_issuer": catalog_issuer,
+                **({"note": note.strip()} if note.strip() else {})},
+    )
+    return Transition(case, event)
+
+
+def act(case: CaseState, action: str, params: ActParams, ctx: Context) -> Transition:
+    """Apply one action to a case; raise a ``LifecycleError`` and change nothing if refused."""
+    try:
+        chosen = Action(action)
+    except ValueError:
+        raise InvalidParams(
+            f"unknown action {action!r}; actions are: {', '.join(a.value for a in Action)}"
+        ) from None
+    target = TRANSITIONS[case.status].get(chosen)
+    if target is None:
+        raise IllegalAction(case.status, chosen)
+    if not params.actor.strip():
+        raise InvalidParams(f"who does this {chosen}? give the actor (clerk's name or id)")
+    if is_suspended(case) and chosen not in (A.RESUME, A.WITHDRAW):
+        raise ActionRefused(f"cannot {chosen} a case whose clock is stopped (suspended since "
+                            f"{case.pause_started}); resume it first")
+    try:
+        changes, detail = _HANDLERS[chosen](case, params, ctx)
+    except ActionRefused as exc:
+        # Say where the case is and what can be done instead, not only why not.
+        raise ActionRefused(
+            f"cannot {chosen} a case that is {case.status}: {exc}; "
+            f"allowed now: {', '.join(allowed_actions(case.status))}"
+        ) from None
+    new_status = changes.pop("status", target)
+    new = dataclasses.replace(case, status=new_status, event_count=case.event_count + 1, **changes)
+    event = EventDraft(
+        action=chosen,
+        from_status=case.status,
+        to_status=new_status,
+        actor=params.actor.strip(),
+        reason=params.reason.strip(),
+        detail=detail,
+    )
+    return Transition(new, event)
+
+
+# --- handlers: each returns (field changes, event detail) or raises ActionRefused ---
+
+Changes = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _accept(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    materials = _dedupe(case.materials + p.materials)
+    _check_known(ctx.item, p.materials)
+    missing_core, missing_other = ctx.item.missing(materials)
+    if missing_core:
+        raise ActionRefused(
+            "cannot accept: core material(s) missing: "
+            + ", ".join(missing_core)
+            + " — return the case with a one-time notice instead"
+        )
+    if missing_other and not ctx.item.tolerance:
+        raise ActionRefused(
+            f"cannot accept: item {ctx.item.code} does not allow tolerance acceptance (容缺受理) "
+            f"and material(s) are missing: {', '.join(missing_other)}"
+        )
+    today = ctx.today
+    promised = ctx.item.promised_days
+    changes: dict[str, Any] = {
+        "materials": materials,
+        "missing_core": (),
+        "accepted_on": today,
+        "due": ctx.calendar.due_date(today, promised),
+        "statutory_due": ctx.calendar.due_date(today, ctx.item.statutory_days),
+    }
+    detail: dict[str, Any] = {"due": changes["due"].isoformat(), "promised_days": promised}
+    if missing_other:
+        changes["pending_materials"] = missing_other
+        changes["supplement_due"] = ctx.calendar.add_working_days(today, TOLERANCE_SUPPLEMENT_DAYS)
+        detail["tolerance"] = list(missing_other)
+        detail["supplement_due"] = changes["supplement_due"].isoformat()
+    return changes, detail
+
+
+def _return(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    missing_core, missing_other = ctx.item.missing(case.materials)
+    if not missing_core and not missing_other and not p.reason.strip():
+        raise InvalidParams(
+            "nothing is missing: to return the case, give the reason it does not meet the legal conditions"
+        )
+    # One-time notice (一次性告知): every missing material at once, so the applicant never has to come twice.
+    parts = []
+    if missing_core:
+        parts.append("missing core materials: " + ", ".join(missing_core))
+    if missing_other:
+        parts.append("missing other materials: " + ", ".join(missing_other))
+    if p.reason.strip():
+        parts.append("reason: " + p.reason.strip())
+    notice = f"One-time notice for {case.receipt} ({ctx.item.name}): " + "; ".join(parts)
+    return (
+        {"case_type": CaseType.RETURNED, "notice": notice, "missing_core": missing_core},
+        {"missing_core": list(missing_core), "missing_other": list(missing_other), "notice": notice},
+    )
+
+
+def _review(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if case.status is Status.ESCALATED and not ctx.has_authority:
+        raise ActionRefused(
+            f"this {ctx.node_level} node has no authority for item {ctx.item.code} "
+            f"(decided at {ctx.item.authority_level} level); the case waits there"
+        )
+    detail: dict[str, Any] = {}
+    if case.status is Status.ACCEPTED and not ctx.has_authority:
+        # First review at the lower level before it goes up: its own step limit (art. 43).
+        detail["step_due"] = ctx.calendar.add_working_days(ctx.today, ESCALATED_REVIEW_DAYS).isoformat()
+    return {}, detail
+
+
+def _request_supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    wanted = _dedupe(p.materials)
+    if not wanted:
+        raise InvalidParams("name the material(s) the applicant must supply (补正), all at once")
+    _check_known(ctx.item, wanted)
+    # The clock stops from today until the materials arrive.
+    return (
+        {"requested_materials": wanted, "pause_started": ctx.today},
+        {"requested": list(wanted)},
+    )
+
+
+def _supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    given = _dedupe(p.materials)
+    if not given:
+        raise InvalidParams("name the material(s) the applicant has supplied")
+    owed = case.requested_materials + case.pending_materials
+    unexpected = [m for m in given if m not in owed]
+    if unexpected:
+        raise ActionRefused(
+            f"material(s) not owed: {', '.join(unexpected)}; owed: {', '.join(owed) or 'nothing'}"
+        )
+    requested = tuple(m for m in case.requested_materials if m not in given)
+    pending = tuple(m for m in case.pending_materials if m not in given)
+    changes: dict[str, Any] = {
+        "materials": _dedupe(case.materials + given),
+        "requested_materials": requested,
+        "pending_materials": pending,
+    }
+    if not pending:
+        changes["supplement_due"] = None
+    detail: dict[str, Any] = {"supplied": list(given)}
+    if case.status is Status.AWAITING_SUPPLEMENT:
+        if requested:
+            changes["status"] = Status.AWAITING_SUPPLEMENT  # the clock stays stopped
+        else:
+            assert case.pause_started is not None
+            paused = ctx.calendar.working_days_between(case.pause_started, ctx.today)
+            changes["paused_days"] = case.paused_days + paused
+            changes["pause_started"] = None
+            changes.update(_shifted_dues(case, paused, ctx))
+            detail["paused_working_days"] = paused
+    return changes, detail
+
+
+def _start_joint(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if ctx.item.item_type is not ItemType.JOINT:
+        raise ActionRefused(f"item {ctx.item.code} is not a joint item; review it alone")
+    departments = _dedupe(p.departments) or ctx.item.joint_departments
+    if ctx.item.department in departments:
+        raise InvalidParams(f"{ctx.item.department} leads this case; list only the other departments")
+    joint = tuple((d, "pending", "") for d in departments)
+    return {"joint": joint}, {"departments": list(departments)}
+
+
+def _opinion(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    dept = p.department.strip()
+    opinions = {d: (o, r) for d, o, r in case.joint}
+    if dept not in opinions:
+        raise ActionRefused(
+            f"department {dept or '(none)'} is not in this joint review; "
+            f"reviewers: {', '.join(opinions)}"
+        )
+    if opinions[dept][0] != "pending":
+        raise ActionRefused(f"{dept} has already given its opinion ({opinions[dept][0]})")
+    if not p.agree and not p.reason.strip():
+        raise InvalidParams(f"{dept} disagrees: give the reason")
+    opinion = "agree" if p.agree else "disagree"
+    joint = tuple((d, opinion, p.reason.strip()) if d == dept else (d, o, r) for d, o, r in case.joint)
+    return {"joint": joint}, {"department": dept, "opinion": opinion}
+
+
+def _decide(case: CaseState, p: ActParams, ctx: Context, decision: str) -> Changes:
+    if not ctx.has_authority:
+        raise ActionRefused(
+            f"this {ctx.node_level} node has no authority to {decision[:-1] if decision.endswith('ed') else decision} "
+            f"item {ctx.item.code} (decided at {ctx.item.authority_level} level): escalate it"
+        )
+    today = ctx.today
+    changes: dict[str, Any] = {
+        "decision": decision,
+        "decision_reason": p.reason.strip(),
+        "decided_on": today,
+        "issue_due": ctx.calendar.add_working_days(today, ISSUE_DAYS),
+    }
+    return changes, {"decision": decision}
+
+
+def _approve(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if case.status is Status.ACCEPTED and ctx.item.item_type is not ItemType.IMMEDIATE:
+        raise ActionRefused(f"item {ctx.item.code} is {ctx.item.item_type}: review it before approving")
+    if ctx.item.item_type is ItemType.JOINT and case.status is not Status.JOINT_REVIEW:
+        raise ActionRefused(f"item {ctx.item.code} is a joint item: start the joint review first")
+    if case.status is Status.JOINT_REVIEW:
+        waiting = [d for d, o, _ in case.joint if o == "pending"]
+        against = [d for d, o, _ in case.joint if o == "disagree"]
+        if waiting:
+            raise ActionRefused("joint review still waiting for: " + ", ".join(waiting))
+        if against:
+            raise ActionRefused("cannot approve: disagreed by " + ", ".join(against) + " — reject it")
+    return _decide(case, p, ctx, "approved")
+
+
+def _reject(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if not p.reason.strip():
+        raise InvalidParams("a rejection needs its reason, in writing for the applicant")
+    return _decide(case, p, ctx, "rejected")
+
+
+def _escalate(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if ctx.has_authority:
+        raise ActionRefused(f"this node has authority for item {ctx.item.code}: decide it here")
+    return {}, {"to_level": ctx.item.authority_level.value}
+
+
+def _extend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if case.extended:
+        raise ActionRefused("the time limit has already been extended once; it cannot be extended again")
+    approver = p.approver.strip()
+    if not approver:
+        raise InvalidParams("an extension needs the approver (the head who approved it)")
+    if not p.reason.strip():
+        raise InvalidParams("an extension needs its reason, told to the applicant")
+    days = JOINT_EXTENSION_DAYS if ctx.item.item_type is ItemType.JOINT else DECISION_EXTENSION_DAYS
+    changes: dict[str, Any] = {"extended": True, **_shifted_dues(case, days, ctx)}
+    return changes, {"days": days, "approver": approver}
+
+
+def is_suspended(case: CaseState) -> bool:
+    """The clock stopped for a hearing, test, inspection or expert review (a supplement
+    stops it too, but then the case waits in its own status, and a case rejected while it
+    waited keeps the day its clock stopped)."""
+    return case.pause_started is not None and case.status in (Status.UNDER_REVIEW, Status.JOINT_REVIEW)
+
+
+def _suspend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if p.kind not in SUSPEND_KINDS:
+        raise InvalidParams(f"suspend for what? kind {p.kind or '(none)'!r} is not one of {', '.join(SUSPEND_KINDS)}")
+    if not p.reason.strip():
+        raise InvalidParams(f"a suspension for {p.kind} needs its reason, told to the applicant")
+    if isinstance(p.days, bool) or not isinstance(p.days, int) or not 1 <= p.days <= 250:
+        raise InvalidParams(f"a suspension needs its planned duration: days {p.days!r} is not from 1 to 250 working days")
+    return {"pause_started": ctx.today}, {"kind": p.kind, "reason": p.reason.strip(), "working_days": p.days}
+
+
+def _resume(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if not is_suspended(case):
+        raise ActionRefused("the clock is running; there is no suspension to end")
+    assert case.pause_started is not None
+    paused = ctx.calendar.working_days_between(case.pause_started, ctx.today)
+    changes: dict[str, Any] = {"pause_started": None, "paused_days": case.paused_days + paused,
+                               **_shifted_dues(case, paused, ctx)}
+    # ``kind``: the suspension's, filled in by the caller from the suspend event (the state keeps no copy).
+    return changes, {"kind": p.kind, "reason": p.reason.strip(), "working_days": paused}
+
+
+def _complete(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    return {}, {"decision": case.decision}
+
+
+def _deliver(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    return {}, {}
+
+
+def _withdraw(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    return {}, {}
+
+
+_HANDLERS = {
+    A.ACCEPT: _accept,
+    A.RETURN: _return,
+    A.REVIEW: _review,
+    A.REQUEST_SUPPLEMENT: _request_supplement,
+    A.SUPPLEMENT: _supplement,
+    A.START_JOINT: _start_joint,
+    A.OPINION: _opinion,
+    A.APPROVE: _approve,
+    A.REJECT: _reject,
+    A.ESCALATE: _escalate,
+    A.EXTEND: _extend,
+    A.COMPLETE: _complete,
+    A.DELIVER: _deliver,
+    A.WITHDRAW: _withdraw,
+    A.SUSPEND: _suspend,
+    A.RESUME: _resume,
+}
+assert set(_HANDLERS) == set(Action), "every action needs a handler"
+
+
+def _shifted_dues(case: CaseState, days: int, ctx: Context) -> dict[str, Any]:
+    """Push the promised and statutory due dates back by ``days`` working days."""
+    out: dict[str, Any] = {}
+    if case.due is not None:
+        out["due"] = ctx.calendar.add_working_days(case.due, days)
+    if case.statutory_due is not None:
+        out["statutory_due"] = ctx.calendar.add_working_days(case.statutory_due, days)
+    return out
+
+
+def _check_known(item: ServiceItem, materials: Sequence[str]) -> None:
+    known = {m.name for m in item.materials}
+    unknown = [m for m in materials if m not in known]
+    if unknown:
+        raise InvalidParams(
+            f"item {item.code} does not list material(s) {', '.join(unknown)}; "
+            f"its materials are: {', '.join(m.name for m in item.materials)}"
+        )
+
+
+def _dedupe(values: Sequence[str]) -> tuple[str, ...]:
+    """Strip, drop empties and repeats, keep the first order."""
+    seen: dict[str, None] = {}
+    for v in values:
+        v = v.strip()
+        if v:
+            seen.setdefault(v, None)
+    return tuple(seen)

@@ -1,0 +1,327 @@
+"""The node's own Prometheus metrics, in a registry of its own (never the global one).
+
+Two kinds:
+
+* **Counted as they happen**: every RPC by method and status code, with a latency
+  histogram, recorded by a grpc.aio server interceptor (``RpcMetrics``). The same
+  interceptor writes one debug log line per call, with the receipt number when the
+  call names one.
+* **Read from the store when scraped** (``StoreCollector``): cases by status and type,
+  overdue cases, outbox depth and oldest age per link, link health and last sync
+  success, quarantined envelopes, rollup freshness, open alarms, store size. Computing
+  them at scrape time from the database means they can never drift from it, and a
+  restarted node reports the truth at once. The collector runs in the HTTP server's
+  thread, so its blocking reads never touch the gRPC event loop.
+
+Names follow Prometheus rules: the ``govnet_`` prefix, base units (seconds, bytes),
+``_total`` for counters, low-cardinality labels (a link is a neighbour's node id: one
+parent and a bounded number of children).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from govnet.node.app.links import LinkReport, UpLink, link_reports
+from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.clock import Clock
+from govnet.node.domain.deadlines import ALARM_ACTIONS, RUNNING, TIMEOUT_AGREE
+from govnet.node.domain.lifecycle import Status
+from govnet.node.store.engine import DB_FILE, Store, query
+
+log = logging.getLogger("govnet.rpc")
+
+# A case in one of these states waits for nobody: it cannot be overdue.
+FINISHED = (Status.RETURNED, Status.REJECTED, Status.COMPLETED, Status.DELIVERED, Status.WITHDRAWN)
+# Every metric the node exports; deployment files are checked against this list.
+EXPORTED = (
+    "govnet_node_info",
+    "govnet_rpc_requests_total",
+    "govnet_rpc_duration_seconds",
+    "govnet_cases",
+    "govnet_cases_overdue",
+    "govnet_case_summaries",
+    "govnet_outbox_depth",
+    "govnet_outbox_oldest_age_seconds",
+    "govnet_sync_link_up",
+    "govnet_sync_last_success_timestamp_seconds",
+    "govnet_quarantined",
+    "govnet_rollup_age_seconds",
+    "govnet_alarms_open",
+    "govnet_complaints_open",
+    "govnet_store_bytes",
+)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+# --- RPCs, counted as they happen ---
+
+
+@dataclass
+class _Call:
+    """What the log line of a counted call can name (its receipt)."""
+
+    request: Any
+    response: Any = None
+
+
+class RpcMetrics(grpc.aio.ServerInterceptor):
+    """Counts every call by method and final status code and times it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("govnet_rpc_requests", "gRPC calls served, by method and status code",
+                                ("method", "code"), registry=registry)
+        self.duration = Histogram("govnet_rpc_duration_seconds", "gRPC call latency, by method", ("method",),
+                                  buckets=LATENCY_BUCKETS, registry=registry)
+
+    async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
+                                details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1] if details.method.startswith("/govnet.") else details.method
+        if handler.request_streaming and handler.response_streaming and details.method.startswith("/govnet."):
+            return self._observed_stream(handler, method)
+        if handler.request_streaming or handler.response_streaming:
+            return handler  # health Watch and reflection pass through uncounted
+        behavior = handler.unary_unary
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with self._counted(method, context, request) as call:
+                call.response = behavior(request, context)
+                if inspect.isawaitable(call.response):
+                    call.response = await call.response
+                return call.response
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+    def _observed_stream(self, handler: Any, method: str) -> Any:
+        """A stream (Push) counted once, when it ends, with the whole stream's duration."""
+        behavior = handler.stream_stream
+
+        async def observed(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            with self._counted(method, context, None):
+                async for response in behavior(requests, context):
+                    yield response
+
+        return grpc.stream_stream_rpc_method_handler(
+            observed, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+    @contextmanager
+    def _counted(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> Iterator[_Call]:
+        """Record the call when the block ends, with the status it ended with."""
+        call = _Call(request)
+        started = time.perf_counter()
+        failed: BaseException | None = None
+        try:
+            yield call
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            self.record(method, call_code(context, failed), time.perf_counter() - started, call.request, call.response)
+
+    def record(self, method: str, code: grpc.StatusCode, seconds: float, request: Any, response: Any) -> None:
+        self.requests.labels(method, code.name).inc()
+        self.duration.labels(method).observe(seconds)
+        if log.isEnabledFor(logging.DEBUG):
+            extra: dict[str, Any] = {"method": method, "code": code.name, "duration_ms": round(seconds * 1000, 2)}
+            receipt = receipt_of(request, response)
+            if receipt:
+                extra["receipt"] = receipt
+            log.debug("rpc", extra=extra)
+
+
+def call_code(context: grpc.aio.ServicerContext, failed: BaseException | None) -> grpc.StatusCode:
+    """The status a call ended with: what the servicer set, else OK, or UNKNOWN if it raised."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(code, int):  # some grpc versions report the numeric value
+        for member in grpc.StatusCode:
+            if member.value[0] == code:
+                return member
+    return grpc.StatusCode.UNKNOWN if failed is not None else grpc.StatusCode.OK
+
+
+def receipt_of(request: Any, response: Any) -> str:
+    """The receipt number a call was about, for the log line (empty when none)."""
+    for message in (request, response, getattr(response, "case", None)):
+        receipt = getattr(message, "receipt", "")
+        if isinstance(receipt, str) and receipt:
+            return receipt
+    return ""
+
+
+# --- gauges read from the store when scraped ---
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the store says at one instant; ``gauges`` turns it into metric families."""
+
+    node_id: str
+    level: str
+    cases: Sequence[tuple[str, str, int]]  # (status, case_type, count)
+    overdue: int
+    summaries: Sequence[tuple[str, int]]  # (status, count)
+    links: Sequence[LinkReport]
+    quarantined: int
+    rollup_age_s: float | None  # None: nothing to roll up yet
+    alarms_open: int
+    store_bytes: int
+    complaints_open: int = 0
+
+
+def overdue_sql(today: date) -> tuple[str, tuple[Any, ...]]:
+    """Cases this node owns whose due date has passed and that are still waiting for it."""
+    marks = ", ".join("?" for _ in FINISHED)
+    sql = (f"SELECT count(*) FROM case_record WHERE owner = ? AND due IS NOT NULL AND due < ? "
+           f"AND status NOT IN ({marks})")
+    return sql, (today.isoformat(), *FINISHED)
+
+
+def _timestamp(text: str | None) -> float | None:
+    return datetime.fromisoformat(text).timestamp() if text else None
+
+
+def gauges(facts: StoreFacts) -> Iterator[GaugeMetricFamily]:
+    """Pure: the scrape-time metric families for one snapshot of the store."""
+    info = GaugeMetricFamily("govnet_node_info", "This node's id and level (always 1)", labels=("node", "level"))
+    info.add_metric((facts.node_id, facts.level), 1)
+    yield info
+    cases = GaugeMetricFamily("govnet_cases", "Cases in this node's store, by status and type",
+                              labels=("status", "case_type"))
+    for status, case_type, count in facts.cases:
+        cases.add_metric((status, case_type), count)
+    yield cases
+    yield GaugeMetricFamily("govnet_cases_overdue", "Cases this node owns that are past their due date and not finished",
+                            value=facts.overdue)
+    summaries = GaugeMetricFamily("govnet_case_summaries", "Case summaries held for the subtree (supervision), by status",
+                                  labels=("status",))
+    for status, count in facts.summaries:
+        summaries.add_metric((status,), count)
+    yield summaries
+    depth = GaugeMetricFamily("govnet_outbox_depth", "Envelopes waiting for a neighbour's acknowledgement",
+                              labels=("link", "direction"))
+    age = GaugeMetricFamily("govnet_outbox_oldest_age_seconds", "Age of the oldest envelope waiting on a link (0: none)",
+                            labels=("link", "direction"))
+    up = GaugeMetricFamily("govnet_sync_link_up", "1 when a link is connected, 0 when retrying, offline or lagging",
+                           labels=("link", "direction"))
+    success = GaugeMetricFamily("govnet_sync_last_success_timestamp_seconds",
+                                "Unix time of the last successful exchange on a link", labels=("link", "direction"))
+    for link in facts.links:
+        labels = (link.neighbour, link.direction)
+        depth.add_metric(labels, link.outbox_depth)
+        age.add_metric(labels, max(0.0, link.oldest_age_s))
+        up.add_metric(labels, 1 if link.health == "connected" else 0)
+        last = _timestamp(link.last_success)
+        if last is not None:
+            success.add_metric(labels, last)
+    yield from (depth, age, up, success)
+    yield GaugeMetricFamily("govnet_quarantined", "Envelopes set aside because they could not be applied",
+                            value=facts.quarantined)
+    if facts.rollup_age_s is not None:
+        yield GaugeMetricFamily("govnet_rollup_age_seconds",
+                                "Age of the newest fact the subtree's rollup is built from", value=facts.rollup_age_s)
+    yield GaugeMetricFamily("govnet_alarms_open", "Supervision alarms (warnings, overdue) on cases still running",
+                            value=facts.alarms_open)
+    yield GaugeMetricFamily("govnet_complaints_open", "Complaints this node supervises that are not resolved yet",
+                            value=facts.complaints_open)
+    yield GaugeMetricFamily("govnet_store_bytes", "Size of the SQLite files (database, WAL, shared memory)",
+                            value=facts.store_bytes)
+
+
+def store_bytes(data_dir: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            total += (data_dir / (DB_FILE + suffix)).stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _tables(s: Any) -> set[str]:
+    return {r[0] for r in query(s, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+# An alarm is an event on its case; it stays open while the case runs (as ``govnet alarms`` shows it).
+_OPEN_ALARMS = (
+    "SELECT count(*) FROM case_event e JOIN case_record c ON c.receipt = e.receipt "
+    f"WHERE e.action IN ({', '.join('?' for a in ALARM_ACTIONS if a != TIMEOUT_AGREE)}) AND NOT e.superseded "
+    f"AND c.status IN ({', '.join('?' for _ in RUNNING)})"
+)
+_OPEN_ALARM_ARGS = (*(a for a in ALARM_ACTIONS if a != TIMEOUT_AGREE), *sorted(RUNNING))
+
+
+def _rollup_age(s: Any, tables: set[str], now: datetime) -> float | None:
+    """How far behind the subtree's statistics are: the oldest ``as_of`` of the reports this
+    node holds (the totals are complete up to there); before any report, the newest summary."""
+    if "stat_report" in tables:
+        oldest = query(s, "SELECT min(as_of) FROM stat_report")[0][0]
+        if oldest:
+            return (now - datetime.fromisoformat(oldest)).total_seconds()
+    newest = query(s, "SELECT max(updated_at) FROM case_summary")[0][0]
+    return (now - datetime.fromisoformat(newest)).total_seconds() if newest else None
+
+
+def read_facts(store: Store, uplink: UpLink | None, now: datetime, flush_interval: timedelta) -> StoreFacts:
+    """One consistent read of everything the gauges show (blocking: call it off the event loop)."""
+    links = link_reports(store, uplink, now, flush_interval)
+    today = now.astimezone(CHINA_TZ).date()
+    with store.reading() as s:
+        tables = _tables(s)
+        cases = [(r[0], r[1], int(r[2])) for r in
+                 query(s, "SELECT status, case_type, count(*) FROM case_record GROUP BY status, case_type")]
+        sql, args = overdue_sql(today)
+        overdue = int(query(s, sql, (store.meta.node_id, *args))[0][0])
+        summaries = [(r[0], int(r[1])) for r in query(s, "SELECT status, count(*) FROM case_summary GROUP BY status")]
+        quarantined = int(query(s, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL")[0][0])
+        rollup_age = _rollup_age(s, tables, now)
+        alarms = int(query(s, _OPEN_ALARMS, _OPEN_ALARM_ARGS)[0][0])
+        complaints = int(query(s, "SELECT count(*) FROM complaint WHERE supervisor = ? AND status = 'open'",
+                               (store.meta.node_id,))[0][0]) if "complaint" in tables else 0
+    return StoreFacts(store.meta.node_id, store.meta.level.value, cases, overdue, summaries, links, quarantined,
+                      rollup_age, alarms, store_bytes(store.path.parent), complaints)
+
+
+class StoreCollector(Collector):
+    """Reads the store at every scrape (see the module docstring for why)."""
+
+    def __init__(self, store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta) -> None:
+        self.store, self.uplink, self.clock, self.flush_interval = store, uplink, clock, flush_interval
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from gauges(read_facts(self.store, self.uplink, self.clock.now(), self.flush_interval))
+
+
+@dataclass
+class NodeMetrics:
+    """The node's registry with its RPC interceptor and store collector."""
+
+    registry: CollectorRegistry
+    rpc: RpcMetrics
+
+
+def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta) -> NodeMetrics:
+    registry = CollectorRegistry(auto_describe=False)
+    rpc = RpcMetrics(registry)
+    registry.register(StoreCollector(store, uplink, clock, flush_interval))
+    return NodeMetrics(registry, rpc)

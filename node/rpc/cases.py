@@ -1,0 +1,222 @@
+"""gRPC servicers (grpc.aio): thin adapters from messages to the case desk and the store.
+
+Every blocking store call runs in a worker thread (``asyncio.to_thread``) so the event
+loop keeps serving. Domain errors become the matching status code with the domain's
+one-line message; anything unexpected is logged with its trace and answered INTERNAL
+without internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+from functools import wraps
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, parse_happened
+from govnet.node.app.replication import publish_local
+from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
+from govnet.node.domain.clock import Clock
+from govnet.node.domain.lifecycle import ActParams
+from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
+from govnet.node.store.engine import Conflict, Store
+from govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+
+log = logging.getLogger("govnet.rpc")
+
+STATUS_FOR = {
+    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+}
+MAX_LIST = 1000
+
+R = TypeVar("R")
+
+
+async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, name: str) -> NoReturn:
+    """End a call that raised ``exc`` with its status code (INTERNAL, logged, if unexpected)."""
+    if isinstance(exc, DeskError):
+        await context.abort(STATUS_FOR[exc.kind], str(exc))
+    if isinstance(exc, CatalogError):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    if isinstance(exc, Conflict):
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    log.error("unexpected error in %s", name, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error in the node; its log has the details")
+    raise AssertionError("unreachable: abort raises")
+
+
+def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Map domain errors to status codes; never leak a trace to the caller."""
+
+    @wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001  (each becomes a status; _abort_for logs the unexpected)
+            await _abort_for(exc, context, method.__name__)
+
+    return wrapper
+
+
+def rpc_stream(method: Callable[..., AsyncIterator[R]]) -> Callable[..., AsyncIterator[R]]:
+    """``rpc`` for a method that answers with a stream."""
+
+    @wraps(method)
+    async def wrapper(self: Any, requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[R]:
+        try:
+            async for reply in method(self, requests, context):
+                yield reply
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001  (each becomes a status; _abort_for logs the unexpected)
+            await _abort_for(exc, context, method.__name__)
+
+    return wrapper
+
+
+class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
+    def __init__(self, desk: CaseDesk) -> None:
+        self.desk = desk
+        self.here = desk.store.meta.node_id
+
+    @rpc
+    async def Submit(self, request: cases_pb2.SubmitCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.SubmitCaseResponse:
+        cmd = SubmitCommand(
+            idempotency_key=request.idempotency_key,
+            item_code=request.item_code,
+            applicant_name=request.applicant.name,
+            applicant_id=request.applicant.id_number,
+            applicant_phone=request.applicant.phone,
+            materials=tuple(request.materials),
+            agent=request.agent,
+            note=request.note,
+            actor=request.actor,
+            happened_at=parse_happened(request.happened_at),
+        )
+        done = await self.desk.submit_async(cmd)
+        return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record, here=self.here), replayed=done.replayed)
+
+    @rpc
+    async def Get(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.Case:
+        record, events = await asyncio.to_thread(self.desk.get, request.receipt)
+        return case_to_proto(record, events, self.here)
+
+    @rpc
+    async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
+        record, events = await asyncio.to_thread(self.desk.get, request.receipt)
+        st = record.state
+        return cases_pb2.TrackCaseResponse(
+            receipt=st.receipt,
+            item_name=record.item_name,
+            department=record.department,
+            status=st.status.value,
+            due=st.due.isoformat() if st.due else "",
+            owner=st.owner,
+            progress=[event_to_proto(e, public=True) for e in events],
+        )
+
+    @rpc
+    async def List(self, request: cases_pb2.ListCasesRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ListCasesResponse:
+        limit = request.limit or 100
+        if not 0 < limit <= MAX_LIST:
+            raise DeskError(ErrorKind.INVALID, f"limit must be from 1 to {MAX_LIST}", "limit")
+        due_before = None
+        if request.due_before:
+            try:
+                due_before = date.fromisoformat(request.due_before)
+            except ValueError:
+                raise DeskError(ErrorKind.INVALID, f"due_before {request.due_before!r} is not a date YYYY-MM-DD", "due_before") from None
+        after = ""
+        if request.page_token:
+            try:
+                after = str(Receipt.parse(request.page_token))
+            except ReceiptError:
+                raise DeskError(ErrorKind.INVALID, "page_token is not one this node gave out", "page_token") from None
+        rows = await asyncio.to_thread(
+            self.desk.store.list_cases,
+            status=request.status,
+            item_code=request.item_code,
+            department=request.department,
+            due_before=due_before,
+            after_receipt=after,
+            limit=limit + 1,  # one more tells whether there is a next page
+        )
+        page, more = rows[:limit], len(rows) > limit
+        return cases_pb2.ListCasesResponse(
+            cases=[case_to_proto(r, here=self.here) for r in page],
+            next_page_token=page[-1].state.receipt if more else "",
+        )
+
+    @rpc
+    async def Act(self, request: cases_pb2.ActRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
+        params = ActParams(
+            actor=request.actor,
+            reason=request.reason,
+            materials=tuple(request.materials),
+            departments=tuple(request.departments),
+            department=request.department,
+            agree=request.agree,
+            approver=request.approver,
+        )
+        acted = await self.desk.act_async(request.receipt, request.action, params,
+                                          parse_happened(request.happened_at))
+        events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
+        return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def _publish(self, catalog: Catalog, expected_version: int) -> int:
+        with self.store.transaction() as s:
+            return publish_local(s, self.store, catalog, self.clock.now(), expected_version)
+
+    @rpc
+    async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
+        catalog = await self.store.catalog_async()
+        code = request.code.strip()
+        item = catalog.items.get(code)
+        if item is None:
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in this node's catalog")
+        issuer, version = catalog.sources[code]
+        return catalog_pb2.GetItemResponse(item=item_to_proto(item), version=version, issuer=issuer)
+
+    @rpc
+    async def ListItems(self, request: catalog_pb2.ListItemsRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.ListItemsResponse:
+        catalog = await self.store.catalog_async()
+        items = [
+            i
+            for i in sorted(catalog.items.values(), key=lambda i: i.code)
+            if (not request.department or i.department == request.department)
+            and (not request.authority_level or i.authority_level.value == request.authority_level)
+        ]
+        return catalog_pb2.ListItemsResponse(
+            items=[item_to_proto(i) for i in items], version=catalog.version, issuer=catalog.issuer,
+            releases=[catalog_pb2.CatalogRelease(issuer=i, version=v) for i, v in sorted(catalog.releases.items())],
+        )
+
+    @rpc
+    async def PutCatalog(self, request: catalog_pb2.PutCatalogRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.PutCatalogResponse:
+        if not request.items:
+            raise DeskError(ErrorKind.INVALID, "the catalog has no items; refusing to publish an empty catalog", "items")
+        items: list[ServiceItem] = []
+        for index, msg in enumerate(request.items, 1):
+            try:
+                items.append(ServiceItem.from_dict(item_to_dict(msg)))
+            except CatalogError as exc:
+                raise exc.located(index=index) from None
+        catalog = Catalog(items=tuple(items), issuer=request.issuer or self.store.meta.node_id)
+        version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
+        return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))

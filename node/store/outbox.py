@@ -1,0 +1,120 @@
+"""Putting envelopes into the outbox, inside the caller's transaction (persist before send).
+
+``send`` starts a new message from this node: it gets this node's identity (origin,
+incarnation, one gapless sequence for everything this node starts — so the identity stays
+unique wherever the message is forwarded to) and the next position on the link toward
+its target. ``forward`` passes on a message another node started, identity unchanged.
+Helpers take the session and never commit.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from govnet.federation.routing import Direction, next_hop
+from govnet.node.store.engine import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
+from govnet.node.store.models import OutboxRow
+from govnet.sync.cursor import Cursor
+from govnet.sync.envelope import Envelope
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(env: Envelope) -> dict[str, Any]:
+    return json.loads(env.payload)
+
+
+_OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+_INSERT = insert_sql(_OUTBOX)  # every message passes here: see node.store's hot path
+
+
+def _append(s: Session, link: str, env: Envelope) -> Envelope:
+    placed = env.on_link(next_value(s, f"link:{link}"))
+    insert_rows(s, _INSERT, dict(
+        link=link, seq=placed.seq, origin=placed.origin, origin_incarnation=placed.origin_incarnation,
+        origin_seq=placed.origin_seq, kind=placed.kind, target=placed.target, case_key=placed.case_key,
+        priority=placed.priority, payload=placed.payload.decode(), created_at=placed.created_at,
+    ))
+    return placed
+
+
+def send(s: Session, meta: StoreMeta, *, target: str, kind: str, case_key: str, priority: int,
+         payload: dict[str, Any], now: datetime, link: str | None = None) -> Envelope:
+    """A new message from this node to ``target`` (via ``link`` when given: a broadcast hop)."""
+    if link is None:
+        hop = next_hop(meta.node_id, target)
+        if hop.direction is Direction.HERE:
+            raise ValueError("a node does not send messages to itself")
+        link = hop.neighbour
+    env = Envelope(
+        seq=0, origin=meta.node_id, origin_incarnation=meta.incarnation,
+        origin_seq=next_value(s, "origin_seq"), kind=kind, target=target, case_key=case_key,
+        priority=priority, payload=encode(payload), created_at=utc_text(now),
+    )
+    return _append(s, link, env)
+
+
+def forward(s: Session, meta: StoreMeta, env: Envelope, link: str | None = None) -> Envelope:
+    """Pass ``env`` one hop further toward its target, keeping its identity."""
+    if link is None:
+        link = next_hop(meta.node_id, env.target).neighbour
+    return _append(s, link, env)
+
+
+def to_envelope(r: OutboxRow) -> Envelope:
+    return Envelope(r.seq, r.origin, r.origin_incarnation, r.origin_seq, r.kind, r.target, r.case_key,
+                    r.priority, r.payload.encode(), r.created_at)
+
+
+def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> list[Envelope]:
+    """What waits on ``link`` (beyond position ``after``), in link order (plain SQL: it is read
+    for every batch)."""
+    # The payload is read as the bytes it travels as (not decoded to text and encoded again).
+    sql = ("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, "
+           "CAST(payload AS BLOB), created_at FROM outbox WHERE link = ? AND seq > ? ORDER BY seq")
+    rows = query(s, sql + " LIMIT ?", (link, after, limit)) if limit else query(s, sql, (link, after))
+    return [Envelope(*r) for r in rows]
+
+
+def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:
+    """Delete what the receiver's cursor covers; nothing else."""
+    removed = s.exec(  # type: ignore[call-overload]
+        delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq) <= cursor.through)
+    ).rowcount
+    if cursor.above:
+        removed += s.exec(  # type: ignore[call-overload]
+            delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq).in_(sorted(cursor.above)))
+        ).rowcount
+    return int(removed or 0)
+
+
+# One statement, so the outbox and the counter are read in one snapshot: read apart, a
+# position given out in between could be reported settled before it was even sent.
+_SETTLED_BELOW = ("SELECT coalesce((SELECT min(seq) FROM outbox WHERE link = ?), "
+                  "(SELECT value FROM counter WHERE name = ?) + 1, 1)")
+
+
+def settled_below(s: Session, link: str) -> int:
+    """The lowest position still held on ``link``; one past the last given out when none is.
+
+    Everything below it left the outbox, and only what the receiver acknowledged ever leaves,
+    so a receiver that has not been restored from a backup has stored all of it.
+    """
+    return int(query(s, _SETTLED_BELOW, (link, f"link:{link}"))[0][0])
+
+
+def depth(s: Session, link: str) -> tuple[int, str | None]:
+    """How many envelopes wait on ``link`` and when the oldest was created."""
+    from sqlalchemy import func
+
+    count, oldest = s.exec(
+        select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.link == link)
+    ).one()
+    return int(count), oldest
+

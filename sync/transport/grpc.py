@@ -1,0 +1,169 @@
+"""The real transport: the child calls its parent's SyncService over gRPC.
+
+Each call has a deadline. A call that fails with UNAVAILABLE is retried a couple of
+times at once (tenacity; short, so a blip costs milliseconds, not a backoff period);
+anything longer is the link driver's business. Push is a stream (``GrpcPushStream``):
+each of its steps has the deadline instead, and it is not retried. Status codes become the transport
+errors the driver understands: RESOURCE_EXHAUSTED (with the parent's ``retry-after-ms``
+hint) is ``ParentBusy``; FAILED_PRECONDITION, PERMISSION_DENIED and INVALID_ARGUMENT
+are ``Refused``; everything else is ``LinkDown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from govnet.sync.cursor import Cursor
+from govnet.sync.digest import PeriodDigest
+from govnet.sync.envelope import Envelope
+from govnet.sync.transport.base import Hello, HelloReply, LinkDown, ParentBusy, PullReply, Refused
+from govnet.sync.transport.wire import cursor_from_proto, cursor_to_proto, envelope_from_proto, push_request
+from govnet.v1 import sync_pb2, sync_pb2_grpc
+
+T = TypeVar("T")
+RETRY_AFTER_KEY = "retry-after-ms"
+REFUSING = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT)
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    # The link driver owns the backoff (persisted, full jitter, reset by contact). Left at
+    # gRPC's defaults (1 s growing to 120 s), the channel keeps a second, hidden backoff:
+    # after an outage it fails every call at once with the stale "connection refused" until
+    # its own timer fires, so a parent that is back stays unreached for up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() is grpc.StatusCode.UNAVAILABLE
+
+
+class GrpcTransport:
+    def __init__(self, address: str, timeout_s: float = 10.0, retries: int = 3,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.sleep = sleep  # injectable, so tests need not wait
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = sync_pb2_grpc.SyncServiceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: Callable[..., Any], request: Any, timeout_s: float | None = None) -> Any:
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.retries),
+                wait=wait_exponential(multiplier=0.05, max=0.5),
+                retry=retry_if_exception(_transient),
+                sleep=self.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    return await method(request, timeout=timeout_s or self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc, self.address) from None
+        raise AssertionError("unreachable")
+
+    async def hello(self, hello: Hello) -> HelloReply:
+        r = await self._call(self._stub.Hello, sync_pb2.HelloRequest(
+            node_id=hello.node_id, level=hello.level, protocol_version=hello.protocol_version,
+            catalog_version=hello.catalog_version, incarnation=hello.incarnation,
+            catalog_releases=dict(hello.catalog_releases)))
+        return HelloReply(r.node_id, r.level, r.protocol_version, r.incarnation, r.catalog_version)
+
+    def open_push(self, sender: str, incarnation: int, settled_below: int = 0) -> GrpcPushStream:
+        return GrpcPushStream(self._stub, self.address, sender, incarnation, settled_below, self.timeout_s)
+
+    async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
+                   max_envelopes: int) -> PullReply:
+        r = await self._call(self._stub.Pull, sync_pb2.PullRequest(
+            child=child, child_incarnation=child_incarnation, parent_incarnation=parent_incarnation,
+            applied=cursor_to_proto(applied), max_envelopes=max_envelopes))
+        return PullReply(r.parent_incarnation, tuple(envelope_from_proto(e) for e in r.envelopes), r.more,
+                         r.settled_below)
+
+    async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
+        r = await self._call(self._stub.Digest, sync_pb2.DigestRequest(
+            child=child, periods=[sync_pb2.PeriodDigest(period=p.period, count=p.count, hash=p.hash) for p in periods]))
+        return list(r.divergent)
+
+
+class GrpcPushStream:
+    """The Push call: batches written in order, acknowledgements read in order.
+
+    The call has no deadline of its own (a long backlog may take minutes on one stream);
+    instead every write and every acknowledgement must complete within ``timeout_s``, so a
+    parent that stops answering is noticed as quickly as with a single call. No retries
+    here: a stream that fails is the link driver's to retry (the batches it did not get an
+    acknowledgement for are sent again, and the parent's cursor drops what it had stored).
+    """
+
+    def __init__(self, stub: sync_pb2_grpc.SyncServiceStub, address: str, sender: str, incarnation: int,
+                 settled_below: int, timeout_s: float) -> None:
+        self.address = address
+        self.sender = sender
+        self.incarnation = incarnation
+        self.settled_below = settled_below
+        self.timeout_s = timeout_s
+        self._call = stub.Push()
+
+    async def _step(self, step: Awaitable[T], doing: str) -> T:
+        try:
+            return await asyncio.wait_for(step, self.timeout_s)
+        except TimeoutError:
+            self._call.cancel()
+            raise LinkDown(f"{self.address}: no {doing} within {self.timeout_s:g} s") from None
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc, self.address) from None
+
+    async def send(self, envelopes: Sequence[Envelope]) -> None:
+        request = push_request(self.sender, self.incarnation, envelopes, self.settled_below)
+        await self._step(self._call.write(request), "room to send a batch")
+
+    async def acknowledgement(self) -> Cursor:
+        reply = await self._step(self._call.read(), "acknowledgement")
+        if reply is grpc.aio.EOF:  # the parent ended the stream without saying why
+            raise LinkDown(f"{self.address}: the push stream ended before every batch was acknowledged")
+        return cursor_from_proto(reply.applied)
+
+    async def close(self) -> None:
+        """End the stream the way a finished call ends (so the parent counts it OK, not
+        CANCELLED); cancel it if that does not happen within the timeout."""
+        if self._call.done():
+            return
+        try:
+            await asyncio.wait_for(self._finish(), self.timeout_s)
+        except (TimeoutError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            self._call.cancel()
+
+    async def _finish(self) -> None:
+        await self._call.done_writing()
+        await self._call.code()
+
+
+def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
+    code, details = exc.code(), exc.details() or ""
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        hint = 1000
+        for key, value in exc.trailing_metadata() or ():
+            if key == RETRY_AFTER_KEY:
+                try:
+                    hint = int(value)
+                except (TypeError, ValueError):
+                    pass
+        return ParentBusy(hint / 1000, details)
+    if code in REFUSING:
+        return Refused(details)
+    return LinkDown(f"{address}: {code.name}: {details}")

@@ -1,0 +1,1 @@
+"""Test scaffolding: in-process nodes, the deterministic simulation harness, fake people."""

@@ -1,0 +1,389 @@
+"""A whole federation in one process, deterministic: the real node core, a virtual network.
+
+Every node here is the same core a real ``govnet node serve`` process runs: a real SQLite
+store created by ``Store.create`` (WAL, migrations, the same tables), assembled by
+``node.assembly.assemble`` into the same case desk, replicator, inbox, up-link (child
+side) and children side (parent side). Only the adapters differ:
+
+* the transport is ``sync.memory.MemoryTransport`` instead of gRPC: it calls the
+  parent's ``ChildrenSide`` directly and can drop requests, lose answers, duplicate
+  calls, hold copies back and deliver them late (out of order), and partition a link;
+* the session runs the blocking store calls directly (``sync.session.direct``) instead
+  of in worker threads, so one exchange at a time runs and every run is the same;
+* time is a ``ManualClock`` shared by all nodes, moved forward by a fixed step per
+  *domain operation* (a submission, an action, a publication) and never per exchange,
+  so the fault schedule cannot change any date a case records.
+
+Randomness comes only from seeds: each link's fault generator is seeded from the
+federation seed and a stable hash of the child's id (``zlib.crc32``, not Python's salted
+``hash``), and ``churn`` takes its own seeded generator. The same seeds give the same
+run, byte for byte in the compared state.
+
+``Federation(..., durable=False)`` turns off SQLite's wait for the disk
+(``synchronous=OFF``): for long simulations that test ordering and dedupe, not power cuts.
+Everything else, including every transaction boundary, stays as in the node.
+
+``step`` runs one exchange, ``churn`` random ones, ``settle`` heals the network and sweeps
+until nothing waits and a sweep moves nothing (bounded; ``NotSettled`` otherwise).
+``snapshot()`` returns what must converge: per node, the cases, their events, the
+summaries, the catalog version and the quarantine count, without timestamps or other
+run-dependent fields (link positions, outbox contents, applied-envelope times).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+from sqlalchemy import event as sa_event
+
+from govnet.federation.tree import level_of, parent_id
+from govnet.node.app import replication
+from govnet.node.app.complaints import ComplaintDesk
+from govnet.node.app.desk import Acted, SubmitCommand, Submitted
+from govnet.node.app.links import SyncSettings, UpLink
+from govnet.node.app.supervision import Supervisor
+from govnet.node.app.supervision import attach as attach_supervision
+from govnet.node.domain.calendar import CHINA_TZ, WorkCalendar
+from govnet.node.domain.catalog import Catalog
+from govnet.node.domain.clock import ManualClock
+from govnet.node.domain.deadlines import SupervisionSettings
+from govnet.node.domain.lifecycle import ActParams
+from govnet.node.process.assembly import NodeCore, assemble
+from govnet.node.store.engine import Store
+from govnet.sync.session import ExchangeResult, direct, exchange
+from govnet.sync.transport.base import LinkDown, ParentBusy, Refused
+from govnet.sync.transport.memory import Faults, MemoryTransport
+
+# A Tuesday morning in Beijing, far from holidays.
+START = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
+OP_STEP = timedelta(minutes=1)
+
+_CALENDAR: WorkCalendar | None = None
+
+
+def _calendar() -> WorkCalendar:
+    global _CALENDAR
+    if _CALENDAR is None:
+        _CALENDAR = WorkCalendar.load()
+    return _CALENDAR
+
+
+def _skip_fsync(store: Store) -> None:
+    """``synchronous=OFF`` on every connection of ``store`` (nothing else changes).
+
+    For simulations that need no crash durability: a commit still commits, but SQLite
+    does not wait for the disk. Pooled connections are dropped so every new one gets it.
+    """
+    engine = store._engine  # the store's own engine; the node process never does this
+
+    def relax(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.close()
+
+    sa_event.listen(engine, "connect", relax)
+    engine.dispose()
+
+
+class NotSettled(RuntimeError):
+    """The federation did not become quiet within the allowed number of sweeps."""
+
+
+def link_seed(seed: int, node_id: str) -> int:
+    """A per-link seed that is the same in every process (unlike ``hash(str)``)."""
+    return (seed * 1_000_003) ^ zlib.crc32(node_id.encode())
+
+
+@dataclass
+class Counts:
+    exchanges: int = 0
+    link_down: int = 0
+    busy: int = 0
+    refused: int = 0
+    pushed: int = 0
+    pulled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN = "芳伟娜秀英敏静丽强磊军洋勇艳杰涛明超霞平刚"
+
+
+def applicant(i: int) -> dict[str, str]:
+    """A valid, distinct applicant for index ``i`` (name, resident ID with its check character, mobile)."""
+    born = datetime(1950, 1, 1) + timedelta(days=(i * 37) % 18_000)
+    first17 = f"371102{born:%Y%m%d}{i % 1000:03d}"
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS))
+    check = "10X98765432"[total % 11]
+    name = _SURNAMES[i % len(_SURNAMES)] + _GIVEN[(i // len(_SURNAMES)) % len(_GIVEN)]
+    return {"name": name, "id_number": first17 + check, "phone": f"139{i % 100_000_000:08d}"}
+
+
+def depth_first(nodes: Iterable[str]) -> list[str]:
+    """Deepest level first, ids in order within a level."""
+    return sorted(nodes, key=lambda n: (-level_of(n).rank, n))
+
+
+def shallow_first(nodes: Iterable[str]) -> list[str]:
+    return sorted(nodes, key=lambda n: (level_of(n).rank, n))
+
+
+class Federation:
+    """Real nodes in one process, joined child-to-parent by in-memory transports."""
+
+    def __init__(self, base_dir: Path, nodes: Sequence[str], seed: int, faults: Faults | None = None,
+                 settings: SyncSettings | None = None, start: datetime = START, durable: bool = True,
+                 supervision: SupervisionSettings | None = None) -> None:
+        ids = list(dict.fromkeys(nodes))
+        for n in ids:
+            p = parent_id(n)
+            if p is not None and p not in ids:
+                raise ValueError(f"node {n} needs its parent {p} in the federation")
+        self.base_dir = Path(base_dir)
+        self.nodes = shallow_first(ids)
+        self.seed = seed
+        self.plan = replace(faults) if faults is not None else Faults()
+        self.settings = settings or SyncSettings()
+        self.clock = ManualClock(start)
+        self.cores: dict[str, NodeCore] = {}
+        self.supervision = supervision or SupervisionSettings()
+        self.supervisors: dict[str, Supervisor] = {}
+        self.complaints: dict[str, ComplaintDesk] = {}
+        self.transports: dict[str, MemoryTransport] = {}
+        self.counts = Counts()
+        self.ops = 0
+        calendar = _calendar()
+        for n in self.nodes:
+            d = self.base_dir / n
+            d.mkdir(parents=True, exist_ok=False)
+            store = Store.create(d, n, level_of(n), self.clock.now())
+            if not durable:
+                _skip_fsync(store)
+            self.cores[n] = assemble(store, calendar, self.clock, self.settings)
+            self.supervisors[n], self.complaints[n] = attach_supervision(self.cores[n], self.supervision)
+        for n in self.children_nodes:
+            parent = parent_id(n)
+            assert parent is not None
+            self.transports[n] = MemoryTransport(self.cores[parent].children, replace(self.plan),
+                                                 random.Random(link_seed(seed, n)))
+
+    # --- the shape ---
+
+    @property
+    def children_nodes(self) -> list[str]:
+        """Every node with an up-link (all but the city), deepest first."""
+        return depth_first(n for n in self.nodes if parent_id(n) is not None)
+
+    def core(self, node_id: str) -> NodeCore:
+        return self.cores[node_id]
+
+    def uplink(self, node_id: str) -> UpLink:
+        """The child side of ``node_id``'s link to its parent."""
+        up = self.cores[node_id].uplink
+        assert up is not None, f"{node_id} has no parent"
+        return up
+
+    def close(self) -> None:
+        for core in self.cores.values():
+            core.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- faults ---
+
+    def set_faults(self, faults: Faults) -> None:
+        """Use ``faults`` on every link from now on (partitions are kept as they are)."""
+        for t in self.transports.values():
+            t.faults = replace(faults, partitioned=t.faults.partitioned)
+
+    def resume_faults(self) -> None:
+        """Back to the plan the federation was created with."""
+        self.set_faults(self.plan)
+
+    def partition(self, node_id: str, cut: bool = True) -> None:
+        """Cut (or restore) the link between ``node_id`` and its parent."""
+        self.transports[node_id].faults.partitioned = cut
+
+    def heal(self) -> None:
+        """No more faults anywhere, and every copy held back is delivered now."""
+        for n in self.children_nodes:
+            t = self.transports[n]
+            t.faults = Faults()
+            t.flush_held()
+
+    # --- moving messages ---
+
+    async def step(self, node_id: str, compare_digests: bool = False) -> ExchangeResult | None:
+        """One exchange between ``node_id`` and its parent; a failure is counted, not raised."""
+        core = self.cores[node_id]
+        assert core.uplink is not None, f"{node_id} has no parent"
+        try:
+            result = await exchange(self.transports[node_id], core.uplink, run=direct,
+                                    compare_digests=compare_digests)
+        except ParentBusy:
+            self.counts.busy += 1
+            return None
+        except LinkDown:
+            self.counts.link_down += 1
+            return None
+        except Refused as exc:
+            self.counts.refused += 1
+            self.counts.errors.append(f"{node_id}: refused: {exc}")
+            return None
+        self.counts.exchanges += 1
+        self.counts.pushed += result.pushed
+        self.counts.pulled += result.pulled
+        return result
+
+    async def churn(self, rounds: int, rng: random.Random, most: int | None = None) -> None:
+        """``rounds`` rounds of exchanges by a random subset of nodes (at most ``most``), in a random order."""
+        links = self.children_nodes
+        for _ in range(rounds):
+            chosen = rng.sample(links, rng.randint(1, min(most or len(links), len(links))))
+            for n in chosen:
+                await self.step(n)
+
+    async def sweep(self) -> int:
+        """Every node once deepest first (up), then once shallowest first (down); returns what moved."""
+        moved = 0
+        order = self.children_nodes
+        for n in [*order, *reversed(order)]:
+            result = await self.step(n)
+            if result is None:
+                raise NotSettled(f"exchange of {n} failed on a healed network: {self.counts.errors[-1:]}")
+            moved += result.pushed + result.pulled
+        return moved
+
+    async def settle(self, max_rounds: int = 30) -> int:
+        """Heal the network, then sweep until nothing waits and a sweep moves nothing.
+
+        Returns the number of sweeps; raises ``NotSettled`` after ``max_rounds``.
+        """
+        self.heal()
+        for i in range(1, max_rounds + 1):
+            moved = await self.sweep()
+            if moved == 0 and not self.waiting():
+                return i
+        raise NotSettled(f"not settled after {max_rounds} sweeps; still waiting: {self.waiting()}")
+
+    async def compare_digests(self) -> dict[str, tuple[str, ...]]:
+        """One exchange per link with digest comparison; the periods found divergent, per child."""
+        out = {}
+        for n in self.children_nodes:
+            result = await self.step(n, compare_digests=True)
+            if result is None:
+                raise NotSettled(f"digest exchange of {n} failed")
+            if result.divergent:
+                out[n] = result.divergent
+        return out
+
+    def waiting(self) -> dict[str, int]:
+        """Outbox rows per node (only nodes that have some)."""
+        out = {}
+        for n in self.nodes:
+            (count,) = self._query(n, "SELECT count(*) FROM outbox")[0]
+            if count:
+                out[n] = count
+        return out
+
+    # --- domain operations (each moves the clock one step) ---
+
+    def _tick(self) -> datetime:
+        self.ops += 1
+        self.clock.advance(OP_STEP)
+        return self.clock.now()
+
+    def publish(self, node_id: str, catalog: Catalog) -> int:
+        """Publish ``catalog`` at ``node_id`` and send it to its registered children."""
+        now = self._tick()
+        store = self.cores[node_id].store
+        with store.transaction() as s:
+            return replication.publish_local(s, store, catalog, now)
+
+    def submit(self, node_id: str, item_code: str, key: str, *, name: str, id_number: str, phone: str,
+               materials: Sequence[str] | None = None, agent: str = "", actor: str = "", note: str = "") -> Submitted:
+        """Submit a case at ``node_id`` through its case desk (``materials`` default: all the item lists)."""
+        self._tick()
+        core = self.cores[node_id]
+        if materials is None:
+            item = core.store.catalog().items.get(item_code)
+            materials = [m.name for m in item.materials] if item else []  # an unknown item: the desk says so
+        cmd = SubmitCommand(idempotency_key=key, item_code=item_code, applicant_name=name, applicant_id=id_number,
+                            applicant_phone=phone, materials=tuple(materials), agent=agent,
+                            note=note, actor=actor or (agent if agent else f"clerk@{node_id}"))
+        return core.desk.submit(cmd)
+
+    def act(self, node_id: str, receipt: str, action: str, **params: Any) -> Acted:
+        """Run ``action`` on ``receipt`` at ``node_id`` (a request to the owner when not owned there)."""
+        self._tick()
+        params.setdefault("actor", f"clerk@{node_id}")
+        for k in ("materials", "departments"):
+            if k in params:
+                params[k] = tuple(params[k])
+        return self.cores[node_id].desk.act(receipt, action, ActParams(**params))
+
+    def scan(self, node_id: str) -> int:
+        """The owner's supervision scan at ``node_id``, at the federation's clock (no tick: a
+        scan is not a domain operation, so scanning more often changes no date)."""
+        return self.supervisors[node_id].scan()
+
+    def evaluate(self, node_id: str, receipt: str, rating: str, comment: str = "") -> Any:
+        """The applicant rates ``receipt`` at ``node_id`` (sent to the owner when it is elsewhere)."""
+        self._tick()
+        return self.supervisors[node_id].evaluate(receipt, rating, comment, "applicant")
+
+    # --- reading the state ---
+
+    def _query(self, node_id: str, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        path = self.cores[node_id].store.path
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return list(conn.execute(sql, tuple(args)).fetchall())
+        finally:
+            conn.close()
+
+    def owner_view(self, node_id: str) -> dict[str, tuple[str, str, int]]:
+        """receipt -> (owner, status, event_count) of every case row ``node_id`` holds."""
+        return {r: (o, st, c) for r, o, st, c in
+                self._query(node_id, "SELECT receipt, owner, status, event_count FROM case_record")}
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per node, the state that must converge — no timestamps, no link positions."""
+        out: dict[str, dict[str, Any]] = {}
+        for n in self.nodes:
+            cases = self._query(n, """
+                SELECT receipt, status, case_type, owner, owner_epoch, origin, event_count, decision,
+                       materials, pending_materials, catalog_version, catalog_issuer
+                FROM case_record ORDER BY receipt""")
+            events = self._query(n, """
+                SELECT receipt, seq, action, from_status, to_status, actor, origin, superseded
+                FROM case_event ORDER BY receipt, seq""")
+            summaries = self._query(n, """
+                SELECT receipt, status, owner, event_count FROM case_summary ORDER BY receipt""")
+            releases = dict(self._query(n, "SELECT issuer, max(version) FROM catalog_release GROUP BY issuer"))
+            version = max(releases.values(), default=0)
+            (quarantined,) = self._query(n, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL")[0]
+            out[n] = {
+                "cases": [(r, st, ct, o, ep, org, cnt, dec, tuple(json.loads(m)), tuple(json.loads(p)), cv, ci)
+                          for r, st, ct, o, ep, org, cnt, dec, m, p, cv, ci in cases],
+                "events": [tuple(e[:7]) + (bool(e[7]),) for e in events],
+                "summaries": [tuple(x) for x in summaries],
+                "catalog_version": version,
+                "catalog_releases": releases,
+                "quarantined": quarantined,
+            }
+        return out
+
