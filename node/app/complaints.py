@@ -25,17 +25,10 @@ from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import SupervisionSettings, complaint_due
 from govnet.node.domain.receipt import Receipt, ReceiptError
-from govnet.node.store.engine import (
-    Store,
-    StoreMeta,
-    execute,
-    insert_sql,
-    next_value,
-    query,
-    utc_text,
-)
+from govnet.node.store.engine import Store
 from govnet.node.store.models import Complaint
 from govnet.node.store.outbox import send
+from govnet.node.store.unit import StoreMeta, execute, insert_sql, next_value, query, utc_text
 
 KIND = "complaint"
 MAX_TEXT = 1000

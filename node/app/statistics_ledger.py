@@ -58,8 +58,9 @@ from govnet.node.domain.statistics import (
     StatsSettings,
     tally,
 )
-from govnet.node.store.engine import Store, execute, next_value, query, utc_text
+from govnet.node.store.engine import Store
 from govnet.node.store.outbox import send
+from govnet.node.store.unit import execute, next_value, query, utc_text
 
 log = logging.getLogger("govnet.stats")
 

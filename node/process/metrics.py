@@ -40,7 +40,8 @@ from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, RUNNING, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import Status
-from govnet.node.store.engine import DB_FILE, Store, query
+from govnet.node.store.engine import DB_FILE, Store
+from govnet.node.store.unit import query
 
 log = logging.getLogger("govnet.rpc")
 
