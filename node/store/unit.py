@@ -123,6 +123,11 @@ def execute(s: Session, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -
     return int(_db(s).execute(sql, args).rowcount)
 
 
+def table_names(s: Session) -> set[str]:
+    """The tables this store's file has."""
+    return {r[0] for r in query(s, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def next_value(s: Session, name: str) -> int:
     """The next value of a gapless counter (1, 2, 3 …), within the caller's transaction."""
     return int(_db(s).execute(NEXT_VALUE_SQL, (name,)).fetchone()[0])
