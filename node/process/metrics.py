@@ -43,7 +43,7 @@ from govnet.node.domain.lifecycle import Status
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
-from govnet.node.store.engine import DB_FILE, Store
+from govnet.node.store.engine import STORE_FILES, Store
 from govnet.node.store.quarantine import count_quarantined
 from govnet.node.store.unit import Unit, table_names
 
@@ -247,9 +247,9 @@ def gauges(facts: StoreFacts) -> Iterator[GaugeMetricFamily]:
 
 def store_bytes(data_dir: Path) -> int:
     total = 0
-    for suffix in ("", "-wal", "-shm"):
+    for name in STORE_FILES:
         try:
-            total += (data_dir / (DB_FILE + suffix)).stat().st_size
+            total += (data_dir / name).stat().st_size
         except FileNotFoundError:
             pass
     return total

@@ -50,6 +50,7 @@ from govnet.node.store.models import Meta
 from govnet.node.store.unit import StoreError, StoreMeta, Unit, savepoint, utc_text
 
 DB_FILE = "govnet.db"
+STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")  # the database, its WAL and shared memory
 
 
 def _alembic_config(connection: Any) -> Config:
