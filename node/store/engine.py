@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -51,6 +52,7 @@ from govnet.node.store.unit import StoreError, StoreMeta, Unit, savepoint, utc_t
 
 DB_FILE = "govnet.db"
 STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")  # the database, its WAL and shared memory
+SQLITE_VERSION = sqlite3.sqlite_version  # the SQLite library under every store (benchmarks report it)
 
 
 def _alembic_config(connection: Any) -> Config:
