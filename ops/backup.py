@@ -1,27 +1,19 @@
 """Backing up a node while it serves, and bringing a backup back.
 
-**Backup** copies the store with SQLite's online backup API on a read connection of its
-own: the copy is one consistent snapshot (a single read transaction, so every commit
-that returned before the backup began is in it, and no half of a later one), and the
-node keeps serving meanwhile (WAL: readers never block the writer). The backup
-directory holds ``govnet.db``, the node's ``govnet.toml`` and ``backup.json`` (node,
-incarnation, schema revision, when, how many cases, the database's SHA-256).
+**Backup** copies a (possibly serving) node's store as one consistent snapshot with
+SQLite's online backup API (``node.store.backup.snapshot``: WAL readers never block the
+writer, so the node keeps serving). The backup directory holds ``govnet.db``, the node's
+``govnet.toml`` and ``backup.json`` (node, incarnation, schema revision, when, how many
+cases, the database's SHA-256).
 
-**Restore** checks the backup (manifest, checksum, ``PRAGMA integrity_check``), refuses
-to overwrite a directory that holds anything unless ``--force``, and writes the store
-under a NEW incarnation (ARCHITECTURE rule 3): a restored store has forgotten whatever
-it did after the backup, so its counters rewind, and only a new incarnation keeps the
-receipt numbers and message identities it issues from colliding with the ones it issued
-before. The incarnation is one more than the highest this directory or the backup has
-seen (``--incarnation`` can set a higher one when the node was restored elsewhere since).
-
-Its outbox is renumbered from 1 on every link, because a neighbour tracks each
-incarnation's stream with a cursor of its own that starts at 0: a stream that began at,
-say, 57 would leave a gap the cursor could never close. Identities (origin,
-incarnation, sequence) are untouched, so whatever the neighbour already applied from
-the old incarnation is still recognised end to end and not applied twice.
-
-All of this happens on the copied file before any node opens it.
+**Restore** checks the backup (manifest, checksum, then SQLite's integrity check), refuses
+to overwrite a directory that holds anything unless ``--force``, and brings the store
+back under a NEW incarnation (ARCHITECTURE rule 3) through the store's
+restore-as-new-incarnation step (``node.store.backup.restore_as_new_incarnation``, which
+also renumbers the outbox; its docstring says why). The incarnation is one more than the
+highest this directory or the backup has seen (``--incarnation`` can set a higher one when
+the node was restored elsewhere since). All of this happens on a copied file before any
+node opens it.
 
 What the sync layer recovers afterwards (tests/test_restore_sync.py, tests/test_backup.py):
 a restored node's cursor on a neighbour's stream is older than what its pre-restore self
@@ -48,16 +40,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from govnet.node.process.config import CONFIG_FILE
-from govnet.node.store.engine import DB_FILE, utc_text
+from govnet.node.store.backup import DamagedStore, incarnation_of, restore_as_new_incarnation, snapshot
+from govnet.node.store.engine import DB_FILE, STORE_FILES
+from govnet.node.store.unit import StoreError, utc_text
 
 MANIFEST = "backup.json"
-STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")
 
 
 class BackupError(Exception):
@@ -91,10 +83,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _meta(db: sqlite3.Connection) -> dict[str, str]:
-    return dict(db.execute("SELECT key, value FROM meta").fetchall())
-
-
 def _is_empty(directory: Path) -> bool:
     return not directory.exists() or not any(directory.iterdir())
 
@@ -114,25 +102,13 @@ def backup(data_dir: Path, out: Path, now: datetime) -> Manifest:
         raise BackupError(f"{out}: cannot create it ({exc.strerror})") from None
     target = out / DB_FILE
     try:
-        # A read-only connection: the backup only reads the node's file, under one read
-        # transaction, while the node goes on writing to its WAL.
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
-        dst = sqlite3.connect(target)
-        try:
-            src.backup(dst)  # all pages in one step: one snapshot
-            dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
-            meta = _meta(dst)
-            revision = dst.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-            cases = int(dst.execute("SELECT count(*) FROM case_record").fetchone()[0])
-        finally:
-            dst.close()
-            src.close()
-    except sqlite3.Error as exc:
+        taken = snapshot(source, target)
+    except StoreError as exc:
         shutil.rmtree(out, ignore_errors=True)
         raise BackupError(f"cannot back up {source}: {exc}") from None
     shutil.copy2(data_dir / CONFIG_FILE, out / CONFIG_FILE)
-    manifest = Manifest(meta["node_id"], meta["level"], int(meta["incarnation"]), revision, utc_text(now), cases,
-                        _sha256(target))
+    manifest = Manifest(taken.node_id, taken.level, taken.incarnation, taken.schema_revision, utc_text(now),
+                        taken.cases, _sha256(target))
     (out / MANIFEST).write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -158,43 +134,6 @@ def _check_backup(backup_dir: Path) -> Manifest:
     return manifest
 
 
-def _incarnation_in(data_dir: Path) -> int:
-    """The incarnation of the store already in ``data_dir`` (0: none, or unreadable)."""
-    path = data_dir / DB_FILE
-    if not path.is_file():
-        return 0
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return int(_meta(db).get("incarnation", 0))
-        finally:
-            db.close()
-    except (sqlite3.Error, ValueError):
-        return 0
-
-
-def reincarnate(db: sqlite3.Connection, incarnation: int) -> dict[str, int]:
-    """Give a restored store its new incarnation and renumber its outbox from 1 per link
-    (one transaction). Returns the number of envelopes waiting on each link."""
-    waiting: dict[str, int] = {}
-    with db:
-        db.execute("UPDATE meta SET value = ? WHERE key = 'incarnation'", (str(incarnation),))
-        links = [r[0] for r in db.execute("SELECT DISTINCT link FROM outbox")]
-        counters = [r[0] for r in db.execute("SELECT name FROM counter WHERE name LIKE 'link:%'")]
-        for link in links:
-            seqs = [r[0] for r in db.execute("SELECT seq FROM outbox WHERE link = ? ORDER BY seq", (link,))]
-            # Two passes so that no new number collides with an old one still in place.
-            db.execute("UPDATE outbox SET seq = -seq WHERE link = ?", (link,))
-            for new, old in enumerate(seqs, 1):
-                db.execute("UPDATE outbox SET seq = ? WHERE link = ? AND seq = ?", (new, link, -old))
-            waiting[link] = len(seqs)
-        for name in {*counters, *(f"link:{link}" for link in links)}:
-            count = waiting.get(name.removeprefix("link:"), 0)
-            db.execute("INSERT INTO counter (name, value) VALUES (?, ?) "
-                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, count))
-    return waiting
-
-
 def restore(backup_dir: Path, data_dir: Path, *, force: bool = False, incarnation: int | None = None) -> Restored:
     """Bring a backup back into ``data_dir`` as a new incarnation of its node."""
     manifest = _check_backup(backup_dir)
@@ -203,7 +142,7 @@ def restore(backup_dir: Path, data_dir: Path, *, force: bool = False, incarnatio
     if not _is_empty(data_dir) and not force:
         raise BackupError(f"{data_dir} is not empty: restore into an empty directory, or add --force to replace "
                           "the node's store and configuration there (stop the node first)")
-    newest = max(manifest.incarnation, _incarnation_in(data_dir))
+    newest = max(manifest.incarnation, incarnation_of(data_dir / DB_FILE))
     chosen = newest + 1 if incarnation is None else incarnation
     if chosen <= newest:
         raise BackupError(f"--incarnation {chosen} is not new: this node has used incarnations up to {newest}")
@@ -213,17 +152,11 @@ def restore(backup_dir: Path, data_dir: Path, *, force: bool = False, incarnatio
         shutil.copyfile(backup_dir / DB_FILE, staging)
     except OSError as exc:
         raise BackupError(f"{data_dir}: cannot write here ({exc.strerror})") from None
-    db = sqlite3.connect(staging)
     try:
-        if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise BackupError(f"{backup_dir / DB_FILE} fails SQLite's integrity check: the backup is damaged")
-        renumbered = reincarnate(db, chosen)
-    except BackupError:
-        db.close()
+        renumbered = restore_as_new_incarnation(staging, chosen)
+    except DamagedStore:
         staging.unlink()
-        raise
-    finally:
-        db.close()
+        raise BackupError(f"{backup_dir / DB_FILE} fails SQLite's integrity check: the backup is damaged") from None
     for name in STORE_FILES:  # the old store's WAL must not be replayed onto the restored file
         (data_dir / name).unlink(missing_ok=True)
     staging.replace(data_dir / DB_FILE)

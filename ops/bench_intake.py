@@ -39,7 +39,6 @@ import os
 import platform
 import random
 import shutil
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -55,7 +54,7 @@ import grpc
 from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import CHANNEL_OPTIONS, GovnetClient
-from govnet.node.store.engine import DB_FILE
+from govnet.node.store.engine import SQLITE_VERSION, Store
 from govnet.ops.processes import init_node, spawn_node
 from govnet.ops.rawlimit import count_rows, spawn_raw
 from govnet.v1 import cases_pb2, cases_pb2_grpc
@@ -308,7 +307,7 @@ def machine_facts(directory: Path) -> dict[str, Any]:
         "cpu_count": os.cpu_count() or 0,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        "sqlite": SQLITE_VERSION,
         "grpcio": grpc.__version__,
         "directory": str(directory),
         "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else [],
@@ -323,12 +322,12 @@ def describe_machine(facts: dict[str, Any]) -> str:
 
 
 def count_cases(data_dir: Path) -> int:
-    """Cases in a node's store, read with plain sqlite3."""
-    conn = sqlite3.connect(str(data_dir / DB_FILE))
+    """Cases in a (stopped) node's store."""
+    store = Store.open(data_dir)
     try:
-        return conn.execute("SELECT count(*) FROM case_record").fetchone()[0]
+        return store.count_cases()
     finally:
-        conn.close()
+        store.close()
 
 
 def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 100, channels: int = 1,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
-from govnet.node.store.engine import Conflict
+from govnet.node.store.unit import Conflict
 
 from support.simulation import Federation, applicant
 

@@ -10,8 +10,9 @@ import pytest
 from sqlmodel import select
 
 from govnet.federation.tree import Level
-from govnet.node.store.engine import Store, next_value
+from govnet.node.store.engine import Store
 from govnet.node.store.models import Meta
+from govnet.node.store.unit import next_value
 
 NOW = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 

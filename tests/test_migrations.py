@@ -13,7 +13,8 @@ from sqlmodel import create_engine
 
 from govnet.federation.tree import Level
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
-from govnet.node.store.engine import DB_FILE, Store, StoreError, _alembic_config, schema_head
+from govnet.node.store.engine import DB_FILE, Store, _alembic_config, schema_head
+from govnet.node.store.unit import StoreError
 
 NOW = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 
@@ -103,10 +104,11 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
 
 def test_the_models_and_the_migrations_describe_the_same_schema(tmp_path: Path) -> None:
     """A model changed without its migration (or the reverse) would break upgrades silently."""
-    import govnet.node.store.models  # noqa: F401  (registers every table)
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from sqlmodel import SQLModel
+
+    import govnet.node.store.models  # noqa: F401  (registers every table)
 
     store = Store.create(tmp_path, "371100", Level.CITY, NOW)
     store.close()

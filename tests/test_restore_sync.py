@@ -34,8 +34,9 @@ from govnet.node.app.supervision import attach as attach_supervision
 from govnet.node.domain.calendar import WorkCalendar
 from govnet.node.process.assembly import assemble
 from govnet.node.rpc.client import GovnetClient
+from govnet.node.store.backup import restore_as_new_incarnation
 from govnet.node.store.engine import DB_FILE, Store
-from govnet.ops.backup import STORE_FILES, reincarnate
+from govnet.ops.backup import STORE_FILES
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
 
@@ -131,11 +132,7 @@ def restore_store(fed: Federation, node: str, backup: Path) -> None:
     old.store.close()
     staging = data_dir / "restoring.db"
     shutil.copyfile(backup, staging)
-    db = sqlite3.connect(staging)
-    try:
-        reincarnate(db, incarnation)
-    finally:
-        db.close()
+    restore_as_new_incarnation(staging, incarnation)
     for name in STORE_FILES:
         (data_dir / name).unlink(missing_ok=True)
     staging.replace(data_dir / DB_FILE)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session
-
 from govnet.federation.routing import root_of
 from govnet.federation.tree import NodeIdError, check_node_id, level_of, parent_id
 from govnet.node.app.desk import DeskError, ErrorKind
@@ -25,28 +23,14 @@ from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import SupervisionSettings, complaint_due
 from govnet.node.domain.receipt import Receipt, ReceiptError
-from govnet.node.store.engine import (
-    Store,
-    StoreMeta,
-    execute,
-    insert_sql,
-    next_value,
-    query,
-    utc_text,
-)
+from govnet.node.store import complaints as complaint_rows
+from govnet.node.store.engine import Store
 from govnet.node.store.models import Complaint
 from govnet.node.store.outbox import send
+from govnet.node.store.unit import StoreMeta, Unit, next_value, utc_text
 
 KIND = "complaint"
 MAX_TEXT = 1000
-_COLUMNS = list(Complaint.model_fields)
-# The newest version wins; an older or equal one (a repeat, a late copy) changes nothing.
-UPSERT_SQL = (
-    insert_sql(Complaint.__table__)  # type: ignore[attr-defined]
-    + " ON CONFLICT (complaint_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "complaint_id")
-    + " WHERE excluded.version > complaint.version"
-)
 
 
 @dataclass(frozen=True)
@@ -112,16 +96,15 @@ class ComplaintDesk:
         self.after_commit()
         return row
 
-    def _file(self, s: Session, cmd: FileCommand, receipt: str, text: str, now: datetime) -> Complaint:
+    def _file(self, s: Unit, cmd: FileCommand, receipt: str, text: str, now: datetime) -> Complaint:
         here = self.meta.node_id
         item_code: str | None = None
         if receipt:
-            known = query(s, "SELECT owner, item_code, department FROM case_record WHERE receipt = ?", (receipt,)) or \
-                query(s, "SELECT owner, item_code, department FROM case_summary WHERE receipt = ?", (receipt,))
-            if not known:
+            known = complaint_rows.case_subject(s, receipt)
+            if known is None:
                 raise DeskError(ErrorKind.NOT_FOUND, f"node {here} does not know case {receipt}: file the complaint "
                                                      "where it was applied for, or at the city", "receipt")
-            about, item_code, department = known[0]
+            about, item_code, department = known
         else:
             about, department = cmd.about_node.strip(), cmd.department.strip()
         today = local_date(now)
@@ -144,8 +127,8 @@ class ComplaintDesk:
             raise DeskError(ErrorKind.INVALID, "who resolves it? give the actor", "actor")
         now = self.clock.now()
 
-        def work(s: Session) -> Complaint:
-            row = s.get(Complaint, key)
+        def work(s: Unit) -> Complaint:
+            row = complaint_rows.find(s, key)
             if row is None:
                 raise DeskError(ErrorKind.NOT_FOUND, f"no complaint {key or '(empty)'} on node {self.meta.node_id}",
                                 "complaint_id")
@@ -157,7 +140,6 @@ class ComplaintDesk:
             updated = Complaint(**{**row.model_dump(), "status": "resolved", "resolved_on": local_date(now).isoformat(),
                                    "resolution": resolution.strip(), "resolved_by": actor.strip(),
                                    "version": row.version + 1, "updated_at": utc_text(now)})
-            s.expunge(row)
             self._store_and_send(s, updated, now)
             return updated
 
@@ -165,9 +147,9 @@ class ComplaintDesk:
         self.after_commit()
         return done
 
-    def _store_and_send(self, s: Session, row: Complaint, now: datetime) -> None:
+    def _store_and_send(self, s: Unit, row: Complaint, now: datetime) -> None:
         values = row.model_dump()
-        execute(s, UPSERT_SQL, values)
+        complaint_rows.keep(s, values)
         here = self.meta.node_id
         for target in dict.fromkeys((row.supervisor, row.about_node, row.filed_at_node)):
             if target != here:
@@ -178,24 +160,16 @@ class ComplaintDesk:
         if status not in ("", "open", "resolved"):
             raise DeskError(ErrorKind.INVALID, f"status {status!r} is not open or resolved", "status")
         today = today or local_date(self.clock.now())
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM complaint WHERE 1 = 1"
-        args: list[Any] = []
-        if status:
-            sql += " AND status = ?"
-            args.append(status)
-        if about_node:
-            sql += " AND about_node = ?"
-            args.append(about_node)
         with self.store.reading() as s:
-            rows = [Complaint(**dict(zip(_COLUMNS, r))) for r in query(s, sql + " ORDER BY filed_at", tuple(args))]
+            rows = complaint_rows.listed(s, status, about_node)
         views = [ComplaintView(r, r.status == "open" and today.isoformat() > r.due) for r in rows]
         return sorted(views, key=lambda v: (v.row.status != "open", not v.overdue, v.row.filed_at))
 
 
-def apply_complaint(s: Session, meta: StoreMeta, payload: dict[str, Any]) -> None:
+def apply_complaint(s: Unit, meta: StoreMeta, payload: dict[str, Any]) -> None:
     """A complaint's copy arriving at one of the nodes that keep it (newest version wins)."""
-    values = {c: payload["complaint"].get(c) for c in _COLUMNS}
+    values = {c: payload["complaint"].get(c) for c in complaint_rows.COLUMNS}
     if meta.node_id not in (values["supervisor"], values["about_node"], values["filed_at_node"]):
         raise ValueError(f"complaint {values['complaint_id']} does not concern node {meta.node_id}")
-    execute(s, UPSERT_SQL, values)
+    complaint_rows.keep(s, values)
 

@@ -42,25 +42,22 @@ from govnet.node.domain.lifecycle import (
     intake,
 )
 from govnet.node.domain.receipt import Receipt, ReceiptError
-from govnet.node.store.engine import (
+from govnet.node.store.cases import (
     CaseRecord,
-    PublishedCatalog,
-    Store,
     StoredEvent,
     append_event,
-    execute,
     find_idempotency,
     find_recent_duplicate,
     insert_case,
     load_case_row,
-    next_value,
-    query,
     record_from_row,
     record_idempotency,
     update_case,
-    utc_text,
 )
+from govnet.node.store.catalog import PublishedCatalog
+from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
+from govnet.node.store.unit import execute, next_value, query, utc_text
 
 MAX_KEY_LENGTH = 128
 

@@ -47,8 +47,9 @@ from sqlmodel import Session, col, select
 from govnet.federation.tree import parent_id
 from govnet.node.app.replication import ApplyError, Replicator
 from govnet.node.domain.clock import Clock
-from govnet.node.store.engine import Store, execute, query, savepoint, utc_text
+from govnet.node.store.engine import Store
 from govnet.node.store.models import InboxRow, QuarantineRow
+from govnet.node.store.unit import execute, query, savepoint, utc_text
 from govnet.sync.admission import Busy
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope, Received

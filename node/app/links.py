@@ -28,7 +28,7 @@ from govnet.node.app.replication import case_dict, notify_owners_above, resend_h
 from govnet.node.domain.catalog import Catalog, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.store import outbox
-from govnet.node.store.engine import Store, execute, query, utc_text
+from govnet.node.store.engine import Store
 from govnet.node.store.models import (
     CaseRow,
     CaseSummary,
@@ -37,6 +37,7 @@ from govnet.node.store.models import (
     LinkStateRow,
     OutboxRow,
 )
+from govnet.node.store.unit import execute, query, utc_text
 from govnet.sync.admission import Admission
 from govnet.sync.batching import select_batch
 from govnet.sync.cursor import Cursor

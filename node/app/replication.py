@@ -65,19 +65,10 @@ from sqlmodel import Session, col, select
 from govnet.federation.routing import Direction, next_hop, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.app import statistics_ledger as stats_store
-from govnet.node.store.engine import (
-    INSERT_CASE_SQL,
-    INSERT_EVENT_SQL,
-    StoreMeta,
-    execute,
-    insert_many,
-    insert_rows,
-    insert_sql,
-    query,
-    utc_text,
-)
+from govnet.node.store.cases import INSERT_CASE_SQL, INSERT_EVENT_SQL
 from govnet.node.store.models import AppliedEnvelope, CaseEventRow, CaseRow, ChildLink
 from govnet.node.store.outbox import decode, forward, send
+from govnet.node.store.unit import StoreMeta, execute, insert_many, insert_rows, insert_sql, query, utc_text
 from govnet.sync.envelope import Envelope
 
 PERSONAL = ("applicant_name", "applicant_id", "applicant_phone")

@@ -21,6 +21,9 @@ reorders and late arrivals are harmless.
 
 Answering (``answer``): totals over the rows of this node's subtree, grouped as asked,
 with the coverage of the reports under it and each child's last-heard time.
+
+The ledger decides what to count and when; the rows, reports and cursors are read and
+written by the store's repository (``node.store.statistics``).
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
-
-from sqlmodel import Session
 
 from govnet.federation.rollup import (
     GROUPINGS,
@@ -58,8 +59,12 @@ from govnet.node.domain.statistics import (
     StatsSettings,
     tally,
 )
-from govnet.node.store.engine import Store, execute, next_value, query, utc_text
+from govnet.node.store import catalog as catalog_rows
+from govnet.node.store import complaints as complaint_rows
+from govnet.node.store import statistics as stat_rows
+from govnet.node.store.engine import Store
 from govnet.node.store.outbox import send
+from govnet.node.store.unit import Unit, next_value, utc_text
 
 log = logging.getLogger("govnet.stats")
 
@@ -69,26 +74,6 @@ COMPLAINTS_SEEN = "stats_complaints"  # meta: complaints about this node counted
 BATCH = 20_000  # events per flush at most (a first flush of an old store goes in steps)
 INCARNATION_SHIFT = 32  # version = incarnation · 2^32 + the store's own flush counter
 
-_KEY = ("node", "day", "item_code", "department")
-_ROW_COLUMNS = (*_KEY, *COUNTERS, "version", "computed_at")
-UPSERT_ROW_SQL = (
-    f"INSERT INTO stat_row ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join(':' + c for c in _ROW_COLUMNS)}) "
-    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*COUNTERS, "version", "computed_at"))
-    + " WHERE excluded.version > stat_row.version"
-)
-_REPORT_COLUMNS = ("node", "version", "as_of", "children", "received_at")
-UPSERT_REPORT_SQL = (
-    f"INSERT INTO stat_report ({', '.join(_REPORT_COLUMNS)}) VALUES ({', '.join(':' + c for c in _REPORT_COLUMNS)}) "
-    "ON CONFLICT (node) DO UPDATE SET version = excluded.version, as_of = excluded.as_of, "
-    "children = excluded.children, received_at = excluded.received_at WHERE excluded.version > stat_report.version"
-)
-EVENTS_SQL = (
-    "SELECT e.id, e.origin, e.superseded, e.action, e.detail, e.happened_at, e.receipt, c.item_code, c.department,"
-    " c.accepted_on, c.decided_on, c.due, c.paused_days, c.decision, c.catalog_issuer, c.catalog_version"
-    " FROM case_event e JOIN case_record c ON c.receipt = e.receipt WHERE e.id > ? ORDER BY e.id LIMIT ?"
-)
-
 
 class StatsQueryError(ValueError):
     """A statistics question that cannot be answered as asked; the text says what to fix."""
@@ -96,32 +81,6 @@ class StatsQueryError(ValueError):
 
 def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
-
-
-def _meta_int(s: Session, key: str) -> int:
-    rows = query(s, "SELECT value FROM meta WHERE key = ?", (key,))
-    return int(rows[0][0]) if rows else 0
-
-
-def _set_meta(s: Session, key: str, value: int) -> None:
-    execute(s, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, str(value)))
-
-
-def _row_dict(row: VersionedRow, computed_at: str) -> dict[str, Any]:
-    k = row.key
-    return {"node": k.node, "day": k.day, "item_code": k.item_code, "department": k.department,
-            **{c: int(row.counters.get(c, 0)) for c in COUNTERS}, "version": row.version, "computed_at": computed_at}
-
-
-def _row_from(values: dict[str, Any]) -> VersionedRow:
-    return VersionedRow(RowKey(values["node"], values["day"], values["item_code"], values["department"]),
-                        int(values["version"]), {c: int(values.get(c, 0)) for c in COUNTERS})
-
-
-def _report_dict(report: Report, received_at: datetime) -> dict[str, Any]:
-    return {"node": report.node, "version": report.version, "as_of": utc_text(report.as_of),
-            "children": json.dumps(list(report.children)), "received_at": utc_text(received_at)}
 
 
 class StatsLedger:
@@ -139,13 +98,11 @@ class StatsLedger:
     def pending(self) -> bool:
         """Whether facts have arrived since the last flush (a cheap read; blocking)."""
         with self.store.reading() as s:
-            conn = s.connection()
-            top = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM case_event").scalar()
-            about = conn.exec_driver_sql("SELECT count(*) FROM complaint WHERE about_node = ?",
-                                         (self.store.meta.node_id,)).scalar()
-            seen: dict[str, str] = dict(conn.exec_driver_sql("SELECT key, value FROM meta WHERE key IN (?, ?)",
-                                             (EVENT_CURSOR, COMPLAINTS_SEEN)).fetchall())
-        return top != int(seen.get(EVENT_CURSOR, 0)) or about != int(seen.get(COMPLAINTS_SEEN, 0))
+            top = stat_rows.last_event_id(s)
+            about = complaint_rows.count_about(s, self.store.meta.node_id)
+            seen_event = stat_rows.cursor(s, EVENT_CURSOR)
+            seen_complaints = stat_rows.cursor(s, COMPLAINTS_SEEN)
+        return top != seen_event or about != seen_complaints
 
     def heartbeat_due(self, now: datetime) -> bool:
         return self._last_report is None or now - self._last_report >= timedelta(seconds=self.settings.heartbeat_s)
@@ -156,23 +113,23 @@ class StatsLedger:
 
     # --- the unit of work ---
 
-    def flush(self, s: Session, now: datetime, report: bool = False) -> bool:
+    def flush(self, s: Unit, now: datetime, report: bool = False) -> bool:
         """Count what is new, store this node's changed rows and report, send them up.
 
         ``report``: record (and send) a report even if nothing changed (the heartbeat).
         Returns whether a report was recorded."""
         me = self.store.meta.node_id
-        cursor = _meta_int(s, EVENT_CURSOR)
-        rows = query(s, EVENTS_SQL, (cursor, BATCH))
+        cursor = stat_rows.cursor(s, EVENT_CURSOR)
+        rows = stat_rows.events_after(s, cursor, BATCH)
         facts = [f for f in (self._fact(s, me, r) for r in rows) if f is not None]
         complete = len(rows) < BATCH
         counts = tally(facts, (), self.calendar)
         if rows:
             cursor = rows[-1][0]
-            _set_meta(s, EVENT_CURSOR, cursor)
+            stat_rows.set_cursor(s, EVENT_CURSOR, cursor)
         changed: dict[tuple[str, str, str], dict[str, int]] = {}
         for bucket, adds in counts.items():
-            held = self._own_row(s, me, bucket)
+            held = stat_rows.own_counters(s, me, bucket)
             for k, v in adds.items():
                 held[k] = held.get(k, 0) + v
             changed[bucket] = held
@@ -186,14 +143,13 @@ class StatsLedger:
         sent = []
         for (day, item, dept), values in sorted(changed.items()):
             row = VersionedRow(RowKey(me, day, item, dept), version, values)
-            sent.append(_row_dict(row, computed_at))
-            execute(s, UPSERT_ROW_SQL, sent[-1])
-        held_report = query(s, "SELECT as_of FROM stat_report WHERE node = ?", (me,))
+            sent.append(stat_rows.keep_row(s, row, computed_at))
+        held_as_of = stat_rows.report_as_of(s, me)
         # A partial flush (a long backlog) does not claim to be complete up to now.
-        as_of = now if complete or not held_report else datetime.fromisoformat(held_report[0][0])
-        children = tuple(r[0] for r in query(s, "SELECT child_id FROM child_link ORDER BY child_id"))
+        as_of = now if complete or held_as_of is None else held_as_of
+        children = stat_rows.children(s)
         mine = Report(me, version, as_of, children)
-        execute(s, UPSERT_REPORT_SQL, _report_dict(mine, now))
+        stat_rows.keep_report(s, mine, now)
         if parent_id(me) is not None:
             payload = {"report": {"node": me, "version": version, "as_of": utc_text(as_of), "children": list(children)},
                        "rows": sent}
@@ -202,31 +158,25 @@ class StatsLedger:
         self._last_report = now
         return True
 
-    def _own_row(self, s: Session, me: str, bucket: tuple[str, str, str]) -> dict[str, int]:
-        found = query(s, f"SELECT {', '.join(COUNTERS)} FROM stat_row WHERE node = ? AND day = ? AND item_code = ? "
-                         "AND department = ?", (me, *bucket))
-        return dict(zip(COUNTERS, found[0])) if found else {}
-
-    def _recount_complaints(self, s: Session, me: str, changed: dict[tuple[str, str, str], dict[str, int]]) -> None:
+    def _recount_complaints(self, s: Unit, me: str, changed: dict[tuple[str, str, str], dict[str, int]]) -> None:
         """Complaints about this node are rows kept in step by their supervisor; when their
         number changes, regroup them and rewrite the buckets whose count differs."""
-        (about,) = query(s, "SELECT count(*) FROM complaint WHERE about_node = ?", (me,))[0]
-        if about == _meta_int(s, COMPLAINTS_SEEN):
+        about = complaint_rows.count_about(s, me)
+        if about == stat_rows.cursor(s, COMPLAINTS_SEEN):
             return
         facts = [ComplaintFact(date.fromisoformat(day), item or "", dept or "") for day, item, dept in
-                 query(s, "SELECT filed_on, item_code, department FROM complaint WHERE about_node = ?", (me,))]
+                 complaint_rows.filed_about(s, me)]
         now_counts = {b: c.get("complaints", 0) for b, c in tally((), facts, self.calendar).items()}
-        held = {(d, i, p): n for d, i, p, n in query(
-            s, "SELECT day, item_code, department, complaints FROM stat_row WHERE node = ? AND complaints > 0", (me,))}
+        held = stat_rows.complaint_buckets(s, me)
         for bucket in set(now_counts) | set(held):
             wanted = now_counts.get(bucket, 0)
-            row = changed.get(bucket) or self._own_row(s, me, bucket)
+            row = changed.get(bucket) or stat_rows.own_counters(s, me, bucket)
             if row.get("complaints", 0) != wanted:
                 row["complaints"] = wanted
                 changed[bucket] = row
-        _set_meta(s, COMPLAINTS_SEEN, about)
+        stat_rows.set_cursor(s, COMPLAINTS_SEEN, about)
 
-    def _fact(self, s: Session, me: str, r: tuple[Any, ...]) -> EventFact | None:
+    def _fact(self, s: Unit, me: str, r: tuple[Any, ...]) -> EventFact | None:
         (_id, origin, superseded, action, detail, happened_at, receipt, item_code, department, accepted_on,
          decided_on, due, paused_days, decision, issuer, version) = r
         if origin != me or superseded or action not in COUNTED_ACTIONS:
@@ -236,9 +186,8 @@ class StatsLedger:
         if action == "evaluate":
             return EventFact(action, day, item_code, department, rating=str(json.loads(detail).get("rating", "")))
         if action in ("approve", "reject"):
-            accepted = query(s, "SELECT happened_at FROM case_event WHERE receipt = ? AND action = 'accept' AND origin = ? "
-                                "AND superseded = 0 ORDER BY seq LIMIT 1", (receipt, me))
-            here = local_date(datetime.fromisoformat(accepted[0][0])) if accepted else None
+            accepted = stat_rows.first_accepted_at(s, receipt, me)
+            here = local_date(datetime.fromisoformat(accepted)) if accepted else None
             return EventFact(action, day, item_code, department, accepted_here_on=here)
         if action == "complete":
             return EventFact(action, day, item_code, department, accepted_on=_date(accepted_on),
@@ -246,11 +195,11 @@ class StatsLedger:
                              decision=decision, fees_fen=self._fees_of(s, issuer, version, item_code))
         return fact
 
-    def _fees_of(self, s: Session, issuer: str, version: int, code: str) -> int:
+    def _fees_of(self, s: Unit, issuer: str, version: int, code: str) -> int:
         key = (issuer, version, code)
         if key not in self._fees:
-            found = query(s, "SELECT data FROM catalog_release_item WHERE issuer = ? AND version = ? AND code = ?", key)
-            fees = json.loads(found[0][0]).get("fees", []) if found else []
+            found = catalog_rows.item_data(s, issuer, version, code)
+            fees = found.get("fees", []) if found else []
             self._fees[key] = sum(int(f.get("amount_fen", 0)) for f in fees)
         return self._fees[key]
 
@@ -279,14 +228,14 @@ class StatsLedger:
 # --- what ancestors do with a descendant's rows ---
 
 
-def apply_stats(s: Session, payload: dict[str, Any], origin: str, now: datetime) -> None:
+def apply_stats(s: Unit, payload: dict[str, Any], origin: str, now: datetime) -> None:
     """Keep a descendant's rows and report where newer than held (highest version wins).
 
     A node reports only its own counts: rows or a report about another node are refused
     (``ValueError``: the envelope goes to quarantine)."""
     try:
         r = payload["report"]
-        rows = [_row_from(values) for values in payload.get("rows", [])]
+        rows = [stat_rows.row_from(values) for values in payload.get("rows", [])]
         report = Report(r["node"], int(r["version"]), datetime.fromisoformat(r["as_of"]), tuple(r.get("children", ())))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed statistics report from {origin}: {exc.__class__.__name__}: {exc}") from None
@@ -295,8 +244,8 @@ def apply_stats(s: Session, payload: dict[str, Any], origin: str, now: datetime)
         raise ValueError(f"statistics from {origin} about other nodes ({', '.join(sorted(strangers))}): "
                          "a node reports only its own counts")
     for row, values in zip(rows, payload.get("rows", [])):
-        execute(s, UPSERT_ROW_SQL, _row_dict(row, str(values.get("computed_at", ""))))
-    execute(s, UPSERT_REPORT_SQL, _report_dict(report, now))
+        stat_rows.keep_row(s, row, str(values.get("computed_at", "")))
+    stat_rows.keep_report(s, report, now)
 
 
 # --- answering ---
@@ -345,35 +294,24 @@ def answer(store: Store, by: str, first_day: str, last_day: str, now: datetime) 
     by, first_day, last_day = check_question(by, first_day, last_day)
     me = store.meta.node_id
     column = _BY_COLUMN.get(by)
-    sums = ", ".join(f"sum({c})" for c in COUNTERS)
     days = (first_day or "0000-00-00", last_day or "9999-99-99")
     with store.reading() as s:
-        conn = s.connection()
-        known = [n for (n,) in conn.exec_driver_sql("SELECT DISTINCT node FROM stat_row").fetchall()]
-        mine = [n for n in known if in_subtree(n, me)]
+        mine = [n for n in stat_rows.nodes_with_rows(s) if in_subtree(n, me)]
         if column is None:
-            raw = conn.exec_driver_sql(f"SELECT node, {sums} FROM stat_row WHERE day >= ? AND day <= ? GROUP BY node",
-                                       days).fetchall()
+            raw = stat_rows.sums_by_node(s, *days)
             rows = [VersionedRow(RowKey(n, "", "", ""), 0, dict(zip(COUNTERS, c))) for n, *c in raw]
         else:
-            raw = conn.exec_driver_sql(
-                f"SELECT {column}, {sums} FROM stat_row WHERE day >= ? AND day <= ? "
-                "AND node IN (SELECT value FROM json_each(?)) " f"GROUP BY {column}",
-                (*days, json.dumps(mine))).fetchall()
+            raw = stat_rows.sums_by_column(s, column, mine, *days)
             rows = [VersionedRow(RowKey(me, **{"day": "", "item_code": "", "department": "", column: g}), 0,
                                  dict(zip(COUNTERS, c))) for g, *c in raw]
-        reports = conn.exec_driver_sql("SELECT node, version, as_of, children FROM stat_report").fetchall()
-        heard = conn.exec_driver_sql("SELECT child_id, last_seen FROM child_link").fetchall()
+        reports = stat_rows.reports(s)
+        heard = stat_rows.children_heard(s)
     groups = totals(rows, by, me, COUNTERS)
-    cover = coverage(me, (Report(n, v, datetime.fromisoformat(a), tuple(json.loads(c))) for n, v, a, c in reports),
-                     {c: datetime.fromisoformat(t) if t else None for c, t in heard})
+    cover = coverage(me, reports, heard)
     return StatsAnswer(me, by, first_day, last_day, groups, grand_total(groups, COUNTERS), cover, now)
 
 
 def own_rows(store: Store, node: str | None = None) -> Iterable[VersionedRow]:
     """Every row held for ``node`` (default: this node), for tests and tools."""
-    node = node or store.meta.node_id
     with store.reading() as s:
-        raw = s.connection().exec_driver_sql(
-            f"SELECT {', '.join(_ROW_COLUMNS)} FROM stat_row WHERE node = ?", (node,)).fetchall()
-    return [_row_from(dict(zip(_ROW_COLUMNS, r))) for r in raw]
+        return stat_rows.rows_of(s, node or store.meta.node_id)

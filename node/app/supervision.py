@@ -59,8 +59,10 @@ from govnet.node.domain.deadlines import (
 from govnet.node.domain.lifecycle import ActParams, EventDraft, Status
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.process.assembly import NodeCore
-from govnet.node.store.engine import Store, query, record_from_row
+from govnet.node.store.cases import record_from_row
+from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
+from govnet.node.store.unit import query
 
 log = logging.getLogger("govnet.supervision")
 

@@ -19,7 +19,7 @@ import grpc
 from govnet.node.domain.catalog import CatalogError
 from govnet.node.process.config import ConfigError
 from govnet.node.rpc.client import ClientError
-from govnet.node.store.engine import StoreError
+from govnet.node.store.unit import StoreError
 
 DEFAULT_NODE = "127.0.0.1:50051"
 EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,12 @@ from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, RUNNING, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import Status
-from govnet.node.store.engine import DB_FILE, Store, query
+from govnet.node.store import cases as case_rows
+from govnet.node.store import complaints as complaint_rows
+from govnet.node.store import statistics as stat_rows
+from govnet.node.store.engine import STORE_FILES, Store
+from govnet.node.store.quarantine import count_quarantined
+from govnet.node.store.unit import Unit, table_names
 
 log = logging.getLogger("govnet.rpc")
 
@@ -189,14 +194,6 @@ class StoreFacts:
     complaints_open: int = 0
 
 
-def overdue_sql(today: date) -> tuple[str, tuple[Any, ...]]:
-    """Cases this node owns whose due date has passed and that are still waiting for it."""
-    marks = ", ".join("?" for _ in FINISHED)
-    sql = (f"SELECT count(*) FROM case_record WHERE owner = ? AND due IS NOT NULL AND due < ? "
-           f"AND status NOT IN ({marks})")
-    return sql, (today.isoformat(), *FINISHED)
-
-
 def _timestamp(text: str | None) -> float | None:
     return datetime.fromisoformat(text).timestamp() if text else None
 
@@ -250,35 +247,26 @@ def gauges(facts: StoreFacts) -> Iterator[GaugeMetricFamily]:
 
 def store_bytes(data_dir: Path) -> int:
     total = 0
-    for suffix in ("", "-wal", "-shm"):
+    for name in STORE_FILES:
         try:
-            total += (data_dir / (DB_FILE + suffix)).stat().st_size
+            total += (data_dir / name).stat().st_size
         except FileNotFoundError:
             pass
     return total
 
 
-def _tables(s: Any) -> set[str]:
-    return {r[0] for r in query(s, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
 # An alarm is an event on its case; it stays open while the case runs (as ``govnet alarms`` shows it).
-_OPEN_ALARMS = (
-    "SELECT count(*) FROM case_event e JOIN case_record c ON c.receipt = e.receipt "
-    f"WHERE e.action IN ({', '.join('?' for a in ALARM_ACTIONS if a != TIMEOUT_AGREE)}) AND NOT e.superseded "
-    f"AND c.status IN ({', '.join('?' for _ in RUNNING)})"
-)
-_OPEN_ALARM_ARGS = (*(a for a in ALARM_ACTIONS if a != TIMEOUT_AGREE), *sorted(RUNNING))
+_OPEN_ALARM_ACTIONS = tuple(a for a in ALARM_ACTIONS if a != TIMEOUT_AGREE)
 
 
-def _rollup_age(s: Any, tables: set[str], now: datetime) -> float | None:
+def _rollup_age(s: Unit, tables: set[str], now: datetime) -> float | None:
     """How far behind the subtree's statistics are: the oldest ``as_of`` of the reports this
     node holds (the totals are complete up to there); before any report, the newest summary."""
     if "stat_report" in tables:
-        oldest = query(s, "SELECT min(as_of) FROM stat_report")[0][0]
-        if oldest:
-            return (now - datetime.fromisoformat(oldest)).total_seconds()
-    newest = query(s, "SELECT max(updated_at) FROM case_summary")[0][0]
+        oldest = stat_rows.oldest_report_as_of(s)
+        if oldest is not None:
+            return (now - oldest).total_seconds()
+    newest = case_rows.newest_summary_update(s)
     return (now - datetime.fromisoformat(newest)).total_seconds() if newest else None
 
 
@@ -287,17 +275,14 @@ def read_facts(store: Store, uplink: UpLink | None, now: datetime, flush_interva
     links = link_reports(store, uplink, now, flush_interval)
     today = now.astimezone(CHINA_TZ).date()
     with store.reading() as s:
-        tables = _tables(s)
-        cases = [(r[0], r[1], int(r[2])) for r in
-                 query(s, "SELECT status, case_type, count(*) FROM case_record GROUP BY status, case_type")]
-        sql, args = overdue_sql(today)
-        overdue = int(query(s, sql, (store.meta.node_id, *args))[0][0])
-        summaries = [(r[0], int(r[1])) for r in query(s, "SELECT status, count(*) FROM case_summary GROUP BY status")]
-        quarantined = int(query(s, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL")[0][0])
+        tables = table_names(s)
+        cases = case_rows.count_by_status_and_type(s)
+        overdue = case_rows.count_overdue(s, store.meta.node_id, today, FINISHED)
+        summaries = case_rows.count_summaries_by_status(s)
+        quarantined = count_quarantined(s)
         rollup_age = _rollup_age(s, tables, now)
-        alarms = int(query(s, _OPEN_ALARMS, _OPEN_ALARM_ARGS)[0][0])
-        complaints = int(query(s, "SELECT count(*) FROM complaint WHERE supervisor = ? AND status = 'open'",
-                               (store.meta.node_id,))[0][0]) if "complaint" in tables else 0
+        alarms = case_rows.count_open_alarms(s, _OPEN_ALARM_ACTIONS, tuple(sorted(RUNNING)))
+        complaints = complaint_rows.count_open_supervised(s, store.meta.node_id) if "complaint" in tables else 0
     return StoreFacts(store.meta.node_id, store.meta.level.value, cases, overdue, summaries, links, quarantined,
                       rollup_age, alarms, store_bytes(store.path.parent), complaints)
 

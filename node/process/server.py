@@ -32,7 +32,8 @@ from govnet.node.rpc.cases import CaseServicer, CatalogServicer
 from govnet.node.rpc.stats import StatsServicer
 from govnet.node.rpc.supervision import SupervisionServicer
 from govnet.node.rpc.sync import SyncServicer
-from govnet.node.store.engine import Store, StoreError
+from govnet.node.store.engine import Store
+from govnet.node.store.unit import StoreError
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.grpc import GrpcTransport
 from govnet.v1 import (

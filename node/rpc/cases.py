@@ -24,7 +24,8 @@ from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import ActParams
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
-from govnet.node.store.engine import Conflict, Store
+from govnet.node.store.engine import Store
+from govnet.node.store.unit import Conflict
 from govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 
 log = logging.getLogger("govnet.rpc")

@@ -13,7 +13,7 @@ from typing import Any
 from govnet.node.app.replication import REQUESTABLE
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.lifecycle import allowed_actions
-from govnet.node.store.engine import CaseRecord, StoredEvent
+from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.v1 import cases_pb2, catalog_pb2
 
 

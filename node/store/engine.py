@@ -1,4 +1,9 @@
-"""The node's store: one SQLite file in WAL mode, under alembic migrations.
+"""The node's store engine: one SQLite file in WAL mode, under alembic migrations.
+
+This module opens the file (pragmas, schema migration, the store's identity and
+incarnation) and runs units of work; what the tables hold is read and written by the
+repositories beside it (``cases``, ``catalog``, ``statistics``, ``complaints``, the
+outbox …), and a backup comes back as a new incarnation through ``restore``.
 
 Durability: ``synchronous=FULL`` so that a commit that returned survives a power cut;
 nothing is acknowledged to a clerk or a peer before its commit returns.
@@ -6,9 +11,9 @@ nothing is acknowledged to a clerk or a peer before its commit returns.
 Writes go through ``Store.transaction()``: one writer at a time (a lock, because SQLite
 has one writer anyway and waiting on a Python lock is cheaper than on ``SQLITE_BUSY``),
 one transaction per unit of work, committed when the block ends and rolled back whole
-if it raises. The helper functions below take that session and never commit: the unit
-of work that calls them owns the commit. Reads use their own short sessions and run
-concurrently with the writer (WAL).
+if it raises. The repository functions take that session (``unit.Unit``) and never
+commit: the unit of work that calls them owns the commit. Reads use their own short
+sessions and run concurrently with the writer (WAL).
 
 All calls block; async callers run them in a worker thread (``asyncio.to_thread``).
 """
@@ -16,14 +21,14 @@ All calls block; async callers run them in a worker thread (``asyncio.to_thread`
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,94 +37,22 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, func
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, create_engine, select
+from sqlmodel import Session, create_engine, select
 
-from govnet.federation.tree import Level, ancestors
-from govnet.node.domain.applicant import Applicant
+from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ServiceItem
-from govnet.node.domain.lifecycle import CaseState, CaseType, EventDraft, Status
-from govnet.node.store.models import (
-    CaseEventRow,
-    CaseRow,
-    CatalogRelease,
-    CatalogReleaseItem,
-    IdempotencyKey,
-    Meta,
-)
+from govnet.node.store import cases
+from govnet.node.store import catalog as catalogs
+from govnet.node.store.cases import CaseRecord, StoredEvent
+from govnet.node.store.catalog import PublishedCatalog
+from govnet.node.store.models import Meta
+from govnet.node.store.unit import StoreError, StoreMeta, Unit, savepoint, utc_text
 
 DB_FILE = "govnet.db"
-
-
-class StoreError(Exception):
-    """The store cannot be opened or used; ``str()`` says what to fix."""
-
-
-class Conflict(StoreError):
-    """A unit of work found the data changed under it (e.g. an optimistic version check)."""
-
-
-@dataclass(frozen=True)
-class StoreMeta:
-    node_id: str
-    level: Level
-    incarnation: int
-    created_at: str
-
-
-@dataclass(frozen=True)
-class PublishedCatalog:
-    """The catalog in force at a node: the newest release of each issuer on its path
-    (the city's catalog and, say, its county's own items); the nearest issuer wins."""
-
-    releases: dict[str, int]  # issuer -> version in force here
-    items: dict[str, ServiceItem]
-    sources: dict[str, tuple[str, int]]  # item code -> (issuer, version) it comes from
-    issuer: str = ""  # the top-most issuer (normally the city)
-
-    @property
-    def version(self) -> int:
-        """The version of the top-most issuer's release (0: no catalog yet)."""
-        return self.releases.get(self.issuer, 0)
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    seq: int
-    action: str
-    from_status: str
-    to_status: str
-    actor: str
-    reason: str
-    detail: dict[str, Any]
-    happened_at: str
-    recorded_at: str
-    origin: str
-
-
-@dataclass(frozen=True)
-class CaseRecord:
-    """A case as the store holds it: lifecycle state plus what only people need."""
-
-    state: CaseState
-    applicant: Applicant
-    item_name: str
-    department: str
-    possible_duplicate: bool
-    duplicate_of: str
-
-
-def utc_text(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _date_text(d: date | None) -> str | None:
-    return d.isoformat() if d else None
-
-
-def _date(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
+STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")  # the database, its WAL and shared memory
+SQLITE_VERSION = sqlite3.sqlite_version  # the SQLite library under every store (benchmarks report it)
 
 
 def _alembic_config(connection: Any) -> Config:
@@ -161,8 +94,10 @@ GROUP_MAX = 64  # units of work committed together at most
 
 
 @dataclass
-class _Unit:
-    work: Callable[[Session], Any]
+class _Queued:
+    """A unit of work waiting for the writer thread, and where its outcome goes."""
+
+    work: Callable[[Unit], Any]
     done: Future[Any]
 
 
@@ -175,7 +110,7 @@ class Store:
         self._catalog: PublishedCatalog | None = None
         self._catalog_generation = 0
         self._catalog_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_guard = threading.Lock()
 
@@ -238,7 +173,7 @@ class Store:
     # --- units of work ---
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Unit]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         with self._write_lock, Session(self._engine, expire_on_commit=False) as session:
             try:
@@ -248,7 +183,7 @@ class Store:
                 session.rollback()
                 raise
 
-    def run_unit(self, work: Callable[[Session], T]) -> T:
+    def run_unit(self, work: Callable[[Unit], T]) -> T:
         """Run ``work`` as one unit of work, committed together with others (group commit).
 
         Intake is many small writes from many clients at once; committing each alone would
@@ -259,18 +194,18 @@ class Store:
         """
         return self._enqueue(work).result()
 
-    async def run_unit_async(self, work: Callable[[Session], T]) -> T:
+    async def run_unit_async(self, work: Callable[[Unit], T]) -> T:
         """``run_unit`` for the event loop: no worker thread in between, so every call in
         flight can reach the writer and share its commit."""
         return await asyncio.wrap_future(self._enqueue(work))
 
-    def _enqueue(self, work: Callable[[Session], T]) -> Future[T]:
+    def _enqueue(self, work: Callable[[Unit], T]) -> Future[T]:
         if self._writer is None:
             with self._writer_guard:
                 if self._writer is None:
                     self._writer = threading.Thread(target=self._write_loop, name="govnet-writer", daemon=True)
                     self._writer.start()
-        unit = _Unit(work, Future())
+        unit = _Queued(work, Future())
         self._queue.put(unit)
         return unit.done
 
@@ -291,7 +226,7 @@ class Store:
                 batch.append(nxt)
             self._commit_group(batch)
 
-    def _commit_group(self, batch: list[_Unit]) -> None:
+    def _commit_group(self, batch: list[_Queued]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self._write_lock, Session(self._engine, expire_on_commit=False) as s:
@@ -314,7 +249,7 @@ class Store:
                 unit.done.set_exception(value)
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Unit]:
         with Session(self._engine, expire_on_commit=False) as session:
             yield session
 
@@ -336,7 +271,7 @@ class Store:
             return cached
         generation = self._catalog_generation
         with self.reading() as s:
-            loaded = _load_catalog(s, self.meta.node_id)
+            loaded = catalogs.load_catalog(s, self.meta.node_id)
         with self._catalog_lock:
             if self._catalog_generation == generation:
                 self._catalog = loaded
@@ -352,30 +287,11 @@ class Store:
         with self.transaction() as s:
             return self.publish_catalog_in(s, catalog, now, expected_version=expected_version)
 
-    def publish_catalog_in(self, s: Session, catalog: Catalog, now: datetime, version: int | None = None,
+    def publish_catalog_in(self, s: Unit, catalog: Catalog, now: datetime, version: int | None = None,
                            expected_version: int = 0) -> int:
         """Store ``catalog`` within the caller's transaction: as ``version`` (a release received
         from the parent) or as its issuer's next one. Earlier releases are kept: cases name theirs."""
-        path = catalog_path(self.meta.node_id)
-        if catalog.issuer not in path:
-            raise Conflict(f"catalog issuer {catalog.issuer} is neither this node ({self.meta.node_id}) nor one of "
-                           f"its ancestors ({', '.join(path[1:]) or 'none'}); publish it where it belongs")
-        current = s.exec(select(func.max(CatalogRelease.version)).where(CatalogRelease.issuer == catalog.issuer)).one() or 0
-        if expected_version and expected_version != current:
-            raise Conflict(f"catalog of {catalog.issuer} is at version {current}, not {expected_version}: "
-                           "reload it and publish again")
-        if version is None:
-            version = current + 1
-        elif version <= current:
-            raise Conflict(f"catalog version {version} of {catalog.issuer} is not newer than {current}")
-        s.add(CatalogRelease(issuer=catalog.issuer, version=version, published_at=utc_text(now),
-                             item_count=len(catalog.items)))
-        s.flush()
-        for item in catalog.items:
-            s.add(CatalogReleaseItem(issuer=catalog.issuer, version=version, code=item.code,
-                                     department=item.department, authority_level=item.authority_level.value,
-                                     item_type=item.item_type.value,
-                                     data=json.dumps(item.to_dict(), ensure_ascii=False)))
+        version = catalogs.add_release(s, self.meta.node_id, catalog, now, version, expected_version)
         # The cache is dropped once this transaction has committed; the next read reloads it.
         event.listen(s, "after_commit", lambda _s: self._drop_catalog(), once=True)
         return version
@@ -383,26 +299,18 @@ class Store:
     def catalog_item(self, issuer: str, version: int, code: str) -> ServiceItem | None:
         """An item as it was in a given release (the one a case was accepted under)."""
         with self.reading() as s:
-            row = s.get(CatalogReleaseItem, (issuer, version, code))
-        return ServiceItem.from_dict(json.loads(row.data)) if row else None
+            data = catalogs.item_data(s, issuer, version, code)
+        return ServiceItem.from_dict(data) if data else None
 
     # --- reads ---
 
     def get_case(self, receipt: str) -> CaseRecord | None:
         with self.reading() as s:
-            row = s.get(CaseRow, receipt)
-            return record_from_row(row) if row else None
+            return cases.get_case(s, receipt)
 
     def events(self, receipt: str) -> list[StoredEvent]:
         with self.reading() as s:
-            rows = s.exec(
-                select(CaseEventRow).where(CaseEventRow.receipt == receipt).order_by(CaseEventRow.seq)
-            ).all()
-        return [
-            StoredEvent(r.seq, r.action, r.from_status, r.to_status, r.actor, r.reason,
-                        json.loads(r.detail), r.happened_at, r.recorded_at, r.origin)
-            for r in rows
-        ]
+            return cases.events(s, receipt)
 
     def list_cases(
         self,
@@ -415,24 +323,13 @@ class Store:
         limit: int = 100,
     ) -> list[CaseRecord]:
         """Cases matching every given filter, in receipt order, after ``after_receipt``."""
-        query = select(CaseRow)
-        if status:
-            query = query.where(CaseRow.status == status)
-        if item_code:
-            query = query.where(CaseRow.item_code == item_code)
-        if department:
-            query = query.where(CaseRow.department == department)
-        if due_before:
-            query = query.where(CaseRow.due.is_not(None), CaseRow.due <= due_before.isoformat())  # type: ignore[union-attr,operator]
-        if after_receipt:
-            query = query.where(CaseRow.receipt > after_receipt)
-        query = query.order_by(CaseRow.receipt).limit(limit)
         with self.reading() as s:
-            return [record_from_row(r) for r in s.exec(query).all()]
+            return cases.list_cases(s, status=status, item_code=item_code, department=department,
+                                    due_before=due_before, after_receipt=after_receipt, limit=limit)
 
     def count_cases(self) -> int:
         with self.reading() as s:
-            return s.exec(select(func.count()).select_from(CaseRow)).one()
+            return cases.count_cases(s)
 
 
 def migrate(engine: Engine) -> None:
@@ -458,266 +355,3 @@ def _read_meta(engine: Engine) -> StoreMeta:
                          values["created_at"])
     except KeyError as missing:
         raise StoreError(f"store is missing its {missing} record: it was not created by govnet") from None
-
-
-def catalog_path(node_id: str) -> list[str]:
-    """The issuers whose catalogs apply at ``node_id``: itself, then its ancestors."""
-    return [node_id, *ancestors(node_id)]
-
-
-def _load_catalog(s: Session, node_id: str) -> PublishedCatalog:
-    path = catalog_path(node_id)
-    releases: dict[str, int] = {}
-    for issuer, version in s.exec(
-        select(CatalogRelease.issuer, func.max(CatalogRelease.version))
-        .where(col(CatalogRelease.issuer).in_(path)).group_by(CatalogRelease.issuer)
-    ).all():
-        releases[issuer] = version
-    items: dict[str, ServiceItem] = {}
-    sources: dict[str, tuple[str, int]] = {}
-    for issuer in reversed(path):  # farthest first, so the nearest issuer's item wins
-        if issuer not in releases:
-            continue
-        version = releases[issuer]
-        for r in s.exec(select(CatalogReleaseItem).where(CatalogReleaseItem.issuer == issuer,
-                                                        CatalogReleaseItem.version == version)).all():
-            items[r.code] = ServiceItem.from_dict(json.loads(r.data))
-            sources[r.code] = (issuer, version)
-    top = next((i for i in reversed(path) if i in releases), "")
-    return PublishedCatalog(releases, items, sources, top)
-
-
-# --- the write hot path ---
-#
-# Every intake runs about a dozen statements: counters, lookups and append-only inserts.
-# Through SQLAlchemy each costs 5-10 times what SQLite itself spends on it, so these go
-# straight to the DB-API cursor of the session's own connection: same connection, same
-# transaction, same savepoint. The INSERT statements are generated from the SQLModel
-# tables, so the models stay the one definition of the schema.
-
-
-def _db(s: Session) -> Any:
-    """The sqlite3 connection under the session's current transaction.
-
-    ORM changes still pending are flushed first, so SQL sent this way sees them and
-    comes after them. The handle is kept in ``s.info``: every session of this store
-    lives for one transaction on one connection (``Store.transaction``, ``Store.run_unit``).
-    """
-    if s.new or s.dirty or s.deleted:
-        s.flush()
-    db = s.info.get("db")
-    if db is None:
-        db = s.info["db"] = s.connection().connection.driver_connection
-    return db
-
-
-@contextmanager
-def savepoint(s: Session) -> Iterator[None]:
-    """A part of the session's transaction that is rolled back alone if it raises.
-
-    A plain SAVEPOINT on the connection rather than ``Session.begin_nested``: SQLAlchemy
-    emits its SAVEPOINT only when the ORM next touches the connection, so statements sent
-    straight to the DB-API cursor (this module's hot path) could run before it and escape
-    the rollback; and it costs more than the small units it wraps. ORM changes are flushed
-    before the release; on failure the session forgets its objects (what came before the
-    savepoint is already flushed, so nothing else is lost).
-    """
-    db = _db(s)
-    db.execute("SAVEPOINT part")
-    try:
-        yield
-        s.flush()
-    except BaseException:
-        db.execute("ROLLBACK TO part")
-        db.execute("RELEASE part")
-        s.expunge_all()
-        raise
-    db.execute("RELEASE part")
-
-
-def insert_sql(table: Any) -> str:
-    """An INSERT with a named parameter per column (a surrogate ``id`` key is left to SQLite)."""
-    columns = [c.name for c in table.columns if not (c.primary_key and c.name == "id")]
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
-
-
-_IDEMPOTENCY = IdempotencyKey.__table__  # type: ignore[attr-defined]
-_EVENTS = CaseEventRow.__table__  # type: ignore[attr-defined]
-INSERT_EVENT_SQL = insert_sql(_EVENTS)
-INSERT_CASE_SQL = insert_sql(CaseRow.__table__)  # type: ignore[attr-defined]
-INSERT_KEY_SQL = insert_sql(_IDEMPOTENCY)
-NEXT_VALUE_SQL = (
-    "INSERT INTO counter (name, value) VALUES (?, 1) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
-)
-
-
-def insert_rows(s: Session, sql: str, row: dict[str, Any]) -> None:
-    _db(s).execute(sql, row)
-
-
-def insert_many(s: Session, sql: str, rows: Sequence[dict[str, Any] | tuple[Any, ...]]) -> None:
-    if rows:
-        _db(s).executemany(sql, rows)
-
-
-def query(s: Session, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a read on the hot path (plain SQL, same transaction)."""
-    return _db(s).execute(sql, args).fetchall()
-
-
-def execute(s: Session, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> int:
-    """A write on the hot path; returns the number of rows it changed."""
-    return int(_db(s).execute(sql, args).rowcount)
-
-
-def next_value(s: Session, name: str) -> int:
-    """The next value of a gapless counter (1, 2, 3 …), within the caller's transaction."""
-    return int(_db(s).execute(NEXT_VALUE_SQL, (name,)).fetchone()[0])
-
-
-def find_idempotency(s: Session, key: str) -> tuple[str, str] | None:
-    """(request hash, receipt) recorded for an idempotency key, if any."""
-    row = _db(s).execute("SELECT request_hash, receipt FROM idempotency_key WHERE key = ?", (key,)).fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def record_idempotency(s: Session, key: str, request_hash: str, receipt: str, now: datetime) -> None:
-    insert_rows(s, INSERT_KEY_SQL, {"key": key, "request_hash": request_hash, "receipt": receipt,
-                                    "created_at": utc_text(now)})
-
-
-def find_recent_duplicate(s: Session, applicant_id: str, item_code: str, since: datetime) -> str | None:
-    """The latest receipt for the same applicant and item submitted at or after ``since``."""
-    row = _db(s).execute(
-        "SELECT receipt FROM case_record WHERE applicant_id = ? AND item_code = ? AND submitted_at >= ? "
-        "ORDER BY submitted_at DESC LIMIT 1",
-        (applicant_id, item_code, utc_text(since)),
-    ).fetchone()
-    return row[0] if row else None
-
-
-def load_case_row(s: Session, receipt: str) -> CaseRow | None:
-    return s.get(CaseRow, receipt)
-
-
-def case_columns(record: CaseRecord, now: datetime) -> dict[str, Any]:
-    """Every column of a case's row, as stored."""
-    return dict(
-        receipt=record.state.receipt,
-        item_name=record.item_name,
-        department=record.department,
-        applicant_name=record.applicant.name,
-        applicant_id=record.applicant.id_number,
-        applicant_phone=record.applicant.phone,
-        possible_duplicate=record.possible_duplicate,
-        duplicate_of=record.duplicate_of,
-        **_state_columns(record.state, now),
-    )
-
-
-def insert_case(s: Session, record: CaseRecord, now: datetime) -> dict[str, Any]:
-    """Insert a new case (hot path: no ORM object); returns its columns."""
-    columns = case_columns(record, now)
-    insert_rows(s, INSERT_CASE_SQL, columns)
-    return columns
-
-
-def update_case(s: Session, row: CaseRow, state: CaseState, now: datetime) -> None:
-    for key, value in _state_columns(state, now).items():
-        setattr(row, key, value)
-    s.add(row)
-
-
-def append_event(s: Session, meta: StoreMeta, receipt: str, seq: int, draft: EventDraft, now: datetime,
-                 happened: datetime | None = None) -> dict[str, Any]:
-    """Append one event (a Core insert: history is append-only); returns its columns.
-    ``happened``: when it happened, if earlier than ``now`` (entered later, back-filled)."""
-    row = dict(
-        receipt=receipt,
-        seq=seq,
-        action=draft.action,
-        from_status=draft.from_status,
-        to_status=draft.to_status,
-        actor=draft.actor,
-        reason=draft.reason,
-        detail=json.dumps(dict(draft.detail), ensure_ascii=False, sort_keys=True),
-        happened_at=utc_text(happened or now),
-        recorded_at=utc_text(now),
-        origin=meta.node_id,
-        origin_incarnation=meta.incarnation,
-        origin_seq=next_value(s, "event_seq"),
-        superseded=False,
-    )
-    insert_rows(s, INSERT_EVENT_SQL, row)
-    return row
-
-
-def _state_columns(st: CaseState, now: datetime) -> dict[str, Any]:
-    return {
-        "item_code": st.item_code,
-        "case_type": st.case_type.value,
-        "status": st.status.value,
-        "origin": st.origin,
-        "owner": st.owner,
-        "owner_epoch": st.owner_epoch,
-        "agent": st.agent,
-        "materials": json.dumps(list(st.materials), ensure_ascii=False),
-        "missing_core": json.dumps(list(st.missing_core), ensure_ascii=False),
-        "pending_materials": json.dumps(list(st.pending_materials), ensure_ascii=False),
-        "requested_materials": json.dumps(list(st.requested_materials), ensure_ascii=False),
-        "joint": json.dumps([list(j) for j in st.joint], ensure_ascii=False),
-        "submitted_at": utc_text(st.submitted_at),
-        "accepted_on": _date_text(st.accepted_on),
-        "decided_on": _date_text(st.decided_on),
-        "due": _date_text(st.due),
-        "statutory_due": _date_text(st.statutory_due),
-        "supplement_due": _date_text(st.supplement_due),
-        "issue_due": _date_text(st.issue_due),
-        "pause_started": _date_text(st.pause_started),
-        "paused_days": st.paused_days,
-        "extended": st.extended,
-        "decision": st.decision,
-        "decision_reason": st.decision_reason,
-        "notice": st.notice,
-        "catalog_version": st.catalog_version,
-        "catalog_issuer": st.catalog_issuer,
-        "event_count": st.event_count,
-        "updated_at": utc_text(now),
-    }
-
-
-def record_from_row(r: CaseRow) -> CaseRecord:
-    state = CaseState(
-        receipt=r.receipt,
-        item_code=r.item_code,
-        case_type=CaseType(r.case_type),
-        status=Status(r.status),
-        origin=r.origin,
-        owner=r.owner,
-        owner_epoch=r.owner_epoch,
-        submitted_at=datetime.fromisoformat(r.submitted_at),
-        catalog_version=r.catalog_version,
-        catalog_issuer=r.catalog_issuer,
-        materials=tuple(json.loads(r.materials)),
-        agent=r.agent,
-        missing_core=tuple(json.loads(r.missing_core)),
-        pending_materials=tuple(json.loads(r.pending_materials)),
-        requested_materials=tuple(json.loads(r.requested_materials)),
-        joint=tuple(tuple(j) for j in json.loads(r.joint)),  # type: ignore[misc]
-        due=_date(r.due),
-        statutory_due=_date(r.statutory_due),
-        supplement_due=_date(r.supplement_due),
-        issue_due=_date(r.issue_due),
-        pause_started=_date(r.pause_started),
-        paused_days=r.paused_days,
-        extended=r.extended,
-        decision=r.decision,
-        decision_reason=r.decision_reason,
-        notice=r.notice,
-        accepted_on=_date(r.accepted_on),
-        decided_on=_date(r.decided_on),
-        event_count=r.event_count,
-    )
-    applicant = Applicant(r.applicant_name, r.applicant_id, r.applicant_phone)
-    return CaseRecord(state, applicant, r.item_name, r.department, r.possible_duplicate, r.duplicate_of)

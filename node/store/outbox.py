@@ -16,8 +16,8 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from govnet.federation.routing import Direction, next_hop
-from govnet.node.store.engine import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
 from govnet.node.store.models import OutboxRow
+from govnet.node.store.unit import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
 
