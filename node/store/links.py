@@ -1,0 +1,57 @@
+"""What a node keeps about its up-link: the parent's incarnations and the link's state.
+
+The parent's incarnations are rows of its downward stream's cursors (``inbound_cursor``,
+one per incarnation, created at zero), so writing down a new incarnation and starting its
+stream are one act. The link state (health and backoff) is kept so a restarted node
+resumes its backoff instead of hammering a parent that is down. Helpers take the caller's
+session and never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from govnet.node.store.engine import execute, query, utc_text
+from govnet.node.store.models import LinkStateRow
+from govnet.sync.link import Health, LinkState
+
+
+def parent_incarnations(s: Session, parent: str) -> list[int]:
+    """Every incarnation of ``parent`` written down so far."""
+    return [int(i) for (i,) in query(s, "SELECT incarnation FROM inbound_cursor WHERE link = ?", (parent,))]
+
+
+def record_parent_incarnation(s: Session, parent: str, incarnation: int, now: datetime) -> None:
+    """Write down ``incarnation`` of ``parent``: its downward stream starts at position zero."""
+    execute(s, "INSERT OR IGNORE INTO inbound_cursor (link, incarnation, through, above, updated_at) "
+               "VALUES (?, ?, 0, '[]', ?)", (parent, incarnation, utc_text(now)))
+
+
+def _parse(ts: str | None) -> datetime | None:
+    return datetime.fromisoformat(ts) if ts else None
+
+
+def load_link_state(s: Session, neighbour: str) -> LinkState:
+    row = s.get(LinkStateRow, neighbour)
+    if row is None:
+        return LinkState(neighbour)
+    return LinkState(neighbour, Health(row.health), _parse(row.since), row.failures, _parse(row.next_attempt),
+                     _parse(row.last_success), row.last_error)
+
+
+def save_link_state(s: Session, state: LinkState) -> None:
+    row = s.get(LinkStateRow, state.neighbour) or LinkStateRow(neighbour=state.neighbour, health=state.health)
+    row.health = state.health.value
+    row.since = utc_text(state.since) if state.since else None
+    row.failures = state.failures
+    row.next_attempt = utc_text(state.next_attempt) if state.next_attempt else None
+    row.last_success = utc_text(state.last_success) if state.last_success else None
+    row.last_error = state.last_error[:500]
+    s.add(row)
+
+
+def inbox_depths(s: Session) -> dict[str, int]:
+    """Per link, the envelopes received and not applied yet."""
+    return {link: int(n) for link, n in query(s, "SELECT link, sum(count - applied) FROM inbox GROUP BY link")}
