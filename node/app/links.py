@@ -84,27 +84,6 @@ def _storable(cursor: Cursor) -> Cursor:
     return Cursor(through, frozenset(x for x in cursor.above if through < x < 2**63))
 
 
-def _parse(ts: str | None) -> datetime | None:
-    return datetime.fromisoformat(ts) if ts else None
-
-
-def _digest_rows(s: Session, root: str) -> list[tuple[str, str, int]]:
-    """(day submitted, receipt, version) of every case that originated at or under ``root``."""
-    like = root + "%"
-    best: dict[str, tuple[str, int]] = {}
-    for receipt, submitted, count in s.exec(
-        select(CaseRow.receipt, CaseRow.submitted_at, CaseRow.event_count).where(col(CaseRow.origin).like(like))
-    ).all():
-        best[receipt] = (submitted[:10], count)
-    for receipt, submitted, count in s.exec(
-        select(CaseSummary.receipt, CaseSummary.submitted_at, CaseSummary.event_count)
-        .where(col(CaseSummary.origin).like(like))
-    ).all():
-        if receipt not in best or best[receipt][1] < count:
-            best[receipt] = (submitted[:10], count)
-    return [(day, receipt, count) for receipt, (day, count) in best.items()]
-
-
 def _send_summaries(s: Session, store: Store, root: str, periods: Sequence[str], target: str, now: datetime) -> int:
     """Resync: send our view of every case under ``root`` submitted in ``periods`` to ``target``."""
     wanted = set(periods)
@@ -229,7 +208,7 @@ class UpLink:
         if self.inbox.holds_from(self.parent):
             return None  # not comparable until applied: the next exchange compares
         with self.store.reading() as s:
-            return list(digests(_digest_rows(s, self.node_id)).values())
+            return list(digests(link_store.digest_rows(s, self.node_id)).values())
 
     def resync(self, periods: Sequence[str]) -> None:
         log.warning("digest differs from parent's: resyncing", extra={"link": self.parent, "periods": list(periods)})
@@ -371,7 +350,7 @@ class ChildrenSide:
             return []
         theirs = {p.period: p for p in periods}
         with self.store.reading() as s:
-            mine = digests(_digest_rows(s, child))
+            mine = digests(link_store.digest_rows(s, child))
         differ = divergent(mine, theirs)
         if differ:
             log.warning("digest differs from child's: resyncing", extra={"link": child, "periods": differ})
@@ -388,7 +367,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
         if uplink is not None:
             state = uplink.load_state()
             depth, oldest = outbox.depth(s, uplink.parent)
-            oldest_at = _parse(oldest)
+            oldest_at = link_store.parse_time(oldest)
             health = shown_health(state, now, oldest_at, flush_interval)
             reports.append(LinkReport(
                 uplink.parent, "up", health.value, utc_text(state.since) if state.since else None, depth,
@@ -399,8 +378,8 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
             ))
         for child in s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all():
             depth, oldest = outbox.depth(s, child.child_id)
-            oldest_at = _parse(oldest)
-            seen = _parse(child.last_seen)
+            oldest_at = link_store.parse_time(oldest)
+            seen = link_store.parse_time(child.last_seen)
             quiet = seen is None or now - seen > max(flush_interval * 10, timedelta(seconds=10))
             if quiet:
                 health = Health.OFFLINE

@@ -1,4 +1,5 @@
-"""What a node keeps about its up-link: the parent's incarnations and the link's state.
+"""What a node keeps about its links: the parent's incarnations, the up-link's state, what
+waits in the inbox per link, and the rows a subtree's digest is computed from.
 
 The parent's incarnations are rows of its downward stream's cursors (``inbound_cursor``,
 one per incarnation, created at zero), so writing down a new incarnation and starting its
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from govnet.node.store.engine import execute, query, utc_text
-from govnet.node.store.models import LinkStateRow
+from govnet.node.store.models import CaseRow, CaseSummary, LinkStateRow
 from govnet.sync.link import Health, LinkState
 
 
@@ -29,7 +30,8 @@ def record_parent_incarnation(s: Session, parent: str, incarnation: int, now: da
                "VALUES (?, ?, 0, '[]', ?)", (parent, incarnation, utc_text(now)))
 
 
-def _parse(ts: str | None) -> datetime | None:
+def parse_time(ts: str | None) -> datetime | None:
+    """A time as the store writes it (``utc_text``), or None."""
     return datetime.fromisoformat(ts) if ts else None
 
 
@@ -37,8 +39,8 @@ def load_link_state(s: Session, neighbour: str) -> LinkState:
     row = s.get(LinkStateRow, neighbour)
     if row is None:
         return LinkState(neighbour)
-    return LinkState(neighbour, Health(row.health), _parse(row.since), row.failures, _parse(row.next_attempt),
-                     _parse(row.last_success), row.last_error)
+    return LinkState(neighbour, Health(row.health), parse_time(row.since), row.failures, parse_time(row.next_attempt),
+                     parse_time(row.last_success), row.last_error)
 
 
 def save_link_state(s: Session, state: LinkState) -> None:
@@ -55,3 +57,20 @@ def save_link_state(s: Session, state: LinkState) -> None:
 def inbox_depths(s: Session) -> dict[str, int]:
     """Per link, the envelopes received and not applied yet."""
     return {link: int(n) for link, n in query(s, "SELECT link, sum(count - applied) FROM inbox GROUP BY link")}
+
+
+def digest_rows(s: Session, root: str) -> list[tuple[str, str, int]]:
+    """(day submitted, receipt, version) of every case that originated at or under ``root``."""
+    like = root + "%"
+    best: dict[str, tuple[str, int]] = {}
+    for receipt, submitted, count in s.exec(
+        select(CaseRow.receipt, CaseRow.submitted_at, CaseRow.event_count).where(col(CaseRow.origin).like(like))
+    ).all():
+        best[receipt] = (submitted[:10], count)
+    for receipt, submitted, count in s.exec(
+        select(CaseSummary.receipt, CaseSummary.submitted_at, CaseSummary.event_count)
+        .where(col(CaseSummary.origin).like(like))
+    ).all():
+        if receipt not in best or best[receipt][1] < count:
+            best[receipt] = (submitted[:10], count)
+    return [(day, receipt, count) for receipt, (day, count) in best.items()]
