@@ -72,9 +72,9 @@ from govnet.ops.processes import free_port, init_node, spawn_node
 from govnet.ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
 from govnet.sync.batching import select_batch
 from govnet.sync.envelope import Envelope
-from govnet.sync.session import PUSH_WINDOW
 from govnet.sync.transport.grpc import CHANNEL_OPTIONS
 from govnet.sync.transport.wire import push_request
+from govnet.sync.uplink import PUSH_WINDOW
 from govnet.v1 import sync_pb2
 
 TARGET_RATIO = 0.5

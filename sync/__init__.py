@@ -9,7 +9,7 @@ What travels
 Links and sessions
     Every link joins a child and its parent, and the child opens every exchange
     (it works behind NAT, and nobody waits for a parent to call): ``Hello`` once per
-    connection, then it *pushes* its upward outbox in batches, one batch in flight, and
+    connection, then it *pushes* its upward outbox in batches, a few in flight, and
     *pulls* what the parent holds for its subtree until nothing is left. Each hop
     numbers what it sends on that link with a gapless link sequence (``Envelope.seq``).
 
@@ -43,12 +43,14 @@ The driver's contract (what the node layer must do)
     2. Apply a received batch whole or not at all, and persist the new cursor in that
        same transaction; acknowledge only after it commits.
     3. Drop outbox entries only when the receiver's cursor covers them.
-    4. Keep one batch in flight per link.
+    4. Keep no more batches in flight per link than the up-link's window allows (the
+       up-link's policy is ``uplink.UpLinkCore``; its docstring gives its own contract).
 
 Modules: ``envelope`` (the values), ``cursor``, ``batching`` (what goes next),
 ``backoff`` and ``link`` (when to try again and how a link looks), ``digest``
 (detecting silent divergence), ``admission`` (a parent's bound on concurrent batches),
 ``transport`` (the interface in ``transport.base``, the real one in ``transport.grpc``,
-an in-memory one with faults in ``transport.memory``), ``session`` (one exchange, driven
+an in-memory one with faults in ``transport.memory``), ``uplink`` (the up-link's policy, a
+sans-I/O state machine: events in, effects out), ``session`` (one exchange, driven
 over a transport) and ``driver`` (the loop that keeps a link flowing).
 """

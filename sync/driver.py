@@ -1,5 +1,11 @@
 """The loop that keeps one up-link flowing: exchange, then wait; back off on failure.
 
+The asyncio driver of the up-link's sans-I/O core (``sync.uplink``): each exchange runs
+``sync.session.exchange`` with the store's work in worker threads, and one timer is armed
+at a time — the flush interval, or the end of the backoff that ``sync.link`` computed.
+(The in-process simulation is the other driver: it runs the same exchange directly, when
+its scenario says so, on a virtual clock.)
+
 It runs an exchange whenever the link may be tried (see ``sync.link``) and at least once
 per flush interval, so new outbox entries leave within one interval and decisions for
 the subtree are picked up as soon. It persists the link state after every attempt, so
@@ -79,28 +85,26 @@ class LinkDriver:
         if not may_try(state, now):
             return None
         compare = self._last_digest is None or (now - self._last_digest).total_seconds() >= self.digest_interval_s
+        result: ExchangeResult | None = None
         try:
-            result = await exchange(self.transport, self.child, self.run_blocking, compare_digests=compare)
+            done = await exchange(self.transport, self.child, self.run_blocking, compare_digests=compare)
         except ParentBusy as exc:
             state = failed(state, self.clock.now(), str(exc), self.rng.random(), self.policy, exc.retry_after_s)
-            result = None
         except Refused as exc:
             log.error("parent refused this node", extra={"link": state.neighbour, "error": str(exc)})
             if self.on_refused:
                 self.on_refused(str(exc))
             state = failed(state, self.clock.now(), f"refused: {exc}", self.rng.random(), self.policy)
-            result = None
         except LinkDown as exc:
             state = failed(state, self.clock.now(), str(exc), self.rng.random(), self.policy)
-            result = None
         except Exception as exc:  # a bug or a store failure: record it, keep the loop alive
             log.exception("sync exchange failed", extra={"link": state.neighbour})
             state = failed(state, self.clock.now(), f"{exc.__class__.__name__}: {exc}", self.rng.random(), self.policy)
-            result = None
         else:
+            result = done
             state = succeeded(state, self.clock.now())
             self.exchanges += 1
-            if result.compared:
+            if done.compared:
                 self._last_digest = now
         self.state = state
         await self.run_blocking(self.states.save_state, state)

@@ -1,17 +1,22 @@
 """One exchange between a child and its parent, over any transport.
 
-The child says hello, pushes its upward outbox in batches over one stream (two in
-flight) until it is empty, then pulls until the parent has nothing more for it (the last,
-empty pull carries the acknowledgement of the batch before it), and — when asked —
-compares digests.
-``Child`` is the child node's side (blocking store calls); ``run`` decides how they
-are called: in a worker thread in a real node, directly in a deterministic simulation.
+The child says hello, pushes its upward outbox in batches over one stream (up to
+``sync.uplink.PUSH_WINDOW`` in flight) until it is empty, then pulls until the parent has
+nothing more for it (the last, empty pull carries the acknowledgement of the batch before
+it), and — when asked — compares digests.
+
+This is the network half of the up-link's driver: it carries what the sans-I/O core
+(``Child.core``, a ``sync.uplink.UpLinkCore``) chooses and hands the core what comes back.
+``Child`` is the store half (blocking store calls that execute the core's effects); ``run``
+decides how they are called: in a worker thread in a real node (``in_thread``, under the
+asyncio ``sync.driver.LinkDriver``), directly in the deterministic simulation (``direct``).
+The core's own events (a batch sent, an acknowledgement) are pure and cheap, so they are
+fed in here, on the event loop, without a thread hop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -20,25 +25,31 @@ from govnet.sync.cursor import Cursor
 from govnet.sync.digest import PeriodDigest
 from govnet.sync.envelope import Envelope
 from govnet.sync.transport.base import Hello, HelloReply, Transport
+from govnet.sync.uplink import UpLinkCore
 
 T = TypeVar("T")
-MAX_ROUNDS = 10_000  # bounds one exchange; a backlog larger than this continues next time
-PUSH_WINDOW = 2  # batches sent before the first of them is acknowledged
+MAX_ROUNDS = 10_000  # bounds the pulls of one exchange; a backlog larger than this continues next time
 PULL_MAX = 200
 
 
 class Child(Protocol):
     node_id: str
+    core: UpLinkCore
 
-    def hello(self) -> Hello: ...
+    def hello(self) -> Hello:
+        """Starts an exchange (``core.begin``)."""
+        ...
 
     def on_hello(self, reply: HelloReply) -> None: ...
 
-    def next_batch(self, in_flight: Sequence[Envelope] = ()) -> list[Envelope]:
-        """The next batch to push, leaving out ``in_flight`` (the batch being pushed now)."""
+    def next_batch(self) -> list[Envelope]:
+        """The next batch to push, leaving out what is in flight: ``core.next_batch`` with
+        its reading and deleting done."""
         ...
 
-    def acknowledged(self, cursor: Cursor) -> None: ...
+    def delete_due(self) -> None:
+        """Execute ``core.deletion`` (the push has ended)."""
+        ...
 
     def settled_below(self) -> int:
         """The lowest position still held on the up-link (everything below it was acknowledged)."""
@@ -72,24 +83,18 @@ class ExchangeResult:
     compared: bool = False  # digests were compared (not skipped while the child was applying)
 
 
-def _acknowledge_and_choose(child: Child, cursor: Cursor | None, in_flight: Sequence[Envelope]) -> list[Envelope]:
-    if cursor is not None:
-        child.acknowledged(cursor)
-    return child.next_batch(in_flight)
-
-
 async def _push_backlog(transport: Transport, child: Child, hello: Hello, run: Callable[..., Awaitable[Any]]) -> int:
-    """Push the up-link's backlog over one stream, up to ``PUSH_WINDOW`` batches in flight;
-    returns how many envelopes the parent acknowledged.
+    """Push the up-link's backlog over one stream, as the core allows; returns how many
+    envelopes the parent acknowledged.
 
-    Each next batch is chosen while the ones before it are in flight, on the assumption that
-    they will be acknowledged whole (they nearly always are), and in the same worker-thread
-    call the child is told of the latest acknowledgement. So the parent, which stores
-    batches one after another in the order sent, finds the next one waiting when it has
-    stored one, instead of waiting a round trip for it. A batch acknowledged only in part
-    stops the sending: what is in flight is collected, and the child chooses again knowing
-    what is missing.
+    Each next batch is chosen (in a worker thread: it may read the outbox) while the ones
+    before it are in flight, so the parent, which stores batches one after another in the
+    order sent, finds the next one waiting when it has stored one, instead of waiting a
+    round trip for it. A batch acknowledged only in part stops the sending: what is in
+    flight is collected, the batch chosen meanwhile is dropped, and the core chooses again
+    knowing what is missing.
     """
+    core = child.core
     batch = await run(child.next_batch)
     if not batch:
         return 0
@@ -97,33 +102,23 @@ async def _push_backlog(transport: Transport, child: Child, hello: Hello, run: C
     # only grows and an older one is still true (merely less informative).
     settled = await run(child.settled_below)
     stream = transport.open_push(hello.node_id, hello.incarnation, settled)
-    flying: deque[list[Envelope]] = deque()
-    told: Cursor | None = None  # an acknowledgement the child has not been told of yet
-    pushed = sent = 0
+    pushed = 0
     try:
-        while batch or flying:
-            while batch and len(flying) < PUSH_WINDOW and sent < MAX_ROUNDS:
+        while batch or core.in_flight:
+            while batch and core.may_send:
                 await stream.send(batch)
-                flying.append(batch)
-                sent += 1
-                batch = await run(_acknowledge_and_choose, child, told, [e for b in flying for e in b])
-                told = None
-            if not flying:
+                core.sent(batch)
+                batch = await run(child.next_batch)
+            if not core.in_flight:
                 break
-            cursor = await stream.acknowledgement()
-            oldest = flying.popleft()
-            done = sum(1 for e in oldest if cursor.has(e.seq))
-            pushed += done
-            told = cursor
-            if done < len(oldest):
-                while flying:
-                    cursor = await stream.acknowledgement()
-                    pushed += sum(1 for e in flying.popleft() if cursor.has(e.seq))
-                await run(child.acknowledged, cursor)
-                told = None
-                batch = await run(child.next_batch) if sent < MAX_ROUNDS else []
-        if told is not None:
-            await run(child.acknowledged, told)
+            settled_now = core.acknowledged(await stream.acknowledgement())
+            pushed += settled_now.done
+            if not settled_now.whole:
+                while core.in_flight:
+                    pushed += core.acknowledged(await stream.acknowledgement()).done
+                batch = await run(child.next_batch) if core.may_send else []
+        if core.deletion_pending:
+            await run(child.delete_due)
     finally:
         await stream.close()
     return pushed

@@ -2,6 +2,10 @@
 for its children. Both hand what they receive to the inbox (``node.inbox``). Blocking
 store calls; the session and the gRPC servicer run them in worker threads.
 
+The up-link decides nothing here: its policy is the sans-I/O ``sync.uplink.UpLinkCore``,
+and ``UpLink`` only executes what it asks for against the store (read the outbox, delete
+what is acknowledged, write down the parent's incarnation), per that module's contract.
+
 A neighbour that comes back as a new incarnation has been restored from a backup and has
 forgotten what it did since. Each side notices it at hello and, in the transaction that
 records the new incarnation (so a restart in between neither hides nor repeats it), queues
@@ -27,6 +31,7 @@ from govnet.node.app.inbox import Inbox
 from govnet.node.app.replication import case_dict, notify_owners_above, resend_handed_over, send_catalog, send_copies
 from govnet.node.domain.catalog import Catalog, ServiceItem
 from govnet.node.domain.clock import Clock
+from govnet.node.store import links as link_store
 from govnet.node.store import outbox
 from govnet.node.store.engine import Store
 from govnet.node.store.models import (
@@ -34,10 +39,9 @@ from govnet.node.store.models import (
     CaseSummary,
     CatalogReleaseItem,
     ChildLink,
-    LinkStateRow,
     OutboxRow,
 )
-from govnet.node.store.unit import execute, query, utc_text
+from govnet.node.store.unit import utc_text
 from govnet.sync.admission import Admission
 from govnet.sync.batching import select_batch
 from govnet.sync.cursor import Cursor
@@ -45,12 +49,10 @@ from govnet.sync.digest import PeriodDigest, digests, divergent
 from govnet.sync.envelope import PROTOCOL_VERSION, Envelope, Received
 from govnet.sync.link import Health, LinkState, shown_health
 from govnet.sync.transport.base import Hello, HelloReply, PullReply, Refused
+from govnet.sync.uplink import DeleteAcknowledged, ParentRestarted, UpLinkCore, parent_restored
 
 log = logging.getLogger("govnet.sync")
 LAST_SEEN_EVERY = timedelta(seconds=2)  # how often a child's hello is written down
-LOOKAHEAD_BATCHES = 20  # a batch is chosen from this many batches' worth of waiting envelopes
-ACK_FLUSH = timedelta(seconds=1)  # acknowledged envelopes leave the outbox at least this often
-ACK_FLUSH_BATCHES = 4  # ... and once this many batches' worth are acknowledged
 
 
 @dataclass(frozen=True)
@@ -83,27 +85,6 @@ def _storable(cursor: Cursor) -> Cursor:
     return Cursor(through, frozenset(x for x in cursor.above if through < x < 2**63))
 
 
-def _parse(ts: str | None) -> datetime | None:
-    return datetime.fromisoformat(ts) if ts else None
-
-
-def _digest_rows(s: Session, root: str) -> list[tuple[str, str, int]]:
-    """(day submitted, receipt, version) of every case that originated at or under ``root``."""
-    like = root + "%"
-    best: dict[str, tuple[str, int]] = {}
-    for receipt, submitted, count in s.exec(
-        select(CaseRow.receipt, CaseRow.submitted_at, CaseRow.event_count).where(col(CaseRow.origin).like(like))
-    ).all():
-        best[receipt] = (submitted[:10], count)
-    for receipt, submitted, count in s.exec(
-        select(CaseSummary.receipt, CaseSummary.submitted_at, CaseSummary.event_count)
-        .where(col(CaseSummary.origin).like(like))
-    ).all():
-        if receipt not in best or best[receipt][1] < count:
-            best[receipt] = (submitted[:10], count)
-    return [(day, receipt, count) for receipt, (day, count) in best.items()]
-
-
 def _send_summaries(s: Session, store: Store, root: str, periods: Sequence[str], target: str, now: datetime) -> int:
     """Resync: send our view of every case under ``root`` submitted in ``periods`` to ``target``."""
     wanted = set(periods)
@@ -124,7 +105,11 @@ def _send_summaries(s: Session, store: Store, root: str, periods: Sequence[str],
 
 
 class UpLink:
-    """The child side of the link to this node's parent (implements ``sync.session.Child``)."""
+    """The child side of the link to this node's parent (implements ``sync.session.Child``):
+    the store's half of the up-link. The policy — the window, what is in flight, what the
+    acknowledgements settle, when they are deleted, what a new parent incarnation means —
+    is ``core`` (``sync.uplink.UpLinkCore``); this class executes its effects against the
+    store, and serves the downward half (the pulled envelopes go to the inbox)."""
 
     def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings) -> None:
         self.store = store
@@ -135,127 +120,88 @@ class UpLink:
         parent = parent_id(self.node_id)
         assert parent is not None, "a city has no up-link"
         self.parent = parent
-        self.parent_incarnation = 0
-        self._recorded_incarnation = 0  # the parent incarnation known to be written down (see on_hello)
+        self.core = UpLinkCore(parent, settings.batch_max)
         self.refusal = ""  # the parent's last refusal, shown in the status
-        # The waiting envelopes the next batches are chosen from (the first ``lookahead`` in
-        # link order), kept between batches: reading and decoding thousands of rows for every
-        # batch of 200 cost more than sending it. Re-read at every exchange; topped up from
-        # beyond the highest position read (positions are given out in commit order).
-        self._window: list[Envelope] = []
-        self._one_priority = True  # every envelope in the window has the same priority
-        self._read_through = 0
-        self._window_fresh = False
-        # The parent's latest acknowledgement, not yet deleted from the outbox. Deleting is
-        # deferred (at most ACK_FLUSH or ACK_FLUSH_BATCHES, and when the backlog is empty;
-        # done while the next batch is in flight, and a few batches at a time, so deleting
-        # a drained backlog does not come at its end, all at once): an acknowledged
-        # envelope that a crash leaves in the outbox is resent and dropped by the parent's
-        # cursor, so the deletion needs no fsync of its own on every batch.
-        self._acked: Cursor | None = None
-        self._flushed_at: datetime | None = None
-        self._unflushed = 0  # envelopes acknowledged since the last deletion
 
     @property
-    def lookahead(self) -> int:
-        return self.settings.batch_max * LOOKAHEAD_BATCHES
+    def parent_incarnation(self) -> int:
+        return self.core.parent_incarnation
 
     def hello(self) -> Hello:
-        self._window_fresh = False
+        self.core.begin()
         catalog = self.store.catalog()
         return Hello(self.node_id, self.store.meta.level.value, PROTOCOL_VERSION, catalog.version,
                      self.store.meta.incarnation, dict(catalog.releases))
 
     def on_hello(self, reply: HelloReply) -> None:
-        if reply.node_id != self.parent:
-            raise Refused(f"the node at the parent address is {reply.node_id}, but this node's parent is {self.parent}: "
-                          "fix node.parent in govnet.toml")
-        if reply.incarnation != self.parent_incarnation and self.parent_incarnation:
-            log.warning("parent has a new incarnation: its stream restarts; end-to-end identities drop repeats",
-                        extra={"link": self.parent, "old": self.parent_incarnation, "new": reply.incarnation})
-        self.parent_incarnation = reply.incarnation
+        for effect in self.core.hello_replied(reply.node_id, reply.incarnation):
+            if isinstance(effect, ParentRestarted):
+                log.warning("parent has a new incarnation: its stream restarts; end-to-end identities drop repeats",
+                            extra={"link": self.parent, "old": effect.old, "new": effect.new})
+            else:
+                self._record_parent_incarnation(effect.incarnation)
         self.refusal = ""
-        if reply.incarnation != self._recorded_incarnation:
-            self._record_parent_incarnation(reply.incarnation)
 
     def _record_parent_incarnation(self, incarnation: int) -> None:
-        """Write down the parent's incarnation (as a cursor row on its stream); when it is new
-        and an older one was known, the parent was restored: re-send what it may have lost."""
+        """Write down the parent's incarnation (as a cursor row on its stream) in the same
+        transaction as what a restored parent needs: the cases handed over, queued again."""
         now = self.clock.now()
         with self.store.transaction() as s:
-            known = [i for (i,) in query(s, "SELECT incarnation FROM inbound_cursor WHERE link = ?", (self.parent,))]
+            known = link_store.parent_incarnations(s, self.parent)
             if incarnation not in known:
-                if known and max(known) < incarnation:
+                if parent_restored(known, incarnation):
                     sent = resend_handed_over(s, self.store.meta, now)
                     log.warning("parent restored as a new incarnation: re-sending the cases handed over",
                                 extra={"link": self.parent, "old": max(known), "new": incarnation, "cases": sent})
-                execute(s, "INSERT OR IGNORE INTO inbound_cursor (link, incarnation, through, above, updated_at) "
-                           "VALUES (?, ?, 0, '[]', ?)", (self.parent, incarnation, utc_text(now)))
-        self._recorded_incarnation = incarnation
+                link_store.record_parent_incarnation(s, self.parent, incarnation, now)
+        self.core.recorded(incarnation)
 
-    def next_batch(self, in_flight: Sequence[Envelope] = ()) -> list[Envelope]:
-        acked = self._acked
-        if not self._window_fresh:
-            self._window, self._read_through, self._window_fresh = [], 0, True
-        # Topped up a few batches' worth at a time: a first read of the whole lookahead would
-        # delay the first batch of a long backlog (urgent envelopes further back are found a
-        # few batches later, still ahead of the bulk).
-        room = min(self.lookahead - len(self._window), 2 * self.settings.batch_max)
-        if room > 0:
+    def next_batch(self) -> list[Envelope]:
+        """The next batch to push (what is in flight left out), reading the outbox and
+        deleting what is acknowledged as the core asks."""
+        read = self.core.to_read()
+        if read is not None:
             with self.store.reading() as s:
-                fresh = outbox.pending(s, self.parent, limit=room, after=self._read_through)
-            if fresh:
-                self._read_through = fresh[-1].seq
-                self._window.extend(e for e in fresh if acked is None or not acked.has(e.seq))
-                self._one_priority = len({e.priority for e in self._window}) <= 1
-        flying = {e.seq for e in in_flight}
-        if self._one_priority:
-            # Nothing to promote (a plain backlog): the batch is a prefix of the window, which
-            # is in link order, so only its head is looked at (the window holds thousands).
-            head = self._window[: len(flying) + self.settings.batch_max]
-            candidates = [e for e in head if e.seq not in flying] if flying else head
-        else:
-            candidates = [e for e in self._window if e.seq not in flying] if flying else self._window
-        batch = select_batch(candidates, self.settings.batch_max)
-        now = self.clock.now()
-        if (not batch or self._flushed_at is None or now - self._flushed_at >= ACK_FLUSH
-                or self._unflushed >= ACK_FLUSH_BATCHES * self.settings.batch_max):
-            self.flush_acknowledged()
-        return batch
+                self.core.read(outbox.pending(s, self.parent, limit=read.limit, after=read.after))
+        step = self.core.next_batch(self.clock.now())
+        if step.delete is not None:
+            self._delete(step.delete)
+        return step.batch
 
     def settled_below(self) -> int:
         with self.store.reading() as s:
             return outbox.settled_below(s, self.parent)
 
     def acknowledged(self, cursor: Cursor) -> None:
-        window = self._window
-        # The acknowledged batch is usually the window's head: cut it off, and look further
-        # only for positions acknowledged out of order (the window is in link order).
-        head = 0
-        while head < len(window) and cursor.has(window[head].seq):
-            head += 1
-        rest = window[head:]
-        self._window = [e for e in rest if e.seq not in cursor.above] if cursor.above else rest
-        self._unflushed += len(window) - len(self._window)
-        self._acked = _storable(cursor)
-        if not self._window:
-            self.flush_acknowledged()  # the backlog has gone: leave the outbox empty
+        """The parent's cursor, outside a push stream (the session hands its stream's
+        acknowledgements to ``core`` directly)."""
+        self.core.acknowledged(cursor)
+        self.delete_due()
+
+    def delete_due(self) -> None:
+        """Delete what is acknowledged if the core wants it deleted now (the backlog has gone)."""
+        effect = self.core.deletion(self.clock.now())
+        if effect is not None:
+            self._delete(effect)
 
     def flush_acknowledged(self) -> None:
         """Delete from the outbox what the parent has acknowledged."""
-        acked, self._flushed_at, self._unflushed = self._acked, self.clock.now(), 0
-        if acked is not None:
-            with self.store.transaction() as s:
-                outbox.drop_acknowledged(s, self.parent, acked)
-            if self._acked is acked:
-                self._acked = None
+        effect = self.core.flush(self.clock.now())
+        if effect is not None:
+            self._delete(effect)
+
+    def _delete(self, effect: DeleteAcknowledged) -> None:
+        with self.store.transaction() as s:
+            outbox.drop_acknowledged(s, self.parent, _storable(effect.cursor))
+        self.core.deleted(effect)
 
     def down_position(self) -> tuple[int, Cursor]:
+        incarnation = self.core.parent_incarnation
         with self.store.reading() as s:
-            return self.parent_incarnation, Inbox.cursor(s, self.parent, self.parent_incarnation)
+            return incarnation, Inbox.cursor(s, self.parent, incarnation)
 
     def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> None:
-        self.parent_incarnation = parent_incarnation
+        self.core.pulled(parent_incarnation)
         if envelopes or settled_below > 1:
             self.inbox.receive(self.parent, parent_incarnation, envelopes, settled_below)
 
@@ -263,7 +209,7 @@ class UpLink:
         if self.inbox.holds_from(self.parent):
             return None  # not comparable until applied: the next exchange compares
         with self.store.reading() as s:
-            return list(digests(_digest_rows(s, self.node_id)).values())
+            return list(digests(link_store.digest_rows(s, self.node_id)).values())
 
     def resync(self, periods: Sequence[str]) -> None:
         log.warning("digest differs from parent's: resyncing", extra={"link": self.parent, "periods": list(periods)})
@@ -274,22 +220,11 @@ class UpLink:
 
     def load_state(self) -> LinkState:
         with self.store.reading() as s:
-            row = s.get(LinkStateRow, self.parent)
-        if row is None:
-            return LinkState(self.parent)
-        return LinkState(self.parent, Health(row.health), _parse(row.since), row.failures, _parse(row.next_attempt),
-                         _parse(row.last_success), row.last_error)
+            return link_store.load_link_state(s, self.parent)
 
     def save_state(self, state: LinkState) -> None:
         with self.store.transaction() as s:
-            row = s.get(LinkStateRow, self.parent) or LinkStateRow(neighbour=self.parent, health=state.health)
-            row.health = state.health.value
-            row.since = utc_text(state.since) if state.since else None
-            row.failures = state.failures
-            row.next_attempt = utc_text(state.next_attempt) if state.next_attempt else None
-            row.last_success = utc_text(state.last_success) if state.last_success else None
-            row.last_error = state.last_error[:500]
-            s.add(row)
+            link_store.save_link_state(s, state)
 
 
 class ChildrenSide:
@@ -416,7 +351,7 @@ class ChildrenSide:
             return []
         theirs = {p.period: p for p in periods}
         with self.store.reading() as s:
-            mine = digests(_digest_rows(s, child))
+            mine = digests(link_store.digest_rows(s, child))
         differ = divergent(mine, theirs)
         if differ:
             log.warning("digest differs from child's: resyncing", extra={"link": child, "periods": differ})
@@ -429,11 +364,11 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
     """Per link: health, outbox depth and age of the oldest waiting item, inbox depth, last success and error."""
     reports = []
     with store.reading() as s:
-        received = {link: int(n) for link, n in query(s, "SELECT link, sum(count - applied) FROM inbox GROUP BY link")}
+        received = link_store.inbox_depths(s)
         if uplink is not None:
             state = uplink.load_state()
             depth, oldest = outbox.depth(s, uplink.parent)
-            oldest_at = _parse(oldest)
+            oldest_at = link_store.parse_time(oldest)
             health = shown_health(state, now, oldest_at, flush_interval)
             reports.append(LinkReport(
                 uplink.parent, "up", health.value, utc_text(state.since) if state.since else None, depth,
@@ -444,8 +379,8 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
             ))
         for child in s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all():
             depth, oldest = outbox.depth(s, child.child_id)
-            oldest_at = _parse(oldest)
-            seen = _parse(child.last_seen)
+            oldest_at = link_store.parse_time(oldest)
+            seen = link_store.parse_time(child.last_seen)
             quiet = seen is None or now - seen > max(flush_interval * 10, timedelta(seconds=10))
             if quiet:
                 health = Health.OFFLINE

@@ -8,8 +8,12 @@ side) and children side (parent side). Only the adapters differ:
 * the transport is ``sync.memory.MemoryTransport`` instead of gRPC: it calls the
   parent's ``ChildrenSide`` directly and can drop requests, lose answers, duplicate
   calls, hold copies back and deliver them late (out of order), and partition a link;
-* the session runs the blocking store calls directly (``sync.session.direct``) instead
-  of in worker threads, so one exchange at a time runs and every run is the same;
+* the up-link is driven by the simulation instead of the asyncio ``sync.driver.LinkDriver``:
+  the same sans-I/O core (``sync.uplink.UpLinkCore``, executed against the store by the
+  node's ``UpLink``) and the same exchange (``sync.session.exchange``), but the store
+  calls run directly (``sync.session.direct``) instead of in worker threads, and an
+  exchange happens when the scenario says (``step``, ``churn``, ``settle``) instead of on
+  a timer with backoff, so one exchange at a time runs and every run is the same;
 * time is a ``ManualClock`` shared by all nodes, moved forward by a fixed step per
   *domain operation* (a submission, an action, a publication) and never per exchange,
   so the fault schedule cannot change any date a case records.
