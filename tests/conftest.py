@@ -5,21 +5,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient
 from govnet.ops.processes import init_node
 
+from support.helpers import MORNING
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
-
-# A Tuesday morning in Beijing, far from holidays, so deadlines are easy to check by hand.
-MORNING = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
 
 
 @pytest.fixture(scope="session")

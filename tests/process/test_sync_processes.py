@@ -45,7 +45,7 @@ from govnet.sync.transport.base import Hello, LinkDown
 from govnet.sync.transport.grpc import GrpcTransport
 from govnet.v1 import cases_pb2, sync_pb2
 
-from helpers import wait_for
+from support.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.cli import main
 
-from helpers import CHIEF, CLERK, core_materials, submit
+from support.helpers import CHIEF, CLERK, core_materials, submit
 
 FAST = {"sync": {"flush_interval_s": 0.05}, "statistics": {"flush_interval_s": 0.05}}
 DAY = "2026-03-10"  # the clock fixture's Tuesday

@@ -27,7 +27,7 @@ from govnet.node.rpc.client import GovnetClient
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
 
-from helpers import SAMPLE, all_materials, govnet, resident_id, submit, wait_for
+from support.helpers import SAMPLE, all_materials, govnet, resident_id, submit, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.rpc.convert import item_to_proto
 from govnet.v1 import catalog_pb2, catalog_pb2_grpc
 
-from helpers import (
+from support.helpers import (
     CHIEF,
     CLERK,
     ID_NUMBER,

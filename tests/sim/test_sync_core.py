@@ -32,7 +32,7 @@ from govnet.sync.session import direct
 from govnet.sync.transport.base import Hello, LinkDown, ParentBusy, Refused
 from govnet.sync.transport.memory import Faults, MemoryTransport
 
-from helpers import push_one
+from support.helpers import push_one
 from support.simulation import Federation, applicant
 
 T = TypeVar("T")

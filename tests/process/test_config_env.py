@@ -11,7 +11,7 @@ import pytest
 from govnet.node.process.config import ConfigError, env_name, env_overrides, load_config
 from govnet.ops.processes import govnet_command, init_node, spawn_node
 
-from helpers import store_snapshot
+from support.helpers import store_snapshot
 
 
 @pytest.mark.parametrize("environ, expected", [

@@ -25,7 +25,7 @@ from govnet.node.process.config import load_config
 from govnet.ops.cli import main
 from govnet.ops.processes import free_port, init_node
 
-from helpers import ID_NUMBER, NAME, PHONE, all_materials, submit
+from support.helpers import ID_NUMBER, NAME, PHONE, all_materials, submit
 
 ACTOR = "窗口-王芳"
 ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}

@@ -17,7 +17,7 @@ from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, ParentBusy
 from govnet.sync.transport.grpc import GrpcTransport
 
-from helpers import govnet, push_one, wait_for
+from support.helpers import govnet, push_one, wait_for
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}

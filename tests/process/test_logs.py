@@ -16,7 +16,7 @@ import pytest
 from govnet.node.rpc.client import GovnetClient
 from govnet.ops.processes import free_port, init_node, spawn_node
 
-from helpers import SAMPLE, submit
+from support.helpers import SAMPLE, submit
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from govnet.node.domain.calendar import local_date
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.processes import init_node
 
-from helpers import govnet, store_snapshot, submit, wait_for
+from support.helpers import govnet, store_snapshot, submit, wait_for
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 S = grpc.StatusCode

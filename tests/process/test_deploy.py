@@ -26,9 +26,9 @@ from govnet.node.process.metrics import EXPORTED
 from govnet.node.rpc.client import GovnetClient
 from govnet.ops.processes import free_port, govnet_command, init_node, spawn_node
 
-from helpers import CLERK, SAMPLE, submit
+from support.helpers import CLERK, SAMPLE, submit
 
-DEPLOY = Path(__file__).resolve().parent.parent / "ops" / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "ops" / "deploy"
 RULES = DEPLOY / "govnet-alerts.yml"
 DASHBOARD = DEPLOY / "grafana-dashboard.json"
 UNIT = DEPLOY / "govnet@.service"

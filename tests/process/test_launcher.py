@@ -22,7 +22,7 @@ from govnet.node.store.engine import DB_FILE
 from govnet.ops.processes import free_ports, govnet_command
 from govnet.ops.topology import TopologyError, city_topology, dump_topology, parse_topology
 
-from helpers import SAMPLE, govnet, submit
+from support.helpers import SAMPLE, govnet, submit
 
 HERE = Path("/srv/fed/topology.toml")
 

@@ -26,7 +26,7 @@ from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, Refused
 from govnet.sync.transport.grpc import GrpcTransport
 
-from helpers import CLERK, push_one, statistics_settled, submit
+from support.helpers import CLERK, push_one, statistics_settled, submit
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

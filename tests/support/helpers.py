@@ -14,8 +14,10 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
+from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import GovnetClient
 from govnet.ops.processes import govnet_command
@@ -51,6 +53,9 @@ PHONE = "13812345678"
 OTHER_NAME = "李梅"
 OTHER_ID = resident_id("37110219900708342")
 CLERK = "窗口-王芳"
+# A Tuesday morning in Beijing, far from holidays, so deadlines are easy to check by hand
+# (the clock of the in-process nodes of conftest.py).
+MORNING = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
 CHIEF = "首席代表-赵强"
 
 

@@ -20,7 +20,7 @@ from govnet.node.domain.catalog import Catalog
 from govnet.node.domain.receipt import Receipt
 from govnet.node.rpc.client import ClientError
 
-from helpers import (
+from support.helpers import (
     CHIEF,
     CLERK,
     ID_NUMBER,

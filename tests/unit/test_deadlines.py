@@ -38,7 +38,7 @@ from govnet.node.domain.lifecycle import (
     intake,
 )
 
-from helpers import SAMPLE, all_materials
+from support.helpers import SAMPLE, all_materials
 
 D = date.fromisoformat
 CAL = WorkCalendar.load()

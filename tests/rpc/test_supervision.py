@@ -12,15 +12,15 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import MORNING
 
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.processes import init_node
 
-from helpers import (
+from support.helpers import (
     CHIEF,
     CLERK,
     ID_NUMBER,
+    MORNING,
     PHONE,
     all_materials,
     govnet,
