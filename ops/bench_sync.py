@@ -60,14 +60,8 @@ import grpc
 from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.store.engine import DB_FILE
-from govnet.ops.bench_intake import (
-    BenchError,
-    describe_machine,
-    machine_facts,
-    person_name,
-    phone,
-    resident_id,
-)
+from govnet.ops.applicants import person_name, phone, resident_id
+from govnet.ops.bench_intake import BenchError, describe_machine, machine_facts
 from govnet.ops.processes import free_port, init_node, spawn_node
 from govnet.ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
 from govnet.sync.batching import select_batch

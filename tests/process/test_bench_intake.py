@@ -19,10 +19,8 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.ops.bench_intake import (
     TARGET_RATIO,
     count_cases,
-    id_check_char,
     make_requests,
     receivable_items,
-    resident_id,
     run_intake_bench,
 )
 from govnet.ops.cli import main
@@ -43,15 +41,6 @@ def test_generated_applications_are_valid_and_varied() -> None:
         item = catalog.get(r.item_code)
         assert item is not None and set(item.core_materials) <= set(r.materials)
         assert r.actor
-
-
-def test_id_check_char_matches_the_standard_example() -> None:
-    # GB 11643-1999's worked example.
-    assert id_check_char("11010519491231002") == "X"
-    rng = random.Random(1)
-    for _ in range(200):
-        number = resident_id(rng)
-        Applicant.create("张三", number, "13812345678")
 
 
 def test_small_bench_measures_both_sides_and_stores_every_call(tmp_path: Path) -> None:

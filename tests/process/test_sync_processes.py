@@ -39,7 +39,7 @@ from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ItemType, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store.engine import DB_FILE
-from govnet.ops.bench_intake import person_name, phone, resident_id
+from govnet.ops.applicants import person_name, phone, resident_id
 from govnet.ops.processes import NodeProcess, free_ports, init_node, spawn_node
 from govnet.sync.transport.base import Hello, LinkDown
 from govnet.sync.transport.grpc import GrpcTransport

@@ -1,7 +1,7 @@
 """Small shared helpers for the tests: IDs, applications, store snapshots, waiting for a
 condition and running the ``govnet`` command line.
 
-Nothing here fakes a component: IDs are computed by the published rule, store
+Nothing here fakes a component: IDs get the product's own check character, store
 snapshots read the node's real SQLite file with plain ``sqlite3``, the submit
 helper goes through the real typed client and ``govnet`` runs the real CLI process.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from govnet.node.domain.applicant import resident_id_check_char
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import GovnetClient
@@ -28,16 +29,11 @@ from govnet.v1 import cases_pb2
 
 SAMPLE = load_catalog_file(sample_catalog_path())
 
-# GB 11643 weights 2^(17-i) mod 11, written out so the tests do not reuse the code under test.
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"  # indexed by (weighted sum mod 11)
-
-
 def resident_id(first17: str) -> str:
-    """A valid 18-character resident ID: ``first17`` plus its ISO 7064 MOD 11-2 check character."""
+    """A valid 18-character resident ID: ``first17`` plus the check character the product
+    computes (tests pin that computation against known IDs in tests/unit/test_applicant.py)."""
     assert len(first17) == 17 and first17.isdigit(), first17
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
-    return first17 + _CHECK[total % 11]
+    return first17 + resident_id_check_char(first17)
 
 
 def wrong_check(id_number: str) -> str:
