@@ -40,6 +40,7 @@ def _wait_for_first_report(data_dir: Path, node_id: str, limit_s: float = 10.0) 
     write of its own; tests that compare the store before and after a call start after it."""
     deadline = time.monotonic() + limit_s
     while True:
+        # The report is the node's own background write: no call says it has landed in the file.
         conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True, timeout=10)
         try:
             if conn.execute("SELECT 1 FROM stat_report WHERE node = ?", (node_id,)).fetchone():

@@ -24,6 +24,7 @@ def test_small_bench_sees_every_change_at_the_city(tmp_path: Path) -> None:
     assert result.nodes_reported == 4 and result.city_total == 3
     assert result.flush_interval_s == 0.1 and result.stats_interval_s == 0.1
 
+    # The bench's nodes are gone: the city's statistics are checked in its file itself.
     city = sqlite3.connect(tmp_path / "city" / "govnet.db")
     try:
         rows = dict(city.execute("SELECT node, sum(received) + sum(accepted) FROM stat_row GROUP BY node"))

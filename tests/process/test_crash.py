@@ -161,6 +161,7 @@ def test_sigkill_loses_no_acknowledged_case_and_leaves_no_half_written_one(tmp_p
 
 def _check_store(db: Path, acked: dict[str, str]) -> None:
     """Plain sqlite3: the store holds exactly the acknowledged cases, each whole."""
+    # The file after SIGKILLs: integrity and no half-written case are claims about storage itself.
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

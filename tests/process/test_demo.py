@@ -51,6 +51,7 @@ def test_the_demo_runs_a_day_of_the_federation_and_stops_every_node(tmp_path: Pa
     # Every case submitted at a village is owned by exactly one node of the federation.
     received: dict[str, int] = {}
     for spec in topology.nodes:
+        # The demo has stopped every node: what they stored is checked in the files themselves.
         db = sqlite3.connect(f"file:{spec.data_dir / DB_FILE}?mode=ro", uri=True)
         try:
             for (receipt,) in db.execute("SELECT receipt FROM case_record WHERE owner = ?", (spec.node_id,)):

@@ -38,6 +38,7 @@ def test_healthz_readyz_and_status_of_a_serving_node(make_node) -> None:  # type
 def test_readyz_says_not_ready_when_the_schema_is_not_at_head(make_node) -> None:  # type: ignore[no-untyped-def]
     node, _ = make_node("371100", "city", http_listen="127.0.0.1:0")
     base = f"http://{node.node.http_address}"
+    # Storage on purpose: the test puts the store's schema behind the release, then back.
     with sqlite3.connect(node.data_dir / DB_FILE) as db:
         db.execute("UPDATE alembic_version SET version_num = '0003'")
     reply = httpx.get(base + "/readyz")

@@ -146,6 +146,7 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
         deadline = time.monotonic() + 30
         waiting = 0
         while time.monotonic() < deadline:
+            # The outbox that holds the stopped city's share, kept across a stop: a claim about the file.
             with sqlite3.connect(f"file:{county_db}?mode=ro", uri=True) as db:
                 waiting = db.execute("SELECT count(*) FROM outbox WHERE link = '371100'").fetchone()[0]
                 held = db.execute("SELECT count(*) FROM case_summary").fetchone()[0]

@@ -1,4 +1,7 @@
-"""The store's schema is under migrations: a data directory from an earlier release upgrades in place."""
+"""The store's schema is under migrations: a data directory from an earlier release upgrades in place.
+
+These tests build and read the SQLite file directly on purpose: an old schema, its rows and
+what the upgrade left are claims about the file, which no call of the current release reads."""
 
 from __future__ import annotations
 

@@ -68,6 +68,7 @@ def test_a_township_restored_from_an_older_backup_takes_back_every_case_once(tmp
     finally:
         pair.close()
 
+    # The stores after a restore: event identities, cursors and quarantine as the files keep them.
     owned = [r for (r,) in rows(town_dir, "SELECT receipt FROM case_record WHERE owner = ?", (TOWNSHIP,))]
     assert sorted(owned) == sorted(early + late)
     for r in early + late:  # the same history on both sides, whole and once

@@ -27,6 +27,7 @@ TOWN, VILLAGE = "371102001", "371102001201"
 
 
 def received_at(path: Path, node: str) -> int:
+    # Read from the file: the node is killed and restarted around these counts.
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return conn.execute("SELECT coalesce(sum(received), 0) FROM stat_row WHERE node = ?", (node,)).fetchone()[0]

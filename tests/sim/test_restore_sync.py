@@ -189,8 +189,8 @@ def test_a_restored_village_closes_its_cursor_gap_and_gets_its_cases_back(fed: F
     for r in early + late:  # back, whole, as the owner has them
         assert view[r] == (TOWN, "approved", len(before[r]))
         assert history(fed, VILLAGE, r) == before[r] == history(fed, TOWN, r)
-    names = dict(fed._query(VILLAGE, "SELECT receipt, applicant_name FROM case_record"))
-    assert all(names[r] for r in late)  # with the applicant's personal data
+    held = {r: fed.core(VILLAGE).store.get_case(r) for r in late}
+    assert all(c is not None and c.applicant.name for c in held.values())  # with the applicant's personal data
     assert view[county_case] == fed.owner_view(COUNTY)[county_case]  # owned above the township: told by it
     assert history(fed, VILLAGE, county_case) == history(fed, COUNTY, county_case)
     # The cursor on the township's stream moved up once, and waits for nothing.

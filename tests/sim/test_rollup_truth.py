@@ -138,6 +138,7 @@ def supervision_step(fed: Federation, receipts: list[tuple[str, str]], rng: rand
 
 def brute_force(db: Path, node: str) -> dict[tuple[str, str, str, str], dict[str, int]]:
     """Recount ``node``'s own facts from its own store, from scratch."""
+    # A recount from the raw facts, independent of the ledger's own reads: SQL on purpose.
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         events = conn.execute("""
@@ -183,6 +184,7 @@ def brute_force(db: Path, node: str) -> dict[tuple[str, str, str, str], dict[str
 
 
 def stats_in_outbox(db: Path) -> list[Envelope]:
+    # The stats envelopes as stored in the outbox, whose encoding the test decodes itself.
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, "
@@ -193,6 +195,7 @@ def stats_in_outbox(db: Path) -> list[Envelope]:
 
 
 def city_rows(fed: Federation) -> dict[tuple[str, str, str, str], dict[str, int]]:
+    # The city's stored rows, to compare with the recount above without the query code under test.
     conn = sqlite3.connect(f"file:{fed.core(CITY).store.path}?mode=ro", uri=True)
     try:
         rows = conn.execute(f"SELECT node, day, item_code, department, {', '.join(COUNTERS)} FROM stat_row").fetchall()
