@@ -55,6 +55,7 @@ from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import CHANNEL_OPTIONS, GovnetClient
 from govnet.node.store.engine import SQLITE_VERSION, Store
+from govnet.ops.applicants import person_name, phone, resident_id
 from govnet.ops.processes import init_node, spawn_node
 from govnet.ops.rawlimit import count_rows, spawn_raw
 from govnet.v1 import cases_pb2, cases_pb2_grpc
@@ -65,44 +66,7 @@ NODE_LEVEL = Level.COUNTY
 CALL_TIMEOUT = 30.0  # seconds per call: a stuck server fails the bench instead of hanging it
 RUN_TIMEOUT = 300.0  # seconds per measured run, at the very most
 
-# --- realistic applications ---
-
-# Region codes (first six ID digits) of the city and some places people move from.
-_REGIONS = ("371102", "371103", "371121", "371122", "371100", "370102", "370203", "370781",
-            "110105", "320106", "410105", "440305", "510107", "130104")
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
-_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国红梅玉凤志鹏飞宇浩然欣怡子轩"
-_LANDLINE_AREAS = ("0633", "0531", "0532", "010", "021")
-_MOBILE_PREFIXES = ("130", "133", "135", "136", "138", "139", "150", "151", "158", "159",
-                    "176", "177", "180", "186", "187", "189", "199")
-_ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
-
-
-def id_check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character of a resident ID's first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS))
-    value = (12 - total % 11) % 11
-    return "X" if value == 10 else str(value)
-
-
-def resident_id(rng: random.Random) -> str:
-    year = rng.randint(1940, 2006)
-    month = rng.randint(1, 12)
-    day = rng.randint(1, 28)
-    first17 = f"{rng.choice(_REGIONS)}{year:04d}{month:02d}{day:02d}{rng.randint(0, 999):03d}"
-    return first17 + id_check_char(first17)
-
-
-def phone(rng: random.Random) -> str:
-    if rng.random() < 0.85:
-        return rng.choice(_MOBILE_PREFIXES) + f"{rng.randint(0, 99_999_999):08d}"
-    area = rng.choice(_LANDLINE_AREAS)
-    local_len = 8 if len(area) == 3 else rng.choice((7, 8))
-    return f"{area}-{rng.randint(2 * 10 ** (local_len - 1), 10 ** local_len - 1)}"
-
-
-def person_name(rng: random.Random) -> str:
-    return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2, 2))))
+# --- realistic applications (the people come from ops.applicants) ---
 
 
 def receivable_items(catalog: Catalog, level: Level = NODE_LEVEL) -> list[ServiceItem]:

@@ -29,14 +29,8 @@ from typing import Any
 
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import GovnetClient
-from govnet.ops.bench_intake import (
-    BenchError,
-    describe_machine,
-    machine_facts,
-    person_name,
-    phone,
-    resident_id,
-)
+from govnet.ops.applicants import person_name, phone, resident_id
+from govnet.ops.bench_intake import BenchError, describe_machine, machine_facts
 from govnet.ops.bench_sync import publish_catalog
 from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
 

@@ -34,12 +34,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from govnet.node.domain.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.ops.applicants import fake_applicant, person_name
 from govnet.ops.launcher import Federation, Member, format_status, read_statuses
 from govnet.ops.processes import free_ports
 from govnet.ops.topology import TopologyError, city_topology, dump_topology, load_topology
@@ -51,24 +53,7 @@ SETTINGS = {
     "statistics": {"flush_interval_s": 0.5},
 }
 CUT_OFF = "371102002"  # the township whose link goes down mid-day
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛"]
 WAIT_S = 30.0  # the longest any one step waits for the federation to settle
-
-
-def resident_id(rng: random.Random) -> str:
-    """A valid 18-character resident ID (ISO 7064 MOD 11-2 check character) for a demo applicant."""
-    body = "371102" + f"{rng.randint(1950, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}" + f"{rng.randint(0, 999):03d}"
-    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body))
-    return body + "10X98765432"[total % 11]
-
-
-def _applicant(rng: random.Random) -> dict[str, str]:
-    return {
-        "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-        "id_number": resident_id(rng),
-        "phone": "13" + "".join(rng.choice("0123456789") for _ in range(9)),
-    }
 
 
 def write_topology(base: Path) -> Path:
@@ -138,7 +123,7 @@ class Day:
         try:
             done = self.client(node_id).submit(
                 idempotency_key=f"demo-{node_id}-{len(self.receipts)}-{self.rng.random()}", item_code=item.code,
-                materials=materials, agent=agent, actor=agent or f"窗口 {node_id[-3:]}", **_applicant(self.rng))
+                materials=materials, agent=agent, actor=agent or f"窗口 {node_id[-3:]}", **asdict(fake_applicant(self.rng)))
         except ClientError as exc:
             self.refused[exc.code.name] += 1
             return None
@@ -159,7 +144,7 @@ class Day:
         levels = ("village", "township", "township", "county", "city")
         count = 0
         for village in villages:
-            agent = f"代办员 {self.rng.choice(SURNAMES)}{self.rng.choice(GIVEN)}"
+            agent = f"代办员 {person_name(self.rng)}"
             for i in range(per_village):
                 pool = self.items_at(levels[i % len(levels)], proxy=True)
                 if pool and self.submit(village, self.rng.choice(pool), agent=agent):
@@ -233,7 +218,7 @@ class Day:
                 done = self.client(township).submit(
                     idempotency_key=f"demo-paper-{township}-{n}", item_code=item.code,
                     materials=list(item.core_materials), actor="窗口 纸质补录", happened_at=then.isoformat(),
-                    **_applicant(self.rng))
+                    **asdict(fake_applicant(self.rng)))
             except ClientError as exc:
                 self.refused[exc.code.name] += 1
                 continue

@@ -73,7 +73,7 @@ def make_handler(writer: RawWriter) -> grpc.GenericRpcHandler:
         rowid = await asyncio.to_thread(writer.insert, request)
         return cases_pb2.SubmitCaseResponse(case=cases_pb2.Case(receipt=f"raw-{rowid}", status="received"))
 
-    method = grpc.unary_unary_rpc_method_handler(
+    method: grpc.RpcMethodHandler[bytes, cases_pb2.SubmitCaseResponse] = grpc.unary_unary_rpc_method_handler(
         submit,
         request_deserializer=None,  # raw bytes in
         response_serializer=cases_pb2.SubmitCaseResponse.SerializeToString,

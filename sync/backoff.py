@@ -20,5 +20,5 @@ class BackoffPolicy:
         """Seconds to wait after ``failures`` consecutive failures; ``draw`` is uniform in [0, 1)."""
         if failures <= 0:
             return max(0.0, hint_s)
-        ceiling = min(self.cap_s, self.base_s * (2 ** min(failures - 1, 30)))
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** min(failures - 1, 30))  # a float power: exact for powers of two
         return max(hint_s, draw * ceiling)

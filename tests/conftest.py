@@ -5,21 +5,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient
 from govnet.ops.processes import init_node
 
+from support.helpers import MORNING
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
-
-# A Tuesday morning in Beijing, far from holidays, so deadlines are easy to check by hand.
-MORNING = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +40,7 @@ def _wait_for_first_report(data_dir: Path, node_id: str, limit_s: float = 10.0) 
     write of its own; tests that compare the store before and after a call start after it."""
     deadline = time.monotonic() + limit_s
     while True:
+        # The report is the node's own background write: no call says it has landed in the file.
         conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True, timeout=10)
         try:
             if conn.execute("SELECT 1 FROM stat_report WHERE node = ?", (node_id,)).fetchone():

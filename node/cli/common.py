@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -32,7 +32,8 @@ class Failure(click.ClickException):
 
     def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
         super().__init__(message)
-        self.exit_code = code
+        # click declares exit_code per class; our one failure class carries any of our exit codes
+        self.exit_code = code  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
         click.echo(f"govnet: error: {self.format_message()}", err=True)
@@ -73,9 +74,10 @@ def actor_option(help: str | None = None) -> Callable[[F], F]:
 class OneLineErrors(click.Group):
     """Usage errors too are one line (what is wrong and where to read more), exit code 2."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "govnet"
             click.echo(f"govnet: error: {exc.format_message()} (see '{where} --help')", err=True)

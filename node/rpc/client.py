@@ -7,11 +7,12 @@ the gRPC status code and the node's one-line message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from govnet.node.domain.catalog import Catalog
 from govnet.node.rpc.convert import item_to_proto
@@ -33,6 +34,8 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
 ]
+
+T = TypeVar("T")
 
 
 class ClientError(Exception):
@@ -71,7 +74,7 @@ class GovnetClient:
     def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None) -> None:
         self.close()
 
-    def _call(self, method, request):  # type: ignore[no-untyped-def]
+    def _call(self, method: Callable[..., T], request: Message) -> T:
         try:
             return method(request, timeout=self.timeout)
         except grpc.RpcError as exc:

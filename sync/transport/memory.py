@@ -13,7 +13,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from govnet.sync.admission import Busy
 from govnet.sync.cursor import Cursor
@@ -28,6 +28,8 @@ from govnet.sync.transport.base import (
     PullReply,
     Refused,
 )
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -56,7 +58,7 @@ class MemoryTransport:
             except Exception:
                 pass  # a late copy's answer goes nowhere, and so do its errors
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def _call(self, fn: Callable[..., R], *args: Any) -> R:
         self.calls += 1
         f = self.faults
         if f.partitioned:

@@ -41,7 +41,7 @@ import random
 import sqlite3
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -62,6 +62,7 @@ from govnet.node.domain.deadlines import SupervisionSettings
 from govnet.node.domain.lifecycle import ActParams
 from govnet.node.process.assembly import NodeCore, assemble
 from govnet.node.store.engine import Store
+from govnet.ops.applicants import fake_applicant
 from govnet.sync.session import ExchangeResult, direct, exchange
 from govnet.sync.transport.base import LinkDown, ParentBusy, Refused
 from govnet.sync.transport.memory import Faults, MemoryTransport
@@ -117,19 +118,9 @@ class Counts:
     errors: list[str] = field(default_factory=list)
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-_GIVEN = "芳伟娜秀英敏静丽强磊军洋勇艳杰涛明超霞平刚"
-
-
 def applicant(i: int) -> dict[str, str]:
-    """A valid, distinct applicant for index ``i`` (name, resident ID with its check character, mobile)."""
-    born = datetime(1950, 1, 1) + timedelta(days=(i * 37) % 18_000)
-    first17 = f"371102{born:%Y%m%d}{i % 1000:03d}"
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS))
-    check = "10X98765432"[total % 11]
-    name = _SURNAMES[i % len(_SURNAMES)] + _GIVEN[(i // len(_SURNAMES)) % len(_GIVEN)]
-    return {"name": name, "id_number": first17 + check, "phone": f"139{i % 100_000_000:08d}"}
+    """A valid applicant for index ``i``, the same every run (``ops.applicants``, seeded by ``i``)."""
+    return asdict(fake_applicant(random.Random(i)))
 
 
 def depth_first(nodes: Iterable[str]) -> list[str]:
