@@ -177,6 +177,10 @@ class UpLink:
         if reply.incarnation != self._recorded_incarnation:
             self._record_parent_incarnation(reply.incarnation)
 
+    def refused(self, why: str) -> None:
+        """The parent refused this node (the link driver says so); shown in the status until the next hello."""
+        self.refusal = why
+
     def _record_parent_incarnation(self, incarnation: int) -> None:
         """Write down the parent's incarnation (as a cursor row on its stream); when it is new
         and an older one was known, the parent was restored: re-send what it may have lost."""
