@@ -52,7 +52,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -241,8 +241,8 @@ def raw_handler(writer: RawBatchWriter) -> grpc.GenericRpcHandler:
         async for request in requests:
             yield await store(request)
 
-    codec = {"request_deserializer": sync_pb2.PushRequest.FromString,
-             "response_serializer": sync_pb2.PushResponse.SerializeToString}
+    codec: dict[str, Any] = {"request_deserializer": sync_pb2.PushRequest.FromString,
+                             "response_serializer": sync_pb2.PushResponse.SerializeToString}
     return grpc.method_handlers_generic_handler(RAW_SERVICE, {
         "Push": grpc.unary_unary_rpc_method_handler(push, **codec),
         "PushStream": grpc.stream_stream_rpc_method_handler(push_stream, **codec),
@@ -306,7 +306,7 @@ async def stream_batches(address: str, batches: list[sync_pb2.PushRequest]) -> f
                     sent += 1
                 reply = await asyncio.wait_for(call.read(), CALL_TIMEOUT)
                 expected = max(e.seq for e in batch.envelopes)
-                if reply is grpc.aio.EOF or reply.applied.through != expected:
+                if reply is grpc.aio.EOF or cast(sync_pb2.PushResponse, reply).applied.through != expected:
                     raise BenchError(f"raw stream: batch {i} was not acknowledged with cursor {expected}")
             elapsed = time.perf_counter() - started
             await call.done_writing()
@@ -459,7 +459,7 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
     if cases < 1 or batch_max < 1 or flush_interval_s <= 0:
         raise ValueError("cases and batch_max must be at least 1, the flush interval above 0")
     keep = work_dir is not None
-    base = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="govnet-bench-sync-"))
+    base = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="govnet-bench-sync-"))
     base.mkdir(parents=True, exist_ok=True)
     facts = machine_facts(base)
     township_dir, village_dir, raw_dir = base / "township", base / "village", base / "raw"

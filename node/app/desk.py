@@ -317,7 +317,8 @@ class CaseDesk:
             if handler is not None:
                 handler(s, row, params, now)
                 return
-            self._apply(s, row, action, ActParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}), now)
+            values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+            self._apply(s, row, action, ActParams(**values), now)
         except DeskError as exc:
             self._record(s, row, EventDraft(action="request_refused", from_status=row.status, to_status=row.status,
                                             actor=params.get("actor", ""), reason=str(exc),

@@ -124,8 +124,11 @@ def run_background(node: Node, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     driver = node.driver
     if driver is not None:
         loop = asyncio.get_running_loop()
-        # Commits finish on the store's writer and in worker threads; the driver lives on this loop.
-        node.outbox_filled.connect(lambda: loop.call_soon_threadsafe(driver.wake))
+
+        def wake_driver() -> None:  # commits finish on the store's writer and in worker threads
+            loop.call_soon_threadsafe(driver.wake)
+
+        node.outbox_filled.connect(wake_driver)
         tasks.append(asyncio.create_task(driver.run(stop), name="govnet-uplink"))
     # A flush that sent rows up rings the outbox's wake-up, so they leave now, not at the next interval.
     tasks.append(asyncio.create_task(node.ledger.run(node.clock, stop, node.outbox_filled.ring),

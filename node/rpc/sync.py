@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import grpc
 
@@ -20,6 +21,8 @@ from govnet.sync.transport.grpc import RETRY_AFTER_KEY
 from govnet.sync.transport.wire import cursor_from_proto, cursor_to_proto, envelope_to_proto
 from govnet.v1 import sync_pb2, sync_pb2_grpc
 
+T = TypeVar("T")
+
 
 class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
     def __init__(self, store: Store, children: ChildrenSide, inbox: Inbox, uplink: UpLink | None, clock: Clock,
@@ -31,7 +34,7 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
         self.clock = clock
         self.flush_interval = flush_interval
 
-    async def _guarded(self, context: grpc.aio.ServicerContext, fn, *args):  # type: ignore[no-untyped-def]
+    async def _guarded(self, context: grpc.aio.ServicerContext, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(fn, *args)
         except Busy as exc:

@@ -390,7 +390,7 @@ class Store:
     def events(self, receipt: str) -> list[StoredEvent]:
         with self.reading() as s:
             rows = s.exec(
-                select(CaseEventRow).where(CaseEventRow.receipt == receipt).order_by(CaseEventRow.seq)
+                select(CaseEventRow).where(CaseEventRow.receipt == receipt).order_by(col(CaseEventRow.seq))
             ).all()
         return [
             StoredEvent(r.seq, r.action, r.from_status, r.to_status, r.actor, r.reason,
@@ -698,7 +698,7 @@ def record_from_row(r: CaseRow) -> CaseRecord:
         missing_core=tuple(json.loads(r.missing_core)),
         pending_materials=tuple(json.loads(r.pending_materials)),
         requested_materials=tuple(json.loads(r.requested_materials)),
-        joint=tuple(tuple(j) for j in json.loads(r.joint)),  # type: ignore[misc]
+        joint=tuple(tuple(j) for j in json.loads(r.joint)),
         due=_date(r.due),
         statutory_due=_date(r.statutory_due),
         supplement_due=_date(r.supplement_due),
