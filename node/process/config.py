@@ -95,11 +95,13 @@ class Number:
     high: int | float
 
 
+_DUPLICATE_WINDOW = Number(int, 0, 3650)  # intake.duplicate_window_days (its own message: days)
+
 # Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
 # converting an environment override (always text) and building the settings all read this.
 SCHEMA: dict[str, dict[str, type[str] | Number]] = {
     "node": {"id": str, "level": str, "listen": str, "parent": str},
-    "intake": {"duplicate_window_days": Number(int, 0, 3650)},
+    "intake": {"duplicate_window_days": _DUPLICATE_WINDOW},
     "calendar": {"override_dir": str},
     "log": {"level": str},
     "sync": {
@@ -144,7 +146,7 @@ def build_settings(section: str, raw: Mapping[str, Any]) -> Any:
     keys not given keep their defaults."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{section}: {raw!r} is not a table of settings")
-    values = {}
+    values: dict[str, Any] = {}
     for key, rule in SCHEMA[section].items():
         if key in raw:
             assert isinstance(rule, Number)
@@ -182,10 +184,6 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
                 raise ConfigError(f"{var} ({section}.{key}): {text!r} is not {what}") from None
             out.setdefault(section, {})[key] = value
     return out
-
-_DUPLICATE_WINDOW = SCHEMA["intake"]["duplicate_window_days"]
-assert isinstance(_DUPLICATE_WINDOW, Number)
-
 
 def build_config(
     data_dir: Path,
