@@ -6,7 +6,7 @@ Two measurements in one run, over the same batches:
   village (371102001201) in a temporary directory, both with the sample catalog. The
   village's outbox is filled first with ``cases`` queued cases — every one a real
   proxy application for an item the township decides, taken by the village's own case
-  desk (``node.assembly.assemble`` + ``CaseDesk.submit``, from a pool of threads, before
+  desk (``node.process.build.build_node`` + ``CaseDesk.submit``, many at once, before
   any process runs), so each case waits as its ``transfer`` (to the township, which
   becomes its owner) and its ``summary`` (to the city, through the township); the
   village's statistics ledger then counts them, as it would have while they came in, and
@@ -49,7 +49,6 @@ import sqlite3
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,7 +77,7 @@ AGENT = "代办员 李四"
 POLL_S = 0.02
 DRAIN_TIMEOUT = 600.0  # seconds at the very most for the node to drain
 CALL_TIMEOUT = 60.0  # seconds per raw batch
-FILL_WORKERS = 32  # threads submitting the backlog at once (the store commits them in groups)
+FILL_WORKERS = 32  # applications of the backlog in flight at once (the store commits them in groups)
 
 RAW_SERVING = "raw sync limit serving on "
 RAW_SERVICE = "govnet.bench.RawSync"  # one unary Push per batch
@@ -144,34 +143,38 @@ def fill_backlog(village_dir: Path, cases: int, catalog: Catalog, seed: int,
     statistics as its running ledger would have while they came in (a node counts as it
     goes: a first count of the whole backlog at start-up is no part of draining it).
     Returns seconds taken."""
-    from govnet.node.app.statistics_ledger import StatsLedger
-    from govnet.node.domain.calendar import WorkCalendar
     from govnet.node.domain.clock import SystemClock
-    from govnet.node.process.assembly import assemble
+    from govnet.node.process.build import build_node
     from govnet.node.process.config import load_config
-    from govnet.node.store.engine import Store
 
     config = load_config(village_dir)
     commands = applications(cases, township_items(catalog), random.Random(seed), f"sync-{seed}")
-    store = Store.open(village_dir)
+    node = build_node(config, SystemClock(), None, serve=False)  # no transport: nothing tries the link
     started = time.perf_counter()
     try:
-        calendar = WorkCalendar.load(config.calendar_dir)
-        core = assemble(store, calendar, SystemClock(), config.sync, config.duplicate_window_days)
-        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="fill") as pool:
-            for cmd, done in zip(commands, pool.map(core.desk.submit, commands)):
-                state = done.record.state
-                if done.replayed or state.owner != TOWNSHIP:
-                    raise BenchError(f"backlog: {cmd.idempotency_key} was not handed to {TOWNSHIP} "
-                                     f"(owner {state.owner}, replayed {done.replayed})")
-        ledger = StatsLedger(store, calendar, config.statistics)
+        asyncio.run(_submit_all(node.desk, commands, workers))
         for _ in range(cases):  # a flush counts up to 20,000 events: a few rounds at most
-            if not ledger.pending():
+            if not node.ledger.pending():
                 break
-            ledger.flush_now(SystemClock().now())
+            node.ledger.flush_now(SystemClock().now())
     finally:
-        store.close()
+        node.store.close()
     return time.perf_counter() - started
+
+
+async def _submit_all(desk: Any, commands: list[Any], workers: int) -> None:
+    """Every application through the desk, ``workers`` in flight at a time (they share commits)."""
+    room = asyncio.Semaphore(max(1, workers))
+
+    async def one(cmd: Any) -> None:
+        async with room:
+            done = await desk.submit(cmd)
+        state = done.record.state
+        if done.replayed or state.owner != TOWNSHIP:
+            raise BenchError(f"backlog: {cmd.idempotency_key} was not handed to {TOWNSHIP} "
+                             f"(owner {state.owner}, replayed {done.replayed})")
+
+    await asyncio.gather(*(one(cmd) for cmd in commands))
 
 
 def outbox_envelopes(village_db: Path) -> list[Envelope]:

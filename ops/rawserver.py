@@ -37,7 +37,7 @@ def open_raw_db(path: Path, schema: str) -> sqlite3.Connection:
 async def serve_until_stopped(handler: grpc.GenericRpcHandler, listen: str, max_seconds: float, banner: str) -> None:
     """Serve ``handler`` and print ``banner`` followed by the bound address; stop on SIGTERM or
     SIGINT, when the parent process goes away, or after ``max_seconds``."""
-    from govnet.node.process.server import SERVER_OPTIONS  # the node's exact server options
+    from govnet.node.process.build import SERVER_OPTIONS  # the node's exact server options
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     server.add_generic_rpc_handlers((handler,))

@@ -40,10 +40,10 @@ from typing import Any
 import tomli_w
 
 from govnet.federation.tree import Level, NodeIdError, check_node_id, level_of, parent_id
-from govnet.node.process.config import LOG_LEVELS, Address, ConfigError, build_config, parse_address
+from govnet.node.process.config import LOG_LEVELS, SETTINGS, Address, ConfigError, build_settings, parse_address
 
 _NODE_KEYS = {"id", "level", "listen", "http", "data", "parent", "log_level"}
-SETTING_SECTIONS = ("sync", "supervision", "statistics")  # govnet.toml tables every node shares
+SETTING_SECTIONS = tuple(SETTINGS)  # govnet.toml tables every node shares
 _DEFAULT_KEYS = {"data_root", "log_level", *SETTING_SECTIONS}
 
 
@@ -122,9 +122,10 @@ def parse_topology(text: str, path: Path) -> Topology:
     if default_log not in LOG_LEVELS:
         raise TopologyError(f"{path}: defaults.log_level: {default_log!r} is not one of {', '.join(LOG_LEVELS)}")
     settings = {section: defaults[section] for section in SETTING_SECTIONS if section in defaults}
-    try:  # validated exactly as a node's govnet.toml would be
-        build_config(base, node_id="371100", level="city", listen="127.0.0.1:1", parent=None, **settings)
-    except (ConfigError, TypeError) as exc:
+    try:  # validated exactly as a node's govnet.toml is
+        for section, values in settings.items():
+            build_settings(section, values)
+    except ConfigError as exc:
         raise TopologyError(f"{path}: defaults.{exc}") from None
     entries = raw.get("node", [])
     if not isinstance(entries, list) or not entries:

@@ -19,6 +19,7 @@ from govnet.federation.routing import root_of
 from govnet.federation.tree import NodeIdError, check_node_id, level_of, parent_id
 from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.app.replication import URGENT
+from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import SupervisionSettings, complaint_due
@@ -54,12 +55,12 @@ def supervisor_of(node_id: str) -> str:
 
 class ComplaintDesk:
     def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, settings: SupervisionSettings,
-                 after_commit: Any = None) -> None:
+                 outbox_filled: Wakeup | None = None) -> None:
         self.store = store
         self.calendar = calendar
         self.clock = clock
         self.settings = settings
-        self.after_commit = after_commit or (lambda: None)
+        self.after_commit = (outbox_filled or Wakeup()).ring  # a complaint's copies wait to be sent
 
     @property
     def meta(self) -> StoreMeta:
@@ -92,7 +93,8 @@ class ComplaintDesk:
             if not cmd.department.strip():
                 raise DeskError(ErrorKind.INVALID, "which window? give the department (--department)", "department")
         now = self.clock.now()
-        row = self.store.run_unit(lambda s: self._file(s, cmd, receipt, text, now))
+        with self.store.transaction() as s:
+            row = self._file(s, cmd, receipt, text, now)
         self.after_commit()
         return row
 
@@ -143,7 +145,8 @@ class ComplaintDesk:
             self._store_and_send(s, updated, now)
             return updated
 
-        done = self.store.run_unit(work)
+        with self.store.transaction() as s:
+            done = work(s)
         self.after_commit()
         return done
 

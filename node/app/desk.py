@@ -11,6 +11,7 @@ clerk can act on.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from sqlmodel import Session
 from govnet.federation.routing import deciding_node
 from govnet.federation.tree import Level, parent_id
 from govnet.node.app import replication
+from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.applicant import Applicant, ApplicantError
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
@@ -60,6 +62,8 @@ from govnet.node.store.models import CaseRow
 from govnet.node.store.unit import execute, next_value, query, utc_text
 
 MAX_KEY_LENGTH = 128
+# A request from another node that is not a lifecycle action: (session, row, params, now).
+RequestHandler = Callable[[Session, CaseRow, dict, datetime], None]
 
 
 class ErrorKind(StrEnum):
@@ -119,32 +123,23 @@ class Acted:
 
 
 class CaseDesk:
-    def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, duplicate_window_days: int) -> None:
+    def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, duplicate_window_days: int, *,
+                 backfill_after: timedelta = timedelta(hours=1), outbox_filled: Wakeup | None = None) -> None:
         self.store = store
         self.calendar = calendar
         self.clock = clock
         self.duplicate_window = timedelta(days=duplicate_window_days)
-        # Called after a committed change (it may have queued messages): the node wires it
-        # to its link driver, so new cases leave at once instead of at the next interval.
-        self.after_commit: Callable[[], None] = lambda: None
-        # Requests from other nodes that are not lifecycle actions (an evaluation): action ->
-        # handler(session, row, params, now), raising DeskError to refuse (node.supervision).
-        self.request_handlers: dict[str, Callable[[Session, CaseRow, dict, datetime], None]] = {}
+        # Rung after a committed change (it may have queued messages): the node's link driver
+        # listens, so new cases leave at once instead of at the next interval.
+        self.after_commit: Callable[[], None] = (outbox_filled or Wakeup()).ring
         # An event entered this long after it happened is flagged ``backfilled`` in its detail
-        # (node.supervision sets it from the configuration).
-        self.backfill_after = timedelta(hours=1)
+        # (``supervision.backfill_after_s`` in the configuration).
+        self.backfill_after = backfill_after
 
-    def submit(self, cmd: SubmitCommand) -> Submitted:
-        """Intake one application (blocking)."""
-        done = self.store.run_unit(self._intake_work(cmd))
-        if not done.replayed:
-            self.after_commit()
-        return done
-
-    async def submit_async(self, cmd: SubmitCommand) -> Submitted:
-        """``submit`` for the event loop: validation here, the unit of work on the writer."""
-        catalog = await self.store.catalog_async()
-        done = await self.store.run_unit_async(self._intake_work(cmd, catalog))
+    async def submit(self, cmd: SubmitCommand) -> Submitted:
+        """Intake one application: validation here, the unit of work on the store's writer."""
+        catalog = self.store.cached_catalog or await asyncio.to_thread(self.store.catalog)
+        done = await self.store.run_unit(self._intake_work(cmd, catalog))
         if not done.replayed:
             self.after_commit()
         return done
@@ -234,19 +229,12 @@ class CaseDesk:
         replication.announce(s, meta, columns, [event], now, self._priority(record.state, now))
         return Submitted(record, replayed=False)
 
-    def act(self, receipt_text: str, action: str, params: ActParams, happened_at: datetime | None = None) -> Acted:
+    async def act(self, receipt_text: str, action: str, params: ActParams,
+                  happened_at: datetime | None = None) -> Acted:
+        """One action on a case: the unit of work goes straight to the store's writer."""
         receipt = self._parse_receipt(receipt_text)
         check_happened(happened_at, self.clock.now())
-        acted = self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at))
-        self.after_commit()
-        return acted
-
-    async def act_async(self, receipt_text: str, action: str, params: ActParams,
-                        happened_at: datetime | None = None) -> Acted:
-        """``act`` for the event loop: the unit of work goes straight to the writer."""
-        receipt = self._parse_receipt(receipt_text)
-        check_happened(happened_at, self.clock.now())
-        acted = await self.store.run_unit_async(lambda s: self._act(s, receipt, action, params, happened_at))
+        acted = await self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at))
         self.after_commit()
         return acted
 
@@ -316,14 +304,18 @@ class CaseDesk:
         replication.announce(s, meta, row, [*prior_events, event], now, priority)
         replication.hand_over(s, meta, row, target, now, priority)
 
-    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict, now: datetime) -> None:
-        """A request made at another node, applied here by the owner (or refused, on the record)."""
+    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict, now: datetime,
+                      handler: RequestHandler | None = None) -> None:
+        """A request made at another node, applied here by the owner (or refused, on the record).
+
+        ``handler``: for a request that is not a lifecycle action (a rating: ``node.supervision``),
+        raising ``DeskError`` to refuse it."""
         try:
-            handler = self.request_handlers.get(action)
             if handler is not None:
                 handler(s, row, params, now)
                 return
-            self._apply(s, row, action, ActParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}), now)
+            values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+            self._apply(s, row, action, ActParams(**values), now)
         except DeskError as exc:
             self._record(s, row, EventDraft(action="request_refused", from_status=row.status, to_status=row.status,
                                             actor=params.get("actor", ""), reason=str(exc),

@@ -46,6 +46,7 @@ from sqlmodel import Session, col, select
 
 from govnet.federation.tree import parent_id
 from govnet.node.app.replication import ApplyError, Replicator
+from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.clock import Clock
 from govnet.node.store.engine import Store
 from govnet.node.store.models import InboxRow, QuarantineRow
@@ -105,14 +106,16 @@ class Inbox:
     """Receives batches from neighbour streams and applies them with exactly-once effect."""
 
     def __init__(self, store: Store, replicator: Replicator, clock: Clock, *, apply_inline: bool = True,
-                 capacity: int = CAPACITY) -> None:
+                 capacity: int = CAPACITY, outbox_filled: Wakeup | None = None) -> None:
         self.store = store
         self.replicator = replicator
         self.clock = clock
         self.apply_inline = apply_inline
         self.capacity = capacity
-        self.on_received: Callable[[], None] = lambda: None  # wakes the apply task
-        self.on_applied: Callable[[], None] = lambda: None  # applying may have queued messages to send
+        self.arrivals = Wakeup()  # rung when a batch is stored; the apply task (``run_inbox``) listens
+        self.on_received: Callable[[], None] = self.arrivals.ring
+        # Applying may have queued messages to send (relays, answers to requests).
+        self.on_applied: Callable[[], None] = (outbox_filled or Wakeup()).ring
         self.settled_jumps = 0  # cursors moved up to a sender's settled position (restores only)
         self._drain_lock = threading.Lock()  # one applier at a time: envelopes apply in order
         self._depth_lock = threading.Lock()
@@ -315,7 +318,7 @@ async def run_inbox(inbox: Inbox, stop: asyncio.Event) -> None:
         last_received[0] = time.monotonic()
         loop.call_soon_threadsafe(wake.set)
 
-    inbox.on_received = received
+    inbox.arrivals.connect(received)
     while not stop.is_set():
         wake.clear()
         busy = time.monotonic() - last_received[0] < BUSY_WINDOW_S and inbox.depth < inbox.capacity // 2

@@ -142,6 +142,10 @@ class UpLink:
                 self._record_parent_incarnation(effect.incarnation)
         self.refusal = ""
 
+    def refused(self, why: str) -> None:
+        """The parent refused this node (the link driver says so); shown in the status until the next hello."""
+        self.refusal = why
+
     def _record_parent_incarnation(self, incarnation: int) -> None:
         """Write down the parent's incarnation (as a cursor row on its stream) in the same
         transaction as what a restored parent needs: the cases handed over, queued again."""

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -105,7 +105,9 @@ UPDATE_STATE_SQL = (
 class RequestHandler(Protocol):
     """The case desk, as the replicator needs it (to apply requests and record take-overs)."""
 
-    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict[str, Any], now: datetime) -> None: ...
+    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict[str, Any], now: datetime,
+                      handler: Callable[[Session, CaseRow, dict[str, Any], datetime], None] | None = None,
+                      ) -> None: ...
 
     def record_take_over(self, s: Session, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None: ...
 
@@ -228,15 +230,21 @@ def publish_local(s: Session, store: Any, catalog: Any, now: datetime, expected_
 
 
 class Replicator:
-    def __init__(self, meta: StoreMeta, desk: RequestHandler, publish_catalog: Any) -> None:
+    def __init__(self, meta: StoreMeta, desk: RequestHandler, publish_catalog: Any, *,
+                 kinds: Mapping[str, Callable[[Session, dict[str, Any]], None]] | None = None,
+                 requests: Mapping[str, Callable[[Session, CaseRow, dict[str, Any], datetime], None]] | None = None,
+                 ) -> None:
         self.meta = meta
         self.desk = desk
         # (session, version, issuer, items, now) -> bool: store a catalog version if newer
         self.publish_catalog = publish_catalog
         self.superseded = 0
         # Kinds applied by other parts of the node where they are addressed (``complaint``:
-        # node.supervision_complaints); relays pass them on like any targeted envelope.
-        self.kinds: dict[str, Callable[[Session, dict[str, Any]], None]] = {}
+        # node.complaints); relays pass them on like any targeted envelope.
+        self.kinds: Mapping[str, Callable[[Session, dict[str, Any]], None]] = kinds or {}
+        # Requests that are not lifecycle actions, by action (``evaluate``: node.supervision);
+        # the desk applies them, and records a refusal like any other.
+        self.requests: Mapping[str, Callable[[Session, CaseRow, dict[str, Any], datetime], None]] = requests or {}
 
     def process(self, s: Session, env: Envelope, now: datetime) -> None:
         """Apply ``env`` here and/or pass it on. Raises ``ApplyError`` to quarantine it."""
@@ -423,7 +431,8 @@ class Replicator:
             # The case moved on (escalated); the request follows it.
             forward(s, self.meta, Envelope(**{**env.__dict__, "target": row.owner}))
             return
-        self.desk.apply_request(s, row, payload["action"], payload["params"], now)
+        self.desk.apply_request(s, row, payload["action"], payload["params"], now,
+                                self.requests.get(payload["action"]))
 
     def _summary(self, s: Session, case: dict[str, Any], now: datetime) -> None:
         case = {k: v for k, v in case.items() if k not in PERSONAL}

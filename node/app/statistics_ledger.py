@@ -108,8 +108,9 @@ class StatsLedger:
         return self._last_report is None or now - self._last_report >= timedelta(seconds=self.settings.heartbeat_s)
 
     def flush_now(self, now: datetime, report: bool = False) -> bool:
-        """One flush as its own unit of work (blocking); True if a report was recorded."""
-        return self.store.run_unit(lambda s: self.flush(s, now, report))
+        """One flush as its own transaction (blocking); True if a report was recorded."""
+        with self.store.transaction() as s:
+            return self.flush(s, now, report)
 
     # --- the unit of work ---
 
@@ -213,7 +214,7 @@ class StatsLedger:
                 now = clock.now()
                 beat = self.heartbeat_due(now)
                 due = beat or await asyncio.to_thread(self.pending)
-                if due and await self.store.run_unit_async(partial(self.flush, now=now, report=beat)):
+                if due and await self.store.run_unit(partial(self.flush, now=now, report=beat)):
                     after_send()
             except asyncio.CancelledError:
                 raise

@@ -27,14 +27,12 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from govnet.node.app import replication
-from govnet.node.app.complaints import KIND as COMPLAINT
-from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
 from govnet.node.app.replication import events_of
 from govnet.node.domain.calendar import WorkCalendar, local_date
@@ -58,7 +56,6 @@ from govnet.node.domain.deadlines import (
 )
 from govnet.node.domain.lifecycle import ActParams, EventDraft, Status
 from govnet.node.domain.receipt import Receipt, ReceiptError
-from govnet.node.process.assembly import NodeCore
 from govnet.node.store.cases import record_from_row
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
@@ -106,7 +103,6 @@ class Supervisor:
         self.calendar = calendar
         self.clock = clock
         self.settings = settings
-        desk.request_handlers[EVALUATE] = self._evaluate_request
 
     @property
     def here(self) -> str:
@@ -125,13 +121,11 @@ class Supervisor:
             due = self._alarmed(s, now)
         if not due:
             return 0
-        recorded = self.store.run_unit(lambda s: self.scan_in(s, now, due))
+        with self.store.transaction() as s:
+            recorded = self.scan_in(s, now, due)
         if recorded:
             self.desk.after_commit()
         return recorded
-
-    async def scan_async(self) -> int:
-        return await asyncio.to_thread(self.scan)
 
     def _alarmed(self, s: Session, now: datetime) -> list[str]:
         """The running cases this node owns that have an alarm due now."""
@@ -232,13 +226,15 @@ class Supervisor:
 
     # --- suspensions (lifecycle actions; the resume names the suspension it ends) ---
 
-    def suspend(self, receipt: str, kind: str, days: int, reason: str, actor: str) -> Any:
-        return self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind.strip(), days=days))
+    async def suspend(self, receipt: str, kind: str, days: int, reason: str, actor: str) -> Any:
+        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind.strip(),
+                                                                 days=days))
 
-    def resume(self, receipt: str, reason: str, actor: str) -> Any:
-        events = self.desk.get(receipt)[1]
+    async def resume(self, receipt: str, reason: str, actor: str) -> Any:
+        events = (await asyncio.to_thread(self.desk.get, receipt))[1]
         kinds = [e.detail.get("kind", "") for e in events if e.action == "suspend"]
-        return self.desk.act(receipt, "resume", ActParams(actor=actor, reason=reason, kind=kinds[-1] if kinds else ""))
+        return await self.desk.act(receipt, "resume", ActParams(actor=actor, reason=reason,
+                                                                kind=kinds[-1] if kinds else ""))
 
     # --- evaluation, rectification, appeal ---
 
@@ -254,7 +250,8 @@ class Supervisor:
             raise DeskError(ErrorKind.INVALID, "comment is longer than 500 characters", "comment")
         params = {"rating": value, "comment": comment.strip(), "at": self.here, "actor": actor.strip() or "applicant"}
         now = self.clock.now()
-        done = self.store.run_unit(lambda s: self._evaluate_here(s, key, params, now))
+        with self.store.transaction() as s:
+            done = self._evaluate_here(s, key, params, now)
         self.desk.after_commit()
         return done
 
@@ -281,8 +278,9 @@ class Supervisor:
             raise DeskError(ErrorKind.PRECONDITION,
                             f"case {row.receipt} was already rated {earlier[0]['rating']}: one rating per case")
 
-    def _evaluate_request(self, s: Session, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
-        """A rating made at the origin, arriving at the owner (refusals go on the record)."""
+    def evaluate_request(self, s: Session, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
+        """A rating made at the origin, arriving at the owner (refusals go on the record): the
+        replicator hands the desk this handler for ``evaluate`` requests."""
         try:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
@@ -328,7 +326,8 @@ class Supervisor:
                                                      detail=detail), self.clock.now())
             return detail
 
-        done = self.store.run_unit(work)
+        with self.store.transaction() as s:
+            done = work(s)
         self.desk.after_commit()
         return done
 
@@ -353,7 +352,8 @@ class Supervisor:
                                                      detail={"reason": reason.strip(), "rating": rated[0]["rating"]}),
                                   self.clock.now())
 
-        self.store.run_unit(work)
+        with self.store.transaction() as s:
+            work(s)
         self.desk.after_commit()
 
     def decide_appeal(self, receipt: str, upheld: bool, reason: str, actor: str) -> None:
@@ -375,7 +375,8 @@ class Supervisor:
                                                      detail={"upheld": upheld, "reason": reason.strip()}),
                                   self.clock.now())
 
-        self.store.run_unit(work)
+        with self.store.transaction() as s:
+            work(s)
         self.desk.after_commit()
 
     def _owned(self, s: Session, receipt: str) -> CaseRow:
@@ -410,25 +411,12 @@ def _alarm_reason(action: str, detail: dict[str, Any]) -> str:
 
 
 
-def attach(core: NodeCore, settings: SupervisionSettings) -> tuple[Supervisor, ComplaintDesk]:
-    """Give an assembled node its supervision: the scanner and evaluations on the desk, and
-    complaints with their envelope kind on the replicator."""
-    desk = core.desk
-    desk.backfill_after = timedelta(seconds=settings.backfill_after_s)
-    supervisor = Supervisor(core.store, desk, desk.calendar, desk.clock, settings)
-    # Looked up at call time: the node process wires ``after_commit`` to its link driver later.
-    complaints = ComplaintDesk(core.store, desk.calendar, desk.clock, settings, after_commit=lambda: desk.after_commit())
-    meta = core.store.meta
-    core.replicator.kinds[COMPLAINT] = lambda s, payload: apply_complaint(s, meta, payload)
-    return supervisor, complaints
-
-
 async def run_scanner(supervisor: Supervisor, stop: asyncio.Event, interval_s: float) -> None:
     """The node's scanner: at start, then every ``interval_s`` until ``stop`` (no link needed:
     deadlines run on the owner even while it is offline). A failed scan is logged; the next retries."""
     while not stop.is_set():
         try:
-            recorded = await supervisor.scan_async()
+            recorded = await asyncio.to_thread(supervisor.scan)
             if recorded:
                 log.info("alarms recorded", extra={"recorded": recorded})
         except Exception:

@@ -80,49 +80,78 @@ class NodeConfig:
             out["calendar"] = {"override_dir": str(self.calendar_dir)}
         if self.http_listen is not None:
             out["http"] = {"listen": str(self.http_listen)}
-        out["sync"] = {
-            "flush_interval_s": self.sync.flush_interval_s,
-            "batch_max": self.sync.batch_max,
-            "admission_limit": self.sync.admission_limit,
-            "digest_interval_s": self.sync.digest_interval_s,
-        }
+        out["sync"] = dataclasses.asdict(self.sync)
         out["supervision"] = dataclasses.asdict(self.supervision)
         out["statistics"] = dataclasses.asdict(self.statistics)
         return out
 
 
-# (key, type, low, high) of [supervision]
-_SUPERVISION_KEYS = (
-    ("warn_working_days", int, 0, 30),
-    ("scan_interval_s", float, 0.05, 86_400.0),
-    ("rectification_days", int, 1, 250),
-    ("complaint_days", int, 1, 250),
-    ("joint_opinion_days", int, 1, 250),
-    ("backfill_after_s", float, 0.0, 31_536_000.0),
-)
+@dataclass(frozen=True)
+class Number:
+    """A numeric key: its type in TOML and its bounds (a typo must not become a storm or a stall)."""
 
-# (key, type, low, high) of [statistics]: a change at a village should reach the city in seconds.
-_STATISTICS_KEYS = (
-    ("flush_interval_s", float, 0.01, 60.0),
-    ("heartbeat_s", float, 1.0, 86_400.0),
-)
+    kind: type[int] | type[float]
+    low: int | float
+    high: int | float
 
-_SECTIONS: dict[str, set[str]] = {
-    "node": {"id", "level", "listen", "parent"},
-    "intake": {"duplicate_window_days"},
-    "calendar": {"override_dir"},
-    "log": {"level"},
-    "sync": {"flush_interval_s", "batch_max", "admission_limit", "digest_interval_s"},
-    "http": {"listen"},
-    "supervision": {k for k, *_ in _SUPERVISION_KEYS},
-    "statistics": {k for k, *_ in _STATISTICS_KEYS},
+
+_DUPLICATE_WINDOW = Number(int, 0, 3650)  # intake.duplicate_window_days (its own message: days)
+
+# Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
+# converting an environment override (always text) and building the settings all read this.
+SCHEMA: dict[str, dict[str, type[str] | Number]] = {
+    "node": {"id": str, "level": str, "listen": str, "parent": str},
+    "intake": {"duplicate_window_days": _DUPLICATE_WINDOW},
+    "calendar": {"override_dir": str},
+    "log": {"level": str},
+    "sync": {
+        "flush_interval_s": Number(float, 0.01, 60.0),
+        "batch_max": Number(int, 1, 10_000),
+        "admission_limit": Number(int, 1, 1_000),
+        "digest_interval_s": Number(float, 1.0, 86_400.0),
+    },
+    "http": {"listen": str},
+    "supervision": {
+        "warn_working_days": Number(int, 0, 30),
+        "scan_interval_s": Number(float, 0.05, 86_400.0),
+        "rectification_days": Number(int, 1, 250),
+        "complaint_days": Number(int, 1, 250),
+        "joint_opinion_days": Number(int, 1, 250),
+        "backfill_after_s": Number(float, 0.0, 31_536_000.0),
+    },
+    # A change at a village should reach the city in seconds.
+    "statistics": {
+        "flush_interval_s": Number(float, 0.01, 60.0),
+        "heartbeat_s": Number(float, 1.0, 86_400.0),
+    },
 }
-# The type each key has in TOML, so an environment override (always text) can be converted.
-_NUMERIC: dict[str, type] = {"intake.duplicate_window_days": int, "sync.flush_interval_s": float,
-                             "sync.batch_max": int, "sync.admission_limit": int, "sync.digest_interval_s": float}
-_NUMERIC.update({f"supervision.{k}": kind for k, kind, *_ in _SUPERVISION_KEYS})
-_NUMERIC.update({f"statistics.{k}": kind for k, kind, *_ in _STATISTICS_KEYS})
+# The sections that are settings objects, one key per field; a topology's [defaults] shares them.
+SETTINGS: dict[str, type[SyncSettings] | type[SupervisionSettings] | type[StatsSettings]] = {
+    "sync": SyncSettings, "supervision": SupervisionSettings, "statistics": StatsSettings,
+}
 ENV_PREFIX = "GOVNET_"
+
+
+def check_number(key: str, value: Any, rule: Number) -> int | float:
+    """``value`` if it is a number of the rule's kind within its bounds (a boolean is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (rule.kind is int and not isinstance(value, int)):
+        raise ConfigError(f"{key}: {value!r} is not a {'whole ' if rule.kind is int else ''}number")
+    if not rule.low <= value <= rule.high:
+        raise ConfigError(f"{key}: {value} is outside {rule.low} … {rule.high}")
+    return rule.kind(value)
+
+
+def build_settings(section: str, raw: Mapping[str, Any]) -> Any:
+    """The settings object of ``section`` (sync, supervision, statistics) from its TOML table;
+    keys not given keep their defaults."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{section}: {raw!r} is not a table of settings")
+    values: dict[str, Any] = {}
+    for key, rule in SCHEMA[section].items():
+        if key in raw:
+            assert isinstance(rule, Number)
+            values[key] = check_number(f"{section}.{key}", raw[key], rule)
+    return SETTINGS[section](**values)
 
 
 def env_name(section: str, key: str) -> str:
@@ -137,7 +166,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     because a misspelt override that silently does nothing is worse than none.
     """
     out: dict[str, dict[str, Any]] = {}
-    for section, keys in _SECTIONS.items():
+    for section, keys in SCHEMA.items():
         prefix = f"{ENV_PREFIX}{section.upper()}_"
         for var, text in environ.items():
             if not var.startswith(prefix):
@@ -146,7 +175,8 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             if key not in keys:
                 known = ", ".join(env_name(section, k) for k in sorted(keys))
                 raise ConfigError(f"{var}: no setting {section}.{key}; known for [{section}]: {known}")
-            kind = _NUMERIC.get(f"{section}.{key}", str)
+            rule = keys[key]
+            kind = rule.kind if isinstance(rule, Number) else str
             try:
                 value: Any = kind(text.strip()) if kind is not str else text
             except ValueError:
@@ -154,57 +184,6 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
                 raise ConfigError(f"{var} ({section}.{key}): {text!r} is not {what}") from None
             out.setdefault(section, {})[key] = value
     return out
-
-# (key, type, low, high): bounds keep a typo from turning into a storm or a stall.
-_SYNC_KEYS = (
-    ("flush_interval_s", float, 0.01, 60.0),
-    ("batch_max", int, 1, 10_000),
-    ("admission_limit", int, 1, 1_000),
-    ("digest_interval_s", float, 1.0, 86_400.0),
-)
-
-
-def build_sync_settings(raw: dict[str, Any]) -> SyncSettings:
-    values: dict[str, Any] = {}
-    for key, kind, low, high in _SYNC_KEYS:
-        if key not in raw:
-            continue
-        value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-            raise ConfigError(f"sync.{key}: {value!r} is not a {'whole ' if kind is int else ''}number")
-        if not low <= value <= high:
-            raise ConfigError(f"sync.{key}: {value} is outside {low} … {high}")
-        values[key] = kind(value)
-    return SyncSettings(**values)
-
-
-def build_supervision_settings(raw: dict[str, Any]) -> SupervisionSettings:
-    values: dict[str, Any] = {}
-    for key, kind, low, high in _SUPERVISION_KEYS:
-        if key not in raw:
-            continue
-        value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-            raise ConfigError(f"supervision.{key}: {value!r} is not a {'whole ' if kind is int else ''}number")
-        if not low <= value <= high:
-            raise ConfigError(f"supervision.{key}: {value} is outside {low} … {high}")
-        values[key] = kind(value)
-    return SupervisionSettings(**values)
-
-
-def build_statistics_settings(raw: dict[str, Any]) -> StatsSettings:
-    values: dict[str, Any] = {}
-    for key, kind, low, high in _STATISTICS_KEYS:
-        if key not in raw:
-            continue
-        value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"statistics.{key}: {value!r} is not a number")
-        if not low <= value <= high:
-            raise ConfigError(f"statistics.{key}: {value} is outside {low} … {high}")
-        values[key] = kind(value)
-    return StatsSettings(**values)
-
 
 def build_config(
     data_dir: Path,
@@ -234,12 +213,11 @@ def build_config(
         raise ConfigError("node.parent: a city is the top of the tree and has no parent; remove it")
     if lvl is not Level.CITY and not parent:
         raise ConfigError(f"node.parent: a {lvl} node needs its parent's address (HOST:PORT)")
-    if isinstance(duplicate_window_days, bool) or not isinstance(duplicate_window_days, int) or not (
-        0 <= duplicate_window_days <= 3650
-    ):
-        raise ConfigError(
-            f"intake.duplicate_window_days: {duplicate_window_days!r} is not a whole number of days from 0 to 3650"
-        )
+    try:
+        check_number("intake.duplicate_window_days", duplicate_window_days, _DUPLICATE_WINDOW)
+    except ConfigError:
+        raise ConfigError(f"intake.duplicate_window_days: {duplicate_window_days!r} is not a whole number of days "
+                          f"from {_DUPLICATE_WINDOW.low} to {_DUPLICATE_WINDOW.high}") from None
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"log.level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     cal = None
@@ -255,9 +233,9 @@ def build_config(
         duplicate_window_days=duplicate_window_days,
         calendar_dir=cal,
         log_level=log_level,
-        sync=build_sync_settings(sync or {}),
-        supervision=build_supervision_settings(supervision or {}),
-        statistics=build_statistics_settings(statistics or {}),
+        sync=build_settings("sync", sync or {}),
+        supervision=build_settings("supervision", supervision or {}),
+        statistics=build_settings("statistics", statistics or {}),
         http_listen=parse_address(http_listen, "http.listen") if http_listen else None,
     )
 
@@ -277,13 +255,13 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     for section, value in raw.items():
-        if section not in _SECTIONS:
-            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+        if section not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(SCHEMA)}")
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: {section} must be a [{section}] table")
         for key in value:
-            if key not in _SECTIONS[section]:
-                raise ConfigError(f"{path}: unknown key {section}.{key}; known: {', '.join(sorted(_SECTIONS[section]))}")
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"{path}: unknown key {section}.{key}; known: {', '.join(sorted(SCHEMA[section]))}")
     overrides = env_overrides(os.environ if environ is None else environ)
     for section, values in overrides.items():
         raw.setdefault(section, {}).update(values)

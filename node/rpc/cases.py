@@ -104,7 +104,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             actor=request.actor,
             happened_at=parse_happened(request.happened_at),
         )
-        done = await self.desk.submit_async(cmd)
+        done = await self.desk.submit(cmd)
         return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record, here=self.here), replayed=done.replayed)
 
     @rpc
@@ -169,8 +169,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             agree=request.agree,
             approver=request.approver,
         )
-        acted = await self.desk.act_async(request.receipt, request.action, params,
-                                          parse_happened(request.happened_at))
+        acted = await self.desk.act(request.receipt, request.action, params, parse_happened(request.happened_at))
         events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
         return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
 
@@ -186,7 +185,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @rpc
     async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
-        catalog = await self.store.catalog_async()
+        catalog = await asyncio.to_thread(self.store.catalog)
         code = request.code.strip()
         item = catalog.items.get(code)
         if item is None:
@@ -196,7 +195,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @rpc
     async def ListItems(self, request: catalog_pb2.ListItemsRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.ListItemsResponse:
-        catalog = await self.store.catalog_async()
+        catalog = await asyncio.to_thread(self.store.catalog)
         items = [
             i
             for i in sorted(catalog.items.values(), key=lambda i: i.code)

@@ -52,7 +52,7 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
 
     @rpc
     async def Scan(self, request: supervision_pb2.ScanRequest, context: Ctx) -> supervision_pb2.ScanResponse:
-        return supervision_pb2.ScanResponse(recorded=await self.supervisor.scan_async())
+        return supervision_pb2.ScanResponse(recorded=await asyncio.to_thread(self.supervisor.scan))
 
     async def _suspension(self, receipt: str) -> supervision_pb2.SuspensionResponse:
         record, _ = await asyncio.to_thread(self.supervisor.desk.get, receipt)
@@ -63,13 +63,12 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
 
     @rpc
     async def Suspend(self, request: supervision_pb2.SuspendRequest, context: Ctx) -> supervision_pb2.SuspensionResponse:
-        await asyncio.to_thread(self.supervisor.suspend, request.receipt, request.kind, request.days, request.reason,
-                                request.actor)
+        await self.supervisor.suspend(request.receipt, request.kind, request.days, request.reason, request.actor)
         return await self._suspension(request.receipt)
 
     @rpc
     async def Resume(self, request: supervision_pb2.ResumeRequest, context: Ctx) -> supervision_pb2.SuspensionResponse:
-        await asyncio.to_thread(self.supervisor.resume, request.receipt, request.reason, request.actor)
+        await self.supervisor.resume(request.receipt, request.reason, request.actor)
         return await self._suspension(request.receipt)
 
     @rpc

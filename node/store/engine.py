@@ -15,7 +15,8 @@ if it raises. The repository functions take that session (``unit.Unit``) and nev
 commit: the unit of work that calls them owns the commit. Reads use their own short
 sessions and run concurrently with the writer (WAL).
 
-All calls block; async callers run them in a worker thread (``asyncio.to_thread``).
+All calls block (async callers run them in a worker thread, ``asyncio.to_thread``) but
+one: ``Store.run_unit``, the group-committed unit of work the event loop awaits.
 """
 
 from __future__ import annotations
@@ -183,20 +184,18 @@ class Store:
                 session.rollback()
                 raise
 
-    def run_unit(self, work: Callable[[Unit], T]) -> T:
+    async def run_unit(self, work: Callable[[Unit], T]) -> T:
         """Run ``work`` as one unit of work, committed together with others (group commit).
 
         Intake is many small writes from many clients at once; committing each alone would
         spend most of the time in BEGIN, COMMIT and fsync. The writer thread takes every
         unit queued at that moment, runs each in its own SAVEPOINT (a unit that raises is
         rolled back alone and changes nothing), commits them with one fsync, and only then
-        answers each caller. So a unit's result is never seen before it is durable.
+        answers each caller. So a unit's result is never seen before it is durable. The
+        caller waits on the event loop, with no worker thread in between, so every call in
+        flight can reach the writer and share its commit. (Blocking code that writes uses
+        ``transaction``.)
         """
-        return self._enqueue(work).result()
-
-    async def run_unit_async(self, work: Callable[[Unit], T]) -> T:
-        """``run_unit`` for the event loop: no worker thread in between, so every call in
-        flight can reach the writer and share its commit."""
         return await asyncio.wrap_future(self._enqueue(work))
 
     def _enqueue(self, work: Callable[[Unit], T]) -> Future[T]:
@@ -255,10 +254,11 @@ class Store:
 
     # --- the catalog ---
 
-    async def catalog_async(self) -> PublishedCatalog:
-        """``catalog`` for the event loop: a cache miss is read in a worker thread."""
-        cached = self._catalog
-        return cached if cached is not None else await asyncio.to_thread(self.catalog)
+    @property
+    def cached_catalog(self) -> PublishedCatalog | None:
+        """The catalog if it is cached: the event loop takes it as it is (intake's hot path)
+        and reads a miss with ``catalog`` in a worker thread."""
+        return self._catalog
 
     def catalog(self) -> PublishedCatalog:
         """The catalog in force here (cached; dropped when a release is published).

@@ -8,7 +8,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from govnet.node.process.server import MAX_MESSAGE_BYTES
+from govnet.node.process.build import MAX_MESSAGE_BYTES
 from govnet.node.rpc.client import ClientError
 
 

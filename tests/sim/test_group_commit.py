@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,6 @@ class Refused(Exception):
 
 def test_a_failing_unit_leaves_nothing_and_its_group_commits(tmp_path: Path) -> None:
     store = Store.create(tmp_path, "371102", Level.COUNTY, NOW)
-    gate = threading.Barrier(24)
     results: dict[int, object] = {}
 
     def unit(i: int):
@@ -36,18 +36,11 @@ def test_a_failing_unit_leaves_nothing_and_its_group_commits(tmp_path: Path) -> 
             return n
         return work
 
-    def call(i: int) -> None:
-        gate.wait(5)
-        try:
-            results[i] = store.run_unit(unit(i))
-        except Refused as exc:
-            results[i] = exc
+    async def all_at_once() -> None:  # every unit in flight at once, as concurrent calls are
+        outcomes = await asyncio.gather(*(store.run_unit(unit(i)) for i in range(24)), return_exceptions=True)
+        results.update(enumerate(outcomes))
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    asyncio.run(all_at_once())
     store.close()
 
     reopened = Store.open(tmp_path)
@@ -71,8 +64,8 @@ def test_a_unit_cannot_see_a_failed_neighbours_objects(tmp_path: Path) -> None:
         raise Refused("no")
 
     with pytest.raises(Refused):
-        store.run_unit(failing)
-    assert store.run_unit(lambda s: s.get(Meta, "ghost")) is None
+        asyncio.run(store.run_unit(failing))
+    assert asyncio.run(store.run_unit(lambda s: s.get(Meta, "ghost"))) is None
     store.close()
 
 

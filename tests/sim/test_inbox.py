@@ -1,7 +1,7 @@
 """The inbox: a batch is acknowledged once stored, applied afterwards, exactly once.
 
 In-process nodes (``node.simulation.Federation``: real SQLite stores, the in-memory
-transport); the township's inbox is swapped for one that does not apply inline, the way
+transport); the township restarts with an inbox that does not apply inline, the way
 a node process runs it. The SIGKILL case is in ``test_sync_processes.py``.
 """
 
@@ -32,13 +32,9 @@ def fed(tmp_path: Path) -> Iterator[Federation]:
 
 
 def deferred_inbox(fed: Federation, node: str, capacity: int = 1000) -> Inbox:
-    """Give ``node`` an inbox that applies only when drained (as a node process's does)."""
-    core = fed.core(node)
-    inbox = Inbox(core.store, core.replicator, fed.clock, apply_inline=False, capacity=capacity)
-    core.inbox = core.children.inbox = inbox
-    if core.uplink is not None:
-        core.uplink.inbox = inbox
-    return inbox
+    """Restart ``node`` with an inbox that applies only when drained (as a node process's does)."""
+    fed.core(node).store.close()
+    return fed.open_node(node, apply_inline=False, inbox_capacity=capacity).inbox
 
 
 def test_a_batch_is_acknowledged_when_stored_and_applied_once_when_drained(fed: Federation) -> None:

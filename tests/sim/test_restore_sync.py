@@ -26,12 +26,8 @@ from typing import Any
 import pytest
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
-from govnet.federation.tree import parent_id
-from govnet.node.app.supervision import attach as attach_supervision
-from govnet.node.domain.calendar import WorkCalendar
-from govnet.node.process.assembly import assemble
 from govnet.node.store.backup import restore_as_new_incarnation
-from govnet.node.store.engine import DB_FILE, Store
+from govnet.node.store.engine import DB_FILE
 from govnet.ops.backup import STORE_FILES
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
@@ -142,12 +138,8 @@ def restart(fed: Federation, node: str) -> None:
 
 
 def start_again(fed: Federation, node: str, data_dir: Path) -> None:
-    core = assemble(Store.open(data_dir), WorkCalendar.load(), fed.clock, fed.settings)
-    fed.cores[node] = core
-    fed.supervisors[node], fed.complaints[node] = attach_supervision(core, fed.supervision)
-    for child, transport in fed.transports.items():
-        if parent_id(child) == node:
-            transport.parent = core.children
+    assert data_dir == fed.base_dir / node
+    fed.open_node(node)
 
 
 def history(fed: Federation, node: str, receipt: str) -> list[tuple[Any, ...]]:

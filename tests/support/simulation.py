@@ -1,9 +1,10 @@
 """A whole federation in one process, deterministic: the real node core, a virtual network.
 
-Every node here is the same core a real ``govnet node serve`` process runs: a real SQLite
-store created by ``Store.create`` (WAL, migrations, the same tables), assembled by
-``node.assembly.assemble`` into the same case desk, replicator, inbox, up-link (child
-side) and children side (parent side). Only the adapters differ:
+Every node here is the same node a real ``govnet node serve`` process runs: a real SQLite
+store created by ``Store.create`` (WAL, migrations, the same tables), built by the
+process's composition root (``node.process.build.build_node``) into the same case desk,
+supervision, replicator, inbox, up-link (child side) and children side (parent side),
+without servers and without background tasks. Only the adapters differ:
 
 * the transport is ``sync.memory.MemoryTransport`` instead of gRPC: it calls the
   parent's ``ChildrenSide`` directly and can drop requests, lose answers, duplicate
@@ -14,6 +15,8 @@ side) and children side (parent side). Only the adapters differ:
   calls run directly (``sync.session.direct``) instead of in worker threads, and an
   exchange happens when the scenario says (``step``, ``churn``, ``settle``) instead of on
   a timer with backoff, so one exchange at a time runs and every run is the same;
+* the desk's operations are async (the process awaits them on its event loop); the
+  simulation's blocking methods run each to completion on a loop of their own;
 * time is a ``ManualClock`` shared by all nodes, moved forward by a fixed step per
   *domain operation* (a submission, an action, a publication) and never per exchange,
   so the fault schedule cannot change any date a case records.
@@ -40,11 +43,11 @@ import json
 import random
 import sqlite3
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import event as sa_event
 
@@ -52,34 +55,38 @@ from govnet.federation.tree import level_of, parent_id
 from govnet.node.app import replication
 from govnet.node.app.complaints import ComplaintDesk
 from govnet.node.app.desk import Acted, SubmitCommand, Submitted
+from govnet.node.app.inbox import CAPACITY as INBOX_CAPACITY
 from govnet.node.app.links import SyncSettings, UpLink
 from govnet.node.app.supervision import Supervisor
-from govnet.node.app.supervision import attach as attach_supervision
 from govnet.node.domain.calendar import CHINA_TZ, WorkCalendar
 from govnet.node.domain.catalog import Catalog
 from govnet.node.domain.clock import ManualClock
 from govnet.node.domain.deadlines import SupervisionSettings
 from govnet.node.domain.lifecycle import ActParams
-from govnet.node.process.assembly import NodeCore, assemble
+from govnet.node.process.build import Node, build_node
+from govnet.node.process.config import Address, NodeConfig
 from govnet.node.store.engine import Store
 from govnet.ops.applicants import fake_applicant
 from govnet.sync.session import ExchangeResult, direct, exchange
 from govnet.sync.transport.base import LinkDown, ParentBusy, Refused
 from govnet.sync.transport.memory import Faults, MemoryTransport
 
+from support.inprocess import BackgroundLoop
+
 # A Tuesday morning in Beijing, far from holidays.
 START = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
 OP_STEP = timedelta(minutes=1)
+T = TypeVar("T")
 
 _CALENDAR: WorkCalendar | None = None
 
 
 def _calendar() -> WorkCalendar:
+    """The built-in working-day calendar, loaded once (for tests that count days themselves)."""
     global _CALENDAR
     if _CALENDAR is None:
         _CALENDAR = WorkCalendar.load()
     return _CALENDAR
-
 
 def _skip_fsync(store: Store) -> None:
     """``synchronous=OFF`` on every connection of ``store`` (nothing else changes).
@@ -149,27 +156,56 @@ class Federation:
         self.plan = replace(faults) if faults is not None else Faults()
         self.settings = settings or SyncSettings()
         self.clock = ManualClock(start)
-        self.cores: dict[str, NodeCore] = {}
+        self.durable = durable
+        self.cores: dict[str, Node] = {}
         self.supervision = supervision or SupervisionSettings()
-        self.supervisors: dict[str, Supervisor] = {}
-        self.complaints: dict[str, ComplaintDesk] = {}
         self.transports: dict[str, MemoryTransport] = {}
         self.counts = Counts()
         self.ops = 0
-        calendar = _calendar()
+        self._loop: BackgroundLoop | None = None
         for n in self.nodes:
             d = self.base_dir / n
             d.mkdir(parents=True, exist_ok=False)
-            store = Store.create(d, n, level_of(n), self.clock.now())
-            if not durable:
-                _skip_fsync(store)
-            self.cores[n] = assemble(store, calendar, self.clock, self.settings)
-            self.supervisors[n], self.complaints[n] = attach_supervision(self.cores[n], self.supervision)
-        for n in self.children_nodes:
-            parent = parent_id(n)
-            assert parent is not None
-            self.transports[n] = MemoryTransport(self.cores[parent].children, replace(self.plan),
-                                                 random.Random(link_seed(seed, n)))
+            Store.create(d, n, level_of(n), self.clock.now()).close()
+            self.open_node(n)
+
+    def open_node(self, node_id: str, *, apply_inline: bool = True, inbox_capacity: int = INBOX_CAPACITY) -> Node:
+        """Build ``node_id`` over the store in its directory, as its process would (without
+        servers): at the start, and again after a restart or a restore (its store closed
+        first). Its link keeps its transport (and the faults on it); its children's links
+        now reach the new node. ``apply_inline=False``: an inbox that applies only when
+        drained, as a node process's does."""
+        parent = parent_id(node_id)
+        transport = self.transports.get(node_id)
+        if transport is None and parent is not None:
+            transport = MemoryTransport(self.cores[parent].children, replace(self.plan),
+                                        random.Random(link_seed(self.seed, node_id)))
+            self.transports[node_id] = transport
+        config = NodeConfig(node_id=node_id, level=level_of(node_id), listen=Address("127.0.0.1", 0), parent=None,
+                            data_dir=self.base_dir / node_id, sync=self.settings, supervision=self.supervision)
+        node = build_node(config, self.clock, transport, serve=False, apply_inline=apply_inline,
+                          inbox_capacity=inbox_capacity)
+        if not self.durable:
+            _skip_fsync(node.store)
+        self.cores[node_id] = node
+        for child, link in self.transports.items():
+            if parent_id(child) == node_id:
+                link.parent = node.children
+        return node
+
+    @property
+    def supervisors(self) -> dict[str, Supervisor]:
+        return {n: node.supervisor for n, node in self.cores.items()}
+
+    @property
+    def complaints(self) -> dict[str, ComplaintDesk]:
+        return {n: node.complaints for n, node in self.cores.items()}
+
+    def _complete(self, operation: Coroutine[Any, Any, T]) -> T:
+        """Run one of a node's async operations to its end, also from a running event loop."""
+        if self._loop is None:
+            self._loop = BackgroundLoop()
+        return self._loop.run(operation)
 
     # --- the shape ---
 
@@ -178,7 +214,7 @@ class Federation:
         """Every node with an up-link (all but the city), deepest first."""
         return depth_first(n for n in self.nodes if parent_id(n) is not None)
 
-    def core(self, node_id: str) -> NodeCore:
+    def core(self, node_id: str) -> Node:
         return self.cores[node_id]
 
     def uplink(self, node_id: str) -> UpLink:
@@ -190,6 +226,9 @@ class Federation:
     def close(self) -> None:
         for core in self.cores.values():
             core.store.close()
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
     def __enter__(self) -> Self:
         return self
@@ -319,7 +358,7 @@ class Federation:
         cmd = SubmitCommand(idempotency_key=key, item_code=item_code, applicant_name=name, applicant_id=id_number,
                             applicant_phone=phone, materials=tuple(materials), agent=agent,
                             note=note, actor=actor or (agent if agent else f"clerk@{node_id}"))
-        return core.desk.submit(cmd)
+        return self._complete(core.desk.submit(cmd))
 
     def act(self, node_id: str, receipt: str, action: str, **params: Any) -> Acted:
         """Run ``action`` on ``receipt`` at ``node_id`` (a request to the owner when not owned there)."""
@@ -328,7 +367,7 @@ class Federation:
         for k in ("materials", "departments"):
             if k in params:
                 params[k] = tuple(params[k])
-        return self.cores[node_id].desk.act(receipt, action, ActParams(**params))
+        return self._complete(self.cores[node_id].desk.act(receipt, action, ActParams(**params)))
 
     def scan(self, node_id: str) -> int:
         """The owner's supervision scan at ``node_id``, at the federation's clock (no tick: a

@@ -1,0 +1,191 @@
+"""The composition root: ``build_node`` makes one node from its configuration, clock and transport.
+
+This is the one place that knows a node's whole graph; every part gets its
+collaborators in its constructor, in this order:
+
+1. the working-day calendar and the store (opened, migrated, and checked to belong to
+   the node the configuration names);
+2. one ``Wakeup``, "the outbox holds something new", given to every part whose commits
+   queue messages (desk, complaints, the inbox's applying) — the link driver listens
+   once the node runs, so a new case leaves at once instead of at the next interval;
+3. the case desk; supervision (alarms, ratings) over the desk; complaints;
+4. the replicator, which applies what arrives: the desk for cases, and, from the parts
+   built before it, complaints' envelope kind and the rating request (so nothing is
+   registered on anything afterwards); the inbox over the replicator;
+5. the link sides (the up-link toward the parent, none for the city; the children's
+   side), the link driver when there is a transport to the parent, the statistics
+   ledger and the metrics;
+6. when serving: the gRPC server with every service (``node.rpc.services``), bound to
+   ``node.listen``, and the HTTP endpoints when ``http.listen`` is set.
+
+The real process (``node.process.server``) builds with the gRPC transport and serves;
+the in-process simulation (tests/support/simulation.py) builds the same graph with the
+in-memory transport, a manual clock, inline applying and no servers, and drives the
+links itself. Building starts no task: ``server.start_node`` runs the node's background
+work and connects its wake-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+
+from govnet.federation.tree import parent_id
+from govnet.node.app.complaints import KIND as COMPLAINT
+from govnet.node.app.complaints import ComplaintDesk, apply_complaint
+from govnet.node.app.desk import CaseDesk
+from govnet.node.app.inbox import CAPACITY as INBOX_CAPACITY
+from govnet.node.app.inbox import Inbox
+from govnet.node.app.links import ChildrenSide, UpLink, catalog_publisher
+from govnet.node.app.replication import Replicator
+from govnet.node.app.statistics_ledger import StatsLedger
+from govnet.node.app.supervision import EVALUATE, Supervisor
+from govnet.node.app.wakeup import Wakeup
+from govnet.node.domain.calendar import CalendarError, WorkCalendar
+from govnet.node.domain.clock import Clock
+from govnet.node.process.config import Address, NodeConfig
+from govnet.node.process.http import HttpServer, NodeHttp
+from govnet.node.process.metrics import NodeMetrics, node_metrics
+from govnet.node.rpc.services import Services, add_services
+from govnet.node.store.engine import Store
+from govnet.node.store.unit import StoreError
+from govnet.sync.driver import LinkDriver
+from govnet.sync.transport.base import Transport
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a full catalog (~700 items) is ~2 MiB; cases are small
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Without this, Linux lets a second node bind the same port and steal half the calls.
+    ("grpc.so_reuseport", 0),
+]
+
+
+class StartError(Exception):
+    """The node cannot start; ``str()`` says what to fix."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """A node's servers: gRPC bound (not started yet) and HTTP bound when configured."""
+
+    grpc: grpc.aio.Server
+    services: Services
+    port: int
+    http: HttpServer | None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node's parts, built and wired (see the module docstring for the order)."""
+
+    config: NodeConfig
+    clock: Clock
+    calendar: WorkCalendar
+    store: Store
+    outbox_filled: Wakeup  # rung after a commit that queued messages; the link driver listens
+    desk: CaseDesk
+    supervisor: Supervisor
+    complaints: ComplaintDesk
+    replicator: Replicator
+    inbox: Inbox
+    uplink: UpLink | None  # None for the city
+    children: ChildrenSide
+    driver: LinkDriver | None  # None without a transport to a parent
+    ledger: StatsLedger
+    metrics: NodeMetrics
+    served: Served | None  # None when built without servers (a simulation, a bench's backlog)
+
+    @property
+    def flush_interval(self) -> timedelta:
+        return timedelta(seconds=self.config.sync.flush_interval_s)
+
+
+def open_store(config: NodeConfig) -> tuple[WorkCalendar, Store]:
+    """The node's calendar and store, the store checked to be this node's."""
+    try:
+        calendar = WorkCalendar.load(config.calendar_dir)
+    except CalendarError as exc:
+        raise StartError(str(exc)) from None
+    try:
+        store = Store.open(config.data_dir)
+    except StoreError as exc:
+        raise StartError(str(exc)) from None
+    if store.meta.node_id != config.node_id or store.meta.level != config.level:
+        store.close()
+        raise StartError(
+            f"{config.data_dir}: the store belongs to node {store.meta.node_id} ({store.meta.level}), "
+            f"but the configuration says {config.node_id} ({config.level})"
+        )
+    return calendar, store
+
+
+def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *, serve: bool = True,
+               apply_inline: bool = False, inbox_capacity: int = INBOX_CAPACITY) -> Node:
+    """Open the node's store and build everything over it (raises ``StartError``).
+
+    ``transport``: the way to the parent (None: no link driver). ``apply_inline``: apply
+    received envelopes before answering (a simulation's determinism) rather than from the
+    process's apply task. ``serve``: build and bind the gRPC and HTTP servers.
+    ``inbox_capacity``: envelopes waiting to be applied before children are told to back off.
+    """
+    calendar, store = open_store(config)
+    settings = config.supervision
+    outbox_filled = Wakeup()
+    desk = CaseDesk(store, calendar, clock, config.duplicate_window_days,
+                    backfill_after=timedelta(seconds=settings.backfill_after_s), outbox_filled=outbox_filled)
+    supervisor = Supervisor(store, desk, calendar, clock, settings)
+    complaints = ComplaintDesk(store, calendar, clock, settings, outbox_filled=outbox_filled)
+    meta = store.meta
+    replicator = Replicator(meta, desk, catalog_publisher(store),
+                            kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload)},
+                            requests={EVALUATE: supervisor.evaluate_request})
+    inbox = Inbox(store, replicator, clock, apply_inline=apply_inline, capacity=inbox_capacity,
+                  outbox_filled=outbox_filled)
+    uplink = UpLink(store, inbox, clock, config.sync) if parent_id(config.node_id) else None
+    children = ChildrenSide(store, inbox, clock, config.sync)
+    driver = None
+    if uplink is not None and transport is not None:
+        driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,
+                            digest_interval_s=config.sync.digest_interval_s, on_refused=uplink.refused)
+    ledger = StatsLedger(store, calendar, config.statistics)
+    flush = timedelta(seconds=config.sync.flush_interval_s)
+    metrics = node_metrics(store, uplink, clock, flush)
+    served = None
+    if serve:
+        try:
+            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc])
+            services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
+                                    uplink=uplink, supervisor=supervisor, complaints=complaints,
+                                    flush_interval=flush)
+            port = _bind(server, config)
+            http = None
+            if config.http_listen is not None:
+                app = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
+                http = _http_server(app, config.http_listen)
+        except StartError:
+            store.close()
+            raise
+        served = Served(server, services, port, http)
+    return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
+                uplink, children, driver, ledger, metrics, served)
+
+
+def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:
+    try:
+        port = server.add_insecure_port(str(config.listen))
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise StartError(f"node.listen: cannot listen on {config.listen}: the port is in use or the address is not this machine's")
+    return port
+
+
+def _http_server(app: NodeHttp, listen: Address) -> HttpServer:
+    try:
+        return HttpServer(app, listen.host, listen.port)
+    except OSError as exc:
+        raise StartError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None

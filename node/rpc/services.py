@@ -1,0 +1,84 @@
+"""What a node serves over gRPC: its five services, the standard health service, reflection.
+
+``add_services`` puts every servicer on a ``grpc.aio`` server and returns the node's
+``Services``: the names it registered and the health servicer, through which the node
+says when it serves (after the port is bound and the server started) and when it is
+going away (first thing at a graceful stop, so balancers stop sending calls). The
+services are named from the generated descriptors, so a renamed service in a .proto
+file is renamed here too; this module is why the process floor never imports generated
+code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from govnet.node.app.complaints import ComplaintDesk
+from govnet.node.app.desk import CaseDesk
+from govnet.node.app.inbox import Inbox
+from govnet.node.app.links import ChildrenSide, UpLink
+from govnet.node.app.supervision import Supervisor
+from govnet.node.domain.clock import Clock
+from govnet.node.rpc.cases import CaseServicer, CatalogServicer
+from govnet.node.rpc.stats import StatsServicer
+from govnet.node.rpc.supervision import SupervisionServicer
+from govnet.node.rpc.sync import SyncServicer
+from govnet.node.store.engine import Store
+from govnet.v1 import (
+    cases_pb2,
+    cases_pb2_grpc,
+    catalog_pb2,
+    catalog_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
+    supervision_pb2,
+    supervision_pb2_grpc,
+    sync_pb2,
+    sync_pb2_grpc,
+)
+
+
+@dataclass(frozen=True)
+class Services:
+    """The services a node's server carries and the health it reports for them."""
+
+    names: tuple[str, ...]  # govnet's own services (full names), each with its health status
+    health: health.aio.HealthServicer
+
+    async def serving(self) -> None:
+        """The server is started: report it and each service SERVING."""
+        for name in ("", *self.names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stopping(self) -> None:
+        """A graceful stop begins: report NOT_SERVING everywhere."""
+        await self.health.enter_graceful_shutdown()
+
+
+def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: CaseDesk, children: ChildrenSide,
+                 inbox: Inbox, uplink: UpLink | None, supervisor: Supervisor, complaints: ComplaintDesk,
+                 flush_interval: timedelta) -> Services:
+    """Register the node's servicers, health and reflection on ``server`` (not started yet)."""
+    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock), server)
+    sync_pb2_grpc.add_SyncServiceServicer_to_server(
+        SyncServicer(store, children, inbox, uplink, clock, flush_interval), server)
+    supervision_pb2_grpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(supervisor, complaints), server)
+    stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(store, clock), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (
+        cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name,
+        catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+        sync_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name,
+        supervision_pb2.DESCRIPTOR.services_by_name["SupervisionService"].full_name,
+        stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
+    )
+    reflected = (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(reflected, server)
+    return Services(names, health_servicer)
