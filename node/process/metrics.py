@@ -38,14 +38,12 @@ from prometheus_client.registry import Collector
 from govnet.node.app.links import LinkReport, UpLink, link_reports
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.deadlines import ALARM_ACTIONS, RUNNING, TIMEOUT_AGREE
-from govnet.node.domain.lifecycle import Status
+from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
+from govnet.node.domain.lifecycle import FINISHED, RUNNING
 from govnet.node.store.engine import DB_FILE, Store, query
 
 log = logging.getLogger("govnet.rpc")
 
-# A case in one of these states waits for nobody: it cannot be overdue.
-FINISHED = (Status.RETURNED, Status.REJECTED, Status.COMPLETED, Status.DELIVERED, Status.WITHDRAWN)
 # Every metric the node exports; deployment files are checked against this list.
 EXPORTED = (
     "govnet_node_info",
@@ -194,7 +192,7 @@ def overdue_sql(today: date) -> tuple[str, tuple[Any, ...]]:
     marks = ", ".join("?" for _ in FINISHED)
     sql = (f"SELECT count(*) FROM case_record WHERE owner = ? AND due IS NOT NULL AND due < ? "
            f"AND status NOT IN ({marks})")
-    return sql, (today.isoformat(), *FINISHED)
+    return sql, (today.isoformat(), *sorted(FINISHED))
 
 
 def _timestamp(text: str | None) -> float | None:

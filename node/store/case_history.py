@@ -1,0 +1,66 @@
+"""A case's history as the units of work read it, and the write of a verdict on a bare row.
+
+The desk and supervision decide every change through the lifecycle's table; what a step
+needs to know beyond the case's state lives in its events (when the last one happened,
+whether the case was rated, a rectification opened, an appeal made). These reads run in
+the caller's unit of work and never commit.
+
+``write_state`` is for a case row inserted by plain SQL in the same unit of work (a case
+received by transfer, on the replication hot path, has no ORM object): the verdict of its
+take-over is written the same way, without loading one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from govnet.node.domain.lifecycle import RECTIFY_OPEN, CaseState, RatingRecord, SystemAction
+from govnet.node.store.engine import _state_columns, execute, query, record_from_row
+from govnet.node.store.models import CaseRow
+
+
+def last_happened_at(s: Session, receipt: str) -> str | None:
+    """When the case's latest event happened (RFC 3339, UTC), None for a case without events."""
+    (last,) = query(s, "SELECT max(happened_at) FROM case_event WHERE receipt = ?", (receipt,))[0]
+    return str(last) if last else None
+
+
+def event_details(s: Session, receipt: str, action: str) -> list[dict[str, Any]]:
+    """The details of the events of ``action`` on a case, oldest first (superseded ones left out)."""
+    rows = query(s, "SELECT detail FROM case_event WHERE receipt = ? AND action = ? AND NOT superseded ORDER BY seq",
+                 (receipt, action))
+    return [json.loads(d) for (d,) in rows]
+
+
+def rating_record(s: Session, receipt: str) -> RatingRecord:
+    """What the case's history holds of its rating, the rectification and the appeal."""
+    kinds = (SystemAction.EVALUATE.value, RECTIFY_OPEN, SystemAction.RECTIFY_CLOSE.value, SystemAction.APPEAL.value,
+             SystemAction.APPEAL_DECIDED.value)
+    first: dict[str, dict[str, Any]] = {}
+    for action, detail in query(s, f"SELECT action, detail FROM case_event WHERE receipt = ? AND NOT superseded "
+                                   f"AND action IN ({', '.join('?' for _ in kinds)}) ORDER BY seq", (receipt, *kinds)):
+        first.setdefault(action, json.loads(detail))
+    return RatingRecord(
+        rating=first.get(SystemAction.EVALUATE.value, {}).get("rating", ""),
+        rectification_due=first.get(RECTIFY_OPEN, {}).get("due", ""),
+        rectified=SystemAction.RECTIFY_CLOSE.value in first,
+        appealed=SystemAction.APPEAL.value in first,
+        appeal_decided=SystemAction.APPEAL_DECIDED.value in first,
+    )
+
+
+def state_of(columns: dict[str, Any]) -> CaseState:
+    """The lifecycle state of a row given as its columns."""
+    return record_from_row(CaseRow(**columns)).state
+
+
+def write_state(s: Session, columns: dict[str, Any], state: CaseState, now: datetime) -> None:
+    """Write ``state`` on the row ``columns`` describes, and bring ``columns`` up to date with it."""
+    fresh = _state_columns(state, now)
+    execute(s, "UPDATE case_record SET " + ", ".join(f"{k} = :{k}" for k in fresh) + " WHERE receipt = :receipt",
+            {**fresh, "receipt": columns["receipt"]})
+    columns.update(fresh)
