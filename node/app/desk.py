@@ -343,7 +343,7 @@ class CaseDesk:
         state = state_of(row) if isinstance(row, dict) else record_from_row(row).state
         taken = self.decide(state, SystemAction.TAKE_OVER, TakeOver(previous_owner), now)
         if isinstance(row, dict):
-            write_state(s, row, taken.case, now)
+            write_state(s, row, state, taken.case, now)
             events = [append_event(s, self.store.meta, row["receipt"], taken.case.event_count, taken.event, now)]
             replication.announce(s, self.store.meta, row, events, now, self._priority(taken.case, now))
         else:

@@ -12,14 +12,17 @@ take-over is written the same way, without loading one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from types import SimpleNamespace
+from typing import Any, cast
 
 from sqlmodel import Session
 
 from govnet.node.domain.lifecycle import RECTIFY_OPEN, CaseState, RatingRecord, SystemAction
-from govnet.node.store.engine import _state_columns, execute, query, record_from_row
+from govnet.node.store.engine import _state_columns, execute, query, record_from_row, utc_text
 from govnet.node.store.models import CaseRow
 
 
@@ -54,13 +57,27 @@ def rating_record(s: Session, receipt: str) -> RatingRecord:
 
 
 def state_of(columns: dict[str, Any]) -> CaseState:
-    """The lifecycle state of a row given as its columns."""
-    return record_from_row(CaseRow(**columns)).state
+    """The lifecycle state of a row given as its columns. Read as attributes, the way the row
+    itself is: building an ORM object for it would cost more than the rest of a take-over."""
+    return record_from_row(cast(CaseRow, SimpleNamespace(**columns))).state
 
 
-def write_state(s: Session, columns: dict[str, Any], state: CaseState, now: datetime) -> None:
-    """Write ``state`` on the row ``columns`` describes, and bring ``columns`` up to date with it."""
-    fresh = _state_columns(state, now)
+# Fields stored as they are (an enum as its value): a verdict that changes only these (a take-over
+# changes the owner and the event count) is written without encoding the rest of the state again.
+_PLAIN = ("status", "case_type", "origin", "owner", "owner_epoch", "agent", "paused_days", "extended", "decision",
+          "decision_reason", "notice", "catalog_version", "catalog_issuer", "event_count")
+
+
+def write_state(s: Session, columns: dict[str, Any], before: CaseState, after: CaseState, now: datetime) -> None:
+    """Write the verdict ``before`` -> ``after`` on the row ``columns`` describes (the columns of a
+    row inserted by plain SQL), and bring ``columns`` up to date with it."""
+    changed = [f.name for f in dataclasses.fields(CaseState) if getattr(before, f.name) != getattr(after, f.name)]
+    if all(name in _PLAIN for name in changed):
+        fresh = {name: getattr(after, name) for name in changed}
+        fresh = {k: v.value if isinstance(v, StrEnum) else v for k, v in fresh.items()}
+        fresh["updated_at"] = utc_text(now)
+    else:
+        fresh = _state_columns(after, now)
     execute(s, "UPDATE case_record SET " + ", ".join(f"{k} = :{k}" for k in fresh) + " WHERE receipt = :receipt",
             {**fresh, "receipt": columns["receipt"]})
     columns.update(fresh)
