@@ -5,6 +5,11 @@ run the pure lifecycle, and write the new state together with its event (and, at
 intake, the idempotency key and the receipt counter). A refused call raises and
 leaves the store exactly as it was.
 
+The desk decides nothing about a case itself: a clerk's action, the hand-over that sends a
+case up, the take-over that records it arrived, a request refused on the record, and the
+steps supervision takes are all decided by the lifecycle's table (``lifecycle.decide``);
+the desk writes the verdict (the new state, its events, the messages they cause).
+
 Errors carry a ``kind`` the gRPC layer maps to a status code; their text is one line a
 clerk can act on.
 """

@@ -15,6 +15,11 @@ same transaction as any state change it causes and announced like every owner ev
 ``rectify_open`` / ``rectify_close``  a dissatisfied rating opens a rectification with its own
                          deadline; ``appeal`` / ``appeal_decided`` contest a rating made in bad faith.
 
+Each of these is a step of the lifecycle's table (``lifecycle.decide``): this module reads
+what a step needs (the case, the rating record its events hold), lets the table decide,
+and writes the verdict through the desk. The reads are store functions
+(``node.store.supervision``, ``node.store.case_history``).
+
 The scanner (``Supervisor.scan``) runs on the owner, also while it is offline: the node
 process calls it every ``supervision.scan_interval_s``, the simulation calls it directly.
 It records each alarm once per case and kind (``node.deadlines`` decides which are due;
