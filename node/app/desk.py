@@ -5,6 +5,11 @@ run the pure lifecycle, and write the new state together with its event (and, at
 intake, the idempotency key and the receipt counter). A refused call raises and
 leaves the store exactly as it was.
 
+The desk decides nothing about a case itself: a clerk's action, the hand-over that sends a
+case up, the take-over that records it arrived, a request refused on the record, and the
+steps supervision takes are all decided by the lifecycle's table (``lifecycle.decide``);
+the desk writes the verdict (the new state, its events, the messages they cause).
+
 Errors carry a ``kind`` the gRPC layer maps to a status code; their text is one line a
 clerk can act on.
 """
@@ -16,11 +21,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-
-from sqlmodel import Session
 
 from govnet.federation.routing import deciding_node
 from govnet.federation.tree import Level, parent_id
@@ -31,19 +34,28 @@ from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import (
+    SYSTEM_ACTOR,
+    TERMINAL,
     ActionRefused,
     ActParams,
     CaseState,
     Context,
     EventDraft,
+    HandOver,
     InvalidParams,
     LifecycleError,
+    Moment,
+    Note,
     Status,
+    SystemAction,
+    TakeOver,
     Transition,
     act,
+    decide,
     intake,
 )
 from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.store.case_history import last_happened_at, state_of, write_state
 from govnet.node.store.cases import (
     CaseRecord,
     StoredEvent,
@@ -59,11 +71,11 @@ from govnet.node.store.cases import (
 from govnet.node.store.catalog import PublishedCatalog
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
-from govnet.node.store.unit import execute, next_value, query, utc_text
+from govnet.node.store.unit import Unit, next_value, utc_text
 
 MAX_KEY_LENGTH = 128
 # A request from another node that is not a lifecycle action: (session, row, params, now).
-RequestHandler = Callable[[Session, CaseRow, dict, datetime], None]
+RequestHandler = Callable[[Unit, CaseRow, dict, datetime], None]
 
 
 class ErrorKind(StrEnum):
@@ -144,7 +156,7 @@ class CaseDesk:
             self.after_commit()
         return done
 
-    def _intake_work(self, cmd: SubmitCommand, catalog: PublishedCatalog | None = None) -> Callable[[Session], Submitted]:
+    def _intake_work(self, cmd: SubmitCommand, catalog: PublishedCatalog | None = None) -> Callable[[Unit], Submitted]:
         """Validate an application (raising ``DeskError``) and return its unit of work."""
         key = cmd.idempotency_key.strip()
         if not key:
@@ -169,7 +181,7 @@ class CaseDesk:
         release = catalog.sources[code]
         return lambda s: self._submit(s, cmd, key, fingerprint, applicant, item, release)
 
-    def _submit(self, s: Session, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
+    def _submit(self, s: Unit, cmd: SubmitCommand, key: str, fingerprint: str, applicant: Applicant,
                 item: ServiceItem, release: tuple[str, int]) -> Submitted:
         meta = self.store.meta
         now = self.clock.now()
@@ -238,7 +250,7 @@ class CaseDesk:
         self.after_commit()
         return acted
 
-    def _act(self, s: Session, receipt: str, action: str, params: ActParams,
+    def _act(self, s: Unit, receipt: str, action: str, params: ActParams,
              happened_at: datetime | None = None) -> Acted:
         meta = self.store.meta
         now = self.clock.now()
@@ -259,7 +271,7 @@ class CaseDesk:
         self._apply(s, row, action, params, now, happened_at)
         return Acted(record_from_row(row))
 
-    def _apply(self, s: Session, row: CaseRow, action: str, params: ActParams, now: datetime,
+    def _apply(self, s: Unit, row: CaseRow, action: str, params: ActParams, now: datetime,
                happened_at: datetime | None = None) -> None:
         """Run one lifecycle action on an owned case, write it, and send what it causes.
 
@@ -269,7 +281,7 @@ class CaseDesk:
         record = record_from_row(row)
         happened = happened_at or now
         if happened_at is not None:
-            (last,) = query(s, "SELECT max(happened_at) FROM case_event WHERE receipt = ?", (row.receipt,))[0]
+            last = last_happened_at(s, row.receipt)
             if last and utc_text(happened_at) < last:
                 raise DeskError(ErrorKind.INVALID, f"happened_at {utc_text(happened_at)} is before the case's last "
                                 f"event ({last}): enter back-filled actions in the order they happened", "happened_at")
@@ -288,23 +300,20 @@ class CaseDesk:
         else:
             replication.announce(s, meta, row, [event], now, self._priority(transition.case, now))
 
-    def _hand_over(self, s: Session, row: CaseRow, state: CaseState, target: str, now: datetime, *,
+    def _hand_over(self, s: Unit, row: CaseRow, state: CaseState, target: str, now: datetime, *,
                    actor: str, prior_events: list) -> None:
         """Give the case to ``target``: record it, then send the whole case (same transaction)."""
-        meta = self.store.meta
-        handed = replace(state, owner=target, owner_epoch=state.owner_epoch + 1, event_count=state.event_count + 1)
-        draft = EventDraft(action="hand_over", from_status=state.status, to_status=state.status, actor=actor or "govnet",
-                           reason="", detail={"to": target, "epoch": handed.owner_epoch})
-        update_case(s, row, handed, now)
-        event = append_event(s, meta, row.receipt, handed.event_count, draft, now)
+        handed = decide(state, SystemAction.HAND_OVER, HandOver(to=target, actor=actor or SYSTEM_ACTOR),
+                        self.moment(now))
+        events = self._write(s, row, handed, now)
         s.flush()
-        priority = replication.URGENT if state.status is Status.ESCALATED else self._priority(handed, now)
+        priority = replication.URGENT if state.status is Status.ESCALATED else self._priority(handed.case, now)
         # The events up to the hand-over reach the origin with the transfer itself (it passes there first
         # or starts there); only the ancestors need the summary now.
-        replication.announce(s, meta, row, [*prior_events, event], now, priority)
-        replication.hand_over(s, meta, row, target, now, priority)
+        replication.announce(s, self.store.meta, row, [*prior_events, *events], now, priority)
+        replication.hand_over(s, self.store.meta, row, target, now, priority)
 
-    def apply_request(self, s: Session, row: CaseRow, action: str, params: dict, now: datetime,
+    def apply_request(self, s: Unit, row: CaseRow, action: str, params: dict, now: datetime,
                       handler: RequestHandler | None = None) -> None:
         """A request made at another node, applied here by the owner (or refused, on the record).
 
@@ -314,20 +323,24 @@ class CaseDesk:
             if handler is not None:
                 handler(s, row, params, now)
                 return
-            values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-            self._apply(s, row, action, ActParams(**values), now)
+            fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+            self._apply(s, row, action, ActParams(**fields), now)
         except DeskError as exc:
-            self._record(s, row, EventDraft(action="request_refused", from_status=row.status, to_status=row.status,
-                                            actor=params.get("actor", ""), reason=str(exc),
-                                            detail={"requested": action}), now)
+            refused = Note(actor=params.get("actor", ""), reason=str(exc), detail={"requested": action})
+            self.write_transition(s, row, self.decide(record_from_row(row).state, SystemAction.REQUEST_REFUSED,
+                                                      refused, now), now)
 
-    def record_take_over(self, s: Session, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None:
+    def record_take_over(self, s: Unit, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None:
         """Record that this node now owns the case (``row``: the ORM row, or the columns of
         a row just inserted by plain SQL)."""
-        status = row["status"] if isinstance(row, dict) else row.status
-        epoch = row["owner_epoch"] if isinstance(row, dict) else row.owner_epoch
-        self._record(s, row, EventDraft(action="take_over", from_status=status, to_status=status, actor="govnet",
-                                        reason="", detail={"from": previous_owner, "epoch": epoch}), now)
+        state = state_of(row) if isinstance(row, dict) else record_from_row(row).state
+        taken = self.decide(state, SystemAction.TAKE_OVER, TakeOver(previous_owner), now)
+        if isinstance(row, dict):
+            write_state(s, row, state, taken.case, now)
+            events = [append_event(s, self.store.meta, row["receipt"], taken.case.event_count, taken.event, now)]
+            replication.announce(s, self.store.meta, row, events, now, self._priority(taken.case, now))
+        else:
+            self.write_transition(s, row, taken, now)
 
     def _flagged(self, draft: EventDraft, happened: datetime, now: datetime) -> EventDraft:
         """The event, marked ``backfilled`` when it is recorded long after it happened."""
@@ -335,45 +348,40 @@ class CaseDesk:
             return draft
         return replace(draft, detail={**draft.detail, "backfilled": True})
 
-    def record_fact(self, s: Session, row: CaseRow, draft: EventDraft, now: datetime) -> None:
-        """A supervision fact about an owned case (an alarm, a rating): one event, announced."""
-        self._record(s, row, draft, now)
+    def moment(self, now: datetime) -> Moment:
+        """Where and when a system step happens: here, now."""
+        meta = self.store.meta
+        return Moment(node_id=meta.node_id, node_level=meta.level, now=now, calendar=self.calendar)
 
-    def write_transition(self, s: Session, row: CaseRow, transition: Transition, now: datetime) -> None:
-        """A state change decided outside a clerk's action (a timeout default), written and announced."""
+    def decide(self, state: CaseState, step: SystemAction, params: Any, now: datetime) -> Transition:
+        """A system step on the lifecycle's table, here and now; a refusal is a ``DeskError``
+        (``FAILED_PRECONDITION``: the step is not possible for this case now)."""
+        try:
+            return decide(state, step, params, self.moment(now))
+        except LifecycleError as exc:
+            raise _desk_error(exc) from None
+
+    def write_transition(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> None:
+        """A step decided outside a clerk's action (an alarm, a timeout default, a rating…), written and announced."""
+        events = self._write(s, row, transition, now)
+        replication.announce(s, self.store.meta, row, events, now, self._priority(transition.case, now))
+
+    def _write(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> list[dict[str, Any]]:
+        """The verdict on an owned case's row, and its events in order."""
         update_case(s, row, transition.case, now)
-        event = append_event(s, self.store.meta, row.receipt, transition.case.event_count, transition.event, now)
-        replication.announce(s, self.store.meta, row, [event], now, self._priority(transition.case, now))
+        first = transition.case.event_count - len(transition.events) + 1
+        return [append_event(s, self.store.meta, row.receipt, first + i, draft, now)
+                for i, draft in enumerate(transition.events)]
 
     def item_at(self, issuer: str, version: int, code: str) -> ServiceItem:
         return self._item_at(issuer, version, code)
 
-    def _record(self, s: Session, row: CaseRow | dict[str, Any], draft: EventDraft, now: datetime) -> None:
-        """An event that changes no lifecycle state (ownership, a refused request)."""
-        if isinstance(row, dict):
-            row["event_count"] += 1
-            row["updated_at"] = utc_text(now)
-            execute(s, "UPDATE case_record SET event_count = ?, updated_at = ? WHERE receipt = ?",
-                    (row["event_count"], row["updated_at"], row["receipt"]))
-            receipt, count, status, due = row["receipt"], row["event_count"], row["status"], row["due"]
-        else:
-            row.event_count += 1
-            row.updated_at = utc_text(now)
-            s.add(row)
-            receipt, count, status, due = row.receipt, row.event_count, row.status, row.due
-        event = append_event(s, self.store.meta, receipt, count, draft, now)
-        priority = self._priority_of(Status(status), date.fromisoformat(due) if due else None, now)
-        replication.announce(s, self.store.meta, row, [event], now, priority)
-
     def _priority(self, state: CaseState, now: datetime) -> int:
-        return self._priority_of(state.status, state.due, now)
-
-    def _priority_of(self, status: Status, due: date | None, now: datetime) -> int:
         """Cases near or past their deadline, and escalations, travel before bulk history."""
-        if status is Status.ESCALATED:
+        if state.status is Status.ESCALATED:
             return replication.URGENT
-        if due is not None and status not in (Status.DELIVERED, Status.WITHDRAWN, Status.RETURNED):
-            if due <= self.calendar.add_working_days(local_date(now), 1):
+        if state.due is not None and state.status not in TERMINAL:
+            if state.due <= self.calendar.add_working_days(local_date(now), 1):
                 return replication.URGENT
         return replication.NORMAL
 

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
-
 from govnet.federation.tree import NodeIdError, check_child, level_of, parent_id
 from govnet.node.app.inbox import Inbox
 from govnet.node.app.replication import case_dict, notify_owners_above, resend_handed_over, send_catalog, send_copies
@@ -35,13 +33,9 @@ from govnet.node.store import links as link_store
 from govnet.node.store import outbox
 from govnet.node.store.engine import Store
 from govnet.node.store.models import (
-    CaseRow,
-    CaseSummary,
-    CatalogReleaseItem,
     ChildLink,
-    OutboxRow,
 )
-from govnet.node.store.unit import utc_text
+from govnet.node.store.unit import Unit, utc_text
 from govnet.sync.admission import Admission
 from govnet.sync.batching import select_batch
 from govnet.sync.cursor import Cursor
@@ -85,18 +79,18 @@ def _storable(cursor: Cursor) -> Cursor:
     return Cursor(through, frozenset(x for x in cursor.above if through < x < 2**63))
 
 
-def _send_summaries(s: Session, store: Store, root: str, periods: Sequence[str], target: str, now: datetime) -> int:
+def _send_summaries(s: Unit, store: Store, root: str, periods: Sequence[str], target: str, now: datetime) -> int:
     """Resync: send our view of every case under ``root`` submitted in ``periods`` to ``target``."""
     wanted = set(periods)
     sent = 0
-    like = root + "%"
-    for row in s.exec(select(CaseRow).where(col(CaseRow.origin).like(like))).all():
+    held = link_store.cases_from(s, root)
+    for row in held:
         if row.submitted_at[:10] in wanted:
             outbox.send(s, store.meta, target=target, kind="summary", case_key=row.receipt, priority=0,
                         payload={"case": case_dict(row, personal=False)}, now=now)
             sent += 1
-    owned = {r for r in s.exec(select(CaseRow.receipt).where(col(CaseRow.origin).like(like))).all()}
-    for summ in s.exec(select(CaseSummary).where(col(CaseSummary.origin).like(like))).all():
+    owned = {row.receipt for row in held}
+    for summ in link_store.summaries_from(s, root):
         if summ.submitted_at[:10] in wanted and summ.receipt not in owned:
             outbox.send(s, store.meta, target=target, kind="summary", case_key=summ.receipt, priority=0,
                         payload={"case": json.loads(summ.state)}, now=now)
@@ -282,31 +276,13 @@ class ChildrenSide:
                                                                "owners": told})
             row.incarnation, row.catalog_version, row.last_seen = hello.incarnation, hello.catalog_version, utc_text(now)
             s.add(row)
-            pending = self._catalogs_pending(s, hello.node_id)
+            pending = link_store.catalogs_pending(s, hello.node_id)
             for issuer, version in behind.items():
                 if (issuer, version) in pending:
                     continue
-                send_catalog(s, meta, hello.node_id, version, issuer, self._release_items(s, issuer, version), now)
+                send_catalog(s, meta, hello.node_id, version, issuer, link_store.release_items(s, issuer, version), now)
         self._seen[hello.node_id] = (hello.incarnation, now)
         return HelloReply(meta.node_id, meta.level.value, PROTOCOL_VERSION, meta.incarnation, catalog.version)
-
-    @staticmethod
-    def _release_items(s: Session, issuer: str, version: int) -> list[dict[str, Any]]:
-        """Every item of a release, including those a nearer issuer overrides here."""
-        rows = s.exec(select(CatalogReleaseItem).where(CatalogReleaseItem.issuer == issuer,
-                                                       CatalogReleaseItem.version == version)
-                      .order_by(col(CatalogReleaseItem.code))).all()
-        return [json.loads(r.data) for r in rows]
-
-    @staticmethod
-    def _catalogs_pending(s: Session, child: str) -> set[tuple[str, int]]:
-        """The catalog releases already waiting in the child's outbox."""
-        rows = s.exec(select(OutboxRow.payload).where(OutboxRow.link == child, OutboxRow.kind == "catalog")).all()
-        out = set()
-        for payload in rows:
-            body = json.loads(payload)
-            out.add((body["issuer"], body["version"]))
-        return out
 
     def _registered(self, child: str) -> None:
         if child in self._seen:
@@ -381,7 +357,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
                 f"refused by the parent: {uplink.refusal}" if uplink.refusal else state.last_error,
                 utc_text(state.next_attempt) if state.next_attempt else None, received.get(uplink.parent, 0),
             ))
-        for child in s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all():
+        for child in link_store.child_links(s):
             depth, oldest = outbox.depth(s, child.child_id)
             oldest_at = link_store.parse_time(oldest)
             seen = link_store.parse_time(child.last_seen)
@@ -403,7 +379,7 @@ def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_inter
 def catalog_publisher(store: Store) -> Any:
     """The replicator's hook to store a catalog release received from the parent (if newer)."""
 
-    def publish(s: Session, version: int, issuer: str, items: list[dict[str, Any]], now: datetime) -> bool:
+    def publish(s: Unit, version: int, issuer: str, items: list[dict[str, Any]], now: datetime) -> bool:
         if store.catalog().releases.get(issuer, 0) >= version:
             return False
         catalog = Catalog(items=tuple(ServiceItem.from_dict(i) for i in items), issuer=issuer)

@@ -15,6 +15,11 @@ same transaction as any state change it causes and announced like every owner ev
 ``rectify_open`` / ``rectify_close``  a dissatisfied rating opens a rectification with its own
                          deadline; ``appeal`` / ``appeal_decided`` contest a rating made in bad faith.
 
+Each of these is a step of the lifecycle's table (``lifecycle.decide``): this module reads
+what a step needs (the case, the rating record its events hold), lets the table decide,
+and writes the verdict through the desk. The reads are store functions
+(``node.store.supervision``, ``node.store.case_history``).
+
 The scanner (``Supervisor.scan``) runs on the owner, also while it is offline: the node
 process calls it every ``supervision.scan_interval_s``, the simulation calls it directly.
 It records each alarm once per case and kind (``node.deadlines`` decides which are due;
@@ -30,8 +35,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session
-
 from govnet.node.app import replication
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
 from govnet.node.app.replication import events_of
@@ -39,35 +42,39 @@ from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
     ALARM_ACTIONS,
-    DISSATISFIED,
     OVERDUE,
-    RUNNING,
     STEP_OVERDUE,
     TIMEOUT_AGREE,
     WARN,
     SupervisionSettings,
     Watched,
-    check_rating,
     due_alarms,
     is_backfilled,
     recorded_keys,
-    rectification_due,
-    timeout_agree,
 )
-from govnet.node.domain.lifecycle import ActParams, EventDraft, Status
+from govnet.node.domain.lifecycle import (
+    RECTIFY_OPEN,
+    RUNNING,
+    ActParams,
+    FollowUp,
+    Rating,
+    Status,
+    SystemAction,
+    Transition,
+    check_rating,
+)
 from govnet.node.domain.receipt import Receipt, ReceiptError
-from govnet.node.store.cases import record_from_row
+from govnet.node.store.case_history import rating_record
+from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
-from govnet.node.store.unit import query
+from govnet.node.store.supervision import alarm_rows, running_receipts, running_summaries
+from govnet.node.store.unit import Unit
 
 log = logging.getLogger("govnet.supervision")
 
-EVALUATE = "evaluate"
-RECTIFY_OPEN, RECTIFY_CLOSE = "rectify_open", "rectify_close"
-APPEAL, APPEAL_DECIDED = "appeal", "appeal_decided"
+EVALUATE = SystemAction.EVALUATE.value
 CARD = {WARN: "yellow", OVERDUE: "red", STEP_OVERDUE: "red", TIMEOUT_AGREE: "note"}
-_RUNNING_SQL = ", ".join(f"'{s.value}'" for s in sorted(RUNNING))
 
 
 @dataclass(frozen=True)
@@ -127,41 +134,31 @@ class Supervisor:
             self.desk.after_commit()
         return recorded
 
-    def _alarmed(self, s: Session, now: datetime) -> list[str]:
+    def _alarmed(self, s: Unit, now: datetime) -> list[str]:
         """The running cases this node owns that have an alarm due now."""
         today = local_date(now)
         out = []
-        for receipt in self._running(s):
-            row = s.get(CaseRow, receipt)
+        for receipt in running_receipts(s, self.here):
+            row = load_case_row(s, receipt)
             assert row is not None
             if due_alarms(self._watched(s, row), self.calendar, self.settings, today):
                 out.append(receipt)
         return out
 
-    def _running(self, s: Session) -> list[str]:
-        return [r for (r,) in query(
-            s, f"SELECT receipt FROM case_record WHERE owner = ? AND due IS NOT NULL AND status IN ({_RUNNING_SQL}) "
-               "ORDER BY receipt", (self.here,))]
-
-    def scan_in(self, s: Session, now: datetime, receipts: list[str]) -> int:
+    def scan_in(self, s: Unit, now: datetime, receipts: list[str]) -> int:
         """Record the alarms due on ``receipts`` (checked again) as part of the caller's unit of work."""
         today = local_date(now)
         count = 0
         for receipt in receipts:
-            row = s.get(CaseRow, receipt)
+            row = load_case_row(s, receipt)
             assert row is not None
             for alarm in due_alarms(self._watched(s, row), self.calendar, self.settings, today):
-                state = record_from_row(row).state
-                if alarm.action == TIMEOUT_AGREE:
-                    self.desk.write_transition(s, row, timeout_agree(state, alarm), now)
-                else:
-                    self.desk.record_fact(s, row, EventDraft(
-                        action=alarm.action, from_status=row.status, to_status=row.status, actor="govnet",
-                        reason=_alarm_reason(alarm.action, alarm.detail), detail=alarm.detail), now)
+                recorded = self.desk.decide(record_from_row(row).state, alarm.step, alarm.note, now)
+                self.desk.write_transition(s, row, recorded, now)
                 count += 1
         return count
 
-    def _watched(self, s: Session, row: CaseRow) -> Watched:
+    def _watched(self, s: Unit, row: CaseRow) -> Watched:
         state = record_from_row(row).state
         item = self.desk.item_at(state.catalog_issuer, state.catalog_version, state.item_code)
         events = [(e.action, json.loads(e.detail), e.happened_at) for e in events_of(s, row.receipt)
@@ -188,16 +185,8 @@ class Supervisor:
         """Every alarm recorded on a case this node holds, and the case deadlines passed or near
         on the cases its subtree reported up: open ones first, red before yellow."""
         with self.store.reading() as s:
-            rows = query(s, f"""
-                SELECT e.receipt, e.action, e.detail, e.happened_at, e.recorded_at, c.item_code, c.owner,
-                       c.status, coalesce(c.due, '')
-                FROM case_event e JOIN case_record c ON c.receipt = e.receipt
-                WHERE e.action IN ({', '.join('?' for _ in ALARM_ACTIONS)}) AND NOT e.superseded""",
-                ALARM_ACTIONS)
-            summaries = query(s, f"""
-                SELECT state FROM case_summary
-                WHERE status IN ({_RUNNING_SQL}) AND due IS NOT NULL
-                  AND receipt NOT IN (SELECT receipt FROM case_record)""")
+            rows = alarm_rows(s, ALARM_ACTIONS)
+            summaries = running_summaries(s)
         views = [AlarmView(receipt=r, kind=a, card=CARD[a], item_code=item, owner=owner, status=status, due=due,
                            since=happened, open=status in RUNNING and a != TIMEOUT_AGREE, detail=json.loads(d),
                            backfilled=is_backfilled(happened, recorded, self.settings))
@@ -206,12 +195,12 @@ class Supervisor:
         order = {"red": 0, "yellow": 1, "note": 2}
         return sorted(views, key=lambda v: (not v.open, order[v.card], v.since, v.receipt))
 
-    def _watched_from_summaries(self, summaries: list[tuple[str]]) -> list[AlarmView]:
+    def _watched_from_summaries(self, summaries: list[str]) -> list[AlarmView]:
         """An ancestor holds only summaries of its subtree's cases: it sees their case deadlines
         as of the last state it heard (computed now, not recorded: the owner records its own)."""
         today = local_date(self.clock.now())
         out = []
-        for (text,) in summaries:
+        for text in summaries:
             st = json.loads(text)
             paused = st.get("pause_started")
             watched = Watched(receipt=st["receipt"], status=Status(st["status"]), department=st["department"],
@@ -255,53 +244,36 @@ class Supervisor:
         self.desk.after_commit()
         return done
 
-    def _evaluate_here(self, s: Session, receipt: str, params: dict[str, Any], now: datetime) -> Evaluated:
-        row = s.get(CaseRow, receipt)
+    def _evaluate_here(self, s: Unit, receipt: str, params: dict[str, Any], now: datetime) -> Evaluated:
+        row = load_case_row(s, receipt)
         if row is None:
             raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here}", "receipt")
         if row.origin != self.here and row.owner != self.here:
             raise DeskError(ErrorKind.PRECONDITION,
                             f"case {receipt} was applied for at node {row.origin}: the applicant rates it there")
-        self._check_ratable(s, row)
+        rated = self._rated(s, row, params, now)  # where the case is not owned, checked here before it travels
         if row.owner != self.here:
             replication.request(s, self.store.meta, row, EVALUATE, params, now)
             return Evaluated(receipt, params["rating"], row.owner, "")
-        due = self._record_rating(s, row, params, now)
-        return Evaluated(receipt, params["rating"], "", due)
+        self.desk.write_transition(s, row, rated, now)
+        opened = [e for e in rated.events if e.action == RECTIFY_OPEN]
+        return Evaluated(receipt, params["rating"], "", opened[0].detail["due"] if opened else "")
 
-    def _check_ratable(self, s: Session, row: CaseRow) -> None:
-        if row.status != Status.DELIVERED:
-            raise DeskError(ErrorKind.PRECONDITION,
-                            f"case {row.receipt} is {row.status}: it can be rated once it has been delivered")
-        earlier = _facts(s, row.receipt, EVALUATE)
-        if earlier:
-            raise DeskError(ErrorKind.PRECONDITION,
-                            f"case {row.receipt} was already rated {earlier[0]['rating']}: one rating per case")
+    def _rated(self, s: Unit, row: CaseRow, params: dict[str, Any], now: datetime) -> Transition:
+        """The lifecycle's verdict on a rating (``params`` as a request carries it)."""
+        rating = Rating(rating=params["rating"], comment=params.get("comment", ""), at=params.get("at", self.here),
+                        actor=params.get("actor") or "applicant", rectification_days=self.settings.rectification_days,
+                        record=rating_record(s, row.receipt))
+        return self.desk.decide(record_from_row(row).state, SystemAction.EVALUATE, rating, now)
 
-    def evaluate_request(self, s: Session, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
+    def evaluate_request(self, s: Unit, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
         """A rating made at the origin, arriving at the owner (refusals go on the record): the
         replicator hands the desk this handler for ``evaluate`` requests."""
         try:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        self._check_ratable(s, row)
-        self._record_rating(s, row, params, now)
-
-    def _record_rating(self, s: Session, row: CaseRow, params: dict[str, Any], now: datetime) -> str:
-        rating = params["rating"]
-        self.desk.record_fact(s, row, EventDraft(
-            action=EVALUATE, from_status=row.status, to_status=row.status, actor=params.get("actor") or "applicant",
-            reason=params.get("comment", ""),
-            detail={"rating": rating, "comment": params.get("comment", ""), "at": params.get("at", self.here)}), now)
-        if rating not in DISSATISFIED:
-            return ""
-        due = rectification_due(self.calendar, local_date(now), self.settings).isoformat()
-        self.desk.record_fact(s, row, EventDraft(
-            action=RECTIFY_OPEN, from_status=row.status, to_status=row.status, actor="govnet",
-            reason=f"rated {rating}: rectify by {due}",
-            detail={"due": due, "working_days": self.settings.rectification_days}), now)
-        return due
+        self.desk.write_transition(s, row, self._rated(s, row, params, now), now)
 
     def rectify(self, receipt: str, note: str, actor: str) -> dict[str, Any]:
         """Close the rectification a dissatisfied rating opened (at the owner)."""
@@ -310,26 +282,8 @@ class Supervisor:
             raise DeskError(ErrorKind.INVALID, "say what was rectified (--note)", "note")
         if not actor.strip():
             raise DeskError(ErrorKind.INVALID, "who closes the rectification? give the actor", "actor")
-
-        def work(s: Session) -> dict[str, Any]:
-            row = self._owned(s, key)
-            opened = _facts(s, key, RECTIFY_OPEN)
-            if not opened:
-                raise DeskError(ErrorKind.PRECONDITION, f"case {key} has no rectification: only a dissatisfied "
-                                                        "rating opens one")
-            if _facts(s, key, RECTIFY_CLOSE):
-                raise DeskError(ErrorKind.PRECONDITION, f"the rectification of case {key} is already closed")
-            today = local_date(self.clock.now())
-            detail = {"due": opened[0]["due"], "on_time": today.isoformat() <= opened[0]["due"], "note": note.strip()}
-            self.desk.record_fact(s, row, EventDraft(action=RECTIFY_CLOSE, from_status=row.status,
-                                                     to_status=row.status, actor=actor.strip(), reason=note.strip(),
-                                                     detail=detail), self.clock.now())
-            return detail
-
-        with self.store.transaction() as s:
-            done = work(s)
-        self.desk.after_commit()
-        return done
+        done = self._follow_up(key, SystemAction.RECTIFY_CLOSE, note, actor)
+        return dict(done.event.detail)
 
     def appeal(self, receipt: str, reason: str, actor: str) -> None:
         """The owner contests a rating it holds to be made in bad faith."""
@@ -339,22 +293,7 @@ class Supervisor:
                             "reason")
         if not actor.strip():
             raise DeskError(ErrorKind.INVALID, "who appeals? give the actor", "actor")
-
-        def work(s: Session) -> None:
-            row = self._owned(s, key)
-            rated = _facts(s, key, EVALUATE)
-            if not rated or rated[0]["rating"] not in DISSATISFIED:
-                raise DeskError(ErrorKind.PRECONDITION, f"case {key} has no dissatisfied rating to appeal against")
-            if _facts(s, key, APPEAL):
-                raise DeskError(ErrorKind.PRECONDITION, f"the rating of case {key} has already been appealed")
-            self.desk.record_fact(s, row, EventDraft(action=APPEAL, from_status=row.status, to_status=row.status,
-                                                     actor=actor.strip(), reason=reason.strip(),
-                                                     detail={"reason": reason.strip(), "rating": rated[0]["rating"]}),
-                                  self.clock.now())
-
-        with self.store.transaction() as s:
-            work(s)
-        self.desk.after_commit()
+        self._follow_up(key, SystemAction.APPEAL, reason, actor)
 
     def decide_appeal(self, receipt: str, upheld: bool, reason: str, actor: str) -> None:
         """The outcome of an appeal: upheld (the rating was in bad faith) or rejected."""
@@ -363,36 +302,32 @@ class Supervisor:
             raise DeskError(ErrorKind.INVALID, "give the reason for the appeal's outcome", "reason")
         if not actor.strip():
             raise DeskError(ErrorKind.INVALID, "who decides the appeal? give the actor", "actor")
+        self._follow_up(key, SystemAction.APPEAL_DECIDED, reason, actor, upheld=upheld)
 
-        def work(s: Session) -> None:
-            row = self._owned(s, key)
-            if not _facts(s, key, APPEAL):
-                raise DeskError(ErrorKind.PRECONDITION, f"case {key} has no appeal to decide")
-            if _facts(s, key, APPEAL_DECIDED):
-                raise DeskError(ErrorKind.PRECONDITION, f"the appeal on case {key} has already been decided")
-            self.desk.record_fact(s, row, EventDraft(action=APPEAL_DECIDED, from_status=row.status,
-                                                     to_status=row.status, actor=actor.strip(), reason=reason.strip(),
-                                                     detail={"upheld": upheld, "reason": reason.strip()}),
-                                  self.clock.now())
+    def _follow_up(self, receipt: str, step: SystemAction, reason: str, actor: str, upheld: bool = False) -> Transition:
+        """A step after a rating, at the owner, in one unit of work: the lifecycle decides, this writes."""
+
+        def work(s: Unit) -> Transition:
+            row = self._owned(s, receipt)
+            now = self.clock.now()
+            params = FollowUp(reason=reason.strip(), actor=actor.strip(), record=rating_record(s, receipt),
+                              upheld=upheld)
+            done = self.desk.decide(record_from_row(row).state, step, params, now)
+            self.desk.write_transition(s, row, done, now)
+            return done
 
         with self.store.transaction() as s:
-            work(s)
+            done = work(s)
         self.desk.after_commit()
+        return done
 
-    def _owned(self, s: Session, receipt: str) -> CaseRow:
-        row = s.get(CaseRow, receipt)
+    def _owned(self, s: Unit, receipt: str) -> CaseRow:
+        row = load_case_row(s, receipt)
         if row is None:
             raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here}", "receipt")
         if row.owner != self.here:
             raise DeskError(ErrorKind.PRECONDITION, f"case {receipt} is handled by node {row.owner}: do this there")
         return row
-
-
-def _facts(s: Session, receipt: str, action: str) -> list[dict[str, Any]]:
-    """The details of the events of ``action`` on a case, oldest first."""
-    rows = query(s, "SELECT detail FROM case_event WHERE receipt = ? AND action = ? AND NOT superseded ORDER BY seq",
-                 (receipt, action))
-    return [json.loads(d) for (d,) in rows]
 
 
 def _receipt(text: str) -> str:
@@ -401,13 +336,6 @@ def _receipt(text: str) -> str:
     except ReceiptError as exc:
         raise DeskError(ErrorKind.INVALID, str(exc), "receipt") from None
 
-
-def _alarm_reason(action: str, detail: dict[str, Any]) -> str:
-    if action == WARN:
-        return f"due {detail['due']}: {detail['working_days_left']} working day(s) left"
-    if action == OVERDUE:
-        return f"past its due date {detail['due']}"
-    return f"{detail.get('step', '')} by {detail.get('department', '')} past {detail.get('due', '')}"
 
 
 

@@ -16,8 +16,7 @@ import click
 from govnet.node.cli.commands import case
 from govnet.node.cli.common import actor_option, friendly, json_option, node_option
 from govnet.node.cli.format import format_fields, format_table, to_json
-from govnet.node.domain.deadlines import RATINGS
-from govnet.node.domain.lifecycle import SUSPEND_KINDS
+from govnet.node.domain.lifecycle import RATINGS, SUSPEND_KINDS
 from govnet.node.rpc.client import GovnetClient
 from govnet.v1 import supervision_pb2 as sv
 

@@ -16,31 +16,30 @@ test, inspection or expert review (a suspension): both set ``pause_started``. Co
 from the day the pause began keeps the working days left constant while it lasts; when
 the case resumes, the lifecycle pushes the due date back by the paused working days.
 
+This module only decides which alarms are due. Recording one (and taking a silent reviewer
+as agreeing) is a step of the lifecycle's table (``lifecycle.decide`` with ``Alarm.step`` and
+``Alarm.note``), so it changes the case the way every other step does.
+
 Each alarm is recorded once per case and per kind (per step and department for step
 timers): ``Alarm.key`` names it, and the scanner passes the keys already recorded.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from govnet.node.domain.calendar import WorkCalendar
-from govnet.node.domain.lifecycle import CaseState, EventDraft, Status, Transition
+from govnet.node.domain.lifecycle import RUNNING, Note, Status, SystemAction
 
-RATINGS = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied")
-DISSATISFIED = frozenset({"dissatisfied", "very_dissatisfied"})
-
-WARN, OVERDUE, STEP_OVERDUE, TIMEOUT_AGREE = "warn", "overdue", "step_overdue", "timeout_agree"
+# The alarms are steps of the lifecycle's table (recording one changes the case's history):
+# these are their names as events carry them.
+WARN, OVERDUE = SystemAction.WARN.value, SystemAction.OVERDUE.value
+STEP_OVERDUE, TIMEOUT_AGREE = SystemAction.STEP_OVERDUE.value, SystemAction.TIMEOUT_AGREE.value
 ALARM_ACTIONS = (WARN, OVERDUE, STEP_OVERDUE, TIMEOUT_AGREE)
 ESCALATION_REVIEW, JOINT_OPINION = "escalation_review", "joint_opinion"
-
-# Statuses in which the case's own deadline runs (set at acceptance, met by the decision).
-RUNNING = frozenset({Status.ACCEPTED, Status.UNDER_REVIEW, Status.AWAITING_SUPPLEMENT,
-                     Status.JOINT_REVIEW, Status.ESCALATED})
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,26 @@ class Alarm:
     @property
     def key(self) -> str:
         return alarm_key(self.action, self.detail)
+
+    @property
+    def step(self) -> SystemAction:
+        return SystemAction(self.action)
+
+    @property
+    def note(self) -> Note:
+        """The alarm as the lifecycle records it (``decide(case, alarm.step, alarm.note, …)``)."""
+        return Note(reason=self.reason, detail=dict(self.detail))
+
+    @property
+    def reason(self) -> str:
+        d = self.detail
+        if self.action == WARN:
+            return f"due {d['due']}: {d['working_days_left']} working day(s) left"
+        if self.action == OVERDUE:
+            return f"past its due date {d['due']}"
+        if self.action == TIMEOUT_AGREE:
+            return f"{d['department']} gave no opinion by {d['due']}: taken as agreeing"
+        return f"{d.get('step', '')} by {d.get('department', '')} past {d.get('due', '')}"
 
 
 def alarm_key(action: str, detail: dict[str, Any]) -> str:
@@ -136,30 +155,6 @@ def due_alarms(case: Watched, calendar: WorkCalendar, settings: SupervisionSetti
                 if case.timeout_default:
                     out.append(Alarm(TIMEOUT_AGREE, {"department": department, "due": share_due.isoformat()}))
     return [a for a in out if a.key not in case.recorded]
-
-
-def timeout_agree(case: CaseState, alarm: Alarm) -> Transition:
-    """A silent joint reviewer taken as agreeing: the opinion changes with the event that says why."""
-    department = alarm.detail["department"]
-    joint = tuple((d, "agree", "timeout default: no opinion within its share") if d == department and o == "pending"
-                  else (d, o, r) for d, o, r in case.joint)
-    new = dataclasses.replace(case, joint=joint, event_count=case.event_count + 1)
-    draft = EventDraft(action=TIMEOUT_AGREE, from_status=case.status, to_status=case.status, actor="govnet",
-                       reason=f"{department} gave no opinion by {alarm.detail['due']}: taken as agreeing",
-                       detail=dict(alarm.detail))
-    return Transition(new, draft)
-
-
-def check_rating(rating: str) -> str:
-    """The rating as stored, or ValueError naming the five levels."""
-    value = rating.strip().lower().replace(" ", "_").replace("-", "_")
-    if value not in RATINGS:
-        raise ValueError(f"rating {rating!r} is not one of {', '.join(RATINGS)}")
-    return value
-
-
-def rectification_due(calendar: WorkCalendar, opened_on: date, settings: SupervisionSettings) -> date:
-    return calendar.add_working_days(opened_on, settings.rectification_days)
 
 
 def complaint_due(calendar: WorkCalendar, filed_on: date, settings: SupervisionSettings) -> date:

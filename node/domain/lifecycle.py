@@ -18,12 +18,27 @@ The six case kinds (``CaseType``) follow from the item and the intake:
 ``returned`` when materials were missing, ``escalated`` when the item's authority sits
 above the accepting node, ``proxy`` when a village agent carries it, otherwise the
 item's own type (``immediate``, ``promised``, ``joint``).
+
+Rule 1 (after h11): everything that changes a case lives here. ``TABLE`` says, for every
+status, which steps may happen and the status each leads to. A step is a clerk's
+``Action`` (offered at the window, listed by ``allowed_actions``) or a ``SystemAction`` the
+node takes itself or that supervision records: handing the case to the level with
+authority and taking it over there, the scanner's alarms, a silent joint reviewer taken
+as agreeing (超时默认), the applicant's rating with the rectification it may open, an
+appeal and its decision, a request from another node refused on the record. Every step
+goes through ``decide`` (clerks' strings through ``act``): the case and its step in, the
+new case and its event draft(s) out. The units of work (desk, supervision, replication's
+take-over) read what a step needs, call ``decide``, and write its verdict; none of them
+changes a case by hand.
+
+The status groups (``RUNNING``, ``TERMINAL``, ``FINISHED``) are defined here, next to the
+table they describe; every other module imports them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -86,13 +101,50 @@ class CaseType(StrEnum):
     PROXY = "proxy"
 
 
-S, A = Status, Action
+class SystemAction(StrEnum):
+    """Steps no clerk takes at the window: the node takes them itself, or supervision records them."""
 
-# Rule 1: every (status, action) pair that may happen, and the status it leads to.
-# Guards on parameters and on the item (authority, tolerance, joint opinions) are in
-# the handlers below; anything not in this table is illegal.
-TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
-    S.RECEIVED: {A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN},
+    HAND_OVER = "hand_over"  # ownership passes to the level with authority (new epoch)
+    TAKE_OVER = "take_over"  # this node now owns the case it was handed
+    WARN = "warn"  # yellow card: the deadline is near
+    OVERDUE = "overdue"  # red card: the deadline has passed
+    STEP_OVERDUE = "step_overdue"  # a step timer passed (escalation review, a joint reviewer's share)
+    TIMEOUT_AGREE = "timeout_agree"  # a silent joint reviewer taken as agreeing (超时默认)
+    EVALUATE = "evaluate"  # the applicant's rating (one case, one evaluation)
+    RECTIFY_CLOSE = "rectify_close"  # the rectification a dissatisfied rating opened is done
+    APPEAL = "appeal"  # the owner contests a rating made in bad faith
+    APPEAL_DECIDED = "appeal_decided"
+    REQUEST_REFUSED = "request_refused"  # a request from another node, refused on the record
+
+
+Step = Action | SystemAction
+RECTIFY_OPEN = "rectify_open"  # the event a dissatisfied rating adds after its own (not a step)
+SYSTEM_ACTOR = "govnet"  # who acts when the node itself does
+
+S, A, SA = Status, Action, SystemAction
+
+# The status groups, defined once.
+# The case's own deadline runs: set at acceptance, met by the decision (alarms are raised only here).
+RUNNING: frozenset[Status] = frozenset({S.ACCEPTED, S.UNDER_REVIEW, S.AWAITING_SUPPLEMENT, S.JOINT_REVIEW,
+                                        S.ESCALATED})
+_ALARMS = (SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE)
+_ANYTIME = (SA.TAKE_OVER, SA.REQUEST_REFUSED)
+_AFTER_DELIVERY = (SA.EVALUATE, SA.RECTIFY_CLOSE, SA.APPEAL, SA.APPEAL_DECIDED)
+
+
+def _stay(status: Status, *steps: Step) -> dict[Step, Status]:
+    """Steps that record something about a case and leave its status as it is."""
+    return {step: status for step in steps}
+
+
+# Rule 1: every (status, step) pair that may happen, and the status it leads to. Guards on
+# parameters and on the item (authority, tolerance, joint opinions) are in the rules below;
+# anything not in this table is illegal.
+TABLE: Mapping[Status, Mapping[Step, Status]] = {
+    S.RECEIVED: {
+        A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN,
+        **_stay(S.RECEIVED, SA.HAND_OVER, *_ANYTIME),  # a village agent point forwards it at once (代办)
+    },
     S.ACCEPTED: {
         A.REVIEW: S.UNDER_REVIEW,
         A.APPROVE: S.APPROVED,  # immediate items: one review, one approval at the window
@@ -100,6 +152,7 @@ TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
         A.ESCALATE: S.ESCALATED,
         A.SUPPLEMENT: S.ACCEPTED,  # a material owed under tolerance acceptance arrives
         A.WITHDRAW: S.WITHDRAWN,
+        **_stay(S.ACCEPTED, *_ALARMS, *_ANYTIME),
     },
     S.UNDER_REVIEW: {
         A.REQUEST_SUPPLEMENT: S.AWAITING_SUPPLEMENT,
@@ -112,11 +165,13 @@ TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
         A.SUSPEND: S.UNDER_REVIEW,
         A.RESUME: S.UNDER_REVIEW,
         A.WITHDRAW: S.WITHDRAWN,
+        **_stay(S.UNDER_REVIEW, *_ALARMS, *_ANYTIME),
     },
     S.AWAITING_SUPPLEMENT: {
         A.SUPPLEMENT: S.UNDER_REVIEW,  # stays waiting while requested materials are still owed
         A.REJECT: S.REJECTED,
         A.WITHDRAW: S.WITHDRAWN,
+        **_stay(S.AWAITING_SUPPLEMENT, *_ALARMS, *_ANYTIME),
     },
     S.JOINT_REVIEW: {
         A.OPINION: S.JOINT_REVIEW,
@@ -127,33 +182,61 @@ TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
         A.SUSPEND: S.JOINT_REVIEW,
         A.RESUME: S.JOINT_REVIEW,
         A.WITHDRAW: S.WITHDRAWN,
+        **_stay(S.JOINT_REVIEW, *_ALARMS, SA.TIMEOUT_AGREE, *_ANYTIME),
     },
-    S.ESCALATED: {A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN},
-    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED},
-    S.REJECTED: {A.COMPLETE: S.COMPLETED},
-    S.COMPLETED: {A.DELIVER: S.DELIVERED},
-    S.RETURNED: {},
-    S.DELIVERED: {},
-    S.WITHDRAWN: {},
+    S.ESCALATED: {
+        A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN,
+        **_stay(S.ESCALATED, SA.HAND_OVER, *_ALARMS, *_ANYTIME),  # escalating hands the case over
+    },
+    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_stay(S.APPROVED, *_ANYTIME)},
+    S.REJECTED: {A.COMPLETE: S.COMPLETED, **_stay(S.REJECTED, *_ANYTIME)},
+    S.COMPLETED: {A.DELIVER: S.DELIVERED, **_stay(S.COMPLETED, *_ANYTIME)},
+    S.RETURNED: _stay(S.RETURNED, *_ANYTIME),
+    S.DELIVERED: _stay(S.DELIVERED, *_AFTER_DELIVERY, *_ANYTIME),  # rated where the applicant applied
+    S.WITHDRAWN: _stay(S.WITHDRAWN, *_ANYTIME),
 }
 
+# The clerk's view of the table: the actions a window may take in each status.
+TRANSITIONS: Mapping[Status, Mapping[Action, Status]] = {
+    status: {step: to for step, to in moves.items() if isinstance(step, Action)} for status, moves in TABLE.items()
+}
+# Closed: no clerk may do anything more with the case.
 TERMINAL: frozenset[Status] = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
-
+# Waits for nobody, so it cannot be overdue (the node's overdue count): closed, or rejected or
+# completed. An approved case still owes the licence it was approved for.
+FINISHED: frozenset[Status] = TERMINAL | {S.REJECTED, S.COMPLETED}
 
 class LifecycleError(Exception):
-    """A refused action; the case is unchanged. ``str()`` is one line for the clerk."""
+    """A refused step; the case is unchanged. ``str()`` is one line for the clerk."""
+
+
+# What a refusal of a supervision step says when the status does not allow it: told the way
+# the person asking understands it (a case not yet delivered has no rating to appeal against).
+_NOT_NOW: Mapping[Step, str] = {
+    SA.EVALUATE: "case {receipt} is {status}: it can be rated once it has been delivered",
+    SA.RECTIFY_CLOSE: "case {receipt} has no rectification: only a dissatisfied rating opens one",
+    SA.APPEAL: "case {receipt} has no dissatisfied rating to appeal against",
+    SA.APPEAL_DECIDED: "case {receipt} has no appeal to decide",
+}
 
 
 class IllegalAction(LifecycleError):
-    def __init__(self, status: Status, action: str) -> None:
-        allowed = ", ".join(allowed_actions(status)) or "none (the case is closed)"
-        super().__init__(f"cannot {action} a case that is {status}; allowed now: {allowed}")
-        self.status = status
+    """The table has no such step from the case's status."""
+
+    def __init__(self, case: CaseState, action: Step) -> None:
+        template = _NOT_NOW.get(action)
+        if template is not None:
+            message = template.format(receipt=case.receipt, status=case.status)
+        else:
+            allowed = ", ".join(allowed_actions(case)) or "none (the case is closed)"
+            message = f"cannot {action} a case that is {case.status}; allowed now: {allowed}"
+        super().__init__(message)
+        self.status = case.status
         self.action = action
 
 
 class ActionRefused(LifecycleError):
-    """The action is legal in this status but the case or its item forbid it now."""
+    """The step is legal in this status but the case or its item forbid it now."""
 
 
 class InvalidParams(LifecycleError):
@@ -162,6 +245,8 @@ class InvalidParams(LifecycleError):
 
 @dataclass(frozen=True)
 class ActParams:
+    """A clerk's action's parameters (as the window sends them, and as a request carries them)."""
+
     actor: str
     reason: str = ""
     materials: tuple[str, ...] = ()
@@ -174,11 +259,86 @@ class ActParams:
 
 
 SUSPEND_KINDS = ("hearing", "testing", "inspection", "expert_review")
+RATINGS = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied")
+DISSATISFIED = frozenset({"dissatisfied", "very_dissatisfied"})
+
+
+def check_rating(rating: str) -> str:
+    """The rating as stored, or ValueError naming the five levels."""
+    value = rating.strip().lower().replace(" ", "_").replace("-", "_")
+    if value not in RATINGS:
+        raise ValueError(f"rating {rating!r} is not one of {', '.join(RATINGS)}")
+    return value
+
+
+# --- the parameters of system steps (actor and reason go on the event as given) ---
 
 
 @dataclass(frozen=True)
-class Context:
-    item: ServiceItem
+class HandOver:
+    to: str  # the node that becomes the owner
+    actor: str = SYSTEM_ACTOR  # the clerk or agent whose step sent it, if any
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    previous_owner: str
+    actor: str = SYSTEM_ACTOR
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A fact the node records itself: an alarm (its detail as ``deadlines`` computed it), a
+    timeout agreement (``detail`` names the department and its share's due date), or a
+    refused request (``detail`` names the request)."""
+
+    reason: str
+    detail: Mapping[str, Any]
+    actor: str = SYSTEM_ACTOR
+
+
+@dataclass(frozen=True)
+class RatingRecord:
+    """What a case's history holds of its rating and what followed it (read from its events)."""
+
+    rating: str = ""  # the applicant's rating; "" before one is made
+    rectification_due: str = ""  # set when a dissatisfied rating opened a rectification
+    rectified: bool = False
+    appealed: bool = False
+    appeal_decided: bool = False
+
+
+@dataclass(frozen=True)
+class Rating:
+    rating: str  # one of RATINGS (``check_rating`` at the edge)
+    comment: str
+    at: str  # the node where the applicant rated (where they applied)
+    actor: str
+    rectification_days: int  # time to rectify after a dissatisfied rating (supervision settings)
+    record: RatingRecord = RatingRecord()
+
+    @property
+    def reason(self) -> str:
+        return self.comment
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Closing a rectification (``reason``: what was rectified), an appeal (why the rating was in
+    bad faith) or an appeal's decision (``upheld``, and why)."""
+
+    reason: str
+    actor: str
+    record: RatingRecord
+    upheld: bool = False
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Where and when a step happens: this node, its level, the time and the working-day calendar."""
+
     node_id: str
     node_level: Level
     now: datetime  # aware
@@ -187,6 +347,13 @@ class Context:
     @property
     def today(self) -> date:
         return local_date(self.now)
+
+
+@dataclass(frozen=True)
+class Context(Moment):
+    """A clerk's action needs the case's catalog item too (its release, not today's)."""
+
+    item: ServiceItem
 
     @property
     def has_authority(self) -> bool:
@@ -242,12 +409,25 @@ class EventDraft:
 
 @dataclass(frozen=True)
 class Transition:
+    """The verdict of one step: the new case and the events that record it, in order (a
+    dissatisfied rating records the rectification it opens after itself)."""
+
     case: CaseState
-    event: EventDraft
+    events: tuple[EventDraft, ...]
+
+    @property
+    def event(self) -> EventDraft:
+        """The step's own event (the first)."""
+        return self.events[0]
 
 
-def allowed_actions(status: Status) -> list[str]:
-    return [a.value for a in TRANSITIONS[status]]
+def allowed_actions(case: CaseState | Status) -> list[str]:
+    """What a clerk may do now: the table's actions from the status and, given the case, only
+    those its cheap guards let through (a stopped clock, an extension already used, no
+    suspension to end). Item rules (authority, joint opinions) are checked when acting."""
+    if isinstance(case, Status):
+        return [a.value for a in TRANSITIONS[case]]
+    return [a.value for a in TRANSITIONS[case.status] if _case_guard(case, a) is None]
 
 
 def classify(item: ServiceItem, node_level: Level, via_agent: bool) -> CaseType:
@@ -316,44 +496,80 @@ def intake(
                 "catalog_issuer": catalog_issuer,
                 **({"note": note.strip()} if note.strip() else {})},
     )
-    return Transition(case, event)
+    return Transition(case, (event,))
 
 
 def act(case: CaseState, action: str, params: ActParams, ctx: Context) -> Transition:
-    """Apply one action to a case; raise a ``LifecycleError`` and change nothing if refused."""
+    """A clerk's action (as its name arrives from the window): ``decide`` for ``Action``s only."""
     try:
         chosen = Action(action)
     except ValueError:
         raise InvalidParams(
             f"unknown action {action!r}; actions are: {', '.join(a.value for a in Action)}"
         ) from None
-    target = TRANSITIONS[case.status].get(chosen)
+    return decide(case, chosen, params, ctx)
+
+
+def decide(case: CaseState, step: Step, params: Any, ctx: Moment) -> Transition:
+    """Apply one step to a case: the new case and its event(s), or a ``LifecycleError`` and nothing changed.
+
+    ``params`` is the step's own parameter type (``ActParams`` for a clerk's action, ``HandOver``,
+    ``TakeOver``, ``Note``, ``Rating``, ``FollowUp``); ``ctx`` is a ``Context`` (with the item)
+    for a clerk's action, a ``Moment`` is enough for a system step."""
+    rule = _RULES[step]
+    if not isinstance(params, rule.params):
+        raise TypeError(f"{step} takes {rule.params.__name__}, not {type(params).__name__}")
+    target = TABLE[case.status].get(step)
     if target is None:
-        raise IllegalAction(case.status, chosen)
-    if not params.actor.strip():
-        raise InvalidParams(f"who does this {chosen}? give the actor (clerk's name or id)")
-    if is_suspended(case) and chosen not in (A.RESUME, A.WITHDRAW):
-        raise ActionRefused(f"cannot {chosen} a case whose clock is stopped (suspended since "
-                            f"{case.pause_started}); resume it first")
+        raise IllegalAction(case, step)
+    if isinstance(step, Action):
+        if not isinstance(ctx, Context):
+            raise TypeError(f"{step} needs a Context with the case's item")
+        actor, reason = params.actor.strip(), params.reason.strip()
+        if not actor:
+            raise InvalidParams(f"who does this {step}? give the actor (clerk's name or id)")
+        stopped = _clock_stopped(case, step)
+        if stopped is not None:
+            raise ActionRefused(stopped)
+    else:
+        actor, reason = params.actor, params.reason
     try:
-        changes, detail = _HANDLERS[chosen](case, params, ctx)
+        refusal = _case_guard(case, step)
+        if refusal is not None:
+            raise ActionRefused(refusal)
+        changes, detail = rule.decide(case, params, ctx)
     except ActionRefused as exc:
+        if isinstance(step, SystemAction):
+            raise
         # Say where the case is and what can be done instead, not only why not.
         raise ActionRefused(
-            f"cannot {chosen} a case that is {case.status}: {exc}; "
-            f"allowed now: {', '.join(allowed_actions(case.status))}"
+            f"cannot {step} a case that is {case.status}: {exc}; "
+            f"allowed now: {', '.join(allowed_actions(case))}"
         ) from None
     new_status = changes.pop("status", target)
-    new = dataclasses.replace(case, status=new_status, event_count=case.event_count + 1, **changes)
-    event = EventDraft(
-        action=chosen,
-        from_status=case.status,
-        to_status=new_status,
-        actor=params.actor.strip(),
-        reason=params.reason.strip(),
-        detail=detail,
-    )
-    return Transition(new, event)
+    event = EventDraft(action=step, from_status=case.status, to_status=new_status, actor=actor, reason=reason,
+                       detail=detail)
+    events = (event, *rule.then(case, params, ctx))
+    new = dataclasses.replace(case, status=new_status, event_count=case.event_count + len(events), **changes)
+    return Transition(new, events)
+
+
+def _clock_stopped(case: CaseState, action: Action) -> str | None:
+    if is_suspended(case) and action not in (A.RESUME, A.WITHDRAW):
+        return (f"cannot {action} a case whose clock is stopped (suspended since "
+                f"{case.pause_started}); resume it first")
+    return None
+
+
+def _case_guard(case: CaseState, step: Step) -> str | None:
+    """Why the case itself forbids ``step`` now (what ``allowed_actions`` also leaves out), or None."""
+    if isinstance(step, Action) and _clock_stopped(case, step) is not None:
+        return _clock_stopped(case, step)
+    if step is A.RESUME and not is_suspended(case):
+        return "the clock is running; there is no suspension to end"
+    if step is A.EXTEND and case.extended:
+        return "the time limit has already been extended once; it cannot be extended again"
+    return None
 
 
 # --- handlers: each returns (field changes, event detail) or raises ActionRefused ---
@@ -544,8 +760,6 @@ def _escalate(case: CaseState, p: ActParams, ctx: Context) -> Changes:
 
 
 def _extend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
-    if case.extended:
-        raise ActionRefused("the time limit has already been extended once; it cannot be extended again")
     approver = p.approver.strip()
     if not approver:
         raise InvalidParams("an extension needs the approver (the head who approved it)")
@@ -574,8 +788,6 @@ def _suspend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
 
 
 def _resume(case: CaseState, p: ActParams, ctx: Context) -> Changes:
-    if not is_suspended(case):
-        raise ActionRefused("the clock is running; there is no suspension to end")
     assert case.pause_started is not None
     paused = ctx.calendar.working_days_between(case.pause_started, ctx.today)
     changes: dict[str, Any] = {"pause_started": None, "paused_days": case.paused_days + paused,
@@ -596,25 +808,116 @@ def _withdraw(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     return {}, {}
 
 
-_HANDLERS = {
-    A.ACCEPT: _accept,
-    A.RETURN: _return,
-    A.REVIEW: _review,
-    A.REQUEST_SUPPLEMENT: _request_supplement,
-    A.SUPPLEMENT: _supplement,
-    A.START_JOINT: _start_joint,
-    A.OPINION: _opinion,
-    A.APPROVE: _approve,
-    A.REJECT: _reject,
-    A.ESCALATE: _escalate,
-    A.EXTEND: _extend,
-    A.COMPLETE: _complete,
-    A.DELIVER: _deliver,
-    A.WITHDRAW: _withdraw,
-    A.SUSPEND: _suspend,
-    A.RESUME: _resume,
+# --- system steps ---
+
+
+def _hand_over(case: CaseState, p: HandOver, ctx: Moment) -> Changes:
+    # One owner at a time, even in transit: the sender gives the case up in the same step.
+    epoch = case.owner_epoch + 1
+    return {"owner": p.to, "owner_epoch": epoch}, {"to": p.to, "epoch": epoch}
+
+
+def _take_over(case: CaseState, p: TakeOver, ctx: Moment) -> Changes:
+    return {"owner": ctx.node_id}, {"from": p.previous_owner, "epoch": case.owner_epoch}
+
+
+def _noted(case: CaseState, p: Note, ctx: Moment) -> Changes:
+    return {}, dict(p.detail)
+
+
+def _timeout_agree(case: CaseState, p: Note, ctx: Moment) -> Changes:
+    """A silent joint reviewer taken as agreeing: its opinion changes, with the event that says why."""
+    department = p.detail["department"]
+    joint = tuple((d, "agree", "timeout default: no opinion within its share") if d == department and o == "pending"
+                  else (d, o, r) for d, o, r in case.joint)
+    return {"joint": joint}, dict(p.detail)
+
+
+def _evaluate(case: CaseState, p: Rating, ctx: Moment) -> Changes:
+    if p.record.rating:
+        raise ActionRefused(f"case {case.receipt} was already rated {p.record.rating}: one rating per case")
+    return {}, {"rating": p.rating, "comment": p.comment, "at": p.at}
+
+
+def _rectification_opened(case: CaseState, p: Rating, ctx: Moment) -> tuple[EventDraft, ...]:
+    """A dissatisfied rating opens a rectification with its own deadline."""
+    if p.rating not in DISSATISFIED:
+        return ()
+    due = ctx.calendar.add_working_days(ctx.today, p.rectification_days).isoformat()
+    return (EventDraft(action=RECTIFY_OPEN, from_status=case.status, to_status=case.status, actor=SYSTEM_ACTOR,
+                       reason=f"rated {p.rating}: rectify by {due}",
+                       detail={"due": due, "working_days": p.rectification_days}),)
+
+
+def _rectify_close(case: CaseState, p: FollowUp, ctx: Moment) -> Changes:
+    due = p.record.rectification_due
+    if not due:
+        raise ActionRefused(_NOT_NOW[SA.RECTIFY_CLOSE].format(receipt=case.receipt, status=case.status))
+    if p.record.rectified:
+        raise ActionRefused(f"the rectification of case {case.receipt} is already closed")
+    return {}, {"due": due, "on_time": ctx.today.isoformat() <= due, "note": p.reason}
+
+
+def _appeal(case: CaseState, p: FollowUp, ctx: Moment) -> Changes:
+    if p.record.rating not in DISSATISFIED:
+        raise ActionRefused(_NOT_NOW[SA.APPEAL].format(receipt=case.receipt, status=case.status))
+    if p.record.appealed:
+        raise ActionRefused(f"the rating of case {case.receipt} has already been appealed")
+    return {}, {"reason": p.reason, "rating": p.record.rating}
+
+
+def _decide_appeal(case: CaseState, p: FollowUp, ctx: Moment) -> Changes:
+    if not p.record.appealed:
+        raise ActionRefused(_NOT_NOW[SA.APPEAL_DECIDED].format(receipt=case.receipt, status=case.status))
+    if p.record.appeal_decided:
+        raise ActionRefused(f"the appeal on case {case.receipt} has already been decided")
+    return {}, {"upheld": p.upheld, "reason": p.reason}
+
+
+def _nothing_more(case: CaseState, p: Any, ctx: Any) -> tuple[EventDraft, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """How one step decides, once the table has allowed it from the case's status."""
+
+    params: type[Any]
+    decide: Callable[[CaseState, Any, Any], Changes]  # (case, params, ctx) -> (changes, event detail)
+    then: Callable[[CaseState, Any, Any], tuple[EventDraft, ...]] = _nothing_more  # events that follow
+
+
+_RULES: Mapping[Step, _Rule] = {
+    A.ACCEPT: _Rule(ActParams, _accept),
+    A.RETURN: _Rule(ActParams, _return),
+    A.REVIEW: _Rule(ActParams, _review),
+    A.REQUEST_SUPPLEMENT: _Rule(ActParams, _request_supplement),
+    A.SUPPLEMENT: _Rule(ActParams, _supplement),
+    A.START_JOINT: _Rule(ActParams, _start_joint),
+    A.OPINION: _Rule(ActParams, _opinion),
+    A.APPROVE: _Rule(ActParams, _approve),
+    A.REJECT: _Rule(ActParams, _reject),
+    A.ESCALATE: _Rule(ActParams, _escalate),
+    A.EXTEND: _Rule(ActParams, _extend),
+    A.COMPLETE: _Rule(ActParams, _complete),
+    A.DELIVER: _Rule(ActParams, _deliver),
+    A.WITHDRAW: _Rule(ActParams, _withdraw),
+    A.SUSPEND: _Rule(ActParams, _suspend),
+    A.RESUME: _Rule(ActParams, _resume),
+    SA.HAND_OVER: _Rule(HandOver, _hand_over),
+    SA.TAKE_OVER: _Rule(TakeOver, _take_over),
+    SA.WARN: _Rule(Note, _noted),
+    SA.OVERDUE: _Rule(Note, _noted),
+    SA.STEP_OVERDUE: _Rule(Note, _noted),
+    SA.TIMEOUT_AGREE: _Rule(Note, _timeout_agree),
+    SA.EVALUATE: _Rule(Rating, _evaluate, then=_rectification_opened),
+    SA.RECTIFY_CLOSE: _Rule(FollowUp, _rectify_close),
+    SA.APPEAL: _Rule(FollowUp, _appeal),
+    SA.APPEAL_DECIDED: _Rule(FollowUp, _decide_appeal),
+    SA.REQUEST_REFUSED: _Rule(Note, _noted),
 }
-assert set(_HANDLERS) == set(Action), "every action needs a handler"
+assert set(_RULES) == {*Action, *SystemAction}, "every step needs its rule"
+assert all(set(moves) <= set(_RULES) for moves in TABLE.values())
 
 
 def _shifted_dues(case: CaseState, days: int, ctx: Context) -> dict[str, Any]:

@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from govnet.node.domain.calendar import WorkCalendar
+from govnet.node.domain.lifecycle import RATINGS
 
-RATINGS = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied")
 SATISFIED = RATINGS[:3]
 COUNTERS: tuple[str, ...] = (
     "received", "accepted", "immediate", "completed", "on_time", "overdue", "warnings", "returned",

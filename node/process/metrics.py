@@ -38,8 +38,8 @@ from prometheus_client.registry import Collector
 from govnet.node.app.links import LinkReport, UpLink, link_reports
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.deadlines import ALARM_ACTIONS, RUNNING, TIMEOUT_AGREE
-from govnet.node.domain.lifecycle import Status
+from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
+from govnet.node.domain.lifecycle import FINISHED, RUNNING
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
@@ -49,8 +49,6 @@ from govnet.node.store.unit import Unit, table_names
 
 log = logging.getLogger("govnet.rpc")
 
-# A case in one of these states waits for nobody: it cannot be overdue.
-FINISHED = (Status.RETURNED, Status.REJECTED, Status.COMPLETED, Status.DELIVERED, Status.WITHDRAWN)
 # Every metric the node exports; deployment files are checked against this list.
 EXPORTED = (
     "govnet_node_info",
@@ -277,7 +275,7 @@ def read_facts(store: Store, uplink: UpLink | None, now: datetime, flush_interva
     with store.reading() as s:
         tables = table_names(s)
         cases = case_rows.count_by_status_and_type(s)
-        overdue = case_rows.count_overdue(s, store.meta.node_id, today, FINISHED)
+        overdue = case_rows.count_overdue(s, store.meta.node_id, today, tuple(sorted(FINISHED)))
         summaries = case_rows.count_summaries_by_status(s)
         quarantined = count_quarantined(s)
         rollup_age = _rollup_age(s, tables, now)

@@ -75,7 +75,7 @@ def _d(value: Any) -> str:
 def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: str = "") -> cases_pb2.Case:
     """``here``: the node answering; where it does not own the case, it can only pass requests on."""
     st = record.state
-    allowed = allowed_actions(st.status)
+    allowed = allowed_actions(st)
     if here and st.owner != here:
         allowed = [a for a in allowed if a in REQUESTABLE]
     return cases_pb2.Case(

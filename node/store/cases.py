@@ -191,7 +191,7 @@ def case_columns(record: CaseRecord, now: datetime) -> dict[str, Any]:
         applicant_phone=record.applicant.phone,
         possible_duplicate=record.possible_duplicate,
         duplicate_of=record.duplicate_of,
-        **_state_columns(record.state, now),
+        **state_columns(record.state, now),
     )
 
 
@@ -203,7 +203,7 @@ def insert_case(s: Unit, record: CaseRecord, now: datetime) -> dict[str, Any]:
 
 
 def update_case(s: Unit, row: CaseRow, state: CaseState, now: datetime) -> None:
-    for key, value in _state_columns(state, now).items():
+    for key, value in state_columns(state, now).items():
         setattr(row, key, value)
     s.add(row)
 
@@ -232,7 +232,7 @@ def append_event(s: Unit, meta: StoreMeta, receipt: str, seq: int, draft: EventD
     return row
 
 
-def _state_columns(st: CaseState, now: datetime) -> dict[str, Any]:
+def state_columns(st: CaseState, now: datetime) -> dict[str, Any]:
     return {
         "item_code": st.item_code,
         "case_type": st.case_type.value,

@@ -10,11 +10,13 @@ session and never commit.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from govnet.node.store.models import CaseRow, CaseSummary, LinkStateRow
+from govnet.node.store.models import CaseRow, CaseSummary, CatalogReleaseItem, ChildLink, LinkStateRow, OutboxRow
 from govnet.node.store.unit import execute, query, utc_text
 from govnet.sync.link import Health, LinkState
 
@@ -74,3 +76,36 @@ def digest_rows(s: Session, root: str) -> list[tuple[str, str, int]]:
         if receipt not in best or best[receipt][1] < count:
             best[receipt] = (submitted[:10], count)
     return [(day, receipt, count) for receipt, (day, count) in best.items()]
+
+
+def cases_from(s: Session, root: str) -> list[CaseRow]:
+    """The cases this node holds that were applied for under ``root`` (a resync's material)."""
+    return list(s.exec(select(CaseRow).where(col(CaseRow.origin).startswith(root))).all())
+
+
+def summaries_from(s: Session, root: str) -> list[CaseSummary]:
+    """The case summaries this node keeps of cases applied for under ``root``."""
+    return list(s.exec(select(CaseSummary).where(col(CaseSummary.origin).startswith(root))).all())
+
+
+def release_items(s: Session, issuer: str, version: int) -> list[dict[str, Any]]:
+    """Every item of a catalog release, including those a nearer issuer overrides here."""
+    rows = s.exec(select(CatalogReleaseItem).where(CatalogReleaseItem.issuer == issuer,
+                                                   CatalogReleaseItem.version == version)
+                  .order_by(col(CatalogReleaseItem.code))).all()
+    return [json.loads(r.data) for r in rows]
+
+
+def catalogs_pending(s: Session, child: str) -> set[tuple[str, int]]:
+    """The catalog releases already waiting in ``child``'s outbox, as (issuer, version)."""
+    rows = s.exec(select(OutboxRow.payload).where(OutboxRow.link == child, OutboxRow.kind == "catalog")).all()
+    pending = set()
+    for payload in rows:
+        body = json.loads(payload)
+        pending.add((body["issuer"], body["version"]))
+    return pending
+
+
+def child_links(s: Session) -> list[ChildLink]:
+    """This node's children as registered, in id order."""
+    return list(s.exec(select(ChildLink).order_by(col(ChildLink.child_id))).all())

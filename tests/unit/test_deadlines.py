@@ -20,11 +20,9 @@ from govnet.node.domain.calendar import CHINA_TZ, WorkCalendar
 from govnet.node.domain.deadlines import (
     SupervisionSettings,
     Watched,
-    check_rating,
     due_alarms,
     is_backfilled,
     recorded_keys,
-    timeout_agree,
     working_days_left,
 )
 from govnet.node.domain.lifecycle import (
@@ -33,8 +31,11 @@ from govnet.node.domain.lifecycle import (
     CaseState,
     Context,
     InvalidParams,
+    Moment,
     Status,
     act,
+    check_rating,
+    decide,
     intake,
 )
 
@@ -217,9 +218,13 @@ def test_timeout_default_takes_silence_as_agreement() -> None:
         ("step_overdue", "人社局"), ("timeout_agree", "人社局")]
     case = accepted("ZJ-0001", "2026-02-12")
     case = do(case, "start_joint", "2026-02-12")
-    changed = timeout_agree(case, alarms[1])
-    assert {d: o for d, o, _ in changed.case.joint}["生态环境局"] == "agree"
+    here = Moment(node_id="371102", node_level=Level.COUNTY, now=at("2026-02-27"), calendar=CAL)
+    changed = decide(case, alarms[1].step, alarms[1].note, here)
+    opinions = {d: o for d, o, _ in changed.case.joint}
+    assert opinions["生态环境局"] == "agree"
+    assert opinions == {**{d: o for d, o, _ in case.joint}, "生态环境局": "agree"}  # only the silent one changes
     assert changed.event.action == "timeout_agree" and changed.case.event_count == case.event_count + 1
+    assert changed.event.reason == "生态环境局 gave no opinion by 2026-02-26: taken as agreeing"
 
 
 # --- once per case per kind ---
