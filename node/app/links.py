@@ -24,10 +24,17 @@ from sqlmodel import Session, col, select
 
 from govnet.federation.tree import NodeIdError, check_child, level_of, parent_id
 from govnet.node.app.inbox import Inbox
-from govnet.node.app.replication import case_dict, notify_owners_above, resend_handed_over, send_catalog, send_copies
+from govnet.node.app.replication import (
+    notify_owners_above,
+    resend_handed_over,
+    send_catalog,
+    send_copies,
+    send_summary,
+)
 from govnet.node.domain.catalog import Catalog, ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.store import outbox
+from govnet.node.domain.messages import CatalogMessage
+from govnet.node.store import outbox, replicas
 from govnet.node.store.engine import Store, execute, query, utc_text
 from govnet.node.store.models import (
     CaseRow,
@@ -110,14 +117,12 @@ def _send_summaries(s: Session, store: Store, root: str, periods: Sequence[str],
     like = root + "%"
     for row in s.exec(select(CaseRow).where(col(CaseRow.origin).like(like))).all():
         if row.submitted_at[:10] in wanted:
-            outbox.send(s, store.meta, target=target, kind="summary", case_key=row.receipt, priority=0,
-                        payload={"case": case_dict(row, personal=False)}, now=now)
+            send_summary(s, store.meta, target, replicas.snapshot_of(row, personal=False), 0, now)
             sent += 1
     owned = {r for r in s.exec(select(CaseRow.receipt).where(col(CaseRow.origin).like(like))).all()}
     for summ in s.exec(select(CaseSummary).where(col(CaseSummary.origin).like(like))).all():
         if summ.submitted_at[:10] in wanted and summ.receipt not in owned:
-            outbox.send(s, store.meta, target=target, kind="summary", case_key=summ.receipt, priority=0,
-                        payload={"case": json.loads(summ.state)}, now=now)
+            send_summary(s, store.meta, target, replicas.summary_snapshot(summ), 0, now)
             sent += 1
     return sent
 
@@ -364,8 +369,8 @@ class ChildrenSide:
         rows = s.exec(select(OutboxRow.payload).where(OutboxRow.link == child, OutboxRow.kind == "catalog")).all()
         out = set()
         for payload in rows:
-            body = json.loads(payload)
-            out.add((body["issuer"], body["version"]))
+            release = CatalogMessage.decode(payload.encode())
+            out.add((release.issuer, release.version))
         return out
 
     def _registered(self, child: str) -> None:

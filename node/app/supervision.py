@@ -36,7 +36,6 @@ from govnet.node.app import replication
 from govnet.node.app.complaints import KIND as COMPLAINT
 from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
-from govnet.node.app.replication import events_of
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
@@ -61,6 +60,7 @@ from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.process.assembly import NodeCore
 from govnet.node.store.engine import Store, query, record_from_row
 from govnet.node.store.models import CaseRow
+from govnet.node.store.replicas import events_of
 
 log = logging.getLogger("govnet.supervision")
 
