@@ -66,7 +66,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlmodel import Session
 
-from govnet.federation.ownership import Arrival, EventRef, Held, Incoming, Verdict, Write, decide
+from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Write, decide
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.app import statistics_ledger as stats_store
@@ -295,10 +295,11 @@ class Replicator:
         verdict = decide(self.meta.node_id, held, incoming)
         if verdict.refused:
             raise ApplyError(verdict.reason)
-        self._write(s, message.case, message.events, held, verdict, previous_owner, now)
+        self._write(s, message.case, message.events, verdict, previous_owner, now)
 
-    def _write(self, s: Session, case: CaseSnapshot, events: Sequence[CaseEvent], held: Held | None, verdict: Verdict,
+    def _write(self, s: Session, case: CaseSnapshot, events: Sequence[CaseEvent], verdict: Verdict,
                previous_owner: str, now: datetime) -> None:
+        """Write ``verdict`` for ``case``: its row, the events it names, a take-over."""
         by_seq = {e.seq: e for e in events}
         columns: dict[str, Any] | None = None
         if verdict.write is Write.NEW_CASE:
@@ -336,7 +337,7 @@ class Replicator:
             return  # what this node holds is as new or newer
         held = replicas.held_case(s, case.receipt, history=False)
         verdict = decide(self.meta.node_id, held, _incoming(Arrival.SUMMARY, case))
-        self._write(s, case, (), held, verdict, "", now)
+        self._write(s, case, (), verdict, "", now)
 
     def _stats(self, s: Session, env: Envelope, now: datetime) -> None:
         hop = self._hop(env)

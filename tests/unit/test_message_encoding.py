@@ -9,12 +9,15 @@ the case's row, JSON with sorted keys, compact, UTF-8).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from govnet.node.domain.messages import (
+    CASE_FIELDS,
+    EVENT_FIELDS,
     MESSAGES,
     CaseEvent,
     CaseSnapshot,
@@ -225,3 +228,10 @@ def test_a_take_over_event_names_its_epoch() -> None:
     take_over: Any = CaseEvent.from_dict({**EVENTS[1].to_dict(), "action": "take_over",
                                          "detail": '{"epoch": 2, "from": "371102001201"}'})
     assert (take_over.take_over_epoch, EVENTS[1].take_over_epoch) == (2, None)
+
+
+def test_the_wire_fields_are_the_payload_types_fields() -> None:
+    """Snapshots and events are built from and written as their wire fields, all of them."""
+    assert tuple(f.name for f in dataclasses.fields(CaseSnapshot)) == (*CASE_FIELDS, "personal")
+    assert tuple(f.name for f in dataclasses.fields(CaseEvent)) == EVENT_FIELDS
+    assert CaseSnapshot.from_dict(CASE.to_dict()) == CASE and hash(EVENTS[0]) == hash(CaseEvent(**EVENTS[0].to_dict()))
