@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from govnet.federation.routing import root_of
 from govnet.federation.tree import NodeIdError, check_node_id, level_of, parent_id
@@ -23,6 +22,7 @@ from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import SupervisionSettings, complaint_due
+from govnet.node.domain.messages import ComplaintCopy, ComplaintMessage
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store.engine import Store
@@ -30,7 +30,7 @@ from govnet.node.store.models import Complaint
 from govnet.node.store.outbox import send
 from govnet.node.store.unit import StoreMeta, Unit, next_value, utc_text
 
-KIND = "complaint"
+KIND = ComplaintMessage.KIND
 MAX_TEXT = 1000
 
 
@@ -156,8 +156,8 @@ class ComplaintDesk:
         here = self.meta.node_id
         for target in dict.fromkeys((row.supervisor, row.about_node, row.filed_at_node)):
             if target != here:
-                send(s, self.meta, target=target, kind=KIND, case_key=f"complaint:{row.complaint_id}",
-                     priority=URGENT, payload={"complaint": values}, now=now)
+                send(s, self.meta, target=target, message=ComplaintMessage(ComplaintCopy.from_dict(values)),
+                     case_key=f"complaint:{row.complaint_id}", priority=URGENT, now=now)
 
     def list(self, status: str = "", about_node: str = "", today: date | None = None) -> list[ComplaintView]:
         if status not in ("", "open", "resolved"):
@@ -169,9 +169,9 @@ class ComplaintDesk:
         return sorted(views, key=lambda v: (v.row.status != "open", not v.overdue, v.row.filed_at))
 
 
-def apply_complaint(s: Unit, meta: StoreMeta, payload: dict[str, Any]) -> None:
+def apply_complaint(s: Unit, meta: StoreMeta, message: ComplaintMessage) -> None:
     """A complaint's copy arriving at one of the nodes that keep it (newest version wins)."""
-    values = {c: payload["complaint"].get(c) for c in complaint_rows.COLUMNS}
+    values = message.complaint.to_dict()
     if meta.node_id not in (values["supervisor"], values["about_node"], values["filed_at_node"]):
         raise ValueError(f"complaint {values['complaint_id']} does not concern node {meta.node_id}")
     complaint_rows.keep(s, values)

@@ -26,6 +26,9 @@ lowest position still held (``settled_below``), and a cursor behind it moves up 
 acknowledged, so this never skips a position a receiver that was not restored has not
 stored. What the lost envelopes did is recovered end to end (``node.replication``).
 
+The tables (received batches, inbound cursors, the quarantine) and their SQL are in
+``node.store.inbox``.
+
 A deterministic simulation applies inline, right after receiving; a node process applies
 from a background task (``run_inbox``) that receiving wakes. The inbox is bounded: a
 parent whose inbox is full answers "busy" and its children back off.
@@ -34,23 +37,20 @@ parent whose inbox is full answers "busy" and its children back off.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
-
 from govnet.federation.tree import parent_id
 from govnet.node.app.replication import ApplyError, Replicator
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.clock import Clock
+from govnet.node.store import inbox as inbox_store
 from govnet.node.store.engine import Store
-from govnet.node.store.models import InboxRow, QuarantineRow
-from govnet.node.store.unit import execute, query, savepoint, utc_text
+from govnet.node.store.models import QuarantineRow
+from govnet.node.store.unit import DatabaseFailure, Unit, savepoint, utc_text
 from govnet.sync.admission import Busy
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope, Received
@@ -68,36 +68,13 @@ BUSY_WINDOW_S = 0.5
 BUSY_CHUNK = 20
 BUSY_PAUSE_S = 0.1
 
-# A batch goes in as plain SQL (every batch passes here), in this column order; the model
-# stays the schema's definition: the import fails if the two ever disagree.
-_COLUMNS = ("link", "first_seq", "last_seq", "count", "applied", "envelopes", "received_at")
-assert set(_COLUMNS) == {c.name for c in InboxRow.__table__.columns} - {"id"}  # type: ignore[attr-defined]
-_INSERT = f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-_SAVE_CURSOR = (
-    "INSERT INTO inbound_cursor (link, incarnation, through, above, updated_at) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (link, incarnation) DO UPDATE SET through = excluded.through, above = excluded.above, "
-    "updated_at = excluded.updated_at"
-)
-_NEXT_BATCH = "SELECT id, link, applied, count, envelopes FROM inbox WHERE id > ? ORDER BY id LIMIT 1"
-
-
-def _fits(n: int) -> bool:
-    """Whether ``n`` fits an SQLite INTEGER."""
-    return -(2**63) <= n < 2**63
-
-
-def _fit(n: int) -> int:
-    """``n`` for an INTEGER column (a batch's first and last position, a quarantined envelope's
-    numbers): -1 when it does not fit (a quarantine entry's error says what it was)."""
-    return n if _fits(n) else -1
-
 
 def out_of_range(env: Received) -> str:
     """Why an envelope's numbers cannot be stored (a peer's bug: the wire allows uint64), or ''."""
     if env.seq < 2**63 and env.origin_incarnation < 2**63 and env.origin_seq < 2**63 and -(2**63) <= env.priority < 2**63:
         return ""  # the usual case, checked cheaply: every envelope of every batch passes here
     for name in ("seq", "origin_incarnation", "origin_seq", "priority"):
-        if not _fits(getattr(env, name)):
+        if not inbox_store.fits(getattr(env, name)):
             return f"envelope {name} {getattr(env, name)} is out of range"
     return ""
 
@@ -120,7 +97,7 @@ class Inbox:
         self._drain_lock = threading.Lock()  # one applier at a time: envelopes apply in order
         self._depth_lock = threading.Lock()
         with store.reading() as s:
-            self._depth = int(query(s, "SELECT coalesce(sum(count - applied), 0) FROM inbox")[0][0])
+            self._depth = inbox_store.waiting(s)
 
     @property
     def depth(self) -> int:
@@ -128,17 +105,15 @@ class Inbox:
         return self._depth
 
     @staticmethod
-    def cursor(s: Session, link: str, incarnation: int) -> Cursor:
-        found = query(s, "SELECT through, above FROM inbound_cursor WHERE link = ? AND incarnation = ?",
-                      (link, incarnation))
-        return Cursor.of(found[0][0], json.loads(found[0][1])) if found else Cursor()
+    def cursor(s: Unit, link: str, incarnation: int) -> Cursor:
+        return inbox_store.inbound_cursor(s, link, incarnation)
 
     def holds_from(self, link: str) -> bool:
         """Whether envelopes received from ``link`` wait to be applied."""
         if not self._depth:
             return False
         with self.store.reading() as s:
-            return bool(query(s, "SELECT 1 FROM inbox WHERE link = ? LIMIT 1", (link,)))
+            return inbox_store.holds_from(s, link)
 
     def check_room(self) -> None:
         """Refuse a batch (the sender backs off) while the inbox holds ``capacity`` envelopes."""
@@ -164,10 +139,8 @@ class Inbox:
                 fresh.append(env)
             cursor = cursor.add(taken)
             if fresh:
-                execute(s, _INSERT, (link, _fit(min(taken)), _fit(max(taken)), len(fresh), 0,
-                                     encode_envelopes(fresh), received_at))
-            execute(s, _SAVE_CURSOR, (link, incarnation, cursor.through, json.dumps(sorted(cursor.above)),
-                                      received_at))
+                inbox_store.store_batch(s, link, taken, encode_envelopes(fresh), received_at)
+            inbox_store.save_cursor(s, link, incarnation, cursor, received_at)
         self._count(len(fresh))
         if fresh:
             self.on_received()
@@ -203,21 +176,21 @@ class Inbox:
     def _apply_chunk(self, chunk: int) -> int:
         try:
             return self._apply_oldest(chunk, careful=False)
-        except OperationalError:
+        except DatabaseFailure:
             raise  # the store itself failed: nothing was applied, the chunk waits for the next try
         except Exception:
             return self._apply_oldest(chunk, careful=True)
 
     def _apply_oldest(self, chunk: int, careful: bool) -> int:
         now = self.clock.now()
-        taken = row_id = 0
+        taken = batch_id = 0
         with self.store.transaction() as s:
             while taken < chunk:  # a batch at a time: a chunk rarely needs more than one or two
-                found = query(s, _NEXT_BATCH, (row_id,))
-                if not found:
+                batch = inbox_store.next_batch(s, batch_id)
+                if batch is None:
                     break
-                row_id, link, applied, count, body = found[0]
-                envelopes = decode_envelopes(body, applied, applied + chunk - taken)
+                batch_id, link, applied = batch.id, batch.link, batch.applied
+                envelopes = decode_envelopes(batch.envelopes, applied, applied + chunk - taken)
                 for env in envelopes:
                     if not careful:
                         self._check_envelope(link, env)
@@ -227,15 +200,13 @@ class Inbox:
                         with savepoint(s):
                             self._check_envelope(link, env)
                             self.replicator.process(s, env, now)
-                    except OperationalError:
+                    except DatabaseFailure:
                         raise
                     except Exception as exc:
                         self._quarantine(s, link, env, exc, now)
                 taken += len(envelopes)
-                if not envelopes or applied + len(envelopes) >= count:
-                    execute(s, "DELETE FROM inbox WHERE id = ?", (row_id,))
-                else:
-                    execute(s, "UPDATE inbox SET applied = ? WHERE id = ?", (applied + len(envelopes), row_id))
+                # A batch with nothing left to decode goes too, whatever its count says.
+                inbox_store.mark_applied(s, batch, applied + len(envelopes) if envelopes else batch.count)
         self._count(-taken)
         return taken
 
@@ -259,28 +230,22 @@ class Inbox:
     # --- quarantine ---
 
     @staticmethod
-    def _quarantine(s: Session, link: str, env: Received, exc: Exception, now: datetime) -> None:
+    def _quarantine(s: Unit, link: str, env: Received, exc: Exception, now: datetime) -> None:
         error = f"{exc.__class__.__name__}: {exc}"
         log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
                                                     "error": error})
-        s.add(QuarantineRow(link=link, seq=_fit(env.seq), origin=env.origin,
-                            origin_incarnation=_fit(env.origin_incarnation), origin_seq=_fit(env.origin_seq),
-                            kind=env.kind, target=env.target, case_key=env.case_key,
-                            priority=_fit(env.priority),
-                            payload=env.payload.decode("utf-8", errors="backslashreplace"),
-                            created_at=env.created_at, error=error[:2000], quarantined_at=utc_text(now)))
+        inbox_store.quarantine(s, link, env, error, now)
 
     def quarantined(self) -> list[QuarantineRow]:
         with self.store.reading() as s:
-            return list(s.exec(select(QuarantineRow).where(col(QuarantineRow.replayed_at).is_(None))
-                               .order_by(col(QuarantineRow.id))).all())
+            return inbox_store.quarantined(s)
 
     def replay(self, item_id: int) -> tuple[bool, str]:
         """Try a quarantined envelope again (after the cause was fixed). Returns (applied, error)."""
         now = self.clock.now()
         with self.store.transaction() as s:
-            row = s.get(QuarantineRow, item_id)
-            if row is None or row.replayed_at is not None:
+            row = inbox_store.quarantined_item(s, item_id)
+            if row is None:
                 raise KeyError(f"no quarantined item {item_id} waiting")
             env = Envelope(row.seq, row.origin, row.origin_incarnation, row.origin_seq, row.kind, row.target,
                            row.case_key, row.priority, row.payload.encode(), row.created_at)
@@ -288,14 +253,12 @@ class Inbox:
                 with savepoint(s):
                     self._check_envelope(row.link, env)
                     self.replicator.process(s, env, now)
-            except OperationalError:
+            except DatabaseFailure:
                 raise
             except Exception as exc:
-                row.error = f"{exc.__class__.__name__}: {exc}"[:2000]
-                s.add(row)
+                inbox_store.record_replay(s, row, f"{exc.__class__.__name__}: {exc}", now)
                 return False, row.error
-            row.replayed_at = utc_text(now)
-            s.add(row)
+            inbox_store.record_replay(s, row, "", now)
             return True, ""
 
 
@@ -326,7 +289,7 @@ async def run_inbox(inbox: Inbox, stop: asyncio.Event) -> None:
             # One chunk per hop to the worker thread, so a stop waits for one chunk at most.
             if await asyncio.to_thread(inbox.drain, 1, BUSY_CHUNK if busy else CHUNK) and not busy:
                 continue
-        except OperationalError as exc:
+        except DatabaseFailure as exc:
             log.error("inbox apply failed; retrying", extra={"error": str(exc)})
         if stop.is_set():
             break

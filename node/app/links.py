@@ -17,7 +17,6 @@ above it to do the same (``replication.notify_owners_above``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +25,17 @@ from typing import Any
 
 from govnet.federation.tree import NodeIdError, check_child, level_of, parent_id
 from govnet.node.app.inbox import Inbox
-from govnet.node.app.replication import case_dict, notify_owners_above, resend_handed_over, send_catalog, send_copies
+from govnet.node.app.replication import (
+    notify_owners_above,
+    resend_handed_over,
+    send_catalog,
+    send_copies,
+    send_summary,
+)
 from govnet.node.domain.catalog import Catalog, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.store import links as link_store
-from govnet.node.store import outbox
+from govnet.node.store import outbox, replicas
 from govnet.node.store.engine import Store
 from govnet.node.store.models import (
     ChildLink,
@@ -86,14 +91,12 @@ def _send_summaries(s: Unit, store: Store, root: str, periods: Sequence[str], ta
     held = link_store.cases_from(s, root)
     for row in held:
         if row.submitted_at[:10] in wanted:
-            outbox.send(s, store.meta, target=target, kind="summary", case_key=row.receipt, priority=0,
-                        payload={"case": case_dict(row, personal=False)}, now=now)
+            send_summary(s, store.meta, target, replicas.snapshot_of(row, personal=False), 0, now)
             sent += 1
     owned = {row.receipt for row in held}
     for summ in link_store.summaries_from(s, root):
         if summ.submitted_at[:10] in wanted and summ.receipt not in owned:
-            outbox.send(s, store.meta, target=target, kind="summary", case_key=summ.receipt, priority=0,
-                        payload={"case": json.loads(summ.state)}, now=now)
+            send_summary(s, store.meta, target, replicas.summary_snapshot(summ), 0, now)
             sent += 1
     return sent
 

@@ -51,6 +51,7 @@ from govnet.federation.routing import in_subtree, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
+from govnet.node.domain.messages import StatsMessage, StatsReportPart, StatsRowPart
 from govnet.node.domain.statistics import (
     COUNTED_ACTIONS,
     COUNTERS,
@@ -68,7 +69,7 @@ from govnet.node.store.unit import Unit, next_value, utc_text
 
 log = logging.getLogger("govnet.stats")
 
-KIND = "stats"
+KIND = StatsMessage.KIND
 EVENT_CURSOR = "stats_event_id"  # meta: last case_event id looked at
 COMPLAINTS_SEEN = "stats_complaints"  # meta: complaints about this node counted so far
 BATCH = 20_000  # events per flush at most (a first flush of an old store goes in steps)
@@ -81,6 +82,12 @@ class StatsQueryError(ValueError):
 
 def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
+
+
+def _row_part(values: dict[str, Any]) -> StatsRowPart:
+    """A row as this node keeps it, as it travels up."""
+    return StatsRowPart(values["node"], values["day"], values["item_code"], values["department"],
+                        {c: values[c] for c in COUNTERS}, values["version"], values["computed_at"])
 
 
 class StatsLedger:
@@ -152,10 +159,9 @@ class StatsLedger:
         mine = Report(me, version, as_of, children)
         stat_rows.keep_report(s, mine, now)
         if parent_id(me) is not None:
-            payload = {"report": {"node": me, "version": version, "as_of": utc_text(as_of), "children": list(children)},
-                       "rows": sent}
-            send(s, self.store.meta, target=root_of(me), kind=KIND, case_key=f"{KIND}:{me}", priority=0,
-                 payload=payload, now=now)
+            message = StatsMessage(StatsReportPart(me, version, utc_text(as_of), children),
+                                   tuple(_row_part(r) for r in sent))
+            send(s, self.store.meta, target=root_of(me), message=message, case_key=f"{KIND}:{me}", priority=0, now=now)
         self._last_report = now
         return True
 
@@ -229,23 +235,24 @@ class StatsLedger:
 # --- what ancestors do with a descendant's rows ---
 
 
-def apply_stats(s: Unit, payload: dict[str, Any], origin: str, now: datetime) -> None:
+def apply_stats(s: Unit, message: StatsMessage, origin: str, now: datetime) -> None:
     """Keep a descendant's rows and report where newer than held (highest version wins).
 
     A node reports only its own counts: rows or a report about another node are refused
     (``ValueError``: the envelope goes to quarantine)."""
+    r = message.report
+    rows = [VersionedRow(RowKey(p.node, p.day, p.item_code, p.department), p.version, dict(p.counters))
+            for p in message.rows]
     try:
-        r = payload["report"]
-        rows = [stat_rows.row_from(values) for values in payload.get("rows", [])]
-        report = Report(r["node"], int(r["version"]), datetime.fromisoformat(r["as_of"]), tuple(r.get("children", ())))
-    except (KeyError, TypeError, ValueError) as exc:
+        report = Report(r.node, r.version, datetime.fromisoformat(r.as_of), r.children)
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed statistics report from {origin}: {exc.__class__.__name__}: {exc}") from None
     strangers = {row.key.node for row in rows if row.key.node != origin} | ({report.node} - {origin})
     if strangers:
         raise ValueError(f"statistics from {origin} about other nodes ({', '.join(sorted(strangers))}): "
                          "a node reports only its own counts")
-    for row, values in zip(rows, payload.get("rows", [])):
-        stat_rows.keep_row(s, row, str(values.get("computed_at", "")))
+    for row, part in zip(rows, message.rows):
+        stat_rows.keep_row(s, row, part.computed_at)
     stat_rows.keep_report(s, report, now)
 
 

@@ -37,7 +37,6 @@ from typing import Any
 
 from govnet.node.app import replication
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
-from govnet.node.app.replication import events_of
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
@@ -68,6 +67,7 @@ from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
+from govnet.node.store.replicas import events_of
 from govnet.node.store.supervision import alarm_rows, running_receipts, running_summaries
 from govnet.node.store.unit import Unit
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from govnet.node.domain.messages import CatalogMessage
 from govnet.node.store.models import CaseRow, CaseSummary, CatalogReleaseItem, ChildLink, LinkStateRow, OutboxRow
 from govnet.node.store.unit import execute, query, utc_text
 from govnet.sync.link import Health, LinkState
@@ -101,8 +102,8 @@ def catalogs_pending(s: Session, child: str) -> set[tuple[str, int]]:
     rows = s.exec(select(OutboxRow.payload).where(OutboxRow.link == child, OutboxRow.kind == "catalog")).all()
     pending = set()
     for payload in rows:
-        body = json.loads(payload)
-        pending.add((body["issuer"], body["version"]))
+        release = CatalogMessage.decode(payload.encode())
+        pending.add((release.issuer, release.version))
     return pending
 
 

@@ -4,31 +4,22 @@
 incarnation, one gapless sequence for everything this node starts — so the identity stays
 unique wherever the message is forwarded to) and the next position on the link toward
 its target. ``forward`` passes on a message another node started, identity unchanged.
-Helpers take the session and never commit.
+A message is a typed payload (``node.domain.messages``): its class names the envelope's kind
+and encodes the bytes that travel. Helpers take the session and never commit.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
 from govnet.federation.routing import Direction, next_hop
+from govnet.node.domain.messages import Message
 from govnet.node.store.models import OutboxRow
 from govnet.node.store.unit import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
-
-
-def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-
-def decode(env: Envelope) -> dict[str, Any]:
-    return json.loads(env.payload)
-
 
 _OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 _INSERT = insert_sql(_OUTBOX)  # every message passes here: see node.store's hot path
@@ -44,9 +35,16 @@ def _append(s: Session, link: str, env: Envelope) -> Envelope:
     return placed
 
 
-def send(s: Session, meta: StoreMeta, *, target: str, kind: str, case_key: str, priority: int,
-         payload: dict[str, Any], now: datetime, link: str | None = None) -> Envelope:
+def send(s: Session, meta: StoreMeta, *, target: str, message: Message, case_key: str, priority: int,
+         now: datetime, link: str | None = None) -> Envelope:
     """A new message from this node to ``target`` (via ``link`` when given: a broadcast hop)."""
+    return send_encoded(s, meta, target=target, kind=message.KIND, payload=message.encode(), case_key=case_key,
+                        priority=priority, now=now, link=link)
+
+
+def send_encoded(s: Session, meta: StoreMeta, *, target: str, kind: str, payload: bytes, case_key: str,
+                 priority: int, now: datetime, link: str | None = None) -> Envelope:
+    """``send`` for a payload already encoded (``send`` is the way for every kind this node knows)."""
     if link is None:
         hop = next_hop(meta.node_id, target)
         if hop.direction is Direction.HERE:
@@ -55,7 +53,7 @@ def send(s: Session, meta: StoreMeta, *, target: str, kind: str, case_key: str, 
     env = Envelope(
         seq=0, origin=meta.node_id, origin_incarnation=meta.incarnation,
         origin_seq=next_value(s, "origin_seq"), kind=kind, target=target, case_key=case_key,
-        priority=priority, payload=encode(payload), created_at=utc_text(now),
+        priority=priority, payload=payload, created_at=utc_text(now),
     )
     return _append(s, link, env)
 
@@ -84,11 +82,11 @@ def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> 
 
 def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:
     """Delete what the receiver's cursor covers; nothing else."""
-    removed = s.exec(  # type: ignore[call-overload]
+    removed = s.exec(
         delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq) <= cursor.through)
     ).rowcount
     if cursor.above:
-        removed += s.exec(  # type: ignore[call-overload]
+        removed += s.exec(
             delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq).in_(sorted(cursor.above)))
         ).rowcount
     return int(removed or 0)

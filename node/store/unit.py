@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from govnet.federation.tree import Level
@@ -30,6 +31,9 @@ from govnet.federation.tree import Level
 # The session of one unit of work. Code above the store names it by this alias, so that
 # only the store imports the database libraries.
 Unit = Session
+# The database itself failed (locked past its timeout, disk I/O): nothing of the unit was
+# written, and the same work may succeed later. Named here for the same reason.
+DatabaseFailure = OperationalError
 
 
 class StoreError(Exception):

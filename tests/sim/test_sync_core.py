@@ -17,7 +17,9 @@ import pytest
 
 from govnet.node.app.desk import DeskError
 from govnet.node.app.links import SyncSettings
+from govnet.node.domain import messages
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
+from govnet.node.domain.messages import CatalogMessage, RequestMessage
 from govnet.node.store import outbox
 from govnet.node.store.models import ChildLink, QuarantineRow
 from govnet.sync.admission import Admission, Busy
@@ -387,7 +389,7 @@ def test_same_identity_with_another_payload_is_an_alarm(fed: Federation) -> None
     run(fed.settle())
     payload = json.loads(transfer.payload)
     payload["case"]["status"] = "approved"  # forged
-    forged = dataclasses.replace(transfer, seq=transfer.seq + 500, payload=outbox.encode(payload))
+    forged = dataclasses.replace(transfer, seq=transfer.seq + 500, payload=messages.dumps(payload))
     fed.core(TOWN).children.push(VILLAGE, 1, [forged])
     run(fed.settle())
     assert case(fed, COUNTY, receipt)[1] == "received"
@@ -399,14 +401,13 @@ def test_poison_envelopes_are_quarantined_the_queue_flows_and_replay_works(fed: 
     store = fed.core(VILLAGE).store
     with store.transaction() as s:
         # A kind nobody knows: refused at the first hop.
-        outbox.send(s, store.meta, target=COUNTY, kind="bogus", case_key="", priority=2,
-                    payload={"hello": 1}, now=fed.clock.now())
+        outbox.send_encoded(s, store.meta, target=COUNTY, kind="bogus", case_key="", priority=2,
+                            payload=b'{"hello":1}', now=fed.clock.now())
     receipt = submit(fed, VILLAGE, "HB-0002", 1)
     with store.transaction() as s:
         # A request that overtakes its case (urgent, under another key): the owner does not hold it yet.
-        outbox.send(s, store.meta, target=COUNTY, kind="request", case_key="", priority=2,
-                    payload={"receipt": receipt, "action": "withdraw", "params": {"actor": "applicant"},
-                             "requested_by": VILLAGE, "requested_at": ""}, now=fed.clock.now())
+        outbox.send(s, store.meta, target=COUNTY, case_key="", priority=2, now=fed.clock.now(),
+                    message=RequestMessage(receipt, "withdraw", {"actor": "applicant"}, VILLAGE, ""))
     run(fed.settle())
     [bogus] = quarantine(fed, TOWN)
     assert bogus.kind == "bogus" and "unknown envelope kind 'bogus'" in bogus.error
@@ -527,8 +528,8 @@ def test_batches_chosen_while_one_is_in_flight_send_each_envelope_once(tmp_path:
     bulk = rows(f, VILLAGE, TOWN)
     core = f.core(VILLAGE)
     with core.store.transaction() as s:
-        outbox.send(s, core.store.meta, target=TOWN, kind="summary", case_key="urgent", priority=2,
-                    payload={"case": {}}, now=datetime.now(UTC))
+        outbox.send_encoded(s, core.store.meta, target=TOWN, kind="summary", case_key="urgent", priority=2,
+                            payload=b'{"case":{}}', now=datetime.now(UTC))
     urgent = rows(f, VILLAGE, TOWN)[-1]
     batches = drain()
     sent = [q for b in batches for q in b]
@@ -686,7 +687,7 @@ def test_a_payload_that_is_not_text_is_quarantined_not_blocking(fed: Federation)
 def test_a_catalog_pushed_up_by_a_child_is_refused(fed: Federation) -> None:
     """Catalog versions flow only down, from the issuer: a child cannot replace its parent's catalog."""
     items = [dict(i.to_dict(), promised_days=1) if i.to_dict()["promised_days"] else i.to_dict() for i in CATALOG.items]
-    payload = outbox.encode({"version": 99, "issuer": VILLAGE, "items": items})
+    payload = CatalogMessage(99, VILLAGE, tuple(items)).encode()
     forged = Envelope(1000, VILLAGE, 1, 1000, "catalog", "", "catalog", 2, payload, "")
     cursor = fed.core(TOWN).children.push(VILLAGE, 1, [forged])
     assert cursor.has(1000)  # counted as applied, so it blocks nothing ...
