@@ -20,7 +20,7 @@ reported and up to when, which have never reported, and when each direct child w
 last heard from. Numbers are never silently stale.
 
 This module knows ids, levels and versions, not what the counters mean: they are
-opaque names with integer values (``node.statistics`` defines them).
+opaque names with integer values (``node.domain.statistics`` defines them).
 """
 
 from __future__ import annotations

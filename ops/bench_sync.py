@@ -23,7 +23,7 @@ Two measurements in one run, over the same batches:
   village's start-up before that contact is reported apart.
 * **raw**: the same envelopes, read from the village's outbox before the node run and
   cut into the same batches (``sync.batching.select_batch`` with ``batch_max``), sent as
-  the same ``PushRequest`` messages (``sync.wire.push_request``) one
+  the same ``PushRequest`` messages (``sync.transport.wire.push_request``) one
   batch at a time (one unary call each, as the issue defines the raw limit) to a bare
   grpc.aio server in its own process (this module, run as ``python -m ops.bench_sync
   raw-server``), whose handler parses the request and inserts every

@@ -25,7 +25,7 @@ from govnet.ops.processes import read_banner, stop_process
 
 
 def open_raw_db(path: Path, schema: str) -> sqlite3.Connection:
-    """One connection with the node's pragmas (see ``node.store._set_pragmas``); the
+    """One connection with the node's pragmas (see ``node.store.engine._set_pragmas``); the
     caller issues BEGIN and COMMIT itself."""
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):

@@ -317,7 +317,7 @@ class CaseDesk:
                       handler: RequestHandler | None = None) -> None:
         """A request made at another node, applied here by the owner (or refused, on the record).
 
-        ``handler``: for a request that is not a lifecycle action (a rating: ``node.supervision``),
+        ``handler``: for a request that is not a lifecycle action (a rating: ``node.app.supervision``),
         raising ``DeskError`` to refuse it."""
         try:
             if handler is not None:

@@ -4,7 +4,7 @@ Two steps, each one transaction:
 
 1. **receive** (on the caller's thread, before the acknowledgement): the envelopes of a batch
    that the link's cursor does not already cover are stored as one row of the ``inbox``
-   table (``sync.wire.encode_envelopes``) together with the advanced cursor. Only after that
+   table (``sync.transport.wire.encode_envelopes``) together with the advanced cursor. Only after that
    commit is the cursor returned as the acknowledgement, so what a neighbour has been told
    is stored survives any crash (persist before acknowledging). This step does no domain
    work and no per-envelope row: a batch costs one insert and one fsync, which is what lets
@@ -24,7 +24,7 @@ acknowledged, and the sender has deleted those envelopes: each batch says the se
 lowest position still held (``settled_below``), and a cursor behind it moves up to it
 (logged once, counted in ``Inbox.settled_jumps``). The sender deletes only what was
 acknowledged, so this never skips a position a receiver that was not restored has not
-stored. What the lost envelopes did is recovered end to end (``node.replication``).
+stored. What the lost envelopes did is recovered end to end (``node.app.replication``).
 
 The tables (received batches, inbound cursors, the quarantine) and their SQL are in
 ``node.store.inbox``.

@@ -1,5 +1,5 @@
 """This node's side of its links: the child side toward its parent and the parent side
-for its children. Both hand what they receive to the inbox (``node.inbox``). Blocking
+for its children. Both hand what they receive to the inbox (``node.app.inbox``). Blocking
 store calls; the session and the gRPC servicer run them in worker threads.
 
 The up-link decides nothing here: its policy is the sans-I/O ``sync.uplink.UpLinkCore``,
@@ -229,7 +229,7 @@ class UpLink:
 
 
 class ChildrenSide:
-    """What this node offers its children (implements ``sync.transport.Parent``)."""
+    """What this node offers its children (implements ``sync.transport.base.Parent``)."""
 
     def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings) -> None:
         self.store = store

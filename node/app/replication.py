@@ -14,9 +14,9 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               owner applies it (or records why it could not) and the result flows back.
 ``catalog``   (to every descendant) a catalog version.
 ``complaint`` (to the supervisor and the node complained about) a complaint's newest version
-              (see ``node.supervision_complaints``).
+              (see ``node.app.complaints``).
 ``stats``     (up to the city)    a node's statistics rows and report; every ancestor keeps the
-              highest version of each (see ``node.stats_store``).
+              highest version of each (see ``node.app.statistics_ledger``).
 ``copy``      (to the origin)     the whole case with personal data and all its events, from
               its owner, after the origin came back as a new incarnation (restored from a
               backup, it forgot the cases it took since and their decisions). The origin takes
@@ -24,7 +24,7 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
 ``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own
               that originated in its subtree (the parent of the restored node sends it).
 
-Recovery after a restore (a neighbour seen with a new incarnation, ``node.sync_node``):
+Recovery after a restore (a neighbour seen with a new incarnation, ``node.app.links``):
 the envelopes the restored node had acknowledged before are gone from the neighbour's
 outbox, so their effects are queued again end to end, with fresh identities:
 

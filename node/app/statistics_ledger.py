@@ -2,7 +2,7 @@
 
 Counting (``StatsLedger.flush``, one unit of work). The ledger keeps a durable cursor in
 ``meta``: the id of the last ``case_event`` row it has looked at. A flush reads the events
-after it, counts those this node originated (``node.statistics``), adds them to this
+after it, counts those this node originated (``node.domain.statistics``), adds them to this
 node's own ``stat_row`` buckets, moves the cursor — all in the same transaction, so a
 crash before the commit loses nothing and one after it counts nothing twice — and,
 when a bucket changed, gives every changed row the node's next version (its store

@@ -9,7 +9,7 @@ same transaction as any state change it causes and announced like every owner ev
                          review limit, a joint reviewer past its share);
 ``timeout_agree``        a silent joint reviewer taken as agreeing (items with timeout default);
 ``suspend`` / ``resume`` the clock stopped for a hearing, testing, inspection or expert review
-                         (lifecycle actions; see ``node.lifecycle``);
+                         (lifecycle actions; see ``node.domain.lifecycle``);
 ``evaluate``             the applicant's rating (five levels), one per case, made where they
                          applied; at another node than the owner it travels as a ``request``;
 ``rectify_open`` / ``rectify_close``  a dissatisfied rating opens a rectification with its own
@@ -22,7 +22,7 @@ and writes the verdict through the desk. The reads are store functions
 
 The scanner (``Supervisor.scan``) runs on the owner, also while it is offline: the node
 process calls it every ``supervision.scan_interval_s``, the simulation calls it directly.
-It records each alarm once per case and kind (``node.deadlines`` decides which are due;
+It records each alarm once per case and kind (``node.domain.deadlines`` decides which are due;
 the events already recorded say which are done), so a restart or a second scan adds nothing.
 """
 

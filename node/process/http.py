@@ -1,6 +1,6 @@
 """The node's HTTP endpoints, for monitoring systems and ``govnet status``.
 
-``/metrics``  Prometheus text format from the node's own registry (``node.metrics``).
+``/metrics``  Prometheus text format from the node's own registry (``node.process.metrics``).
 ``/healthz``  200 while the process answers at all (liveness).
 ``/readyz``   200 when the store is open and its schema is at this release's head; 503
               with the reason otherwise (readiness: send no traffic yet).

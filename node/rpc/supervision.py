@@ -1,7 +1,7 @@
-"""gRPC adapter for supervision: messages in, ``node.supervision`` and complaints, messages out.
+"""gRPC adapter for supervision: messages in, ``node.app.supervision`` and complaints, messages out.
 
 Blocking store work runs in worker threads; refusals map to status codes as in
-``node.servicers`` (the same ``rpc`` wrapper).
+``node.rpc.cases`` (the same ``rpc`` wrapper).
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ class InboxRow(SQLModel, table=True):
     last_seq: int
     count: int
     applied: int = 0
-    envelopes: bytes  # sync_pb2.EnvelopeBatch (sync.wire.encode_envelopes)
+    envelopes: bytes  # sync_pb2.EnvelopeBatch (sync.transport.wire.encode_envelopes)
     received_at: str
 
 

@@ -22,7 +22,7 @@ from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
 
 _OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
-_INSERT = insert_sql(_OUTBOX)  # every message passes here: see node.store's hot path
+_INSERT = insert_sql(_OUTBOX)  # every message passes here: see node.store.unit's hot path
 
 
 def _append(s: Session, link: str, env: Envelope) -> Envelope:

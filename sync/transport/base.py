@@ -8,7 +8,7 @@ same errors, so the session and the driver cannot tell them apart.
 ``settled_below`` (on a push, and on a pull's reply) is the sender's lowest position still
 held on the link: everything below it was acknowledged and deleted. Only a receiver
 restored from an older backup can be behind it; it then advances its cursor to it (see
-``node.inbox``) instead of waiting forever for positions nobody holds any more.
+``node.app.inbox``) instead of waiting forever for positions nobody holds any more.
 """
 
 from __future__ import annotations

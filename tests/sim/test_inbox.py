@@ -1,6 +1,6 @@
 """The inbox: a batch is acknowledged once stored, applied afterwards, exactly once.
 
-In-process nodes (``node.simulation.Federation``: real SQLite stores, the in-memory
+In-process nodes (``support.simulation.Federation``: real SQLite stores, the in-memory
 transport); the township restarts with an inbox that does not apply inline, the way
 a node process runs it. The SIGKILL case is in ``test_sync_processes.py``.
 """

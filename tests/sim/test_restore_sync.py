@@ -4,12 +4,12 @@ A restored store is a new incarnation that has forgotten what it did after the b
 its cursors are behind what its former self acknowledged (the neighbours deleted those
 envelopes), and it lost their effects. The sync layer closes the cursor gap with each
 sender's ``settled_below``; the neighbours, seeing the new incarnation, send again what it
-lost (``node.replication``: recovery transfers up to the owners, copies down to the
+lost (``node.app.replication``: recovery transfers up to the owners, copies down to the
 origins).
 
 * The cursor rule, as a table; and a run with every fault the in-memory transport has
   (dropped requests and answers, duplicates, late copies) never triggers it.
-* In one process (``node.simulation.Federation``: real SQLite stores, the real node core):
+* In one process (``support.simulation.Federation``: real SQLite stores, the real node core):
   a village and a township restored from snapshots taken before more cases went up.
 * Real processes over gRPC: ``tests/process/test_restore_processes.py``.
 """

@@ -16,7 +16,7 @@ them, as a restore from backup could.
 
 At the end, once the network heals and every node has flushed, the city's rows must
 equal, field by field, a recount done here from scratch: plain SQL over each node's own
-SQLite file, counting the events that node originated (``node.statistics`` states the
+SQLite file, counting the events that node originated (``node.domain.statistics`` states the
 rules; this file re-implements them without using that code), and the city's coverage
 must list every node as reported. While the township is cut off, the city must NOT yet
 have its villages' later work — and must say so in its coverage.

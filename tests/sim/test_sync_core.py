@@ -1,5 +1,5 @@
 """The sync core: pure tables for cursors, batching, backoff, links, digests and admission;
-then a few real nodes in one process (``node.simulation``) over the in-memory transport.
+then a few real nodes in one process (``support.simulation``) over the in-memory transport.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for node.calendar: statutory working-day arithmetic and holiday-file validation.
+"""Tests for node.domain.calendar: statutory working-day arithmetic and holiday-file validation.
 
 Expected dates are counted by hand from the State Council notices for 2025 and 2026
 (see the comments in node/data/holidays/*.toml), not computed by the code under test.

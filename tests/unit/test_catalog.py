@@ -1,4 +1,4 @@
-"""Tests for node.catalog: the sample catalog's coverage, round trips, missing(), and validation.
+"""Tests for node.domain.catalog: the sample catalog's coverage, round trips, missing(), and validation.
 
 Everything is pure except the file tests, which only use pytest's tmp_path.
 """

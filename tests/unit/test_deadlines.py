@@ -1,4 +1,4 @@
-"""Deadline arithmetic and alarms (node.deadlines with node.lifecycle), across holidays.
+"""Deadline arithmetic and alarms (node.domain.deadlines with node.domain.lifecycle), across holidays.
 
 Expected dates are counted by hand from the State Council notices (node/data/holidays):
 2026 Spring Festival off Sun Feb 15 – Mon Feb 23, adjusted working Saturdays Feb 14 and

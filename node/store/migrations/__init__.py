@@ -1,1 +1,1 @@
-"""Alembic migrations of the node store; run by ``node.store.migrate`` on every open."""
+"""Alembic migrations of the node store; run by ``node.store.engine.migrate`` on every open."""

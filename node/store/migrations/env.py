@@ -1,4 +1,4 @@
-"""Alembic environment: always called by ``node.store.migrate`` with an open connection."""
+"""Alembic environment: always called by ``node.store.engine.migrate`` with an open connection."""
 
 from alembic import context
 
