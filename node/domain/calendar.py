@@ -10,7 +10,7 @@ day is not simply Monday to Friday:
 
 Nobody can compute these from a formula: the State Council publishes the next year's
 schedule each November/December. So the calendar ships one TOML file per known year in
-``node/data/holidays/`` and also accepts an operator-supplied override directory, so a
+``node/domain/data/holidays/`` and also accepts an operator-supplied override directory, so a
 node can pick up next year's schedule (or a correction) without a software release.
 
 Years that no file covers fall back to plain Monday–Friday. That is a deliberate,
@@ -271,7 +271,7 @@ class WorkCalendar:
 
     @classmethod
     def load(cls, override_dir: Path | None = None) -> WorkCalendar:
-        """Built-in years from ``node/data/holidays``, each replaced by ``override_dir/YYYY.toml`` if present.
+        """Built-in years from ``node/domain/data/holidays``, each replaced by ``override_dir/YYYY.toml`` if present.
 
         An override replaces the whole year rather than merging into it, so an override
         file is always a complete, self-explanatory statement of that year's schedule.

@@ -541,7 +541,7 @@ def load_catalog_file(path: Path | str) -> Catalog:
 
 
 def sample_catalog_path() -> Path:
-    """Where the sample catalog shipped with the package lives (node/data/catalog.toml)."""
+    """Where the sample catalog shipped with the package lives (node/domain/data/catalog.toml)."""
     return Path(__file__).resolve().parent / "data" / "catalog.toml"
 
 

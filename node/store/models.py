@@ -1,6 +1,6 @@
 """The node's tables (SQLModel), as migration 0001 creates them.
 
-Changing a table here means adding an alembic revision under ``node/migrations/versions``:
+Changing a table here means adding an alembic revision under ``node/store/migrations/versions``:
 a data directory written by an earlier release is upgraded on start, never recreated.
 Lists travel as JSON text columns; dates as ISO ``YYYY-MM-DD`` text and instants as
 RFC 3339 text in UTC, so the SQLite file reads the same from any tool.

@@ -1,7 +1,7 @@
 """Tests for node.domain.calendar: statutory working-day arithmetic and holiday-file validation.
 
 Expected dates are counted by hand from the State Council notices for 2025 and 2026
-(see the comments in node/data/holidays/*.toml), not computed by the code under test.
+(see the comments in node/domain/data/holidays/*.toml), not computed by the code under test.
 """
 
 from __future__ import annotations

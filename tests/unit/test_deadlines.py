@@ -1,6 +1,6 @@
 """Deadline arithmetic and alarms (node.domain.deadlines with node.domain.lifecycle), across holidays.
 
-Expected dates are counted by hand from the State Council notices (node/data/holidays):
+Expected dates are counted by hand from the State Council notices (node/domain/data/holidays):
 2026 Spring Festival off Sun Feb 15 – Mon Feb 23, adjusted working Saturdays Feb 14 and
 Feb 28; 2025 National Day off Oct 1 – Oct 8, adjusted working Sunday Sep 28; 2026
 Mid-Autumn off Sep 25 – 27, National Day off Oct 1 – 7, adjusted working Sunday Sep 20 and
