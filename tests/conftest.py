@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,10 @@ import pytest
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient
+from govnet.node.store import statistics as stat_rows
 from govnet.ops.processes import init_node
 
-from support.helpers import MORNING
+from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 
@@ -40,13 +40,10 @@ def _wait_for_first_report(data_dir: Path, node_id: str, limit_s: float = 10.0) 
     write of its own; tests that compare the store before and after a call start after it."""
     deadline = time.monotonic() + limit_s
     while True:
-        # The report is the node's own background write: no call says it has landed in the file.
-        conn = sqlite3.connect(f"file:{data_dir / 'govnet.db'}?mode=ro", uri=True, timeout=10)
-        try:
-            if conn.execute("SELECT 1 FROM stat_report WHERE node = ?", (node_id,)).fetchone():
+        # The report is the node's own background write: no call says it has landed; the store's read does.
+        with store_of(data_dir) as store, store.reading() as s:
+            if stat_rows.report_as_of(s, node_id) is not None:
                 return
-        finally:
-            conn.close()
         if time.monotonic() > deadline:
             raise AssertionError(f"node {node_id} made no statistics report within {limit_s:.0f} s of starting")
         time.sleep(0.02)

@@ -9,7 +9,9 @@
   their owner; its cursor on the township's stream waits for nothing; and what happens
   after the restore flows both ways. (A restored township: ``tests/test_restore_sync.py``.)
 
-Real node processes, real gRPC, stores read with plain ``sqlite3``; every wait is bounded.
+Real node processes, real gRPC; stores read through the store's own reads, and with plain
+``sqlite3`` where the claim is about the file (what a backup or a restore wrote, cursors,
+every event's global identity); every wait is bounded.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from typing import Any
 import pytest
 
 from govnet.node.rpc.client import GovnetClient
+from govnet.node.store import inbox, links, outbox
+from govnet.node.store.cases import CaseRecord
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
 
-from support.helpers import SAMPLE, all_materials, govnet, resident_id, submit, wait_for
+from support.helpers import SAMPLE, all_materials, every_case, govnet, resident_id, store_of, submit, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +41,7 @@ CLERK = "窗口-王芳"
 
 
 def rows(data_dir: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Plain sqlite3, read-only: for what a backup or restore left in the file itself."""
     db = sqlite3.connect(f"file:{data_dir / DB_FILE}?mode=ro", uri=True, timeout=10)
     try:
         return db.execute(sql, args).fetchall()
@@ -49,13 +54,15 @@ def one(data_dir: Path, sql: str, args: tuple[Any, ...] = ()) -> Any:
 
 
 def histories_are_whole(data_dir: Path) -> list[str]:
-    """Receipts whose events are not exactly 1..event_count, once each (empty: all whole)."""
+    """Receipts whose events are not exactly 1..event_count, once each (empty: all whole).
+    Superseded events are kept apart at negative places: they are not the case's history."""
     bad = []
-    for receipt, count in rows(data_dir, "SELECT receipt, event_count FROM case_record"):
-        seqs = [s for (s,) in rows(data_dir, "SELECT seq FROM case_event WHERE receipt = ? AND NOT superseded "
-                                             "ORDER BY seq", (receipt,))]
-        if seqs != list(range(1, count + 1)):
-            bad.append(f"{receipt}: events {seqs}, event_count {count}")
+    with store_of(data_dir) as store:
+        for case in every_case(store):
+            count = case.state.event_count
+            seqs = [e.seq for e in store.events(case.state.receipt) if e.seq > 0]
+            if seqs != list(range(1, count + 1)):
+                bad.append(f"{case.state.receipt}: events {seqs}, event_count {count}")
     return bad
 
 
@@ -106,6 +113,7 @@ def test_a_backup_under_load_restores_every_acknowledged_case_as_a_new_incarnati
     result = govnet("restore", str(tmp_path / "backup"), str(restored))
     assert result.returncode == 0, result.stderr
     assert "as incarnation 2 (backup was 1)" in result.stdout
+    # What the restore wrote, read from the restored file itself (no node serves it yet).
     held = {r for (r,) in rows(restored, "SELECT receipt FROM case_record")}
     assert before <= held  # every case acknowledged before the backup began
     assert not held & after  # nothing that was acknowledged only after it ended
@@ -184,16 +192,16 @@ class TownAndVillage:
         town, village = self.start(self.town_dir), self.start(self.village_dir)
         with GovnetClient(town.address) as t:
             t.put_catalog(SAMPLE)
-        wait_for(lambda: one(self.village_dir, "SELECT count(*) FROM catalog_release") == 1, 30,
-                 lambda: "catalog at village")
+        with GovnetClient(village.address) as v:
+            wait_for(lambda: len(v.list_items().releases) == 1, 30, lambda: "catalog at village")
         return town, village
 
     def settled(self) -> bool:
         """Nothing waits on the link in either direction, nothing waits to be applied."""
-        return (one(self.village_dir, "SELECT count(*) FROM outbox") == 0
-                and one(self.town_dir, "SELECT count(*) FROM outbox WHERE link = ?", (VILLAGE,)) == 0
-                and one(self.town_dir, "SELECT count(*) FROM inbox") == 0
-                and one(self.village_dir, "SELECT count(*) FROM inbox") == 0)
+        with store_of(self.village_dir) as village, village.reading() as v, \
+                store_of(self.town_dir) as town, town.reading() as t:
+            return (outbox.depth(v, TOWNSHIP)[0] == 0 and outbox.depth(t, VILLAGE)[0] == 0
+                    and inbox.waiting(t) == 0 and inbox.waiting(v) == 0)
 
     def close(self) -> None:
         for proc in self.procs:
@@ -201,9 +209,20 @@ class TownAndVillage:
                 proc.terminate()
 
 
+def case_at(data: Path, receipt: str) -> CaseRecord | None:
+    with store_of(data) as store:
+        return store.get_case(receipt)
+
+
 def status_at(data: Path, receipt: str) -> str:
-    got = rows(data, "SELECT status FROM case_record WHERE receipt = ?", (receipt,))
-    return got[0][0] if got else "absent"
+    case = case_at(data, receipt)
+    return case.state.status.value if case else "absent"
+
+
+def quarantined(data: Path) -> list[tuple[str, str]]:
+    """(kind, error) of every envelope the node quarantined."""
+    with store_of(data) as store, store.reading() as s:
+        return [(q.kind, q.error) for q in inbox.quarantined(s)]
 
 
 def test_a_village_restored_from_an_older_backup_syncs_again_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
@@ -234,6 +253,7 @@ def test_a_village_restored_from_an_older_backup_syncs_again_with_nothing_lost_o
         village.terminate()
         restored = govnet("restore", str(tmp_path / "backup"), str(village_dir), "--force")
         assert restored.returncode == 0, restored.stderr
+        # What the restore wrote, read from the file before the village serves it.
         assert set(late).isdisjoint(r for (r,) in rows(village_dir, "SELECT receipt FROM case_record"))
         village = start(village_dir)
 
@@ -248,32 +268,38 @@ def test_a_village_restored_from_an_older_backup_syncs_again_with_nothing_lost_o
         everything = early + late + fresh
         wait_for(lambda: settled() and all(status_at(village_dir, r) == "approved" for r in early + fresh), 60,
                  lambda: f"village: {[(r, status_at(village_dir, r)) for r in everything]}, "
-                         f"quarantine: {rows(village_dir, 'SELECT kind, case_key, error FROM quarantine')}")
+                         f"quarantine: {quarantined(village_dir)}")
         # The village's own case is still there, and still the village's.
-        assert rows(village_dir, "SELECT owner FROM case_record WHERE receipt = ?", (kept,)) == [(VILLAGE,)]
+        kept_case = case_at(village_dir, kept)
+        assert kept_case is not None and kept_case.state.owner == VILLAGE
         # The cases the restored village forgot come back whole from their owner, decided,
         # with the applicant's personal data (the village is where they applied).
         wait_for(lambda: all(status_at(village_dir, r) == "approved" for r in late), 30,
                  lambda: f"forgotten cases: {[(r, status_at(village_dir, r)) for r in late]}")
-        assert all(name for (name,) in rows(village_dir, "SELECT applicant_name FROM case_record WHERE receipt IN "
-                                                         "(?, ?, ?)", tuple(late)))
+        forgotten = [case_at(village_dir, r) for r in late]
+        assert all(case is not None and case.applicant.name for case in forgotten), forgotten
     finally:
         pair.close()
 
     # Nothing lost: every case ever acknowledged at the village is owned by the township, once.
-    owned = [r for (r,) in rows(town_dir, "SELECT receipt FROM case_record WHERE owner = ?", (TOWNSHIP,))]
+    with store_of(town_dir) as town:
+        owned = [c.state.receipt for c in every_case(town) if c.state.owner == TOWNSHIP]
     assert sorted(owned) == sorted(everything)
     assert all(status_at(town_dir, r) == "approved" for r in everything)
     # Nothing doubled: each history is whole and once, in both stores; no message was refused.
     assert histories_are_whole(town_dir) == []
     assert histories_are_whole(village_dir) == []
-    assert rows(town_dir, "SELECT kind, error FROM quarantine") == []
-    assert rows(village_dir, "SELECT kind, error FROM quarantine") == []
+    assert quarantined(town_dir) == []
+    assert quarantined(village_dir) == []
+    # Every event's global identity, superseded ones included: no read returns them.
     history = "SELECT seq, action, origin, origin_incarnation, origin_seq FROM case_event WHERE receipt = ? ORDER BY seq"
     assert all(rows(village_dir, history, (r,)) == rows(town_dir, history, (r,)) for r in everything)
-    # Its cursor on the township's stream skipped what its former self had acknowledged.
+    # Its cursor on the township's stream skipped what its former self had acknowledged (the
+    # cursor row itself, every incarnation's, from the file).
     assert [a for (a,) in rows(village_dir, "SELECT above FROM inbound_cursor WHERE link = ?", (TOWNSHIP,))] \
         == ["[]"]
     # The restored village is a new incarnation on both sides of the link.
-    assert one(village_dir, "SELECT value FROM meta WHERE key = 'incarnation'") == "2"
-    assert one(town_dir, "SELECT incarnation FROM child_link WHERE child_id = ?", (VILLAGE,)) == 2
+    with store_of(village_dir) as village:
+        assert village.meta.incarnation == 2
+    with store_of(town_dir) as town, town.reading() as s:
+        assert [(c.child_id, c.incarnation) for c in links.child_links(s)] == [(VILLAGE, 2)]

@@ -5,14 +5,16 @@ measured delays, and the city's store really holds the village's and township's 
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from govnet.node.store import statistics as stat_rows
 from govnet.ops.bench_rollup import run_rollup_bench
 from govnet.ops.cli import main
+
+from support.helpers import store_of
 
 
 def test_small_bench_sees_every_change_at_the_city(tmp_path: Path) -> None:
@@ -24,13 +26,11 @@ def test_small_bench_sees_every_change_at_the_city(tmp_path: Path) -> None:
     assert result.nodes_reported == 4 and result.city_total == 3
     assert result.flush_interval_s == 0.1 and result.stats_interval_s == 0.1
 
-    # The bench's nodes are gone: the city's statistics are checked in its file itself.
-    city = sqlite3.connect(tmp_path / "city" / "govnet.db")
-    try:
-        rows = dict(city.execute("SELECT node, sum(received) + sum(accepted) FROM stat_row GROUP BY node"))
-        reports = {n for (n,) in city.execute("SELECT node FROM stat_report")}
-    finally:
-        city.close()
+    # The bench's nodes are gone: the city's statistics are read back through its store.
+    with store_of(tmp_path / "city") as city, city.reading() as s:
+        rows = {node: sum(r.counters["received"] + r.counters["accepted"] for r in stat_rows.rows_of(s, node))
+                for node in stat_rows.nodes_with_rows(s)}
+        reports = {report.node for report in stat_rows.reports(s)}
     assert rows == {"371102001201": 1, "371102001": 2}
     assert reports == {"371100", "371102", "371102001", "371102001201"}
 

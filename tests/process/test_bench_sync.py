@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from govnet.node.domain.applicant import Applicant
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.store import outbox
 from govnet.ops.bench_sync import (
     TARGET_RATIO,
     TOWNSHIP,
@@ -27,6 +27,8 @@ from govnet.ops.bench_sync import (
 )
 from govnet.ops.cli import main
 from govnet.sync.envelope import Envelope
+
+from support.helpers import every_case, store_of
 
 
 def test_backlog_applications_are_valid_proxy_cases_for_the_township() -> None:
@@ -71,22 +73,18 @@ def test_small_bench_drains_the_backlog_and_measures_both_sides(tmp_path: Path) 
 
     # Our own count of what reached the disk.
     assert result.data_dir == str(tmp_path)
-    # The bench's nodes are gone: what reached each disk is checked in the files themselves.
-    township = sqlite3.connect(tmp_path / "township" / "govnet.db")
-    village = sqlite3.connect(tmp_path / "village" / "govnet.db")
-    try:
-        owned = {r for (r,) in township.execute("SELECT receipt FROM case_record WHERE owner = ?", (TOWNSHIP,))}
-        assert len(owned) == 300
-        assert township.execute("SELECT count(*) FROM case_record").fetchone()[0] == 300
-        assert dict(township.execute("SELECT receipt, count(*) FROM case_event WHERE action = 'take_over' "
-                                     "GROUP BY receipt")) == {r: 1 for r in owned}
-        # The village took exactly these cases and handed each over (it keeps its copy).
-        at_village = dict(village.execute("SELECT receipt, owner FROM case_record"))
-        assert at_village == {r: TOWNSHIP for r in owned}
-        assert village.execute("SELECT count(*) FROM outbox WHERE link = ?", (TOWNSHIP,)).fetchone()[0] == 0
-    finally:
-        township.close()
-        village.close()
+    # The bench's nodes are gone: what reached each disk is read back through the stores.
+    with store_of(tmp_path / "township") as township:
+        cases = every_case(township)
+        owned = {c.state.receipt for c in cases if c.state.owner == TOWNSHIP}
+        assert len(owned) == 300 and len(cases) == 300
+        take_overs = {c.state.receipt: sum(1 for e in township.events(c.state.receipt) if e.action == "take_over")
+                      for c in cases}
+        assert {r: n for r, n in take_overs.items() if n} == {r: 1 for r in owned}
+    # The village took exactly these cases and handed each over (it keeps its copy).
+    with store_of(tmp_path / "village") as village, village.reading() as s:
+        assert {c.state.receipt: c.state.owner for c in every_case(village)} == {r: TOWNSHIP for r in owned}
+        assert outbox.depth(s, TOWNSHIP)[0] == 0
 
     text = result.format()
     assert "node" in text and "raw" in text and "ratio" in text and "batch_max 100" in text

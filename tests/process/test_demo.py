@@ -8,16 +8,16 @@ is left running.
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from govnet.node.store.engine import DB_FILE
 from govnet.ops.processes import govnet_command
 from govnet.ops.topology import load_topology
+
+from support.helpers import every_case, store_of
 
 pytestmark = pytest.mark.slow
 
@@ -51,23 +51,18 @@ def test_the_demo_runs_a_day_of_the_federation_and_stops_every_node(tmp_path: Pa
     # Every case submitted at a village is owned by exactly one node of the federation.
     received: dict[str, int] = {}
     for spec in topology.nodes:
-        # The demo has stopped every node: what they stored is checked in the files themselves.
-        db = sqlite3.connect(f"file:{spec.data_dir / DB_FILE}?mode=ro", uri=True)
-        try:
-            for (receipt,) in db.execute("SELECT receipt FROM case_record WHERE owner = ?", (spec.node_id,)):
-                received[receipt] = received.get(receipt, 0) + 1
-        finally:
-            db.close()
+        # The demo has stopped every node: what they stored is read back through their stores.
+        with store_of(spec.data_dir) as store:
+            for case in every_case(store):
+                if case.state.owner == spec.node_id:
+                    received[case.state.receipt] = received.get(case.state.receipt, 0) + 1
     assert received and set(received.values()) == {1}
     submitted_at_villages = {r for r in received if len(r.split("-")[0]) == 12}
     assert len(submitted_at_villages) >= 40
     # The back-filled cases carry both times and their red cards, at the township that owns them.
     township = next(n for n in topology.nodes if n.node_id == "371101001")
-    db = sqlite3.connect(f"file:{township.data_dir / DB_FILE}?mode=ro", uri=True)
-    try:
-        overdue = db.execute("SELECT count(DISTINCT receipt) FROM case_event WHERE action = 'overdue'").fetchone()[0]
-        late = db.execute("SELECT count(*) FROM case_event WHERE action = 'submit' AND detail LIKE '%backfilled%'"
-                          ).fetchone()[0]
-    finally:
-        db.close()
+    with store_of(township.data_dir) as store:
+        events = {c.state.receipt: store.events(c.state.receipt) for c in every_case(store)}
+    overdue = sum(1 for history in events.values() if any(e.action == "overdue" for e in history))
+    late = sum(1 for history in events.values() for e in history if e.action == "submit" and e.detail.get("backfilled"))
     assert overdue == 3 and late == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -18,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from govnet.node.rpc.client import GovnetClient
-from govnet.node.store.engine import DB_FILE
+from govnet.node.store import links, outbox
 from govnet.ops.processes import free_ports, govnet_command
 from govnet.ops.topology import TopologyError, city_topology, dump_topology, parse_topology
 
-from support.helpers import SAMPLE, govnet, submit
+from support.helpers import SAMPLE, govnet, store_of, submit
 
 HERE = Path("/srv/fed/topology.toml")
 
@@ -123,6 +122,12 @@ def gone(pid: int) -> bool:
 
 
 @pytest.mark.slow
+def for_the_city(county_dir: Path) -> set[tuple[int, str]]:
+    """(link position, case key) of what the county's outbox holds for the city."""
+    with store_of(county_dir) as store, store.reading() as s:
+        return {(e.seq, e.case_key) for e in outbox.pending(s, "371100")}
+
+
 def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_kept(tmp_path: Path) -> None:
     county_port, county_http, town_port, town_http, absent_city = free_ports(5)
     topology = tmp_path / "fed.toml"
@@ -142,20 +147,19 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
             while not town.list_items().releases and time.monotonic() < deadline:
                 time.sleep(0.1)  # the catalog flows down with the township's next exchange
             receipts = [submit(town, "SJ-0002").case.receipt for _ in range(3)]
-        county_db = tmp_path / "data" / "371102" / DB_FILE
+        county_dir = tmp_path / "data" / "371102"
         deadline = time.monotonic() + 30
         waiting = 0
         while time.monotonic() < deadline:
-            # The outbox that holds the stopped city's share, kept across a stop: a claim about the file.
-            with sqlite3.connect(f"file:{county_db}?mode=ro", uri=True) as db:
-                waiting = db.execute("SELECT count(*) FROM outbox WHERE link = '371100'").fetchone()[0]
-                held = db.execute("SELECT count(*) FROM case_summary").fetchone()[0]
+            # The outbox that holds the absent city's share, and the summaries the county keeps.
+            queued = for_the_city(county_dir)
+            with store_of(county_dir) as county_store, county_store.reading() as s:
+                held = len(links.summaries_from(s, ""))
+            waiting = len(queued)
             if held == len(receipts) and waiting >= len(receipts):
                 break
             time.sleep(0.2)
         assert waiting >= len(receipts)  # summaries for the city, which is not running
-        with sqlite3.connect(f"file:{county_db}?mode=ro", uri=True) as db:
-            queued = set(db.execute("SELECT seq, case_key FROM outbox WHERE link = '371100'").fetchall())
 
         shown = govnet("status", str(topology))
         assert shown.returncode == 0, shown.stdout + shown.stderr
@@ -173,8 +177,7 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
     assert proc.returncode == 0, err
     assert "2 nodes stopped" in out and "killed" not in out
     assert all(gone(pid) for pid in pids(lines))
-    with sqlite3.connect(f"file:{county_db}?mode=ro", uri=True) as db:
-        kept = set(db.execute("SELECT seq, case_key FROM outbox WHERE link = '371100'").fetchall())
+    kept = for_the_city(county_dir)  # kept across the stop
     assert queued <= kept and set(receipts) <= {key for _, key in kept}
 
     down = govnet("status", str(topology))

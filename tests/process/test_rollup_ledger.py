@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -17,9 +16,11 @@ from govnet.node.app.statistics_ledger import StatsLedger, own_rows
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.statistics import COUNTERS
 from govnet.node.rpc.client import GovnetClient
+from govnet.node.store import statistics as stat_rows
 from govnet.ops.processes import init_node, spawn_node
 from govnet.sync.envelope import Envelope
 
+from support.helpers import store_of
 from support.simulation import Federation, _calendar, applicant
 
 CATALOG = load_catalog_file(sample_catalog_path())
@@ -27,12 +28,10 @@ TOWN, VILLAGE = "371102001", "371102001201"
 
 
 def received_at(path: Path, node: str) -> int:
-    # Read from the file: the node is killed and restarted around these counts.
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT coalesce(sum(received), 0) FROM stat_row WHERE node = ?", (node,)).fetchone()[0]
-    finally:
-        conn.close()
+    """Cases received at ``node`` by the statistics rows the store at ``path`` holds for it
+    (read through the store: the node may be killed and restarted around these counts)."""
+    with store_of(path.parent) as store, store.reading() as s:
+        return sum(row.counters.get("received", 0) for row in stat_rows.rows_of(s, node))
 
 
 async def federation(tmp_path: Path) -> Federation:

@@ -14,7 +14,10 @@ file, syncing over real gRPC every ``flush_interval_s``.
 * The gRPC transport reaches a parent that comes back after an outage at the link
   driver's next attempt, not after a hidden channel backoff of its own.
 
-Every store is read with plain ``sqlite3`` (read-only) as well as through the API.
+What a node answers is read through its API (cases, links, quarantine) or its store's own
+reads; plain ``sqlite3`` (read-only) only for claims about the files themselves: a killed
+node's inbox and cursor, every event's global identity, the idempotency and dedupe ledgers,
+integrity checks.
 Every wait is a bounded poll; every process is killed at teardown.
 """
 
@@ -27,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,14 +42,15 @@ from govnet.federation.routing import deciding_node
 from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ItemType, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
-from govnet.node.store.engine import DB_FILE
+from govnet.node.store import links, outbox
+from govnet.node.store.engine import DB_FILE, Store
 from govnet.ops.applicants import person_name, phone, resident_id
 from govnet.ops.processes import NodeProcess, free_ports, init_node, spawn_node
 from govnet.sync.transport.base import Hello, LinkDown
 from govnet.sync.transport.grpc import GrpcTransport
 from govnet.v1 import cases_pb2, sync_pb2
 
-from support.helpers import wait_for
+from support.helpers import store_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -98,14 +103,19 @@ class Tree:
     def client(self, node: str, timeout: float = CALL_TIMEOUT) -> GovnetClient:
         return GovnetClient(self.address[node], timeout=timeout)
 
+    def store(self, node: str) -> AbstractContextManager[Store]:
+        """The node's store, for the store's own reads of what no call answers (the outbox's
+        envelopes, case summaries)."""
+        return store_of(self.dirs[node])
+
     def rows(self, node: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Plain sqlite3, read-only, on the node's store (safe while the node runs: WAL).
 
         Kept on purpose for what these crash and outage tests claim about the files
-        themselves, which no call answers, or not while the node is down or being killed:
-        the outbox that holds a stopped neighbour's share, applied-envelope and inbox rows,
-        cursors, event identities and take-over counts, integrity checks. What a client can
-        ask (catalog releases, quarantine, cases) is asked through ``client``."""
+        themselves, which neither a call nor a store read answers, or not while the node is
+        killed: a killed node's inbox, cursor and cases, every event's global identity
+        (superseded ones included), the idempotency and applied-envelope ledgers, integrity
+        checks. What a client can ask (cases, links, quarantine) is asked through ``client``."""
         conn = sqlite3.connect(f"file:{self.dirs[node] / DB_FILE}?mode=ro", uri=True, timeout=10)
         try:
             return conn.execute(sql, params).fetchall()
@@ -115,12 +125,22 @@ class Tree:
     def one(self, node: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self.rows(node, sql, params)[0][0]
 
+    def outbox_depth(self, node: str) -> int:
+        """Envelopes waiting in ``node``'s outbox, over all its links (as its sync status says)."""
+        with self.client(node) as c:
+            return sum(link.outbox_depth for link in c.sync_status().links)
+
     def outbox_depths(self) -> dict[str, int]:
-        return {node: self.one(node, "SELECT count(*) FROM outbox") for node in LEVELS}
+        return {node: self.outbox_depth(node) for node in LEVELS}
+
+    def cases(self, node: str) -> dict[str, cases_pb2.Case]:
+        """Every case ``node`` lists (its own and the copies it holds), by receipt."""
+        with self.client(node) as c:
+            return listed(c)
 
     def owned(self, node: str) -> set[str]:
-        """Receipts whose case record in ``node``'s store says ``node`` owns them."""
-        return {r for (r,) in self.rows(node, "SELECT receipt FROM case_record WHERE owner = ?", (node,))}
+        """Receipts of the cases ``node`` lists as its own."""
+        return {r for r, c in self.cases(node).items() if c.owner == node}
 
     def log_tail(self, node: str) -> str:
         path = self.dirs[node] / "node.stderr.log"
@@ -187,7 +207,7 @@ def decide(client: GovnetClient, receipt: str, item: ServiceItem) -> cases_pb2.C
     return client.act(receipt, "approve", actor=CHIEF)
 
 
-def listed(client: GovnetClient, page_size: int = 200) -> dict[str, cases_pb2.Case]:
+def listed(client: GovnetClient, page_size: int = 1000) -> dict[str, cases_pb2.Case]:
     """Every case a node lists, page by page."""
     out: dict[str, cases_pb2.Case] = {}
     token = ""
@@ -204,6 +224,7 @@ def listed(client: GovnetClient, page_size: int = 200) -> dict[str, cases_pb2.Ca
 
 def check_stores_sound(tree: Tree) -> None:
     for node in LEVELS:
+        # The files themselves are sound: a claim about the file, so read from it.
         assert tree.rows(node, "PRAGMA integrity_check") == [("ok",)], node
         assert tree.rows(node, "PRAGMA foreign_key_check") == [], node
         with tree.client(node) as c:
@@ -221,12 +242,39 @@ def owners_by_receipt(tree: Tree) -> dict[str, list[str]]:
 
 
 def history(tree: Tree, node: str) -> dict[str, list[tuple[Any, ...]]]:
-    """receipt → its events in ``node``'s store, in order, with their global identities."""
+    """receipt → its events in ``node``'s store, in order, with their global identities.
+
+    Read from the file: the identities (origin, incarnation, sequence) and the superseded
+    events kept apart are what these tests compare, and no read returns them."""
     out: dict[str, list[tuple[Any, ...]]] = collections.defaultdict(list)
     for row in tree.rows(node, "SELECT receipt, seq, action, origin, origin_incarnation, origin_seq, superseded "
                                "FROM case_event ORDER BY receipt, seq"):
         out[row[0]].append(row[1:])
     return out
+
+
+def take_overs(events: dict[str, list[tuple[Any, ...]]]) -> dict[str, int]:
+    """receipt → how many times its owner took it over, from its ``history``."""
+    counted = {r: sum(1 for e in rows if e[1] == "take_over") for r, rows in events.items()}
+    return {r: n for r, n in counted.items() if n}
+
+
+def inbox_depth(tree: Tree, node: str) -> int:
+    """Envelopes ``node`` acknowledged and has not applied yet (as its sync status says)."""
+    with tree.client(node) as c:
+        return sum(link.inbox_depth for link in c.sync_status().links)
+
+
+def versions(tree: Tree, node: str) -> dict[str, tuple[str, int]]:
+    """receipt → (status, event count) of every case ``node`` holds (an empty root: every origin)."""
+    with tree.store(node) as store, store.reading() as s:
+        return {row.receipt: (row.status, row.event_count) for row in links.cases_from(s, "")}
+
+
+def city_summaries(tree: Tree) -> dict[str, int]:
+    """receipt → event count of every case summary the city keeps (an empty root: every origin)."""
+    with tree.store(CITY) as store, store.reading() as s:
+        return {summary.receipt: summary.event_count for summary in links.summaries_from(s, "")}
 
 
 # --- (a) a village works while its township is down ---
@@ -266,15 +314,18 @@ def test_cases_taken_while_the_township_is_down_reach_their_owners_once_and_deci
     assert not tree.procs[TOWNSHIP].alive()
     # Accepted and held: each case's transfer (to its owner) and summary (to the city) wait
     # (statistics reports to the city wait too; the statistics tests count those).
-    queued = collections.Counter(tree.rows(VILLAGE, "SELECT link, kind, target FROM outbox WHERE kind != 'stats'"))
+    with tree.store(VILLAGE) as store, store.reading() as s:
+        queued = collections.Counter((TOWNSHIP, e.kind, e.target) for e in outbox.pending(s, TOWNSHIP)
+                                     if e.kind != "stats")
     by_owner = collections.Counter(expected.values())
     assert queued == {**{(TOWNSHIP, "transfer", o): n for o, n in by_owner.items()},
                       (TOWNSHIP, "summary", CITY): 500}, queued
     assert set(by_owner) == set(OWNERS) and min(by_owner.values()) > 150, by_owner
-    assert tree.owned(VILLAGE) == set()
-    assert tree.one(VILLAGE, "SELECT count(*) FROM case_record") == 500
+    at_village = tree.cases(VILLAGE)
+    assert len(at_village) == 500 and [r for r, c in at_village.items() if c.owner == VILLAGE] == []
 
-    backoff = tree.rows(VILLAGE, "SELECT failures, next_attempt FROM link_state WHERE neighbour = ?", (TOWNSHIP,))
+    with tree.client(VILLAGE) as c:
+        backoff = [(link.state, link.next_attempt) for link in c.sync_status().links if link.neighbour == TOWNSHIP]
     tree.start(TOWNSHIP)
     mark("township started")
     wait_for(lambda: sum(len(tree.owned(o)) for o in OWNERS) >= 500, 90,
@@ -286,11 +337,9 @@ def test_cases_taken_while_the_township_is_down_reach_their_owners_once_and_deci
     assert {r: o for r, o in owners.items() if len(o) != 1} == {}
     assert {r: o[0] for r, o in owners.items()} == expected
     # Personal data only along the path: the township keeps no case it does not own.
-    assert tree.one(TOWNSHIP, "SELECT count(*) FROM case_record WHERE owner != ?", (TOWNSHIP,)) == 0
+    assert {r: c.owner for r, c in tree.cases(TOWNSHIP).items() if c.owner != TOWNSHIP} == {}
     for owner in OWNERS:
-        takes = tree.rows(owner, "SELECT receipt, count(*) FROM case_event WHERE action = 'take_over' "
-                                 "GROUP BY receipt")
-        assert dict(takes) == {r: 1 for r, o in expected.items() if o == owner}
+        assert take_overs(history(tree, owner)) == {r: 1 for r, o in expected.items() if o == owner}
         with tree.client(owner) as c:
             cases = listed(c)
         mine = {r for r, o in expected.items() if o == owner}
@@ -324,11 +373,10 @@ def test_cases_taken_while_the_township_is_down_reach_their_owners_once_and_deci
 
     # Every decision reaches the village, with the owner's whole history.
     def village_caught_up() -> bool:
-        rows = tree.rows(VILLAGE, "SELECT receipt, status, event_count FROM case_record")
-        return all(status == "approved" and count == final[r] for r, status, count in rows)
+        return all(status == "approved" and count == final[r] for r, (status, count) in versions(tree, VILLAGE).items())
 
     wait_for(village_caught_up, 60, lambda: f"village statuses: "
-             f"{tree.rows(VILLAGE, 'SELECT status, count(*) FROM case_record GROUP BY status')}, "
+             f"{collections.Counter(status for status, _ in versions(tree, VILLAGE).values())}, "
              f"outboxes {tree.outbox_depths()}")
     mark("decisions at the village")
     at_village = history(tree, VILLAGE)
@@ -349,7 +397,7 @@ def test_cases_taken_while_the_township_is_down_reach_their_owners_once_and_deci
     # The ancestors supervise: the city holds a summary of every case, and the owners'
     # summaries (county and township owners report up) are current.
     wait_for(lambda: sum(tree.outbox_depths().values()) == 0, 30, lambda: f"outboxes {tree.outbox_depths()}")
-    summaries = dict(tree.rows(CITY, "SELECT receipt, event_count FROM case_summary"))
+    summaries = city_summaries(tree)
     assert set(summaries) == set(expected)
     assert {r: n for r, n in summaries.items() if expected[r] != CITY and n != final[r]} == {}
     check_stores_sound(tree)
@@ -455,7 +503,7 @@ def test_sigkill_of_township_and_village_during_sync_loses_nothing_and_doubles_n
         rng.shuffle(plan)
         for victims in plan:
             time.sleep(rng.uniform(0.3, 2.5))
-            depth = tree.one(VILLAGE, "SELECT count(*) FROM outbox")
+            depth = tree.outbox_depth(VILLAGE)
             for victim in victims:
                 tree.kill(victim)  # SIGKILL: no flush, no goodbye
                 time.sleep(rng.uniform(0.0, 0.4))
@@ -475,9 +523,10 @@ def test_sigkill_of_township_and_village_during_sync_loses_nothing_and_doubles_n
     chaos_done = time.monotonic()
 
     total = len(ledger.acked)
+
     wait_for(lambda: sum(tree.outbox_depths().values()) == 0
              and sum(len(tree.owned(o)) for o in OWNERS) >= total
-             and tree.one(VILLAGE, "SELECT count(*) FROM case_record WHERE event_count < 3") == 0,
+             and all(count >= 3 for _, count in versions(tree, VILLAGE).values()),
              DRAIN_LIMIT, lambda: f"outboxes {tree.outbox_depths()}, owned "
              f"{ {o: len(tree.owned(o)) for o in OWNERS} } of {total}")
     drained = time.monotonic()
@@ -485,29 +534,29 @@ def test_sigkill_of_township_and_village_during_sync_loses_nothing_and_doubles_n
     # The village holds exactly the acknowledged cases, one per key.
     receipts = set(ledger.acked.values())
     assert len(receipts) == total
-    assert {r for (r,) in tree.rows(VILLAGE, "SELECT receipt FROM case_record")} == receipts
+    assert set(tree.cases(VILLAGE)) == receipts
+    # Every key the village ever served, and nothing more: the whole ledger, which no read lists.
     assert dict(tree.rows(VILLAGE, "SELECT key, receipt FROM idempotency_key")) == ledger.acked
     # Each owned exactly once, by the node it was handed to.
     owners = owners_by_receipt(tree)
     assert {r: o for r, o in owners.items() if len(o) != 1} == {}
     assert {r: o[0] for r, o in owners.items()} == ledger.owner
-    assert tree.one(TOWNSHIP, "SELECT count(*) FROM case_record WHERE owner != ?", (TOWNSHIP,)) == 0
+    assert {r: c.owner for r, c in tree.cases(TOWNSHIP).items() if c.owner != TOWNSHIP} == {}
     # Each owner took each of its cases over exactly once, and the village mirrors that history.
     at_village = history(tree, VILLAGE)
     for owner in OWNERS:
         mine = {r for r, o in ledger.owner.items() if o == owner}
-        takes = dict(tree.rows(owner, "SELECT receipt, count(*) FROM case_event WHERE action = 'take_over' "
-                                      "GROUP BY receipt"))
-        assert takes == {r: 1 for r in mine}, owner
         at_owner = history(tree, owner)
+        assert take_overs(at_owner) == {r: 1 for r in mine}, owner
         for r in mine:
             assert [e[:2] for e in at_owner[r]] == [(1, "submit"), (2, "hand_over"), (3, "take_over")], r
             assert at_village[r] == at_owner[r], r
         # Every envelope the owner applied, it applied once (identities are primary keys);
-        # and it applied exactly one transfer per case it owns.
+        # and it applied exactly one transfer per case it owns (the dedupe ledger itself, read
+        # from the file: no read lists it).
         assert tree.one(owner, "SELECT count(*) FROM applied_envelope WHERE origin = ?", (VILLAGE,)) == len(mine)
     # The city's rollup covers every case once.
-    summaries = dict(tree.rows(CITY, "SELECT receipt, event_count FROM case_summary"))
+    summaries = city_summaries(tree)
     assert set(summaries) == receipts
     assert {r: n for r, n in summaries.items() if ledger.owner[r] != CITY and n != 3} == {}
     check_stores_sound(tree)
@@ -579,22 +628,22 @@ def test_a_batch_acknowledged_into_the_inbox_survives_sigkill_and_applies_once(t
         for i in range(150):
             receipts.add(submit(village, application(i, Level.TOWNSHIP, rng, "inbox")).case.receipt)
     tree.start(TOWNSHIP)
-    # Kill it the moment it holds acknowledged envelopes it has not applied yet.
+    # Kill it the moment it holds acknowledged envelopes it has not applied yet. That moment
+    # lasts milliseconds, so it is watched in the file (a call per poll would miss it).
     wait_for(lambda: tree.one(TOWNSHIP, "SELECT count(*) FROM inbox") > 0, 30,
              lambda: f"the township's inbox never filled; it owns {len(tree.owned(TOWNSHIP))}", interval=0.01)
     tree.kill(TOWNSHIP)
+    # What the killed township left on disk: read from its file, as no process answers now.
     waiting = tree.one(TOWNSHIP, "SELECT count(*) FROM inbox")
-    applied_before = len(tree.owned(TOWNSHIP))
+    applied_before = tree.one(TOWNSHIP, "SELECT count(*) FROM case_record WHERE owner = ?", (TOWNSHIP,))
     assert waiting > 0 and applied_before < 150, (waiting, applied_before)
     # The waiting envelopes are within what the township acknowledged: the village will not send
     # them again (a copy it sends before deleting them is dropped by this cursor).
     (through,) = tree.rows(TOWNSHIP, "SELECT through FROM inbound_cursor WHERE link = ?", (VILLAGE,))[0]
     assert tree.one(TOWNSHIP, "SELECT max(last_seq) FROM inbox WHERE link = ?", (VILLAGE,)) <= through
     tree.start(TOWNSHIP)
-    wait_for(lambda: tree.owned(TOWNSHIP) == receipts and tree.one(TOWNSHIP, "SELECT count(*) FROM inbox") == 0,
-             60, lambda: f"township owns {len(tree.owned(TOWNSHIP))} of 150, inbox "
-                         f"{tree.one(TOWNSHIP, 'SELECT count(*) FROM inbox')}")
-    take_overs = collections.Counter(r for (r,) in tree.rows(
-        TOWNSHIP, "SELECT receipt FROM case_event WHERE action = 'take_over'"))
-    assert set(take_overs) == receipts and set(take_overs.values()) == {1}
-    assert tree.one(TOWNSHIP, "SELECT count(*) FROM quarantine") == 0
+    wait_for(lambda: tree.owned(TOWNSHIP) == receipts and inbox_depth(tree, TOWNSHIP) == 0,
+             60, lambda: f"township owns {len(tree.owned(TOWNSHIP))} of 150, inbox {inbox_depth(tree, TOWNSHIP)}")
+    assert take_overs(history(tree, TOWNSHIP)) == {r: 1 for r in receipts}
+    with tree.client(TOWNSHIP) as c:
+        assert list(c.quarantine().items) == []

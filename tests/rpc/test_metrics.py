@@ -8,7 +8,6 @@ SQLite file read with plain ``sqlite3``, not from the code under test.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,12 +20,13 @@ from prometheus_client.registry import Collector
 from govnet.node.app.links import LinkReport
 from govnet.node.process.metrics import EXPORTED, StoreFacts, gauges
 from govnet.node.rpc.client import ClientError
+from govnet.node.store import outbox
 from govnet.node.store.engine import DB_FILE
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, Refused
 from govnet.sync.transport.grpc import GrpcTransport
 
-from support.helpers import CLERK, push_one, statistics_settled, submit
+from support.helpers import CLERK, every_case, push_one, statistics_settled, store_of, submit
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -46,9 +46,17 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-def sql(data_dir: Path, statement: str) -> int:
-    with sqlite3.connect(f"file:{data_dir / DB_FILE}?mode=ro", uri=True) as db:
-        return int(db.execute(statement).fetchone()[0])
+def counted(data_dir: Path, status: str, case_type: str) -> int:
+    """Cases with ``status`` and ``case_type``, counted from the store's case list (not from
+    the count the gauge itself reads)."""
+    with store_of(data_dir) as store:
+        return sum(1 for c in every_case(store) if (c.state.status.value, c.state.case_type.value) == (status, case_type))
+
+
+def waiting_for(data_dir: Path, link: str) -> int:
+    """Envelopes the outbox holds for ``link``, listed one by one (not the depth the gauge reads)."""
+    with store_of(data_dir) as store, store.reading() as s:
+        return len(outbox.pending(s, link))
 
 
 # --- the pure part: one snapshot of the store becomes metric families ---
@@ -158,10 +166,10 @@ def test_case_and_outbox_gauges_match_the_store_at_scrape_time(county, clock) ->
     data = node.data_dir
     statistics_settled(data)  # its report joins the outbox in the background: count after it
     samples = scrape(node.node.http_address)
-    assert value(samples, "govnet_cases", status="received", case_type="immediate") == sql(
-        data, "SELECT count(*) FROM case_record WHERE status='received' AND case_type='immediate'") == 2
+    assert value(samples, "govnet_cases", status="received", case_type="immediate") == counted(
+        data, "received", "immediate") == 2
     assert value(samples, "govnet_cases", status="accepted", case_type="promised") == 1
-    queued = sql(data, "SELECT count(*) FROM outbox WHERE link='371100'")
+    queued = waiting_for(data, "371100")
     assert queued > 0  # summaries for the city wait: the city is unreachable
     assert value(samples, "govnet_outbox_depth", link="371100", direction="up") == queued
     assert value(samples, "govnet_sync_link_up", link="371100", direction="up") == 0

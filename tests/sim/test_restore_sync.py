@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
-from govnet.node.store.backup import restore_as_new_incarnation
+from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.backup import STORE_FILES
 from govnet.sync.cursor import Cursor
@@ -60,9 +60,16 @@ def jumps(fed: Federation) -> dict[str, int]:
 
 
 def cursor_gaps(fed: Federation, node: str) -> list[tuple[str, int, str]]:
-    """Inbound cursors of ``node`` still waiting for positions (``above`` not empty)."""
-    return [tuple(r) for r in fed._query(node, "SELECT link, incarnation, above FROM inbound_cursor "
+    """Inbound cursors of ``node`` still waiting for positions (``above`` not empty).
+
+    Read from the file: every cursor row, of every link and every incarnation of it, is the
+    claim, and the store reads one cursor at a time (for a link and incarnation it names)."""
+    conn = sqlite3.connect(f"file:{fed.core(node).store.path}?mode=ro", uri=True)
+    try:
+        return [tuple(r) for r in conn.execute("SELECT link, incarnation, above FROM inbound_cursor "
                                                "WHERE above != '[]'")]
+    finally:
+        conn.close()
 
 
 def decide_all(fed: Federation, node: str, receipts: list[str]) -> None:
@@ -104,14 +111,8 @@ def test_a_run_with_every_fault_never_moves_a_cursor_up(tmp_path: Path) -> None:
 
 
 def snapshot_store(fed: Federation, node: str, out: Path) -> None:
-    """A consistent copy of ``node``'s store, as ``govnet backup`` takes it (SQLite's backup API)."""
-    src = sqlite3.connect(f"file:{fed.core(node).store.path}?mode=ro", uri=True)
-    dst = sqlite3.connect(out)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+    """A consistent copy of ``node``'s store, taken as ``govnet backup`` takes it."""
+    snapshot(fed.core(node).store.path, out)
 
 
 def restore_store(fed: Federation, node: str, backup: Path) -> None:

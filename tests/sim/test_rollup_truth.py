@@ -183,15 +183,9 @@ def brute_force(db: Path, node: str) -> dict[tuple[str, str, str, str], dict[str
     return {k: v for k, v in out.items() if any(v.values())}
 
 
-def stats_in_outbox(db: Path) -> list[Envelope]:
-    # The stats envelopes as stored in the outbox, whose encoding the test decodes itself.
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, "
-                            "payload, created_at FROM outbox WHERE kind = 'stats'").fetchall()
-    finally:
-        conn.close()
-    return [Envelope(*r[:8], r[8].encode(), r[9]) for r in rows]
+def stats_in_outbox(fed: Federation, node: str) -> list[Envelope]:
+    """The stats envelopes waiting in ``node``'s outbox, as they travel (the test decodes them itself)."""
+    return [env for link in fed.neighbours(node) for env in fed.outbox(node, link) if env.kind == "stats"]
 
 
 def city_rows(fed: Federation) -> dict[tuple[str, str, str, str], dict[str, int]]:
@@ -223,7 +217,7 @@ async def run(base: Path, seed: int, cases: int, steps: int) -> None:
             if rng.random() < 0.35:
                 node = rng.choice(NODES)
                 ledgers[node].flush_now(fed.clock.now(), report=rng.random() < 0.3)
-                for env in stats_in_outbox(fed.core(node).store.path):
+                for env in stats_in_outbox(fed, node):
                     sent[(env.origin, env.origin_seq)] = env
 
         fed.publish(CITY, CATALOG)

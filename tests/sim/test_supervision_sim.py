@@ -8,7 +8,6 @@ village reaches the supervising county.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
 
 
 def events(fed: Federation, node: str, receipt: str) -> list[str]:
-    return [a for (a,) in fed._query(node, "SELECT action FROM case_event WHERE receipt = ? ORDER BY seq", (receipt,))]
+    return fed.actions(node, receipt)
 
 
 def test_the_owner_raises_alarms_offline_and_they_travel_once_it_reconnects(tmp_path: Path) -> None:
@@ -45,7 +44,7 @@ def test_the_owner_raises_alarms_offline_and_they_travel_once_it_reconnects(tmp_
             assert "overdue" not in events(fed, VILLAGE, receipt)
             await fed.settle()
             assert events(fed, VILLAGE, receipt).count("overdue") == 1
-            (count,) = fed._query(CITY, "SELECT event_count FROM case_summary WHERE receipt = ?", (receipt,))[0]
+            count = fed.summaries(CITY)[receipt].event_count
             assert count == len(events(fed, TOWN, receipt))
             assert fed.scan(VILLAGE) == 0  # only the owner records alarms
             # The city holds the summary only: it sees the red card as of the last state it heard.
@@ -58,8 +57,8 @@ def test_the_owner_raises_alarms_offline_and_they_travel_once_it_reconnects(tmp_
             fed.act(TOWN, up, "review")  # Thu Mar 26: step due Fri Apr 24 (Qingming Apr 4-6 off)
             fed.clock.set(datetime(2026, 4, 27, 9, 0, tzinfo=CHINA_TZ))
             assert fed.scan(TOWN) == 1
-            step = fed._query(TOWN, "SELECT detail FROM case_event WHERE receipt = ? AND action = 'step_overdue'", (up,))
-            assert [json.loads(d) for (d,) in step] == [
+            step = [e.detail for e in fed.events(TOWN, up) if e.action == "step_overdue"]
+            assert step == [
                 {"step": "escalation_review", "department": "生态环境局", "due": "2026-04-24"}]
             assert "overdue" not in events(fed, TOWN, up)  # the case itself is in time (due May 12)
 
@@ -75,10 +74,10 @@ def test_the_owner_raises_alarms_offline_and_they_travel_once_it_reconnects(tmp_
             filed = fed.complaints[VILLAGE].file(FileCommand(text="差评后无人回访", receipt=receipt))
             await fed.settle()
             for node in (COUNTY, TOWN, VILLAGE):
-                rows = fed._query(node, "SELECT supervisor, about_node, status FROM complaint WHERE complaint_id = ?",
-                                  (filed.complaint_id,))
+                rows = [(v.row.supervisor, v.row.about_node, v.row.status) for v in fed.complaints[node].list()
+                        if v.row.complaint_id == filed.complaint_id]
                 assert rows == [(COUNTY, TOWN, "open")], node
-            assert fed._query(CITY, "SELECT count(*) FROM complaint")[0][0] == 0
-            assert sum(fed._query(n, "SELECT count(*) FROM quarantine")[0][0] for n in fed.nodes) == 0
+            assert fed.complaints[CITY].list() == []
+            assert sum(fed.quarantined(n) for n in fed.nodes) == 0
 
     asyncio.run(scenario())

@@ -495,7 +495,7 @@ class LosesPushReplies(MemoryTransport):
 
 
 def rows(f: Federation, node: str, link: str) -> list[int]:
-    return [r[0] for r in f._query(node, "SELECT seq FROM outbox WHERE link = ? ORDER BY seq", [link])]
+    return [e.seq for e in f.outbox(node, link)]
 
 
 def test_batches_chosen_while_one_is_in_flight_send_each_envelope_once(tmp_path: Path) -> None:
@@ -636,6 +636,7 @@ def test_digest_comparison_repairs_a_silent_divergence(fed: Federation) -> None:
     path = fed.core(TOWN).store.path
     import sqlite3
 
+    # A silent divergence no code path makes: the summary is deleted from the file by hand.
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM case_summary WHERE receipt = ?", (receipt,))
     assert not any(s[0] == receipt for s in fed.snapshot()[TOWN]["summaries"])

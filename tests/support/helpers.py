@@ -13,7 +13,8 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from govnet.node.domain.applicant import resident_id_check_char
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import GovnetClient
+from govnet.node.store.cases import CaseRecord
+from govnet.node.store.engine import Store
 from govnet.ops.processes import govnet_command
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
@@ -163,6 +166,26 @@ def store_snapshot(data_dir: Path, settle_s: float = 10.0) -> dict[str, tuple[in
         return out
     finally:
         conn.close()
+
+
+@contextmanager
+def store_of(data_dir: Path) -> Iterator[Store]:
+    """A node's store, opened with the product's own engine beside its running process (WAL
+    lets both read) or after it stopped: a test reads through the store's reads and
+    repository functions what no call answers (outboxes, inboxes, a stopped node's cases)."""
+    store = Store.open(data_dir)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def every_case(store: Store) -> list[CaseRecord]:
+    """Every case the store holds, in receipt order, page by page through ``list_cases``."""
+    out: list[CaseRecord] = []
+    while page := store.list_cases(after_receipt=out[-1].state.receipt if out else "", limit=1000):
+        out += page
+    return out
 
 
 def wait_for(check: Callable[[], bool], seconds: float, what: Callable[[], str], interval: float = 0.05) -> float:

@@ -34,14 +34,15 @@ Everything else, including every transaction boundary, stays as in the node.
 until nothing waits and a sweep moves nothing (bounded; ``NotSettled`` otherwise).
 ``snapshot()`` returns what must converge: per node, the cases, their events, the
 summaries, the catalog version and the quarantine count, without timestamps or other
-run-dependent fields (link positions, outbox contents, applied-envelope times).
+run-dependent fields (link positions, outbox contents, applied-envelope times). It and the
+other reads (``cases``, ``actions``, ``summaries``, ``outbox``, ``waiting``…) go through
+each node's store reads and repository functions, as the node itself reads; the tests use
+them instead of SQL.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import sqlite3
 import zlib
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -65,12 +66,17 @@ from govnet.node.domain.deadlines import SupervisionSettings
 from govnet.node.domain.lifecycle import ActParams
 from govnet.node.process.build import Node, build_node
 from govnet.node.process.config import Address, NodeConfig
+from govnet.node.store import inbox, links, outbox, quarantine
+from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import Store
+from govnet.node.store.models import CaseSummary
 from govnet.ops.applicants import fake_applicant
+from govnet.sync.envelope import Envelope
 from govnet.sync.session import ExchangeResult, direct, exchange
 from govnet.sync.transport.base import LinkDown, ParentBusy, Refused
 from govnet.sync.transport.memory import Faults, MemoryTransport
 
+from support.helpers import every_case
 from support.inprocess import BackgroundLoop
 
 # A Tuesday morning in Beijing, far from holidays.
@@ -325,13 +331,18 @@ class Federation:
         return out
 
     def waiting(self) -> dict[str, int]:
-        """Outbox rows per node (only nodes that have some)."""
+        """Envelopes waiting in the outbox, per node (only nodes that have some)."""
         out = {}
         for n in self.nodes:
-            (count,) = self._query(n, "SELECT count(*) FROM outbox")[0]
+            count = sum(len(self.outbox(n, link)) for link in self.neighbours(n))
             if count:
                 out[n] = count
         return out
+
+    def neighbours(self, node_id: str) -> list[str]:
+        """The links ``node_id`` has: its parent (if any) and its children here."""
+        parent = parent_id(node_id)
+        return ([parent] if parent else []) + [n for n in self.nodes if parent_id(n) == node_id]
 
     # --- domain operations (each moves the clock one step) ---
 
@@ -381,43 +392,63 @@ class Federation:
 
     # --- reading the state ---
 
-    def _query(self, node_id: str, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        path = self.cores[node_id].store.path
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return list(conn.execute(sql, tuple(args)).fetchall())
-        finally:
-            conn.close()
+    def cases(self, node_id: str) -> list[CaseRecord]:
+        """Every case ``node_id`` holds (its own and the copies it keeps), in receipt order."""
+        return every_case(self.cores[node_id].store)
+
+    def events(self, node_id: str, receipt: str) -> list[StoredEvent]:
+        """The events of ``receipt`` that ``node_id`` holds, in order (superseded ones, kept
+        apart at negative places, first)."""
+        return self.cores[node_id].store.events(receipt)
+
+    def actions(self, node_id: str, receipt: str) -> list[str]:
+        """The actions of ``receipt``'s events at ``node_id``, in order."""
+        return [e.action for e in self.events(node_id, receipt)]
+
+    def summaries(self, node_id: str) -> dict[str, CaseSummary]:
+        """receipt -> the summary ``node_id`` keeps of each case it supervises (an empty root:
+        applied for anywhere)."""
+        with self.cores[node_id].store.reading() as s:
+            return {x.receipt: x for x in links.summaries_from(s, "")}
+
+    def outbox(self, node_id: str, link: str) -> list[Envelope]:
+        """What waits in ``node_id``'s outbox for ``link``, in link order."""
+        with self.cores[node_id].store.reading() as s:
+            return outbox.pending(s, link)
+
+    def inbox_waiting(self, node_id: str) -> int:
+        """Envelopes ``node_id`` received and acknowledged and has not applied yet."""
+        with self.cores[node_id].store.reading() as s:
+            return inbox.waiting(s)
+
+    def quarantined(self, node_id: str) -> int:
+        """Envelopes ``node_id`` set aside and has not replayed."""
+        with self.cores[node_id].store.reading() as s:
+            return quarantine.count_quarantined(s)
 
     def owner_view(self, node_id: str) -> dict[str, tuple[str, str, int]]:
         """receipt -> (owner, status, event_count) of every case row ``node_id`` holds."""
-        return {r: (o, st, c) for r, o, st, c in
-                self._query(node_id, "SELECT receipt, owner, status, event_count FROM case_record")}
+        return {c.state.receipt: (c.state.owner, c.state.status.value, c.state.event_count)
+                for c in self.cases(node_id)}
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per node, the state that must converge — no timestamps, no link positions."""
         out: dict[str, dict[str, Any]] = {}
         for n in self.nodes:
-            cases = self._query(n, """
-                SELECT receipt, status, case_type, owner, owner_epoch, origin, event_count, decision,
-                       materials, pending_materials, catalog_version, catalog_issuer
-                FROM case_record ORDER BY receipt""")
-            events = self._query(n, """
-                SELECT receipt, seq, action, from_status, to_status, actor, origin, superseded
-                FROM case_event ORDER BY receipt, seq""")
-            summaries = self._query(n, """
-                SELECT receipt, status, owner, event_count FROM case_summary ORDER BY receipt""")
-            releases = dict(self._query(n, "SELECT issuer, max(version) FROM catalog_release GROUP BY issuer"))
-            version = max(releases.values(), default=0)
-            (quarantined,) = self._query(n, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL")[0]
+            cases = [c.state for c in self.cases(n)]
+            releases = self.cores[n].store.catalog().releases
             out[n] = {
-                "cases": [(r, st, ct, o, ep, org, cnt, dec, tuple(json.loads(m)), tuple(json.loads(p)), cv, ci)
-                          for r, st, ct, o, ep, org, cnt, dec, m, p, cv, ci in cases],
-                "events": [tuple(e[:7]) + (bool(e[7]),) for e in events],
-                "summaries": [tuple(x) for x in summaries],
-                "catalog_version": version,
-                "catalog_releases": releases,
-                "quarantined": quarantined,
+                "cases": [(c.receipt, c.status.value, c.case_type.value, c.owner, c.owner_epoch, c.origin,
+                           c.event_count, c.decision, c.materials, c.pending_materials, c.catalog_version,
+                           c.catalog_issuer) for c in cases],
+                # Superseded events are the ones kept apart at negative places.
+                "events": [(c.receipt, e.seq, e.action, e.from_status, e.to_status, e.actor, e.origin, e.seq < 0)
+                           for c in cases for e in self.events(n, c.receipt)],
+                "summaries": [(x.receipt, x.status, x.owner, x.event_count)
+                              for _, x in sorted(self.summaries(n).items())],
+                "catalog_version": max(releases.values(), default=0),
+                "catalog_releases": dict(releases),
+                "quarantined": self.quarantined(n),
             }
         return out
 
