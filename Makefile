@@ -11,8 +11,10 @@ BUILD_INPUTS := pyproject.toml setup.py $(wildcard protos/govnet/v1/*.proto)
 demo: $(VENV)/.installed
 	$(BIN)/govnet demo
 
+# Two workers, a test file each at a time: the real-process tests mostly wait on fsync and
+# sockets, so two share the two cores well (every test has its own directory and ports).
 test: $(VENV)/.installed-test tools lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The pure-core tests and the lint, in under a minute.
 quick: $(VENV)/.installed-test lint
