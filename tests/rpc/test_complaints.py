@@ -17,7 +17,7 @@ from govnet.node.domain.calendar import local_date
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.processes import init_node
 
-from support.helpers import govnet, store_snapshot, submit, wait_for
+from support.helpers import govnet, statistics_settled, store_snapshot, submit, wait_for
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 S = grpc.StatusCode
@@ -27,6 +27,21 @@ COUNTY, TOWN, VILLAGE = "371102", "371102001", "371102001201"
 
 def held(client: GovnetClient, complaint_id: str):
     return next((c for c in client.complaints().complaints if c.complaint_id == complaint_id), None)
+
+
+def quiet_snapshot(chain: dict[str, tuple[InProcessNode, GovnetClient]], node_id: str) -> dict[str, tuple[int, str]]:
+    """``node_id``'s store once the whole chain is quiet: every ledger has counted what it holds
+    and no link between the three has anything waiting, so that comparing it before and after a
+    call sees only what the call did (and not a village's statistics still passing through)."""
+    for node, _ in chain.values():
+        statistics_settled(node.data_dir)
+
+    def drained() -> bool:
+        return all(link.outbox_depth == 0 and link.inbox_depth == 0
+                   for _, client in chain.values() for link in client.sync_status().links if link.neighbour in chain)
+
+    wait_for(drained, 20, lambda: "the links between the three nodes did not drain")
+    return store_snapshot(chain[node_id][0].data_dir)
 
 
 @pytest.fixture
@@ -61,7 +76,7 @@ def test_a_complaint_about_a_case_goes_to_the_owners_parent_and_is_tracked_until
     wait_for(lambda: held(c, cid) is not None and held(t, cid) is not None, 20, lambda: "complaint did not arrive")
     assert held(c, cid).due == filed.due and held(t, cid).about_node == TOWN
 
-    before = store_snapshot(town.data_dir)
+    before = quiet_snapshot(chain, TOWN)
     with pytest.raises(ClientError) as info:
         t.resolve_complaint(cid, resolution="已处理", actor="镇长")
     assert info.value.code is S.FAILED_PRECONDITION and f"tracked by node {COUNTY}" in str(info.value)
