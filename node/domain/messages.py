@@ -172,9 +172,6 @@ class CaseSnapshot:
         """The same state without the personal data (for summaries and for ancestors)."""
         return self if self.personal is None else replace(self, personal=None)
 
-    def with_owner(self, owner: str) -> CaseSnapshot:
-        return replace(self, owner=owner)
-
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)  # the fields are CASE_FIELDS and ``personal``: one copy, no lookups by name
         del out["personal"]

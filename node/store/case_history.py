@@ -33,13 +33,6 @@ def last_happened_at(s: Session, receipt: str) -> str | None:
     return str(last) if last else None
 
 
-def event_details(s: Session, receipt: str, action: str) -> list[dict[str, Any]]:
-    """The details of the events of ``action`` on a case, oldest first (superseded ones left out)."""
-    rows = query(s, "SELECT detail FROM case_event WHERE receipt = ? AND action = ? AND NOT superseded ORDER BY seq",
-                 (receipt, action))
-    return [json.loads(d) for (d,) in rows]
-
-
 def rating_record(s: Session, receipt: str) -> RatingRecord:
     """What the case's history holds of its rating, the rectification and the appeal."""
     kinds = (SystemAction.EVALUATE.value, RECTIFY_OPEN, SystemAction.RECTIFY_CLOSE.value, SystemAction.APPEAL.value,

@@ -65,11 +65,6 @@ def forward(s: Session, meta: StoreMeta, env: Envelope, link: str | None = None)
     return _append(s, link, env)
 
 
-def to_envelope(r: OutboxRow) -> Envelope:
-    return Envelope(r.seq, r.origin, r.origin_incarnation, r.origin_seq, r.kind, r.target, r.case_key,
-                    r.priority, r.payload.encode(), r.created_at)
-
-
 def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> list[Envelope]:
     """What waits on ``link`` (beyond position ``after``), in link order (plain SQL: it is read
     for every batch)."""
