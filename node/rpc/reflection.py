@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from importlib import resources
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
-from google.protobuf.descriptor import FileDescriptor
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 log = logging.getLogger("govnet.rpc")
@@ -39,7 +39,7 @@ def read_descriptor_set(package: str = "govnet.v1") -> list[descriptor_pb2.FileD
     return list(descriptor_pb2.FileDescriptorSet.FromString(data).file)
 
 
-def _with_dependencies(descriptor: FileDescriptor, into: dict[str, descriptor_pb2.FileDescriptorProto]) -> None:
+def _with_dependencies(descriptor: Any, into: dict[str, descriptor_pb2.FileDescriptorProto]) -> None:
     for dependency in descriptor.dependencies:
         _with_dependencies(dependency, into)
     if descriptor.name not in into:
@@ -52,9 +52,9 @@ class Reflection(reflection_pb2_grpc.ServerReflectionServicer):
     """``grpc.reflection.v1alpha.ServerReflection`` over files that keep their comments."""
 
     def __init__(self, service_names: Iterable[str], files: Iterable[descriptor_pb2.FileDescriptorProto],
-                 generated: Iterable[FileDescriptor]) -> None:
-        """``files``: the descriptor set's files; ``generated``: the files of every reflected
-        service as the running code has them (used for whatever the set does not hold)."""
+                 generated: Iterable[Any]) -> None:
+        """``files``: the descriptor set's files; ``generated``: the ``FileDescriptor`` of every
+        reflected service as the running code has it (used for whatever the set does not hold)."""
         self.service_names = tuple(service_names)
         self.files: dict[str, descriptor_pb2.FileDescriptorProto] = {f.name: f for f in files}
         for descriptor in generated:
@@ -104,7 +104,8 @@ class Reflection(reflection_pb2_grpc.ServerReflectionServicer):
             elif kind == "file_containing_extension":
                 ask = request.file_containing_extension
                 message = self.pool.FindMessageTypeByName(ask.containing_type)
-                reply = self._files_response(self.pool.FindExtensionByNumber(message, ask.extension_number).file.name)
+                extension = self.pool.FindExtensionByNumber(message, ask.extension_number)
+                reply = self._files_response(self.pool.FindFileContainingSymbol(extension.full_name).name)
             elif kind == "all_extension_numbers_of_type":
                 message = self.pool.FindMessageTypeByName(request.all_extension_numbers_of_type)
                 reply = reflection_pb2.ServerReflectionResponse(

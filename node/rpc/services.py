@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -44,8 +45,9 @@ from govnet.v1 import (
     sync_pb2_grpc,
 )
 
-
-Status = health_pb2.HealthCheckResponse.ServingStatus
+Status = int  # a health_pb2.HealthCheckResponse.ServingStatus value
+# The typing stubs of grpcio-health-checking predate List's messages (HealthListRequest/Response).
+_health_messages: Any = health_pb2
 
 
 class NodeHealth(health.aio.HealthServicer):
@@ -66,9 +68,8 @@ class NodeHealth(health.aio.HealthServicer):
         self._statuses = dict.fromkeys(self._statuses, health_pb2.HealthCheckResponse.NOT_SERVING)
         await super().enter_graceful_shutdown()
 
-    async def List(self, request: health_pb2.HealthListRequest,
-                   context: grpc.aio.ServicerContext) -> health_pb2.HealthListResponse:
-        return health_pb2.HealthListResponse(statuses={
+    async def List(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return _health_messages.HealthListResponse(statuses={
             name: health_pb2.HealthCheckResponse(status=status) for name, status in sorted(self._statuses.items())})
 
 
