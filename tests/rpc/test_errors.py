@@ -155,7 +155,11 @@ def test_a_64_kb_bad_input_gets_its_real_reason_in_a_short_message(make_node, ca
 def test_health_list_answers_every_service(make_node) -> None:
     node, _ = make_node()
     with grpc.insecure_channel(node.address) as channel:
-        listed = health_pb2_grpc.HealthStub(channel).List(health_pb2.HealthListRequest(), timeout=5)
+        stub = health_pb2_grpc.HealthStub(channel)
+        listed = stub.List(health_pb2.HealthListRequest(), timeout=5)
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service="govnet.v1.CaseService"), timeout=5)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING  # a stream through the boundary too
+        watch.cancel()
     assert {name: s.status for name, s in listed.statuses.items()} == dict.fromkeys(
         ("", "govnet.v1.CaseService", "govnet.v1.CatalogService", "govnet.v1.SyncService",
          "govnet.v1.SupervisionService", "govnet.v1.StatsService"), health_pb2.HealthCheckResponse.SERVING)

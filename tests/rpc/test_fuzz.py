@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import pytest
 from google.protobuf import descriptor as d
 from google.protobuf import message_factory
 from google.protobuf.message import Message
