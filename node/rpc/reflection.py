@@ -85,6 +85,18 @@ class Reflection(reflection_pb2_grpc.ServerReflectionServicer):
         for dependency in proto.dependency:
             self._closure(dependency, into)
 
+    def _file_of(self, symbol: str) -> str:
+        """The file declaring ``symbol``: a message, enum, service, field, or a service's method
+        (``govnet.v1.CaseService.Submit``, which the pool does not index; raises KeyError)."""
+        try:
+            return str(self.pool.FindFileContainingSymbol(symbol).name)
+        except KeyError:
+            parent, _, method = symbol.rpartition(".")
+            service = self.pool.FindServiceByName(parent)  # KeyError when it is no service either
+            if method not in service.methods_by_name:
+                raise
+            return str(service.file.name)
+
     def _files_response(self, name: str) -> reflection_pb2.ServerReflectionResponse:
         found: dict[str, bytes] = {}
         self._closure(name, found)
@@ -100,7 +112,7 @@ class Reflection(reflection_pb2_grpc.ServerReflectionServicer):
                     raise KeyError(request.file_by_filename)
                 reply = self._files_response(request.file_by_filename)
             elif kind == "file_containing_symbol":
-                reply = self._files_response(self.pool.FindFileContainingSymbol(request.file_containing_symbol).name)
+                reply = self._files_response(self._file_of(request.file_containing_symbol))
             elif kind == "file_containing_extension":
                 ask = request.file_containing_extension
                 message = self.pool.FindMessageTypeByName(ask.containing_type)

@@ -198,3 +198,4 @@ def test_reflection_shows_the_proto_comments(make_node) -> None:
         # Everything a tool needs to describe the service resolves, grpc's own services too.
         assert database.FindFileContainingSymbol("grpc.health.v1.Health").name.endswith("health.proto")
         assert database.FindFileContainingSymbol(sync_pb2.PushRequest.DESCRIPTOR.full_name).name == "govnet/v1/sync.proto"
+        assert database.FindFileContainingSymbol("govnet.v1.CaseService.Submit").name == "govnet/v1/cases.proto"  # a method
