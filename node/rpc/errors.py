@@ -14,10 +14,10 @@ Bounded, whatever the message holds. The status message travels percent-encoded 
 ``grpc-message`` trailer (a Chinese character is 9 bytes there) and the details, base64,
 in ``grpc-status-details-bin``; a client refuses trailers over its metadata limit (8 KiB
 soft, 16 KiB hard by default) with "received metadata size exceeds hard limit" instead of
-the real reason. So every message is cut to ``MAX_MESSAGE_CHARS`` characters on one line
-and every field path to ``MAX_FIELD_CHARS``, here and again at the boundary
-(``node.rpc.boundary``) for messages that never came through this map: at most
-300 × 9 + 2 × (300 × 3 + 120) × 4/3 ≈ 5.4 KB of trailers.
+the real reason. So every message is cut to ``MAX_MESSAGE_CHARS`` characters (and three times as many
+bytes) on one line and every field path to ``MAX_FIELD_CHARS``, here and again at the
+boundary (``node.rpc.boundary``) for messages that never came through this map: at most
+900 × 3 + (900 + 900 + 360) × 4/3 ≈ 5.6 KB of trailers (tests/rpc/test_errors_map.py).
 """
 
 from __future__ import annotations
@@ -59,11 +59,18 @@ R = TypeVar("R")
 
 
 def short(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` on one line, at most ``limit`` characters (cut ones end with '…')."""
+    """``text`` on one line, at most ``limit`` characters and 3 × ``limit`` bytes of UTF-8
+    (what ``limit`` Chinese characters take; rarer 4-byte characters are cut sooner), cut
+    ones ending with '…'."""
     line = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
-    if len(line) <= limit:
+    max_bytes = 3 * limit
+    if len(line) <= limit and len(line.encode()) <= max_bytes:
         return line
-    return line[: limit - len(ELLIPSIS)] + ELLIPSIS
+    line = line[: limit - len(ELLIPSIS)]
+    encoded = line.encode()
+    if len(encoded) > max_bytes - len(ELLIPSIS.encode()):
+        line = encoded[: max_bytes - len(ELLIPSIS.encode())].decode(errors="ignore")  # drops a cut character
+    return line + ELLIPSIS
 
 
 @dataclass(frozen=True)
