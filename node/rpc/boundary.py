@@ -124,7 +124,9 @@ def guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandle
             return parse(raw)
         except Exception as exc:  # noqa: BLE001  (whatever the parser raises, the body is not the message)
             reason = str(exc).rsplit(": ", 1)[-1] if ": " in str(exc) else type(exc).__name__
-            log.warning("undecodable request to %s from %s: %s", method, context.peer(), short(reason, 120))
+            peer = context.peer()
+            log.warning("undecodable request to %s from %s: %s", method, peer, short(reason, 120),
+                        extra={"method": method, "peer": peer})
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, short(f"request body is not a valid {what} ({reason})"))
             raise AssertionError("unreachable: abort raises") from None
 
