@@ -232,7 +232,7 @@ def requests_total(node) -> float:
 
 
 def check_stored_cases(client) -> int:
-    """Every stored case, read back through the public reads, holds only valid data."""
+    """Every stored case (and complaint), read back through the public reads, holds only valid data."""
     seen, token = 0, ""
     while True:
         page = client.list(limit=200, page_token=token)
@@ -250,7 +250,11 @@ def check_stored_cases(client) -> int:
             seen += 1
         token = page.next_page_token
         if not token:
-            return seen
+            break
+    if limits is not None:  # complaints filed by the fuzzer, read back the same way
+        for complaint in client.complaints().complaints:
+            assert len(complaint.text) <= limits.COMPLAINT and len(complaint.resolution) <= limits.REASON
+    return seen
 
 
 def test_every_rpc_survives_a_hostile_client(make_node, caplog) -> None:
