@@ -48,6 +48,7 @@ from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
+from govnet.node.rpc.boundary import Boundary
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError
@@ -157,7 +158,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     served = None
     if serve:
         try:
-            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc])
+            # metrics outside the boundary: it counts what the boundary answers, undecodable requests too
+            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary()])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     flush_interval=flush)

@@ -3,7 +3,8 @@
 Two kinds:
 
 * **Counted as they happen**: every RPC by method and status code, with a latency
-  histogram, recorded by a grpc.aio server interceptor (``RpcMetrics``). The same
+  histogram, recorded by a grpc.aio server interceptor (``RpcMetrics``), outside the
+  RPC boundary's (``node.rpc.boundary``), so it counts requests that do not even parse. The same
   interceptor writes one debug log line per call, with the receipt number when the
   call names one.
 * **Read from the store when scraped** (``StoreCollector``): cases by status and type,
@@ -20,6 +21,7 @@ parent and a bounded number of children).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -40,6 +42,7 @@ from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
+from govnet.node.rpc.boundary import PARSED, behavior_of, with_behavior
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
@@ -82,7 +85,11 @@ class _Call:
 
 
 class RpcMetrics(grpc.aio.ServerInterceptor):
-    """Counts every call by method and final status code and times it."""
+    """Counts every call (every service, health and reflection too) by method and final status code, and times it.
+
+    Put before ``node.rpc.boundary.Boundary`` in the server's interceptors: it then wraps
+    what the boundary returns and sees every status, the INVALID_ARGUMENT of a request
+    that does not parse included. A stream is counted once, when it ends."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter("govnet_rpc_requests", "gRPC calls served, by method and status code",
@@ -96,11 +103,15 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = details.method.rsplit("/", 1)[-1] if details.method.startswith("/govnet.") else details.method
-        if handler.request_streaming and handler.response_streaming and details.method.startswith("/govnet."):
-            return self._observed_stream(handler, method)
-        if handler.request_streaming or handler.response_streaming:
-            return handler  # health Watch and reflection pass through uncounted
-        behavior = handler.unary_unary
+        behavior = behavior_of(handler)
+        if inspect.isasyncgenfunction(behavior):
+
+            async def observed_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with self._counted(method, context, None):
+                    async for response in behavior(request, context):
+                        yield response
+
+            return with_behavior(handler, observed_stream, handler.request_deserializer)
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             with self._counted(method, context, request) as call:
@@ -109,22 +120,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
                     call.response = await call.response
                 return call.response
 
-        return grpc.unary_unary_rpc_method_handler(
-            observed, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
-
-    def _observed_stream(self, handler: Any, method: str) -> Any:
-        """A stream (Push) counted once, when it ends, with the whole stream's duration."""
-        behavior = handler.stream_stream
-
-        async def observed(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            with self._counted(method, context, None):
-                async for response in behavior(requests, context):
-                    yield response
-
-        return grpc.stream_stream_rpc_method_handler(
-            observed, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+        return with_behavior(handler, observed, handler.request_deserializer)
 
     @contextmanager
     def _counted(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> Iterator[_Call]:
@@ -138,7 +134,9 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
             failed = exc
             raise
         finally:
-            self.record(method, call_code(context, failed), time.perf_counter() - started, call.request, call.response)
+            parsed = PARSED.get()  # the boundary parses the request (grpc hands over bytes)
+            self.record(method, call_code(context, failed), time.perf_counter() - started,
+                        parsed if parsed is not None else call.request, call.response)
 
     def record(self, method: str, code: grpc.StatusCode, seconds: float, request: Any, response: Any) -> None:
         self.requests.labels(method, code.name).inc()
@@ -160,6 +158,8 @@ def call_code(context: grpc.aio.ServicerContext, failed: BaseException | None) -
         for member in grpc.StatusCode:
             if member.value[0] == code:
                 return member
+    if isinstance(failed, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED  # the client went away (or the server is stopping)
     return grpc.StatusCode.UNKNOWN if failed is not None else grpc.StatusCode.OK
 
 
