@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from govnet.federation.routing import Direction, next_hop
 from govnet.node.domain.messages import Message
@@ -73,6 +73,14 @@ def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> 
            "CAST(payload AS BLOB), created_at FROM outbox WHERE link = ? AND seq > ? ORDER BY seq")
     rows = query(s, sql + " LIMIT ?", (link, after, limit)) if limit else query(s, sql, (link, after))
     return [Envelope(*r) for r in rows]
+
+
+def replace_with(s: Session, link: str, env: Envelope) -> bool:
+    """Put ``env`` in place of what waits at its position on ``link`` (a withheld envelope's
+    marker); False when nothing waits there."""
+    done = s.exec(update(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq) == env.seq)
+                  .values(kind=env.kind, payload=env.payload.decode())).rowcount
+    return bool(done)
 
 
 def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:
