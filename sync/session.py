@@ -27,10 +27,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from govnet.sync.batching import Withhold
 from govnet.sync.cursor import Cursor
 from govnet.sync.digest import PeriodDigest
 from govnet.sync.envelope import Envelope
-from govnet.sync.batching import Withhold
 from govnet.sync.transport.base import BatchRefused, Hello, HelloReply, LinkDown, PushStream, Transport
 from govnet.sync.uplink import UpLinkCore
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import tomli_w
 
-from govnet.sync.batching import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 from govnet.federation.tree import Level, NodeIdError, check_node_id
 from govnet.node.app.links import SyncSettings
 from govnet.node.domain.deadlines import SupervisionSettings
 from govnet.node.domain.statistics import StatsSettings
+from govnet.sync.batching import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 
 CONFIG_FILE = "govnet.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
