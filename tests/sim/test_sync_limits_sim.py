@@ -16,7 +16,7 @@ from pathlib import Path
 
 from test_sync_core import CATALOG, CITY, COUNTY, case, run, submit
 
-from govnet.node.app.links import SyncSettings, StillTooLarge, requeue_withheld
+from govnet.node.app.links import StillTooLarge, SyncSettings, requeue_withheld
 from govnet.node.domain.messages import RequestMessage
 from govnet.node.store import outbox
 from govnet.node.store.models import QuarantineRow
