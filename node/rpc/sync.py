@@ -23,6 +23,10 @@ from govnet.sync.transport.wire import cursor_from_proto, cursor_to_proto, envel
 from govnet.v1 import sync_pb2, sync_pb2_grpc
 
 T = TypeVar("T")
+# A listed entry carries at most this much of its payload (characters): an entry may be one
+# withheld for being larger than any message, and the list must always fit one (``size`` says
+# how large the whole is; replay uses the whole).
+LISTED_PAYLOAD = 4096
 
 
 class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
@@ -109,8 +113,8 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
                 reason=r.reason, size=max(0, r.size),
                 envelope=sync_pb2.Envelope(seq=r.seq, origin=r.origin, origin_incarnation=r.origin_incarnation,
                                            origin_seq=r.origin_seq, kind=r.kind, target=r.target,
-                                           case_key=r.case_key, priority=r.priority, payload=r.payload.encode(),
-                                           created_at=r.created_at),
+                                           case_key=r.case_key, priority=r.priority,
+                                           payload=r.payload[:LISTED_PAYLOAD].encode(), created_at=r.created_at),
             ) for r in rows])
 
     @rpc
