@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from govnet.sync.batching import BATCH_OVERHEAD, select_batch, too_large, withhold_oversize
+from govnet.node.cli.format import format_quarantine, format_sync_status
+from govnet.node.process.config import ConfigError, build_settings, env_overrides
+from govnet.sync.batching import (
+    BATCH_OVERHEAD,
+    DEFAULT_MAX_BYTES,
+    RECEIVE_LIMIT,
+    select_batch,
+    too_large,
+    withhold_oversize,
+)
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import WITHHELD, Envelope, Withheld, batch_size, wire_size
 from govnet.sync.uplink import UpLinkCore
@@ -161,3 +170,50 @@ def test_after_a_refusal_one_batch_flies_at_a_time_until_one_passes() -> None:
     core.sent(again)
     assert not core.may_send
     assert core.acknowledged(Cursor(1)).whole and core.may_send
+
+
+# --- what ops set and see ---
+
+
+@pytest.mark.parametrize("value, error", [
+    (100, "sync.batch_max_bytes: 100 is outside 65536 … 8323072"),
+    (9 * 1024 * 1024, "sync.batch_max_bytes: 9437184 is outside 65536 … 8323072"),  # above the receiver's limit
+    ("8MB", "sync.batch_max_bytes: '8MB' is not a whole number"),
+])
+def test_the_batch_byte_limit_is_validated(value: object, error: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_settings("sync", {"batch_max_bytes": value})
+    assert str(info.value) == error
+
+
+def test_the_batch_byte_limit_defaults_below_the_message_limit_and_can_be_set_from_the_environment() -> None:
+    assert build_settings("sync", {}).batch_max_bytes == DEFAULT_MAX_BYTES == RECEIVE_LIMIT - 64 * 1024
+    assert env_overrides({"GOVNET_SYNC_BATCH_MAX_BYTES": "100000"}) == {"sync": {"batch_max_bytes": 100_000}}
+
+
+def test_the_quarantine_list_shows_both_sides_in_beijing_time() -> None:
+    listing = sync_pb2.QuarantineListResponse(items=[
+        sync_pb2.QuarantinedItem(id=1, link=PARENT, side="sender", reason="too_large", size=15_728_784,
+                                 quarantined_at="2026-12-03T05:15:00.000000+00:00",
+                                 error="15,728,848 bytes > 8,323,072 (the batch limit)",
+                                 envelope=sync_pb2.Envelope(seq=7, kind="transfer", case_key="371102-01-000900-2")),
+        sync_pb2.QuarantinedItem(id=2, link="371102001", side="receiver", reason="apply", size=300,
+                                 quarantined_at="2026-12-03T16:00:00+00:00", error="ApplyError: gap",
+                                 envelope=sync_pb2.Envelope(seq=9, kind="event", case_key="371102-01-000901-0")),
+    ])
+    lines = format_quarantine(listing).splitlines()
+    assert lines[0].split() == ["id", "link", "side", "seq", "kind", "case", "bytes", "when", "(Beijing)", "reason"]
+    assert lines[2].split()[:9] == ["1", PARENT, "sender", "7", "transfer", "371102-01-000900-2", "15,728,784",
+                                    "2026-12-03", "13:15:00"]
+    assert lines[2].endswith("15,728,848 bytes > 8,323,072 (the batch limit)")
+    assert lines[3].split()[7:9] == ["2026-12-04", "00:00:00"]  # the next day in Beijing
+
+
+def test_sync_status_counts_what_each_link_holds_on_each_side() -> None:
+    status = sync_pb2.SyncStatusResponse(node_id=CHILD, quarantined=3, quarantined_sent=1, links=[
+        sync_pb2.LinkStatus(neighbour=PARENT, direction="up", state="connected", quarantined=2, quarantined_sent=1)])
+    text = format_sync_status(status)
+    assert text.splitlines()[0] == f"node {CHILD}: 3 quarantined (2 received, 1 withheld here)"
+    header, _, row = text.splitlines()[2:5]
+    assert "quar. recv" in header and "quar. sent" in header
+    assert row.split()[:3] == [PARENT, "up", "connected"] and row.split()[-2:] == ["2", "1"]
