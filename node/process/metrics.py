@@ -69,6 +69,7 @@ EXPORTED = (
     "govnet_complaints_open",
     "govnet_store_bytes",
 )
+QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -238,7 +239,9 @@ def gauges(facts: StoreFacts) -> Iterator[GaugeMetricFamily]:
     by_side = GaugeMetricFamily(
         "govnet_sync_quarantined", "Envelopes set aside, by side (receiver: not applied here; sender: not sent "
         "from here) and reason (apply, withheld; too_large, refused)", labels=["side", "reason"])
-    for side, reason, count in facts.quarantined_by:
+    # Every pair always (at 0 too), so an alert sees a series appear rather than begin.
+    counted = {**dict.fromkeys(QUARANTINE_REASONS, 0), **{(side, reason): n for side, reason, n in facts.quarantined_by}}
+    for (side, reason), count in sorted(counted.items()):
         by_side.add_metric((side, reason), count)
     yield by_side
     if facts.rollup_age_s is not None:

@@ -15,6 +15,7 @@ import pytest
 
 from govnet.node.cli.format import format_quarantine, format_sync_status
 from govnet.node.process.config import ConfigError, build_settings, env_overrides
+from govnet.node.process.metrics import StoreFacts, gauges
 from govnet.sync.batching import (
     BATCH_OVERHEAD,
     DEFAULT_MAX_BYTES,
@@ -217,3 +218,11 @@ def test_sync_status_counts_what_each_link_holds_on_each_side() -> None:
     header, _, row = text.splitlines()[2:5]
     assert "quar. recv" in header and "quar. sent" in header
     assert row.split()[:3] == [PARENT, "up", "connected"] and row.split()[-2:] == ["2", "1"]
+
+
+def test_the_quarantine_gauge_has_one_series_per_side_and_reason() -> None:
+    facts = StoreFacts(CHILD, "county", (), 0, (), (), 2, None, 0, 0, 0, (("sender", "too_large", 1),
+                                                                          ("receiver", "apply", 1)))
+    (family,) = [f for f in gauges(facts) if f.name == "govnet_sync_quarantined"]
+    assert {(s.labels["side"], s.labels["reason"]): s.value for s in family.samples} == {
+        ("receiver", "apply"): 1, ("receiver", "withheld"): 0, ("sender", "too_large"): 1, ("sender", "refused"): 0}
