@@ -97,8 +97,10 @@ def select_batch(
     size = BATCH_OVERHEAD
     for group in ranked:
         for env in group:
-            if batch and (len(batch) >= max_count or size + env.size() > max_bytes):
+            if batch and len(batch) >= max_count:
+                return batch
+            size += env.size()
+            if batch and size > max_bytes:
                 return batch
             batch.append(env)
-            size += env.size()
     return batch

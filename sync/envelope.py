@@ -56,29 +56,27 @@ class Envelope:
     def size(self) -> int:
         """Bytes this envelope adds to a batch on the wire: its ``sync.v1.Envelope`` encoding
         as an element of the batch's repeated field (tag, length, message)."""
-        cached = self.__dict__.get("_size")
-        if cached is None:
-            n = wire_size(self)
-            cached = self.__dict__["_size"] = 1 + _varint(n) + n
-        return int(cached)
+        n = wire_size(self)
+        return n + (2 if n < 0x80 else 1 + _varint(n))
 
 
 def wire_size(e: Envelope) -> int:
     """The length of ``e`` encoded as a ``govnet.v1.Envelope`` (proto3: fields at their default
     are not written; every field number is below 16, so each tag is one byte). Computed here,
     without the generated code, so the pure core can cut batches by what goes on the wire; a
-    unit test pins it against the protobuf encoder."""
+    unit test pins it against the protobuf encoder. (Written out field by field: every
+    envelope sent passes here once.)"""
     size = 0
     for number in (e.seq, e.origin_incarnation, e.origin_seq, e.priority):
         if number:
-            size += 1 + _varint(number)
+            size += 2 if 0 < number < 0x80 else 1 + _varint(number)
     for text in (e.origin, e.kind, e.target, e.case_key, e.created_at):
         if text:
-            n = _text(text)
-            size += 1 + _varint(n) + n
-    if e.payload:
-        n = len(e.payload)
-        size += 1 + _varint(n) + n
+            n = len(text) if text.isascii() else _text(text)
+            size += n + (2 if n < 0x80 else 1 + _varint(n))
+    n = len(e.payload)
+    if n:
+        size += n + (2 if n < 0x80 else 1 + _varint(n))
     return size
 
 
