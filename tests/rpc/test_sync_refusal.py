@@ -2,7 +2,7 @@
 larger than the parent's message limit is ``BatchRefused`` (not "busy", not "RPC already
 finished"), the next write on the dead stream says the same, and a new stream carries on.
 A Pull reply is cut to the bytes the child asks for, and what alone exceeds them is withheld
-at the parent, its marker sent in its place."""
+at the parent, its marker sent in its place; replaying that entry queues it again."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from govnet.node.process.build import MAX_MESSAGE_BYTES
+from govnet.node.rpc.client import GovnetClient
 from govnet.node.store import outbox, quarantine
 from govnet.ops.processes import init_node
 from govnet.sync.batching import RECEIVE_LIMIT
@@ -94,5 +95,13 @@ def test_a_pull_reply_is_cut_to_what_the_child_takes_and_withholds_what_never_fi
         with store.reading() as s:
             assert [e.kind for e in outbox.pending(s, COUNTY)] == ["event", WITHHELD, "event", "event"]
             assert quarantine.per_link(s) == {(COUNTY, "sender"): 1}
+        with GovnetClient(city.address) as client:
+            (entry,) = client.quarantine().items
+            assert (entry.side, entry.reason, entry.envelope.seq) == ("sender", "too_large", 2)
+            assert client.replay(entry.id).requeued  # it fits the city's own limit: queued again
+            assert list(client.quarantine().items) == []
+        with store.reading() as s:
+            again = outbox.pending(s, COUNTY)[-1]
+        assert (again.seq, again.kind, again.origin_seq) == (5, "event", entry.envelope.origin_seq)
     finally:
         city.stop()

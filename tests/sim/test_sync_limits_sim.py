@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_sync_core import CATALOG, CITY, COUNTY, case, run, submit
 
+from govnet.node.app.inbox import NotReplayable
 from govnet.node.app.links import StillTooLarge, SyncSettings, requeue_withheld
 from govnet.node.domain.messages import RequestMessage
 from govnet.node.store import outbox
@@ -81,12 +83,12 @@ def test_envelopes_that_cannot_be_sent_are_withheld_and_the_cases_behind_them_ar
         assert at_city[(BIG, "apply")].error == f"ApplyError: request for case {BIG}, which this node has never held"
         assert all(q.kind != WITHHELD for q in entries(fed, CITY))
 
+        # A marker is replayed where the envelope is: at its sender.
+        with pytest.raises(NotReplayable, match=f"replay it at {COUNTY}"):
+            fed.core(CITY).inbox.replay(marker.id or 0)
         # The sender's replay: refused while it still does not fit; queued again once it does.
-        try:
+        with pytest.raises(StillTooLarge, match="raise sync.batch_max_bytes"):
             requeue_withheld(county, at_county[BIG].id or 0, 200_000, fed.clock.now())
-            raise AssertionError("a withheld envelope that still does not fit was queued again")
-        except StillTooLarge as exc:
-            assert "raise sync.batch_max_bytes" in str(exc)
         assert requeue_withheld(county, at_county[MEDIUM].id or 0, 200_000, fed.clock.now())
         assert [(e.kind, e.case_key) for e in fed.outbox(COUNTY, CITY)] == [("transfer", MEDIUM)]
         assert {q.case_key for q in entries(fed, COUNTY)} == {BIG}  # the replayed entry left the list
