@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,10 +49,11 @@ def test_a_case_too_large_for_the_city_does_not_stall_the_county_link(tmp_path: 
         outbox.send_encoded(s, store.meta, target=CITY, kind="transfer", payload=payload, case_key=BIG, priority=2,
                             now=datetime.now(UTC))
 
-    procs: list[NodeProcess] = []
+    with ThreadPoolExecutor(2) as pool:  # the two start side by side (a child retries until its parent answers)
+        starting = [pool.submit(spawn_node, d) for d in (city_dir, county_dir)]
+    procs: list[NodeProcess] = [f.result() for f in starting if f.exception() is None]
     try:
-        procs.append(city := spawn_node(city_dir))
-        procs.append(county := spawn_node(county_dir))
+        city, county = (f.result() for f in starting)  # a node that did not start fails here
         with GovnetClient(city.address) as c:
             c.put_catalog(SAMPLE)
         rng = random.Random(11)
