@@ -22,6 +22,7 @@ from govnet.federation.tree import Level, NodeIdError, check_node_id
 from govnet.node.app.links import SyncSettings
 from govnet.node.domain.deadlines import SupervisionSettings
 from govnet.node.domain.statistics import StatsSettings
+from govnet.sync.batching import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 
 CONFIG_FILE = "govnet.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -109,6 +110,9 @@ SCHEMA: dict[str, dict[str, type[str] | Number]] = {
         "batch_max": Number(int, 1, 10_000),
         "admission_limit": Number(int, 1, 1_000),
         "digest_interval_s": Number(float, 1.0, 86_400.0),
+        # A batch's bytes on the wire: at least what an ordinary case needs, at most the parent's
+        # gRPC receive limit less room for the request's framing (sync.batching).
+        "batch_max_bytes": Number(int, MIN_MAX_BYTES, DEFAULT_MAX_BYTES),
     },
     "http": {"listen": str},
     "supervision": {

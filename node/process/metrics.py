@@ -48,6 +48,7 @@ from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
 from govnet.node.store.engine import STORE_FILES, Store
 from govnet.node.store.quarantine import count_quarantined
+from govnet.node.store.quarantine import counts as quarantine_counts
 from govnet.node.store.unit import Unit, table_names
 
 log = logging.getLogger("govnet.rpc")
@@ -65,11 +66,13 @@ EXPORTED = (
     "govnet_sync_link_up",
     "govnet_sync_last_success_timestamp_seconds",
     "govnet_quarantined",
+    "govnet_sync_quarantined",
     "govnet_rollup_age_seconds",
     "govnet_alarms_open",
     "govnet_complaints_open",
     "govnet_store_bytes",
 )
+QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -190,6 +193,7 @@ class StoreFacts:
     alarms_open: int
     store_bytes: int
     complaints_open: int = 0
+    quarantined_by: Sequence[tuple[str, str, int]] = ()  # (side, reason, count)
 
 
 def _timestamp(text: str | None) -> float | None:
@@ -232,6 +236,14 @@ def gauges(facts: StoreFacts) -> Iterator[GaugeMetricFamily]:
     yield from (depth, age, up, success)
     yield GaugeMetricFamily("govnet_quarantined", "Envelopes set aside because they could not be applied",
                             value=facts.quarantined)
+    by_side = GaugeMetricFamily(
+        "govnet_sync_quarantined", "Envelopes set aside, by side (receiver: not applied here; sender: not sent "
+        "from here) and reason (apply, withheld; too_large, refused)", labels=["side", "reason"])
+    # Every pair always (at 0 too), so an alert sees a series appear rather than begin.
+    counted = {**dict.fromkeys(QUARANTINE_REASONS, 0), **{(side, reason): n for side, reason, n in facts.quarantined_by}}
+    for (side, reason), count in sorted(counted.items()):
+        by_side.add_metric((side, reason), count)
+    yield by_side
     if facts.rollup_age_s is not None:
         yield GaugeMetricFamily("govnet_rollup_age_seconds",
                                 "Age of the newest fact the subtree's rollup is built from", value=facts.rollup_age_s)
@@ -278,11 +290,12 @@ def read_facts(store: Store, uplink: UpLink | None, now: datetime, flush_interva
         overdue = case_rows.count_overdue(s, store.meta.node_id, today, tuple(sorted(FINISHED)))
         summaries = case_rows.count_summaries_by_status(s)
         quarantined = count_quarantined(s)
+        by_side = [(side, reason, n) for (side, reason), n in sorted(quarantine_counts(s).items())]
         rollup_age = _rollup_age(s, tables, now)
         alarms = case_rows.count_open_alarms(s, _OPEN_ALARM_ACTIONS, tuple(sorted(RUNNING)))
         complaints = complaint_rows.count_open_supervised(s, store.meta.node_id) if "complaint" in tables else 0
     return StoreFacts(store.meta.node_id, store.meta.level.value, cases, overdue, summaries, links, quarantined,
-                      rollup_age, alarms, store_bytes(store.path.parent), complaints)
+                      rollup_age, alarms, store_bytes(store.path.parent), complaints, by_side)
 
 
 class StoreCollector(Collector):

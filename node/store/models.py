@@ -206,7 +206,15 @@ class ChildLink(SQLModel, table=True):
 
 
 class QuarantineRow(EnvelopeColumns, table=True):
-    """An envelope that could not be applied, set aside so it does not block its queue."""
+    """An envelope set aside so it does not block its queue (``side``, ``reason``, ``size``:
+    migration 0008).
+
+    ``receiver``: it arrived from ``link`` and could not be applied (``reason`` ``apply``), or
+    it is the marker of one its sender withheld (``withheld``: the payload is the marker's).
+    ``sender``: this node could not send it to ``link`` — larger than the batch limit
+    (``too_large``) or refused by the receiver (``refused``); the payload is the whole
+    envelope, and a marker went in its place. ``size``: its bytes on the wire.
+    """
 
     __tablename__ = "quarantine"
     id: int | None = Field(default=None, primary_key=True)
@@ -215,6 +223,9 @@ class QuarantineRow(EnvelopeColumns, table=True):
     error: str
     quarantined_at: str
     replayed_at: str | None = None
+    side: str = "receiver"
+    reason: str = "apply"
+    size: int = 0
 
 
 class InboxRow(SQLModel, table=True):
