@@ -83,6 +83,7 @@ from govnet.node.domain.messages import (
     TransferMessage,
     decode_message,
 )
+from govnet.node.store import audit as audit_chain
 from govnet.node.store import replicas
 from govnet.node.store.models import CaseRow
 from govnet.node.store.outbox import forward, send
@@ -316,6 +317,8 @@ class Replicator:
         if verdict.superseded:
             replicas.keep_superseded(s, [by_seq[seq] for seq in verdict.superseded])
             self.superseded += len(verdict.superseded)
+        if verdict.add or verdict.superseded:
+            audit_chain.seal(s)  # the replicated events enter this node's audit chain in this unit
         if verdict.write is Write.STATE:
             replicas.write_state(s, case, verdict.owner, verdict.event_count)
         elif verdict.write is Write.STATE_KEEP_COUNT:
