@@ -23,14 +23,14 @@ from typing import Any
 from govnet.node.domain.audit import CHAINED_FIELDS, GENESIS, ChainRow, Kept, Recorded, link
 from govnet.node.store.unit import Unit, _db, query, utc_text
 
-_HEAD = "SELECT algorithm, count, head FROM audit_head WHERE id = 1"
+HEAD_SQL = "SELECT algorithm, count, head FROM audit_head WHERE id = 1"
 _SET_HEAD = "UPDATE audit_head SET count = ?, head = ? WHERE id = 1"
 _UNCHAINED = f"SELECT id, {', '.join(CHAINED_FIELDS)} FROM case_event WHERE chain_pos IS NULL ORDER BY id"
 
 
 def recorded(s: Unit) -> Recorded:
     """The chain's algorithm, length and head as the head row records them."""
-    rows = query(s, _HEAD)
+    rows = query(s, HEAD_SQL)
     if not rows:  # a file whose head row was deleted: an empty chain, which every event contradicts
         return Recorded("sha256", 0, GENESIS)
     algorithm, count, head = rows[0]
@@ -40,7 +40,7 @@ def recorded(s: Unit) -> Recorded:
 def link_new(s: Unit, row: dict[str, Any]) -> None:
     """Give ``row`` (an event about to be inserted) the next position and its link hash."""
     db = _db(s)
-    algorithm, count, head = db.execute(_HEAD).fetchone()
+    algorithm, count, head = db.execute(HEAD_SQL).fetchone()
     row["chain_pos"] = count + 1
     row["chain_hash"] = link(algorithm, head, row)
     db.execute(_SET_HEAD, (count + 1, row["chain_hash"]))
@@ -52,7 +52,7 @@ def seal(s: Unit) -> int:
     rows = db.execute(_UNCHAINED).fetchall()
     if not rows:
         return 0
-    algorithm, count, head = db.execute(_HEAD).fetchone()
+    algorithm, count, head = db.execute(HEAD_SQL).fetchone()
     updates = []
     for row in rows:
         count += 1
@@ -145,3 +145,4 @@ def peer_heads(s: Unit) -> list[dict[str, Any]]:
     cols = ("node", "incarnation", "algorithm", "count", "head", "received_at", "broken", "broken_at", "breaks",
             "restores")
     return [dict(zip(cols, r)) for r in query(s, f"SELECT {', '.join(cols)} FROM audit_peer_head ORDER BY node")]
+
