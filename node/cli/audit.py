@@ -10,6 +10,7 @@ directory cannot be read as a store.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,5 +58,5 @@ def verify_command(data_dir: Path, as_json: bool) -> None:
     result = verify(rows, recorded)
     click.echo(to_json(verified_json(result)) if as_json else format_verified(result))
     if not result.intact:
-        raise click.exceptions.Exit(EXIT_DAMAGED)
+        sys.exit(EXIT_DAMAGED)
 

@@ -273,8 +273,9 @@ def _diagnose(algorithm: str, chained: Sequence[ChainRow], i: int, prev: str) ->
     for other in chained[i + 1:]:
         if other.receipt == row.receipt and other.seq != row.seq:
             if link(algorithm, prev, {**row.event, "seq": other.seq}) == row.hash:
-                return Divergence(Problem.OUT_OF_ORDER, pos, row.receipt, row.seq,
-                                  f"was seq {other.seq}: it exchanged places with seq {other.seq} of the case")
+                return Divergence(Problem.OUT_OF_ORDER, pos, row.receipt, other.seq,
+                                  f"now recorded as seq {row.seq}: seq {other.seq} and seq {row.seq} of the case "
+                                  "exchanged places")
     return Divergence(Problem.EDITED, pos, row.receipt, row.seq,
                       "its content does not match its hash (actor, times, reason or another field changed)")
 

@@ -83,11 +83,12 @@ def chain_rows(s: Unit) -> list[ChainRow]:
 
 
 def last_sent(s: Unit) -> tuple[int, str]:
-    """(count, this node's hash at that position now) of the head it sent last ((0, "") if none).
-    The hash is read again from the event row, so a rewritten history shows in it."""
+    """(count, this node's hash at that position now) of the head it sent last (position 0,
+    the genesis hash, if none or an empty chain). The hash is read again from the event row,
+    so a rewritten history shows in it."""
     sent_count, event_id = query(s, "SELECT sent_count, sent_event_id FROM audit_head WHERE id = 1")[0]
     if not sent_count:
-        return 0, ""
+        return 0, GENESIS
     found = query(s, "SELECT chain_hash FROM case_event WHERE id = ? AND chain_pos = ?", (event_id, sent_count))
     return int(sent_count), str(found[0][0]) if found else ""
 

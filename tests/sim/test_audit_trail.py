@@ -1,0 +1,138 @@
+"""The tamper-evident trail on real stores: every node's events form one hash chain, heads
+travel up with sync, and both kinds of tampering are caught.
+
+* A plain edit of the SQLite file (an event's actor, time or reason changed with sqlite3, an
+  event deleted, two swapped) is named by ``govnet audit verify DIR``, run as a user runs it.
+* A careful rewrite (the event edited and every hash after it recomputed, so the file alone
+  looks intact) is caught by the node's ancestors: the next head it sends does not extend the
+  one they hold — a supervision alarm, the metrics, at the parent and at the city.
+
+The federation is the deterministic in-process one (real node cores and SQLite files,
+in-memory links); the file is edited with ``sqlite3`` as a person with a shell would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from govnet.node.domain.audit import GENESIS, link
+from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.store.engine import DB_FILE
+from govnet.ops.cli import main
+
+from support.simulation import Federation, applicant
+
+CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
+FIELDS = ("receipt", "seq", "action", "from_status", "to_status", "actor", "reason", "detail", "happened_at",
+          "recorded_at", "origin", "origin_incarnation", "origin_seq", "superseded")
+
+
+def verify(data_dir: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["audit", "verify", str(data_dir)])
+    return result.exit_code, result.output.strip()
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    """A consistent copy of a live store's file (its WAL included), as an inspector would take."""
+    dst.mkdir()
+    with sqlite3.connect(src / DB_FILE) as a, sqlite3.connect(dst / DB_FILE) as b:
+        a.backup(b)
+    return dst
+
+
+def rechain(db: sqlite3.Connection) -> None:
+    """What a careful forger does after an edit: recompute every link and the head."""
+    (algorithm,) = db.execute("SELECT algorithm FROM audit_head").fetchone()
+    head, count = GENESIS, 0
+    for row in db.execute(f"SELECT id, {', '.join(FIELDS)} FROM case_event ORDER BY chain_pos").fetchall():
+        head, count = link(algorithm, head, dict(zip(FIELDS, row[1:]))), count + 1
+        db.execute("UPDATE case_event SET chain_hash = ? WHERE id = ?", (head, row[0]))
+    db.execute("UPDATE audit_head SET head = ?, count = ?", (head, count))
+
+
+def report_heads(fed: Federation) -> None:
+    for node in (COUNTY, TOWN, VILLAGE):
+        fed.core(node).audit.report_now(fed.clock.now(), force=True)
+
+
+def test_edits_in_the_file_are_named_and_a_rewritten_history_raises_the_ancestors_alarm(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        with Federation(tmp_path / "fed", [CITY, COUNTY, TOWN, VILLAGE], seed=3) as fed:
+            fed.publish(CITY, load_catalog_file(sample_catalog_path()))
+            await fed.settle()
+            receipts = [fed.submit(VILLAGE, "MZ-0002", f"k{i}", **applicant(i), agent="村代办员").record.state.receipt
+                        for i in range(3)]
+            await fed.settle()
+            for r in receipts:
+                fed.act(TOWN, r, "accept")
+                fed.act(TOWN, r, "review")
+            await fed.settle()
+            report_heads(fed)
+            await fed.settle()
+
+            # Every store's chain holds: own events and replicated ones (the township holds the
+            # village's submissions and its own decisions; the village holds the decisions back).
+            for node in (CITY, COUNTY, TOWN, VILLAGE):
+                code, line = verify(tmp_path / "fed" / node)
+                assert code == 0 and line.startswith("chain intact: "), (node, line)
+            town_events = sum(len(fed.events(TOWN, r)) for r in receipts)
+            assert verify(tmp_path / "fed" / TOWN)[1].startswith(f"chain intact: {town_events} events, head ")
+            for ancestor in (COUNTY, CITY):
+                assert [a for a in fed.supervisors[ancestor].alarms() if a.kind == "audit_chain_broken"] == []
+
+            # Plain edits, each on its own copy of the township's file, each named.
+            town = tmp_path / "fed" / TOWN
+            accept = [e.seq for e in fed.events(TOWN, receipts[1]) if e.action == "accept"][0]
+            edits = {
+                "actor": ("UPDATE case_event SET actor = '首席代表' WHERE receipt = ? AND seq = ?", accept),
+                "time": ("UPDATE case_event SET happened_at = '2026-03-01T00:00:00.000000+00:00' "
+                         "WHERE receipt = ? AND seq = ?", accept),
+                "reason": ("UPDATE case_event SET reason = '材料齐全' WHERE receipt = ? AND seq = ?", accept),
+                "deleted": ("DELETE FROM case_event WHERE receipt = ? AND seq = ?", accept),
+                "swapped": ("UPDATE case_event SET seq = CASE seq WHEN ?2 THEN ?2 + 1 ELSE ?2 END "
+                            "WHERE receipt = ?1 AND seq IN (?2, ?2 + 1)", accept),
+            }
+            for name, (sql, seq) in edits.items():
+                copy = copy_store(town, tmp_path / name)
+                with sqlite3.connect(copy / DB_FILE) as db:
+                    if name == "swapped":  # through a free seq: (receipt, seq) is unique
+                        db.execute("UPDATE case_event SET seq = -99 WHERE receipt = ? AND seq = ?", (receipts[1], seq))
+                        db.execute("UPDATE case_event SET seq = ? WHERE receipt = ? AND seq = ?",
+                                   (seq, receipts[1], seq + 1))
+                        db.execute("UPDATE case_event SET seq = ? WHERE receipt = ? AND seq = -99",
+                                   (seq + 1, receipts[1]))
+                    else:
+                        assert db.execute(sql, (receipts[1], seq)).rowcount == 1
+                code, line = verify(copy)
+                expected = {"deleted": "missing", "swapped": "out of order"}.get(name, "edited")
+                assert code == 4, (name, line)
+                assert line.startswith(f"chain broken: {expected}: receipt {receipts[1]} seq {seq} "), (name, line)
+
+            # The careful forger: the township's accept rewritten in the live file, the chain
+            # recomputed; the file alone now looks intact.
+            with sqlite3.connect(town / DB_FILE) as db:
+                db.execute("UPDATE case_event SET actor = '首席代表', reason = '材料齐全' "
+                           "WHERE receipt = ? AND seq = ?", (receipts[0], accept))
+                rechain(db)
+            assert verify(town)[0] == 0
+            # Its next head (a heartbeat, or after new work) no longer extends what the
+            # ancestors hold: the county and the city raise the alarm.
+            fed.act(TOWN, receipts[2], "approve")
+            report_heads(fed)
+            await fed.settle()
+            for ancestor in (COUNTY, CITY):
+                found = [a for a in fed.supervisors[ancestor].alarms() if a.kind == "audit_chain_broken"]
+                (alarm,) = found
+                assert (alarm.owner, alarm.card, alarm.open) == (TOWN, "red", True)
+                assert "rewritten" in alarm.detail["reason"], alarm.detail
+                registry = fed.core(ancestor).metrics.registry
+                assert registry.get_sample_value("govnet_audit_chains_broken") == 1
+                assert registry.get_sample_value("govnet_audit_chain_breaks_total") == 1
+            # The village, whose history nobody touched, is not named.
+            assert all(a.owner != VILLAGE for a in fed.supervisors[CITY].alarms() if a.kind == "audit_chain_broken")
+
+    asyncio.run(scenario())
