@@ -31,6 +31,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from govnet.federation.routing import root_of
 from govnet.federation.tree import parent_id
@@ -91,7 +92,7 @@ class AuditTrail:
             try:
                 now = clock.now()
                 beat = self.heartbeat_due(now)
-                if await self.store.run_unit(lambda s: self.report(s, now, beat)):
+                if await self.store.run_unit(partial(self.report, now=now, force=beat)):
                     after_send()
             except asyncio.CancelledError:
                 raise
