@@ -54,8 +54,8 @@ def verify_command(data_dir: Path, as_json: bool) -> None:
 
     Prints "chain intact: N events, head …" or the first edited, missing, out-of-order or
     unchained event by receipt and seq. Exit code 0 intact, 4 damaged, 1 not readable."""
-    rows, recorded = read_chain_file(data_dir)
-    result = verify(rows, recorded)
+    rows, recorded, counts = read_chain_file(data_dir)
+    result = verify(rows, recorded, counts)
     click.echo(to_json(verified_json(result)) if as_json else format_verified(result))
     if not result.intact:
         sys.exit(EXIT_DAMAGED)

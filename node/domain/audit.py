@@ -184,18 +184,20 @@ class Verified:
         return self.divergence is None
 
 
-def verify(rows: Sequence[ChainRow], recorded: Recorded) -> Verified:
+def verify(rows: Sequence[ChainRow], recorded: Recorded, case_counts: Mapping[str, int] | None = None) -> Verified:
     """Recompute the chain of ``rows`` (any order) against its stored hashes and recorded head.
 
     Returns the first divergence in position order (see the module docstring); an unchained
-    row is reported only when the chain itself holds."""
+    row is reported only when the chain itself holds. ``case_counts`` (receipt -> the number
+    of events the case's row says it has) only helps name a deleted event."""
+    counts = case_counts or {}
     algorithm = recorded.algorithm
     chained = sorted((r for r in rows if r.position is not None), key=lambda r: r.position or 0)
     prev, expected = GENESIS, 1
     for i, row in enumerate(chained):
         pos = row.position or 0
         if pos != expected:
-            return Verified(algorithm, i, prev, _missing(chained, i, expected, pos))
+            return Verified(algorithm, i, prev, _missing(chained, i, expected, pos, counts))
         if link(algorithm, prev, row.event) != row.hash:
             return Verified(algorithm, i, prev, _diagnose(algorithm, chained, i, prev))
         prev, expected = str(row.hash), expected + 1
@@ -203,7 +205,7 @@ def verify(rows: Sequence[ChainRow], recorded: Recorded) -> Verified:
     if count < recorded.count:
         last = chained[-1] if chained else None
         after = f"after receipt {last.receipt} seq {last.seq}" if last else "at the start"
-        hole = _seq_hole(chained, count + 1, None)
+        hole = _seq_hole(chained, count + 1, None, counts)
         return Verified(algorithm, count, prev, Divergence(
             Problem.MISSING, count + 1, hole[0] if hole else "?", hole[1] if hole else "?",
             f"the chain ends {after} at {count} events, but the store recorded {recorded.count}"))
@@ -221,14 +223,14 @@ def verify(rows: Sequence[ChainRow], recorded: Recorded) -> Verified:
     return Verified(algorithm, count, prev, None)
 
 
-def _missing(chained: Sequence[ChainRow], i: int, expected: int, found: int) -> Divergence:
+def _missing(chained: Sequence[ChainRow], i: int, expected: int, found: int, counts: Mapping[str, int]) -> Divergence:
     """Positions ``expected`` … ``found - 1`` are absent (``chained[i]`` is at ``found``)."""
     if found < expected:  # two rows claim one position: one of them was moved there
         row = chained[i]
         return Divergence(Problem.OUT_OF_ORDER, found, row.receipt, row.seq,
                           f"a second event at position {found}: the history was reordered")
     before = chained[i - 1] if i else None
-    hole = _seq_hole(chained, expected, found)
+    hole = _seq_hole(chained, expected, found, counts)
     receipt, seq = hole if hole else ("?", "?")
     between = (f"between receipt {before.receipt} seq {before.seq} and " if before else "before ") + \
         f"receipt {chained[i].receipt} seq {chained[i].seq}"
@@ -237,24 +239,25 @@ def _missing(chained: Sequence[ChainRow], i: int, expected: int, found: int) -> 
                       f"{n} event{'s' if n > 1 else ''} deleted {between}")
 
 
-def _seq_hole(chained: Sequence[ChainRow], first_missing: int, next_found: int | None) -> tuple[str, int] | None:
-    """A (receipt, seq) absent from a case's history whose neighbours in that history sit
-    around the missing positions: the event that was deleted, when it can be named."""
+def _seq_hole(chained: Sequence[ChainRow], first_missing: int, next_found: int | None,
+              counts: Mapping[str, int]) -> tuple[str, int] | None:
+    """The (receipt, seq) of the deleted event, when it can be named: a seq absent from a
+    case's history (1 … the count its case row records, or below its highest seq here) whose
+    neighbours in that history sit around the missing positions."""
     by_receipt: dict[str, dict[int, int]] = {}
     for r in chained:
         seq = r.event.get("seq")
         if isinstance(seq, int) and seq > 0:
             by_receipt.setdefault(r.receipt, {})[seq] = r.position or 0
     for receipt, places in by_receipt.items():
-        for seq in sorted(places):
-            if seq > 1 and seq - 1 not in places:
-                before_pos = places.get(seq - 2, 0)
-                if before_pos < first_missing and (next_found is None or places[seq] >= next_found):
-                    return receipt, seq - 1
-        if next_found is None and places:  # the tail was cut: the case's next seq is gone
-            top = max(places)
-            if places[top] == first_missing - 1:
-                return receipt, top + 1
+        top = max(counts.get(receipt, 0), max(places))
+        for seq in range(1, top + 1):
+            if seq in places:
+                continue
+            before = max((p for q, p in places.items() if q < seq), default=0)
+            after = min((p for q, p in places.items() if q > seq), default=None)
+            if before < first_missing and (after is None or next_found is None or after >= next_found):
+                return receipt, seq
     return None
 
 

@@ -15,8 +15,8 @@ from govnet.node.store.engine import DB_FILE
 from govnet.node.store.unit import StoreError
 
 
-def read_chain_file(data_dir: Path) -> tuple[list[ChainRow], Recorded]:
-    """The chain rows and recorded head of the store in ``data_dir``, read through a read-only
+def read_chain_file(data_dir: Path) -> tuple[list[ChainRow], Recorded, dict[str, int]]:
+    """The chain rows, recorded head and each case's event count of the store in ``data_dir``, read through a read-only
     connection: verifying changes nothing (no migration, no write, the node may be running).
     Raises ``StoreError`` for a directory without a store or a store older than the chain."""
     path = data_dir / DB_FILE
@@ -36,9 +36,10 @@ def read_chain_file(data_dir: Path) -> tuple[list[ChainRow], Recorded]:
         rows = [ChainRow(r[0], r[1], dict(zip(CHAINED_FIELDS, r[2:])))
                 for r in db.execute(f"SELECT chain_pos, chain_hash, {', '.join(CHAINED_FIELDS)} FROM case_event")]
         head = db.execute(HEAD_SQL).fetchone()
+        counts = {str(r): int(c) for r, c in db.execute("SELECT receipt, event_count FROM case_record")}
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read {path}: {exc}") from None
     finally:
         db.close()
     recorded = Recorded(str(head[0]), int(head[1]), str(head[2])) if head else Recorded("sha256", 0, GENESIS)
-    return rows, recorded
+    return rows, recorded, counts
