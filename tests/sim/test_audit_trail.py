@@ -17,11 +17,14 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+from alembic import command
 from click.testing import CliRunner
+from sqlmodel import create_engine
 
-from govnet.node.domain.audit import GENESIS, link
+from govnet.node.app.audit import use_configured_algorithm
+from govnet.node.domain.audit import GENESIS, chain, link
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
-from govnet.node.store.engine import DB_FILE
+from govnet.node.store.engine import DB_FILE, Store, _alembic_config
 from govnet.ops.cli import main
 
 from support.simulation import Federation, applicant
@@ -63,6 +66,8 @@ def test_edits_in_the_file_are_named_and_a_rewritten_history_raises_the_ancestor
     async def scenario() -> None:
         with Federation(tmp_path / "fed", [CITY, COUNTY, TOWN, VILLAGE], seed=3) as fed:
             fed.publish(CITY, load_catalog_file(sample_catalog_path()))
+            # The village's chain is configured for SM3 (audit.hash) while it has no events yet.
+            assert use_configured_algorithm(fed.core(VILLAGE).store, "sm3") == "sm3"
             await fed.settle()
             receipts = [fed.submit(VILLAGE, "MZ-0002", f"k{i}", **applicant(i), agent="村代办员").record.state.receipt
                         for i in range(3)]
@@ -80,6 +85,8 @@ def test_edits_in_the_file_are_named_and_a_rewritten_history_raises_the_ancestor
                 code, line = verify(tmp_path / "fed" / node)
                 assert code == 0 and line.startswith("chain intact: "), (node, line)
             town_events = sum(len(fed.events(TOWN, r)) for r in receipts)
+            assert verify(tmp_path / "fed" / VILLAGE)[1].endswith("(sm3)")
+            assert verify(tmp_path / "fed" / TOWN)[1].endswith("(sha256)")
             assert verify(tmp_path / "fed" / TOWN)[1].startswith(f"chain intact: {town_events} events, head ")
             for ancestor in (COUNTY, CITY):
                 assert [a for a in fed.supervisors[ancestor].alarms() if a.kind == "audit_chain_broken"] == []
@@ -136,3 +143,28 @@ def test_edits_in_the_file_are_named_and_a_rewritten_history_raises_the_ancestor
             assert all(a.owner != VILLAGE for a in fed.supervisors[CITY].alarms() if a.kind == "audit_chain_broken")
 
     asyncio.run(scenario())
+
+
+def test_a_store_from_before_the_chain_is_chained_by_its_upgrade_and_keeps_its_algorithm(tmp_path: Path) -> None:
+    # A store as release 0007 wrote it, with two events (written here as that release did).
+    engine = create_engine(f"sqlite:///{tmp_path / DB_FILE}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+    engine.dispose()
+    events = [dict(receipt="371102-01-000001-3", seq=n, action=a, from_status=f, to_status=t, actor="王科员",
+                   reason="", detail="{}", happened_at=f"2026-03-10T01:0{n}:00.000000+00:00",
+                   recorded_at=f"2026-03-10T01:0{n}:00.000000+00:00", origin="371102", origin_incarnation=1,
+                   origin_seq=n, superseded=0)
+              for n, a, f, t in [(1, "submit", "", "received"), (2, "accept", "received", "accepted")]]
+    with sqlite3.connect(tmp_path / DB_FILE) as db:
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("node_id", "371102"), ("level", "county"),
+                                                         ("incarnation", "1"), ("created_at", "2026-03-10")])
+        db.executemany(f"INSERT INTO case_event ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})",
+                       [tuple(e[f] for f in FIELDS) for e in events])
+    assert verify(tmp_path)[0] == 1  # the old schema: told to upgrade, not a trace
+    store = Store.open(tmp_path)
+    try:
+        assert use_configured_algorithm(store, "sm3") == "sha256"  # a chain keeps the algorithm it started with
+    finally:
+        store.close()
+    assert verify(tmp_path) == (0, f"chain intact: 2 events, head {chain('sha256', events)[-1]} (sha256)")
