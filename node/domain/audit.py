@@ -351,7 +351,7 @@ def judge(kept: Kept | None, incoming: Head, my_incarnation: int) -> Verdict:
         return Verdict(Judgement.BROKEN, f"chain of {incoming.node} checked at position {incoming.checkpoint_count}, "
                                          f"the head held here is at {kept.count}: it cannot be shown to extend it")
     if incoming.checkpoint_hash != kept.head:
-        return Verdict(Judgement.BROKEN, f"chain of {incoming.node} rewritten at or before position {kept.count}: "
+        return Verdict(Judgement.BROKEN, f"chain of {incoming.node} rewritten or rolled back at or before position {kept.count}: "
                                          f"hash there is {incoming.checkpoint_hash[:16]}…, "
                                          f"was {kept.head[:16]}…")
     return Verdict(Judgement.EXTENDS, f"{incoming.node}: {kept.count} -> {incoming.count} events")

@@ -24,7 +24,9 @@ from sqlmodel import create_engine
 from govnet.node.app.audit import use_configured_algorithm
 from govnet.node.domain.audit import GENESIS, chain, link
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
-from govnet.node.store.engine import DB_FILE, Store, _alembic_config
+from govnet.node.store import audit as audit_chain
+from govnet.node.store.backup import restore_as_new_incarnation, snapshot
+from govnet.node.store.engine import DB_FILE, STORE_FILES, Store, _alembic_config
 from govnet.ops.cli import main
 
 from support.simulation import Federation, applicant
@@ -168,3 +170,71 @@ def test_a_store_from_before_the_chain_is_chained_by_its_upgrade_and_keeps_its_a
     finally:
         store.close()
     assert verify(tmp_path) == (0, f"chain intact: 2 events, head {chain('sha256', events)[-1]} (sha256)")
+
+
+def bring_back(fed: Federation, node: str, backup: Path, new_incarnation: bool) -> None:
+    """Stop ``node`` and put ``backup`` in place of its store: as ``govnet restore`` does (a new
+    incarnation), or by hand (the old file copied back over the new one, same incarnation)."""
+    old = fed.core(node)
+    data_dir, incarnation = old.store.path.parent, old.store.meta.incarnation + 1
+    old.store.close()
+    staging = data_dir / "restoring.db"
+    staging.write_bytes(backup.read_bytes())
+    if new_incarnation:
+        restore_as_new_incarnation(staging, incarnation)
+    for name in STORE_FILES:
+        (data_dir / name).unlink(missing_ok=True)
+    staging.replace(data_dir / DB_FILE)
+    fed.open_node(node)
+
+
+def test_a_restore_is_a_new_baseline_and_a_file_copied_back_by_hand_is_an_alarm(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        with Federation(tmp_path / "fed", [CITY, COUNTY, TOWN, VILLAGE], seed=5, durable=False) as fed:
+            fed.publish(CITY, load_catalog_file(sample_catalog_path()))
+            await fed.settle()
+
+            def work(first: int) -> None:
+                for i in range(first, first + 2):
+                    fed.submit(VILLAGE, "MZ-0002", f"k{i}", **applicant(i), agent="村代办员")
+
+            def broken() -> list[tuple[str, str, str]]:
+                with fed.core(TOWN).store.reading() as s:
+                    return audit_chain.broken_chains(s)
+
+            work(0)
+            fed.core(VILLAGE).audit.report_now(fed.clock.now())
+            await fed.settle()
+            snapshot(fed.core(VILLAGE).store.path, tmp_path / "backup-1.db")
+            work(10)
+            fed.core(VILLAGE).audit.report_now(fed.clock.now())
+            await fed.settle()
+
+            bring_back(fed, VILLAGE, tmp_path / "backup-1.db", new_incarnation=True)
+            await fed.settle()
+            fed.core(VILLAGE).audit.report_now(fed.clock.now(), force=True)
+            await fed.settle()
+            assert broken() == []
+            with fed.core(TOWN).store.reading() as s:
+                (held,) = [h for h in audit_chain.peer_heads(s) if h["node"] == VILLAGE]
+            assert (held["incarnation"], held["restores"], held["breaks"]) == (2, 1, 0)
+            assert verify(tmp_path / "fed" / VILLAGE)[0] == 0
+
+            snapshot(fed.core(VILLAGE).store.path, tmp_path / "backup-2.db")
+            work(20)
+            fed.core(VILLAGE).audit.report_now(fed.clock.now())
+            await fed.settle()
+            bring_back(fed, VILLAGE, tmp_path / "backup-2.db", new_incarnation=False)
+            # The copied-back file reuses the link positions of what it sent after the backup:
+            # the township drops those as repeats, so the village's work goes on until a head
+            # gets through — and that head does not extend the one the township holds.
+            for i in range(5):
+                work(30 + 2 * i)
+                fed.core(VILLAGE).audit.report_now(fed.clock.now(), force=True)
+                await fed.settle()
+                if broken():
+                    break
+            ((node, why, _),) = broken()
+            assert node == VILLAGE and "rolled back" in why, why
+
+    asyncio.run(scenario())

@@ -136,7 +136,7 @@ def test_a_forger_who_recomputes_the_chain_passes_verify_but_not_the_ancestors()
     assert verify(forged, Recorded("sha256", 6, hashes[-1])).intact
     kept = Kept(1, "sha256", 4, str(ROWS[3].hash), 1)
     verdict = judge(kept, Head("371102001", 1, "sha256", 7, "ff" * 32, 4, hashes[3]), my_incarnation=1)
-    assert verdict.judgement is Judgement.BROKEN and "rewritten at or before position 4" in verdict.reason
+    assert verdict.judgement is Judgement.BROKEN and "rewritten or rolled back at or before position 4" in verdict.reason
 
 
 # --- judge: the next head against the one held ---
