@@ -17,6 +17,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 from click.testing import CliRunner
 from sqlmodel import create_engine
@@ -24,6 +25,7 @@ from sqlmodel import create_engine
 from govnet.node.app.audit import use_configured_algorithm
 from govnet.node.domain.audit import GENESIS, chain, link
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.process.config import ConfigError, build_config, load_config, write_config
 from govnet.node.store import audit as audit_chain
 from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.engine import DB_FILE, STORE_FILES, Store, _alembic_config
@@ -238,3 +240,13 @@ def test_a_restore_is_a_new_baseline_and_a_file_copied_back_by_hand_is_an_alarm(
             assert node == VILLAGE and "rolled back" in why, why
 
     asyncio.run(scenario())
+
+
+def test_audit_hash_is_configured_by_file_or_environment_and_checked(tmp_path: Path) -> None:
+    config = build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0", parent="127.0.0.1:1",
+                          audit_hash="sm3")
+    write_config(config)
+    assert load_config(tmp_path, environ={}).audit_hash == "sm3"
+    assert load_config(tmp_path, environ={"GOVNET_AUDIT_HASH": "sha256"}).audit_hash == "sha256"
+    with pytest.raises(ConfigError, match=r"audit.hash: 'md5' is not one of sha256, sm3 \(set by GOVNET_AUDIT_HASH\)"):
+        load_config(tmp_path, environ={"GOVNET_AUDIT_HASH": "md5"})
