@@ -23,13 +23,16 @@ from click.testing import CliRunner
 from sqlmodel import create_engine
 
 from govnet.node.app.audit import use_configured_algorithm
+from govnet.node.cli.supervision import format_alarms
 from govnet.node.domain.audit import GENESIS, chain, link
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.process.config import ConfigError, build_config, load_config, write_config
+from govnet.node.rpc.supervision import alarm_to_proto
 from govnet.node.store import audit as audit_chain
 from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.engine import DB_FILE, STORE_FILES, Store, _alembic_config
 from govnet.ops.cli import main
+from govnet.v1 import supervision_pb2 as sv
 
 from support.simulation import Federation, applicant
 
@@ -140,6 +143,8 @@ def test_edits_in_the_file_are_named_and_a_rewritten_history_raises_the_ancestor
                 (alarm,) = found
                 assert (alarm.owner, alarm.card, alarm.open) == (TOWN, "red", True)
                 assert "rewritten" in alarm.detail["reason"], alarm.detail
+                shown = format_alarms(sv.ListAlarmsResponse(node_id=ancestor, alarms=[alarm_to_proto(alarm)]))
+                assert f"audit chain: chain of {TOWN} rewritten or rolled back at or before position" in shown
                 registry = fed.core(ancestor).metrics.registry
                 assert registry.get_sample_value("govnet_audit_chains_broken") == 1
                 assert registry.get_sample_value("govnet_audit_chain_breaks_total") == 1
