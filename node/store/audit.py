@@ -17,11 +17,14 @@ never commit.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from govnet.node.domain.audit import CHAINED_FIELDS, GENESIS, ChainRow, Kept, Recorded, link
+from govnet.node.domain.audit import CHAINED_FIELDS, DEFAULT_ALGORITHM, GENESIS, ChainRow, Kept, Recorded, link
 from govnet.node.store.unit import Unit, _db, query, utc_text
+
+log = logging.getLogger("govnet.audit")
 
 HEAD_SQL = "SELECT algorithm, count, head FROM audit_head WHERE id = 1"
 _SET_HEAD = "UPDATE audit_head SET count = ?, head = ? WHERE id = 1"
@@ -29,18 +32,32 @@ _UNCHAINED = f"SELECT id, {', '.join(CHAINED_FIELDS)} FROM case_event WHERE chai
 
 
 def recorded(s: Unit) -> Recorded:
-    """The chain's algorithm, length and head as the head row records them."""
-    rows = query(s, HEAD_SQL)
-    if not rows:  # a file whose head row was deleted: an empty chain, which every event contradicts
-        return Recorded("sha256", 0, GENESIS)
-    algorithm, count, head = rows[0]
-    return Recorded(str(algorithm), int(count), str(head))
+    """The chain's algorithm, length and head as the head row records them (in a unit that
+    may write: a missing head row is put back, see ``_head``)."""
+    return Recorded(*_head(_db(s)))
+
+
+def _head(db: Any) -> tuple[str, int, str]:
+    """The head row's (algorithm, count, head). A head row deleted from the file is put back
+    from the chain's last row rather than refusing the event: the chain never blocks intake.
+    What the row recorded beyond that is lost (its sent count too), so the node's next head
+    does not extend what its ancestors hold, and they raise the alarm."""
+    found = db.execute(HEAD_SQL).fetchone()
+    if found is not None:
+        return str(found[0]), int(found[1]), str(found[2])
+    log.error("audit head row missing: rebuilt from the chain's last event")
+    last = db.execute("SELECT chain_pos, chain_hash FROM case_event WHERE chain_pos IS NOT NULL "
+                      "ORDER BY chain_pos DESC LIMIT 1").fetchone()
+    count, head = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+    db.execute("INSERT INTO audit_head (id, algorithm, count, head, sent_count, sent_event_id) "
+               "VALUES (1, ?, ?, ?, 0, 0)", (DEFAULT_ALGORITHM, count, head))
+    return DEFAULT_ALGORITHM, count, head
 
 
 def link_new(s: Unit, row: dict[str, Any]) -> None:
     """Give ``row`` (an event about to be inserted) the next position and its link hash."""
     db = _db(s)
-    algorithm, count, head = db.execute(HEAD_SQL).fetchone()
+    algorithm, count, head = _head(db)
     row["chain_pos"] = count + 1
     row["chain_hash"] = link(algorithm, head, row)
     db.execute(_SET_HEAD, (count + 1, row["chain_hash"]))
@@ -52,7 +69,7 @@ def seal(s: Unit) -> int:
     rows = db.execute(_UNCHAINED).fetchall()
     if not rows:
         return 0
-    algorithm, count, head = db.execute(HEAD_SQL).fetchone()
+    algorithm, count, head = _head(db)
     updates = []
     for row in rows:
         count += 1
@@ -86,6 +103,7 @@ def last_sent(s: Unit) -> tuple[int, str]:
     """(count, this node's hash at that position now) of the head it sent last (position 0,
     the genesis hash, if none or an empty chain). The hash is read again from the event row,
     so a rewritten history shows in it."""
+    _head(_db(s))
     sent_count, event_id = query(s, "SELECT sent_count, sent_event_id FROM audit_head WHERE id = 1")[0]
     if not sent_count:
         return 0, GENESIS

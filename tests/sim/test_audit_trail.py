@@ -244,6 +244,18 @@ def test_a_restore_is_a_new_baseline_and_a_file_copied_back_by_hand_is_an_alarm(
             ((node, why, _),) = broken()
             assert node == VILLAGE and "rolled back" in why, why
 
+            # The township's head row deleted from its file: intake goes on (the row is put
+            # back from the chain), and the county is told.
+            fed.core(TOWN).audit.report_now(fed.clock.now())
+            await fed.settle()
+            with sqlite3.connect(tmp_path / "fed" / TOWN / DB_FILE) as db:
+                db.execute("DELETE FROM audit_head")
+            fed.submit(TOWN, "MZ-0002", "k-after", **applicant(99))
+            fed.core(TOWN).audit.report_now(fed.clock.now(), force=True)
+            await fed.settle()
+            with fed.core(COUNTY).store.reading() as s:
+                assert [n for n, _, _ in audit_chain.broken_chains(s)] == [TOWN, VILLAGE]
+
     asyncio.run(scenario())
 
 
