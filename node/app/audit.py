@@ -104,13 +104,14 @@ class AuditTrail:
                 pass
 
 
-def apply_head(s: Unit, meta: StoreMeta, message: AuditHeadMessage, origin: str, now: datetime) -> Verdict:
+def apply_head(s: Unit, meta: StoreMeta, message: AuditHeadMessage, origin: str, now: datetime,
+               origin_seq: int = 0) -> Verdict:
     """Judge a descendant's head against the one held and keep it (see the module docstring).
     Raises ``ValueError`` for a head a node sent about another node."""
     if message.node != origin:
         raise ValueError(f"audit head from {origin} about {message.node}: a node speaks only for its own chain")
     head = Head(message.node, message.incarnation, message.algorithm, message.count, message.head,
-                message.checkpoint_count, message.checkpoint_hash)
+                message.checkpoint_count, message.checkpoint_hash, origin_seq)
     verdict = judge(chain_rows.kept(s, origin), head, meta.incarnation)
     if not verdict.keep:
         return verdict
@@ -118,7 +119,7 @@ def apply_head(s: Unit, meta: StoreMeta, message: AuditHeadMessage, origin: str,
     if broken:
         log.warning("audit chain broken", extra={"node_id": origin, "reason": broken})
     chain_rows.keep(s, origin, head.incarnation, head.algorithm, head.count, head.head, meta.incarnation, now,
-                    broken=broken, restored=verdict.judgement is Judgement.RESTORED)
+                    origin_seq=origin_seq, broken=broken, restored=verdict.judgement is Judgement.RESTORED)
     return verdict
 
 

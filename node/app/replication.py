@@ -372,7 +372,7 @@ class Replicator:
     def _audit(self, s: Unit, env: Envelope, now: datetime) -> None:
         hop = self._hop(env)
         try:
-            audit.apply_head(s, self.meta, AuditHeadMessage.decode(env.payload), env.origin, now)
+            audit.apply_head(s, self.meta, AuditHeadMessage.decode(env.payload), env.origin, now, env.origin_seq)
         except (MessageError, ValueError) as exc:
             raise ApplyError(f"audit head from {env.origin}: {exc}") from None
         if hop.direction is not Direction.HERE:

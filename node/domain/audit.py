@@ -45,7 +45,9 @@ shorter or moves the checkpoint. Both are ``BROKEN``. A restore done the proper 
 backup's, and the ancestor takes its first head as a new baseline (``RESTORED``), which is
 legitimate and raises no alarm. A kept head from before this ancestor's own restore cannot
 be compared position for position (the ancestor lost what it received since its backup),
-so the next head re-baselines it too.
+so the next head re-baselines it too. A head that comes again (a relay restored from a backup
+sends what it had forwarded once more) is recognised by its message's origin sequence and
+ignored; a *different* head under the sequence of the one held is a store copied back.
 """
 
 from __future__ import annotations
@@ -297,6 +299,7 @@ class Head:
     head: str
     checkpoint_count: int  # the count of the head this node sent before (0: none)
     checkpoint_hash: str  # this node's hash at that position now
+    seq: int = 0  # the message's origin sequence: heads of one incarnation are sent in increasing order
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ class Kept:
     count: int
     head: str
     kept_by_incarnation: int  # the ancestor's own incarnation when it stored this
+    seq: int = 0  # the origin sequence of the message that carried it
 
 
 class Judgement(StrEnum):
@@ -339,6 +343,13 @@ def judge(kept: Kept | None, incoming: Head, my_incarnation: int) -> Verdict:
     if incoming.incarnation > kept.incarnation:
         return Verdict(Judgement.RESTORED, f"{incoming.node} restored as incarnation {incoming.incarnation}: "
                                            f"its chain resumes at {incoming.count} events")
+    if incoming.seq < kept.seq:  # a relay restored from a backup sends what it had forwarded again
+        return Verdict(Judgement.STALE, f"a repeat of an earlier head (message {incoming.seq}, {kept.seq} is held)")
+    if incoming.seq == kept.seq and kept.seq:
+        if (incoming.count, incoming.head) == (kept.count, kept.head):
+            return Verdict(Judgement.STALE, "the head held, again")
+        return Verdict(Judgement.BROKEN, f"chain of {incoming.node}: another head under the message identity of "
+                                         "the one held: its store was copied back (rolled back) by hand")
     if kept.kept_by_incarnation != my_incarnation:
         return Verdict(Judgement.RESTORED, "this node was restored since it kept the last head: new baseline")
     if incoming.algorithm != kept.algorithm:
@@ -351,7 +362,7 @@ def judge(kept: Kept | None, incoming: Head, my_incarnation: int) -> Verdict:
         return Verdict(Judgement.BROKEN, f"chain of {incoming.node} checked at position {incoming.checkpoint_count}, "
                                          f"the head held here is at {kept.count}: it cannot be shown to extend it")
     if incoming.checkpoint_hash != kept.head:
-        return Verdict(Judgement.BROKEN, f"chain of {incoming.node} rewritten or rolled back at or before position {kept.count}: "
-                                         f"hash there is {incoming.checkpoint_hash[:16]}…, "
+        return Verdict(Judgement.BROKEN, f"chain of {incoming.node} rewritten or rolled back at or before position "
+                                         f"{kept.count}: hash there is {incoming.checkpoint_hash[:16]}…, "
                                          f"was {kept.head[:16]}…")
     return Verdict(Judgement.EXTENDS, f"{incoming.node}: {kept.count} -> {incoming.count} events")

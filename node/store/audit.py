@@ -128,25 +128,26 @@ def last_event_id(s: Unit) -> int:
 
 
 def kept(s: Unit, node: str) -> Kept | None:
-    rows = query(s, "SELECT incarnation, algorithm, count, head, kept_by_incarnation FROM audit_peer_head "
+    rows = query(s, "SELECT incarnation, algorithm, count, head, kept_by_incarnation, origin_seq FROM audit_peer_head "
                     "WHERE node = ?", (node,))
     return Kept(*rows[0]) if rows else None
 
 
 def keep(s: Unit, node: str, incarnation: int, algorithm: str, count: int, head: str, my_incarnation: int,
-         now: datetime, *, broken: str = "", restored: bool = False) -> None:
+         now: datetime, *, origin_seq: int = 0, broken: str = "", restored: bool = False) -> None:
     """Hold this head as ``node``'s latest; ``broken``: why it does not extend the one held
     (the mark stays, the first reason kept, until someone looks into it)."""
     _db(s).execute(
         "INSERT INTO audit_peer_head (node, incarnation, algorithm, count, head, kept_by_incarnation, received_at, "
-        "broken, broken_at, breaks, restores) VALUES (:node, :inc, :alg, :count, :head, :mine, :now, :broken, "
-        ":broken_at, :breaks, :restores) ON CONFLICT (node) DO UPDATE SET incarnation = :inc, algorithm = :alg, "
-        "count = :count, head = :head, kept_by_incarnation = :mine, received_at = :now, "
+        "broken, broken_at, breaks, restores, origin_seq) VALUES (:node, :inc, :alg, :count, :head, :mine, :now, "
+        ":broken, :broken_at, :breaks, :restores, :seq) ON CONFLICT (node) DO UPDATE SET incarnation = :inc, "
+        "algorithm = :alg, count = :count, head = :head, kept_by_incarnation = :mine, received_at = :now, "
+        "origin_seq = :seq, "
         "broken = CASE WHEN broken = '' THEN :broken ELSE broken END, "
         "broken_at = coalesce(broken_at, :broken_at), breaks = breaks + :breaks, restores = restores + :restores",
         {"node": node, "inc": incarnation, "alg": algorithm, "count": count, "head": head, "mine": my_incarnation,
          "now": utc_text(now), "broken": broken, "broken_at": utc_text(now) if broken else None,
-         "breaks": 1 if broken else 0, "restores": 1 if restored else 0})
+         "breaks": 1 if broken else 0, "restores": 1 if restored else 0, "seq": origin_seq})
 
 
 def broken_chains(s: Unit) -> list[tuple[str, str, str]]:

@@ -373,6 +373,7 @@ class AuditPeerHead(SQLModel, table=True):
     count: int
     head: str
     kept_by_incarnation: int  # this node's incarnation when it stored the head
+    origin_seq: int = 0  # the origin sequence of the envelope that carried it (a repeat is ignored)
     received_at: str
     broken: str = ""  # why the chain was found broken ("" while it holds); stays until looked into
     broken_at: str | None = None

@@ -217,6 +217,23 @@ def test_a_restore_is_a_new_baseline_and_a_file_copied_back_by_hand_is_an_alarm(
             fed.core(VILLAGE).audit.report_now(fed.clock.now())
             await fed.settle()
 
+            # The township is backed up while a head of the village waits in its outbox; brought
+            # back, it sends that old head to the county again: a repeat, not a rollback.
+            fed.partition(TOWN)
+            fed.core(VILLAGE).audit.report_now(fed.clock.now(), force=True)
+            await fed.step(VILLAGE)
+            assert any(e.kind == "audit" for e in fed.outbox(TOWN, COUNTY))
+            snapshot(fed.core(TOWN).store.path, tmp_path / "town.db")
+            fed.heal()
+            await fed.settle()
+            work(40)
+            fed.core(VILLAGE).audit.report_now(fed.clock.now())
+            await fed.settle()
+            bring_back(fed, TOWN, tmp_path / "town.db", new_incarnation=True)
+            await fed.settle()
+            with fed.core(COUNTY).store.reading() as s:
+                assert audit_chain.broken_chains(s) == []
+
             bring_back(fed, VILLAGE, tmp_path / "backup-1.db", new_incarnation=True)
             await fed.settle()
             fed.core(VILLAGE).audit.report_now(fed.clock.now(), force=True)

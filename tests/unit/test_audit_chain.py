@@ -141,8 +141,8 @@ def test_a_forger_who_recomputes_the_chain_passes_verify_but_not_the_ancestors()
 
 # --- judge: the next head against the one held ---
 
-KEPT = Kept(incarnation=2, algorithm="sha256", count=4, head="aa" * 32, kept_by_incarnation=1)
-NEXT = Head("371102001", 2, "sha256", 9, "bb" * 32, 4, "aa" * 32)
+KEPT = Kept(incarnation=2, algorithm="sha256", count=4, head="aa" * 32, kept_by_incarnation=1, seq=5)
+NEXT = Head("371102001", 2, "sha256", 9, "bb" * 32, 4, "aa" * 32, seq=6)
 JUDGED: list[tuple[str, Kept | None, Head, int, Judgement, str]] = [
     ("first", None, NEXT, 1, Judgement.FIRST, "first head"),
     ("extends", KEPT, NEXT, 1, Judgement.EXTENDS, "4 -> 9"),
@@ -155,6 +155,10 @@ JUDGED: list[tuple[str, Kept | None, Head, int, Judgement, str]] = [
      "restored as incarnation 3"),
     ("restored ancestor", KEPT, replace(NEXT, checkpoint_count=7), 2, Judgement.RESTORED, "this node was restored"),
     ("stale", KEPT, replace(NEXT, incarnation=1), 1, Judgement.STALE, "incarnation 2 is held"),
+    ("an older head again (a restored relay)", KEPT, replace(NEXT, count=2, seq=3), 1, Judgement.STALE, "a repeat"),
+    ("the held head again", KEPT, replace(NEXT, count=4, head="aa" * 32, checkpoint_count=2, seq=5), 1,
+     Judgement.STALE, "again"),
+    ("another head under the held one's identity", KEPT, replace(NEXT, seq=5), 1, Judgement.BROKEN, "copied back"),
 ]
 
 

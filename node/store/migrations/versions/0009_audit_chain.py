@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("head", sa.String(), nullable=False),
         sa.Column("kept_by_incarnation", sa.Integer(), nullable=False),
+        sa.Column("origin_seq", sa.Integer(), nullable=False),
         sa.Column("received_at", sa.String(), nullable=False),
         sa.Column("broken", sa.String(), nullable=False),
         sa.Column("broken_at", sa.String(), nullable=True),
