@@ -34,7 +34,7 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from govnet.node.app.links import LinkReport, UpLink, link_reports
@@ -43,6 +43,7 @@ from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
 from govnet.node.rpc.boundary import PARSED, behavior_of, with_behavior
+from govnet.node.store import audit as audit_chain
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
@@ -71,6 +72,8 @@ EXPORTED = (
     "govnet_alarms_open",
     "govnet_complaints_open",
     "govnet_store_bytes",
+    "govnet_audit_chains_broken",
+    "govnet_audit_chain_breaks_total",
 )
 QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -308,6 +311,23 @@ class StoreCollector(Collector):
         yield from gauges(read_facts(self.store, self.uplink, self.clock.now(), self.flush_interval))
 
 
+class AuditCollector(Collector):
+    """Descendants' audit chains found broken (node.app.audit), read from the store when scraped."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        with self.store.reading() as s:
+            heads = audit_chain.peer_heads(s)
+        yield GaugeMetricFamily("govnet_audit_chains_broken",
+                                "Descendants whose audit chain head did not extend the one held here",
+                                value=sum(1 for h in heads if h["broken"]))
+        yield CounterMetricFamily("govnet_audit_chain_breaks_total",
+                                  "Chain heads received from descendants that did not extend the one held",
+                                  value=sum(int(h["breaks"]) for h in heads))
+
+
 @dataclass
 class NodeMetrics:
     """The node's registry with its RPC interceptor and store collector."""
@@ -320,4 +340,5 @@ def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interv
     registry = CollectorRegistry(auto_describe=False)
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
+    registry.register(AuditCollector(store))
     return NodeMetrics(registry, rpc)
