@@ -15,8 +15,9 @@ collaborators in its constructor, in this order:
 5. the link sides (the up-link toward the parent, none for the city; the children's
    side), the link driver when there is a transport to the parent, the statistics
    ledger and the metrics;
-6. when serving: the gRPC server with every service (``node.rpc.services``), bound to
-   ``node.listen``, and the HTTP endpoints when ``http.listen`` is set.
+6. when serving: the HTTP port's socket bound first when ``http.listen`` is set (a port in
+   use stops the start before the gRPC server exists), then the gRPC server with every
+   service (``node.rpc.services``) bound to ``node.listen``, then the HTTP app over it.
 
 The real process (``node.process.server``) builds with the gRPC transport and serves;
 the in-process simulation (tests/support/simulation.py) builds the same graph with the
@@ -27,6 +28,7 @@ work and connects its wake-ups.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,7 +48,7 @@ from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, NodeConfig
-from govnet.node.process.http import HttpServer, NodeHttp
+from govnet.node.process.http import HttpServer, NodeHttp, bind, build_app
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
@@ -70,12 +72,13 @@ class StartError(Exception):
 
 @dataclass(frozen=True)
 class Served:
-    """A node's servers: gRPC bound (not started yet) and HTTP bound when configured."""
+    """A node's servers, bound, not started yet: gRPC, and HTTP when configured."""
 
     grpc: grpc.aio.Server
     services: Services
     port: int
     http: HttpServer | None
+    endpoints: NodeHttp | None  # the monitoring endpoints the HTTP port serves
 
 
 @dataclass(frozen=True)
@@ -156,20 +159,24 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     metrics = node_metrics(store, uplink, clock, flush)
     served = None
     if serve:
+        http_socket = None
         try:
+            http_socket = _bind_http(config.http_listen) if config.http_listen is not None else None
             server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     flush_interval=flush)
             port = _bind(server, config)
-            http = None
-            if config.http_listen is not None:
-                app = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
-                http = _http_server(app, config.http_listen)
         except StartError:
+            if http_socket is not None:
+                http_socket.close()
             store.close()
             raise
-        served = Served(server, services, port, http)
+        http = endpoints = None
+        if http_socket is not None:
+            endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
+            http = HttpServer(build_app(endpoints.routes(), config.http), http_socket)
+        served = Served(server, services, port, http, endpoints)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
                 uplink, children, driver, ledger, metrics, served)
 
@@ -184,8 +191,8 @@ def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:
     return port
 
 
-def _http_server(app: NodeHttp, listen: Address) -> HttpServer:
+def _bind_http(listen: Address) -> socket.socket:
     try:
-        return HttpServer(app, listen.host, listen.port)
+        return bind(listen)
     except OSError as exc:
         raise StartError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None

@@ -53,6 +53,15 @@ def parse_address(text: str, key: str) -> Address:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP port's own limits (``[http]``; its address is ``NodeConfig.http_listen``)."""
+
+    # Every request must be answered within this time, or it gets 503: a store read stuck
+    # behind a long write must not hold a scraper's connection (or a console clerk) forever.
+    handler_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     node_id: str
     level: Level
@@ -66,6 +75,7 @@ class NodeConfig:
     supervision: SupervisionSettings = SupervisionSettings()
     statistics: StatsSettings = StatsSettings()
     http_listen: Address | None = None  # /metrics, /healthz, /readyz, /status (None: not served)
+    http: HttpSettings = HttpSettings()
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -78,8 +88,9 @@ class NodeConfig:
         }
         if self.calendar_dir is not None:
             out["calendar"] = {"override_dir": str(self.calendar_dir)}
+        out["http"] = dataclasses.asdict(self.http)
         if self.http_listen is not None:
-            out["http"] = {"listen": str(self.http_listen)}
+            out["http"]["listen"] = str(self.http_listen)
         out["sync"] = dataclasses.asdict(self.sync)
         out["supervision"] = dataclasses.asdict(self.supervision)
         out["statistics"] = dataclasses.asdict(self.statistics)
@@ -96,6 +107,7 @@ class Number:
 
 
 _DUPLICATE_WINDOW = Number(int, 0, 3650)  # intake.duplicate_window_days (its own message: days)
+_HANDLER_TIMEOUT = Number(float, 0.1, 300.0)  # http.handler_timeout_s
 
 # Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
 # converting an environment override (always text) and building the settings all read this.
@@ -110,7 +122,7 @@ SCHEMA: dict[str, dict[str, type[str] | Number]] = {
         "admission_limit": Number(int, 1, 1_000),
         "digest_interval_s": Number(float, 1.0, 86_400.0),
     },
-    "http": {"listen": str},
+    "http": {"listen": str, "handler_timeout_s": _HANDLER_TIMEOUT},
     "supervision": {
         "warn_working_days": Number(int, 0, 30),
         "scan_interval_s": Number(float, 0.05, 86_400.0),
@@ -197,6 +209,7 @@ def build_config(
     log_level: str = "info",
     sync: dict[str, Any] | None = None,
     http_listen: str | None = None,
+    http: dict[str, Any] | None = None,
     supervision: dict[str, Any] | None = None,
     statistics: dict[str, Any] | None = None,
 ) -> NodeConfig:
@@ -237,6 +250,7 @@ def build_config(
         supervision=build_settings("supervision", supervision or {}),
         statistics=build_settings("statistics", statistics or {}),
         http_listen=parse_address(http_listen, "http.listen") if http_listen else None,
+        http=_http_settings(http or {}),
     )
 
 
@@ -283,6 +297,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
             supervision=raw.get("supervision", {}),
             statistics=raw.get("statistics", {}),
             http_listen=_text(raw.get("http", {}).get("listen"), "http.listen"),
+            http={k: v for k, v in raw.get("http", {}).items() if k != "listen"},
         )
     except ConfigError as exc:
         # Name the variable when the bad value came from the environment, not the file.
@@ -291,6 +306,12 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
         if name in overrides.get(section, {}):
             raise ConfigError(f"{exc} (set by {env_name(section, name)})") from None
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _http_settings(raw: Mapping[str, Any]) -> HttpSettings:
+    if "handler_timeout_s" not in raw:
+        return HttpSettings()
+    return HttpSettings(float(check_number("http.handler_timeout_s", raw["handler_timeout_s"], _HANDLER_TIMEOUT)))
 
 
 def _text(value: Any, key: str) -> str | None:
