@@ -69,9 +69,11 @@ log = logging.getLogger("govnet.http")
 
 # Request bodies: the monitoring endpoints take none; 64 KiB leaves room for a console form.
 MAX_BODY_BYTES = 64 * 1024
-# The request line plus headers: h11 refuses a request head larger than this (400), so a
-# client cannot make the node buffer megabytes of headers. 16 KiB is h11's own default,
-# written down here on purpose: browsers and scrapers send well under 8 KiB.
+# The request line plus headers. h11 stops buffering a request head that is still incomplete
+# past this size (400), so a slow client cannot make the node hold megabytes; a head that
+# arrives whole in one read is not measured by h11, so ``_Guard`` refuses one over the same
+# size with 431. 16 KiB is h11's own default, written down on purpose: browsers and scrapers
+# send well under 8 KiB.
 MAX_HEAD_BYTES = 16 * 1024
 # An idle keep-alive connection is closed after this many seconds, so idle or abandoned
 # clients do not hold connections (and slots under MAX_CONNECTIONS). Scrapers come back
@@ -167,7 +169,7 @@ class NodeHttp:
 
 class _Guard:
     """Outermost (inside Starlette's own error middleware, which then never sees an error):
-    the time limit, and a one-line answer for an unexpected error."""
+    the size of the request head, the time limit, and a one-line answer for an unexpected error."""
 
     def __init__(self, app: ASGIApp, timeout_s: float) -> None:
         self.app, self.timeout_s = app, timeout_s
@@ -175,6 +177,12 @@ class _Guard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        head = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"]) + sum(
+            len(name) + len(value) + 4 for name, value in scope["headers"])
+        if head > MAX_HEAD_BYTES:
+            await _json({"error": f"the request's line and headers exceed {MAX_HEAD_BYTES} bytes"}, 431)(
+                scope, receive, send)
             return
         started = False
 

@@ -6,13 +6,21 @@ port in use and the stop.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import sqlite3
 import subprocess
+import time
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from govnet.node.process.config import Address, HttpSettings
+from govnet.node.process.http import HttpServer, bind, build_app
 from govnet.node.store.engine import DB_FILE, schema_head
 from govnet.ops.processes import govnet_command, init_node, spawn_node
 
@@ -76,3 +84,94 @@ def test_an_http_port_in_use_is_refused_in_one_line_naming_the_key(tmp_path) -> 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("govnet: error: http.listen: cannot listen on"), done.stderr
     assert "serving on" not in done.stdout
+
+
+# --- the edge: methods, paths, time limits, bind failures (issue #11 point 6) ---------------------
+
+ENDPOINTS = ("/metrics", "/healthz", "/readyz", "/status")
+
+
+def test_the_read_only_endpoints_answer_405_with_allow_to_every_other_method(make_node) -> None:  # type: ignore[no-untyped-def]
+    node, _ = make_node("371100", "city", http_listen="127.0.0.1:0", catalog=False)
+    with httpx.Client(base_url=f"http://{node.node.http_address}", timeout=5) as http:
+        for path in ENDPOINTS:
+            for method in ("POST", "PUT", "DELETE", "PATCH", "BREW"):
+                reply = http.request(method, path, content=b"x=1")
+                assert reply.status_code == 405, (method, path, reply.text)
+                assert reply.headers["allow"] == "GET, HEAD"
+                assert reply.json() == {"error": f"{method} is not allowed on {path}; use GET, HEAD"}
+            head, get = http.head(path), http.get(path)
+            assert head.status_code == get.status_code == 200, (path, get.text)
+            assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+        # The refusals changed nothing the endpoints report, and /metrics still scrapes.
+        assert "govnet_node_info" in http.get("/metrics").text
+        for method in ("GET", "POST"):
+            missing = http.request(method, "/admin")
+            assert missing.status_code == 404
+            assert missing.json() == {"error": "no page /admin; try /metrics, /healthz, /readyz, /status"}
+
+
+@pytest.fixture
+def edge_app(loop):  # type: ignore[no-untyped-def]
+    """The node's app builder with test routes of our own: one that waits on an event nobody
+    sets (so only the time limit can end it), one that fails, one that answers."""
+    waits: list[str] = []
+
+    async def forever(request: Request) -> Response:
+        waits.append("started")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            waits.append("cancelled")
+            raise
+        return Response("never")
+
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("secret detail of the failure")
+
+    async def fine(request: Request) -> Response:
+        return Response("fine")
+
+    app = build_app([Route("/forever", forever), Route("/broken", broken), Route("/fine", fine)],
+                    HttpSettings(handler_timeout_s=0.3))
+    server = HttpServer(app, bind(Address("127.0.0.1", 0)))
+    loop.run(server.start())
+    yield f"http://{server.address}", waits
+    loop.run(server.stop(1.0))
+
+
+def test_a_request_over_the_time_limit_gets_503_and_one_warning_line(edge_app, caplog) -> None:  # type: ignore[no-untyped-def]
+    base, waits = edge_app
+    with httpx.Client(base_url=base, timeout=5) as http, caplog.at_level(logging.WARNING, logger="govnet.http"):
+        began = time.monotonic()
+        reply = http.get("/forever")
+        took = time.monotonic() - began
+        assert http.get("/fine").text == "fine"  # the port still serves
+    assert reply.status_code == 503 and 0.3 <= took < 2.0, (reply.status_code, took)
+    assert reply.json() == {"error": "no answer within 0.3 s; try again later"}
+    assert waits == ["started", "cancelled"]  # the handler did not go on running
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+        ("WARNING", "http request over its time limit", None)]
+
+
+def test_an_unexpected_error_answers_500_without_its_details(edge_app) -> None:  # type: ignore[no-untyped-def]
+    base, _ = edge_app
+    reply = httpx.get(base + "/broken", timeout=5)
+    assert reply.status_code == 500
+    assert reply.json() == {"error": "internal error; see the node's log"}
+    assert "secret" not in reply.text and "Traceback" not in reply.text
+
+
+def test_a_request_head_over_the_limit_is_refused(edge_app) -> None:  # type: ignore[no-untyped-def]
+    base, _ = edge_app
+    with httpx.Client(base_url=base, timeout=5) as http:
+        assert http.get("/fine", headers={"X-Filler": "a" * 8_000}).status_code == 200
+        whole = http.get("/fine", headers={"X-Filler": "a" * 20_000})
+        assert whole.status_code == 431
+        assert whole.json() == {"error": "the request's line and headers exceed 16384 bytes"}
+    # A head that trickles in is cut off by h11 once its buffer passes the limit.
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"GET /fine HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 20_000)
+        answer = raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Traceback" not in answer
