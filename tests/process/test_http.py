@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from govnet.node.process.config import Address, HttpSettings
+from govnet.node.process.config import Address, HttpSettings, load_config
 from govnet.node.process.http import HttpServer, bind, build_app
+from govnet.node.process.server import StartError, start_node
 from govnet.node.store.engine import DB_FILE, schema_head
 from govnet.ops.processes import govnet_command, init_node, spawn_node
 
@@ -175,3 +176,50 @@ def test_a_request_head_over_the_limit_is_refused(edge_app) -> None:  # type: ig
         raw.sendall(b"GET /fine HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 20_000)
         answer = raw.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400 ") and b"Traceback" not in answer
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _nothing_holds(port: int) -> bool:
+    """Nobody listens on ``port`` and it can be bound again (no server, started or not, holds it)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_start_that_cannot_bind_either_port_leaves_nothing_listening(tmp_path, loop) -> None:  # type: ignore[no-untyped-def]
+    grpc_port, http_port = _free_port(), _free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        # The HTTP port is in use: the gRPC port was never bound.
+        city = init_node(tmp_path / "city", "371100", "city", listen=f"127.0.0.1:{grpc_port}",
+                         http_listen=f"127.0.0.1:{busy}")
+        with pytest.raises(StartError, match=rf"^http.listen: cannot listen on 127.0.0.1:{busy}: "):
+            loop.run(start_node(load_config(city)))
+        assert _nothing_holds(grpc_port)
+        # The gRPC port is in use: the HTTP socket bound first is let go.
+        county = init_node(tmp_path / "county", "371102", "county", "127.0.0.1:1", listen=f"127.0.0.1:{busy}",
+                           http_listen=f"127.0.0.1:{http_port}")
+        with pytest.raises(StartError, match=rf"^node.listen: cannot listen on 127.0.0.1:{busy}"):
+            loop.run(start_node(load_config(county)))
+        assert _nothing_holds(http_port)
+    # Both ports free now: the same node starts on them, and stops.
+    node = loop.run(start_node(load_config(city)))
+    try:
+        assert node.http_address == f"127.0.0.1:{busy}"
+        assert httpx.get(f"http://{node.http_address}/healthz", timeout=5).json() == {"alive": True}
+    finally:
+        loop.run(node.stop(grace=1.0))
+    assert _nothing_holds(busy) and _nothing_holds(grpc_port)
