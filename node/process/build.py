@@ -175,7 +175,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         http = endpoints = None
         if http_socket is not None:
             endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
-            http = HttpServer(build_app(endpoints.routes(), config.http), http_socket)
+            http = HttpServer(build_app(endpoints.routes(), config.http), http_socket, config.http)
         served = Served(server, services, port, http, endpoints)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
                 uplink, children, driver, ledger, metrics, served)

@@ -59,6 +59,9 @@ class HttpSettings:
     # Every request must be answered within this time, or it gets 503: a store read stuck
     # behind a long write must not hold a scraper's connection (or a console clerk) forever.
     handler_timeout_s: float = 10.0
+    # A connection must send a whole request head within this time of opening (or of its last
+    # answer), else it is closed: silent or trickling clients cannot hold the port's connections.
+    head_deadline_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class Number:
 
 
 _DUPLICATE_WINDOW = Number(int, 0, 3650)  # intake.duplicate_window_days (its own message: days)
-_HANDLER_TIMEOUT = Number(float, 0.1, 300.0)  # http.handler_timeout_s
+_HTTP_SECONDS = Number(float, 0.1, 300.0)  # http.handler_timeout_s, http.head_deadline_s
 
 # Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
 # converting an environment override (always text) and building the settings all read this.
@@ -122,7 +125,7 @@ SCHEMA: dict[str, dict[str, type[str] | Number]] = {
         "admission_limit": Number(int, 1, 1_000),
         "digest_interval_s": Number(float, 1.0, 86_400.0),
     },
-    "http": {"listen": str, "handler_timeout_s": _HANDLER_TIMEOUT},
+    "http": {"listen": str, "handler_timeout_s": _HTTP_SECONDS, "head_deadline_s": _HTTP_SECONDS},
     "supervision": {
         "warn_working_days": Number(int, 0, 30),
         "scan_interval_s": Number(float, 0.05, 86_400.0),
@@ -309,9 +312,9 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
 
 
 def _http_settings(raw: Mapping[str, Any]) -> HttpSettings:
-    if "handler_timeout_s" not in raw:
-        return HttpSettings()
-    return HttpSettings(float(check_number("http.handler_timeout_s", raw["handler_timeout_s"], _HANDLER_TIMEOUT)))
+    """``[http]`` without its ``listen`` (``NodeConfig.http_listen``); keys not given keep their defaults."""
+    return HttpSettings(**{key: float(check_number(f"http.{key}", raw[key], _HTTP_SECONDS))
+                           for key in ("handler_timeout_s", "head_deadline_s") if key in raw})
 
 
 def _text(value: Any, key: str) -> str | None:

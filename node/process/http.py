@@ -56,6 +56,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from govnet.node.app.links import UpLink
 from govnet.node.domain.clock import Clock
@@ -82,7 +83,11 @@ KEEP_ALIVE_S = 5
 # Connections plus requests in progress beyond this answer 503 at once instead of piling
 # up: a flood of clients then costs the node bounded memory and bounded worker threads,
 # and the gRPC side keeps its share of the loop. Enough for scrapers, `govnet status`
-# and a console's clerks.
+# and a console's clerks. What frees a slot held by a client that never sends a whole
+# request is the head deadline (``http.head_deadline_s``, ``_H11``): uvicorn has none of
+# its own (its keep-alive timer starts only after an answer and stops at the first byte
+# received), and without it 110 silent connections made every request answer 503 for as
+# long as they stayed open (measured).
 MAX_CONNECTIONS = 100
 
 
@@ -252,6 +257,32 @@ def bind(listen: Address) -> socket.socket:
     return sock
 
 
+class _H11(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for the request head (``head_deadline_s``, set
+    per server by ``HttpServer``): when the deadline passes and no request
+    head has arrived since it was set (and none is being answered), the connection is closed.
+    A request whose head has arrived is bounded by the app's time limit instead."""
+
+    head_deadline_s = HttpSettings.head_deadline_s
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._set_head_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._set_head_deadline()
+
+    def _set_head_deadline(self) -> None:
+        if not self.transport.is_closing():
+            self.loop.call_later(self.head_deadline_s, self._head_deadline_passed, self.cycle)
+
+    def _head_deadline_passed(self, cycle_then: RequestResponseCycle | None) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        if self.cycle is cycle_then and idle and not self.transport.is_closing():
+            self.transport.close()
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn as one part of the node: the node's ``serve`` owns SIGINT and SIGTERM."""
 
@@ -263,13 +294,13 @@ class _EmbeddedServer(uvicorn.Server):
 class HttpServer:
     """``app`` served on a socket from ``bind``, on the running loop; ``port`` is the bound one."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    def __init__(self, app: ASGIApp, sock: socket.socket, settings: HttpSettings) -> None:
         self.app = app
         self._socket = sock
         self.host, self.port = sock.getsockname()[:2]
         self._server = _EmbeddedServer(uvicorn.Config(
             app,
-            http="h11", ws="none", lifespan="off", interface="asgi3",
+            http=type("H11WithHeadDeadline", (_H11,), {"head_deadline_s": settings.head_deadline_s}), ws="none", lifespan="off", interface="asgi3",
             # Our logs: no dictConfig of uvicorn's, no access lines, its own notices only from warnings up.
             log_config=None, access_log=False, log_level="warning",
             server_header=False, proxy_headers=False,

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from govnet.node.process.config import Address, HttpSettings, load_config
-from govnet.node.process.http import HttpServer, bind, build_app
+from govnet.node.process.http import MAX_CONNECTIONS, HttpServer, bind, build_app
 from govnet.node.process.server import StartError, start_node
 from govnet.node.store.engine import DB_FILE, schema_head
 from govnet.ops.processes import govnet_command, init_node, spawn_node
@@ -135,7 +135,7 @@ def edge_app(loop):  # type: ignore[no-untyped-def]
 
     app = build_app([Route("/forever", forever), Route("/broken", broken), Route("/fine", fine)],
                     HttpSettings(handler_timeout_s=0.3))
-    server = HttpServer(app, bind(Address("127.0.0.1", 0)))
+    server = HttpServer(app, bind(Address("127.0.0.1", 0)), HttpSettings(head_deadline_s=0.5))
     loop.run(server.start())
     yield f"http://{server.address}", waits
     loop.run(server.stop(1.0))
@@ -163,13 +163,14 @@ def test_an_unexpected_error_answers_500_without_its_details(edge_app) -> None: 
     assert "secret" not in reply.text and "Traceback" not in reply.text
 
 
-def test_a_request_head_over_the_limit_is_refused(edge_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_request_head_or_body_over_the_limit_is_refused(edge_app) -> None:  # type: ignore[no-untyped-def]
     base, _ = edge_app
     with httpx.Client(base_url=base, timeout=5) as http:
         assert http.get("/fine", headers={"X-Filler": "a" * 8_000}).status_code == 200
         whole = http.get("/fine", headers={"X-Filler": "a" * 20_000})
         assert whole.status_code == 431
         assert whole.json() == {"error": "the request's line and headers exceed 16384 bytes"}
+        assert http.post("/fine", content=b"a" * 100_000).status_code == 413  # a body over 64 KiB
     # A head that trickles in is cut off by h11 once its buffer passes the limit.
     host, port = base.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as raw:
@@ -223,3 +224,21 @@ def test_a_start_that_cannot_bind_either_port_leaves_nothing_listening(tmp_path,
     finally:
         loop.run(node.stop(grace=1.0))
     assert _nothing_holds(busy) and _nothing_holds(grpc_port)
+
+
+def test_silent_and_trickling_connections_are_closed_at_the_head_deadline(edge_app) -> None:  # type: ignore[no-untyped-def]
+    base, _ = edge_app
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    crowd = [socket.create_connection((host, int(port)), timeout=5) for _ in range(MAX_CONNECTIONS)]
+    try:
+        crowd[0].sendall(b"GET /fine HTTP/1.1\r\n")  # a head begun and never finished
+        with httpx.Client(base_url=base, timeout=5) as http:
+            assert http.get("/fine").status_code == 503  # every connection is taken
+            began = time.monotonic()
+            for sock in crowd:
+                assert sock.recv(1024) == b""  # closed by the node
+            assert time.monotonic() - began < 2.0
+            assert http.get("/fine").text == "fine"
+    finally:
+        for sock in crowd:
+            sock.close()
