@@ -31,6 +31,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -48,13 +49,17 @@ from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, NodeConfig
-from govnet.node.process.http import HttpServer, NodeHttp, bind, build_app
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.base import Transport
+
+if TYPE_CHECKING:
+    # Imported where a node serves HTTP: Starlette and uvicorn take a noticeable share of a
+    # node's start (~0.5 s on a busy 2-core machine), which nodes without [http] need not pay.
+    from govnet.node.process.http import HttpServer, NodeHttp
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a full catalog (~700 items) is ~2 MiB; cases are small
 
@@ -174,6 +179,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
             raise
         http = endpoints = None
         if http_socket is not None:
+            from govnet.node.process.http import HttpServer, NodeHttp, build_app
+
             endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
             http = HttpServer(build_app(endpoints.routes(), config.http), http_socket, config.http)
         served = Served(server, services, port, http, endpoints)
@@ -192,6 +199,8 @@ def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:
 
 
 def _bind_http(listen: Address) -> socket.socket:
+    from govnet.node.process.http import bind
+
     try:
         return bind(listen)
     except OSError as exc:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from govnet.federation.tree import parent_id
 from govnet.node.app.inbox import run_inbox
@@ -23,11 +24,13 @@ from govnet.node.app.supervision import run_scanner
 from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.process.build import Node, Served, StartError, build_node
 from govnet.node.process.config import Address, NodeConfig
-from govnet.node.process.http import HttpServer
 from govnet.node.process.metrics import NodeMetrics
 from govnet.node.store.engine import Store
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.grpc import GrpcTransport
+
+if TYPE_CHECKING:
+    from govnet.node.process.http import HttpServer  # imported by build_node only when [http] is set
 
 __all__ = ["GRACE_SECONDS", "RunningNode", "StartError", "serve", "start_node"]
 
