@@ -300,7 +300,8 @@ class HttpServer:
         self.host, self.port = sock.getsockname()[:2]
         self._server = _EmbeddedServer(uvicorn.Config(
             app,
-            http=type("H11WithHeadDeadline", (_H11,), {"head_deadline_s": settings.head_deadline_s}), ws="none", lifespan="off", interface="asgi3",
+            http=type("H11WithHeadDeadline", (_H11,), {"head_deadline_s": settings.head_deadline_s}),
+            ws="none", lifespan="off", interface="asgi3",
             # Our logs: no dictConfig of uvicorn's, no access lines, its own notices only from warnings up.
             log_config=None, access_log=False, log_level="warning",
             server_header=False, proxy_headers=False,
@@ -320,8 +321,8 @@ class HttpServer:
         deadline = asyncio.get_running_loop().time() + within_s
         while not self._server.started:
             if self._task.done():
-                self._task.result()  # its error, if it has one
-                raise OSError(f"the HTTP server on {self.address} stopped while starting")
+                error = None if self._task.cancelled() else self._task.exception()
+                raise OSError(f"the HTTP server on {self.address} stopped while starting: {error!r}")
             if asyncio.get_running_loop().time() > deadline:
                 await self.stop(0)
                 raise OSError(f"the HTTP server on {self.address} did not start within {within_s:g} s")

@@ -2,9 +2,10 @@
 
 ``start_node`` builds the node (``node.process.build``, the composition root) with the
 gRPC transport to its parent, starts the gRPC server (its health reports SERVING) and
-the HTTP port (uvicorn, on this same loop), then the node's background work: the inbox's apply task, the
-supervision scanner, the link driver and the statistics ledger. Those tasks are what
-the parts' wake-ups call, so they connect here, on the event loop they run on.
+the HTTP port (uvicorn, on this same loop), then the node's background work: the
+inbox's apply task, the supervision scanner, the link driver and the statistics
+ledger. Those tasks are what the parts' wake-ups call, so they connect here, on the
+event loop they run on.
 ``serve`` runs a node until SIGTERM or SIGINT and then stops gracefully: in-flight
 calls get a grace period. A start that fails part-way stops what it had started and
 closes the store, so it leaves nothing listening (``StartError``, one line).
