@@ -111,6 +111,11 @@ def readiness(store: Store, serving: bool) -> Readiness:
     return Readiness(True, "store open, schema at " + head)
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """A prefix of client input fit to quote in an answer (never the whole of a long path)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     data = json.dumps(body, ensure_ascii=False).encode()
     return Response(data, status, headers, media_type="application/json; charset=utf-8")
@@ -172,6 +177,11 @@ class NodeHttp:
 
 # --- the app: routes in, the edge's rules around them -------------------------------------------
 
+class _AnswerNotSent(Exception):
+    """The connection could not take the answer: the client left, or the server had already
+    refused the request (e.g. a malformed chunked body, answered 400 by uvicorn meanwhile)."""
+
+
 class _Guard:
     """Outermost (inside Starlette's own error middleware, which then never sees an error):
     the size of the request head, the time limit, and a one-line answer for an unexpected error."""
@@ -195,9 +205,12 @@ class _Guard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+            try:
+                await send(message)
+            except Exception as exc:
+                raise _AnswerNotSent(f"{exc.__class__.__name__}: {exc}") from exc
 
-        where = {"method": scope["method"], "path": scope["path"]}
+        where = {"method": _short(scope["method"]), "path": _short(scope["path"])}
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.app(scope, receive, tracked)
@@ -206,6 +219,8 @@ class _Guard:
             if not started:  # else the client sees a cut-off answer: nothing else can be said now
                 await _json({"error": f"no answer within {self.timeout_s:g} s; try again later"}, 503)(
                     scope, receive, send)
+        except _AnswerNotSent as exc:  # the client's doing, not a fault of ours: no traceback
+            log.warning("http answer not sent", extra={**where, "reason": _short(str(exc), 200)})
         except Exception:
             log.exception("http request failed", extra=where)
             if not started:
@@ -226,10 +241,10 @@ def build_app(routes: Sequence[BaseRoute], settings: HttpSettings) -> Starlette:
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 404:
-            message = f"no page {request.url.path}; try {paths}"
+            message = f"no page {_short(request.url.path)}; try {paths}"
         elif exc.status_code == 405:
             headers["Allow"] = _allow(headers.get("Allow", "GET"))
-            message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+            message = f"{_short(request.method)} is not allowed on {request.url.path}; use {headers['Allow']}"
         else:
             message = exc.detail.splitlines()[0] if exc.detail else "bad request"
         return _json({"error": message}, exc.status_code, headers)

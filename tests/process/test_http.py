@@ -7,6 +7,7 @@ port in use and the stop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import sqlite3
@@ -242,3 +243,27 @@ def test_silent_and_trickling_connections_are_closed_at_the_head_deadline(edge_a
     finally:
         for sock in crowd:
             sock.close()
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    """What the port answers to ``request`` sent as raw bytes (to the connection's close)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(request)
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_malformed_requests_get_a_short_answer_and_leave_no_traceback(edge_app, caplog) -> None:  # type: ignore[no-untyped-def]
+    base, _ = edge_app
+    with caplog.at_level(logging.DEBUG):
+        bad_byte = _raw(base, b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n")
+        bad_chunk = _raw(base, b"GET /fine HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        long_path = _raw(base, b"GET /" + b"a" * 5_000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert bad_byte.startswith(b"HTTP/1.1 400 ") and bad_chunk.startswith(b"HTTP/1.1 400 ")
+    assert long_path.startswith(b"HTTP/1.1 404 ")
+    body = long_path.split(b"\r\n\r\n", 1)[1]
+    assert json.loads(body) == {"error": f"no page /{'a' * 59}…; try /forever, /broken, /fine"}
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
