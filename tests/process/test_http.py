@@ -1,7 +1,11 @@
-"""The node's HTTP endpoints: /healthz, /readyz, /status (and /metrics, see test_metrics.py).
+"""The node's HTTP port: /healthz, /readyz, /status (and /metrics, see test_metrics.py), and
+the rules of its edge (405 with Allow, 404, the time limit, bounded heads and bodies, the head
+deadline, no traceback for a malformed request, a start that cannot bind leaving nothing held).
 
 Real nodes: in-process for what depends on the store, real processes for the banner, the
-port in use and the stop.
+port in use and the stop. The edge's rules are also checked on the same app builder and
+server the node uses, served on loopback with test-only routes of their own (a handler that
+never finishes, one that fails), so the time limit is met by a real wait, not a mock.
 """
 
 from __future__ import annotations
