@@ -12,8 +12,10 @@ asyncio loop, beside the grpc.aio server (``HttpServer``): no thread or process 
 own. Three consequences shape this module:
 
 - *Nothing blocking runs on the loop.* Every store read (readiness, the facts behind
-  ``/status``, the collectors behind ``/metrics``) runs in a worker thread
-  (``asyncio.to_thread``); a handler only awaits.
+  ``/status``, the collectors behind ``/metrics``) runs in one of the endpoints' own
+  worker threads (``NodeHttp._read``, ``READ_THREADS`` of them); a handler only awaits.
+  Not the loop's default executor: the gRPC servicers do their store work there, and a
+  burst of slow scrapes must not make sync batches wait for a thread.
 - *The node owns the process.* uvicorn's own SIGINT/SIGTERM handling is switched off
   (``_EmbeddedServer``); ``server.serve`` handles the signals and stops the port in the
   node's stop order, last before the store closes, so ``/metrics`` answers until the end.
@@ -39,13 +41,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -68,6 +72,8 @@ __all__ = ["HttpServer", "NodeHttp", "Readiness", "bind", "build_app", "readines
 
 log = logging.getLogger("govnet.http")
 
+T = TypeVar("T")
+
 # Request bodies: the monitoring endpoints take none; 64 KiB leaves room for a console form.
 MAX_BODY_BYTES = 64 * 1024
 # The request line plus headers. h11 stops buffering a request head that is still incomplete
@@ -89,6 +95,9 @@ KEEP_ALIVE_S = 5
 # received), and without it 110 silent connections made every request answer 503 for as
 # long as they stayed open (measured).
 MAX_CONNECTIONS = 100
+# Threads reading the store for the monitoring endpoints (``NodeHttp``): a scraper, a
+# `govnet status` and a readiness probe at once; more requests queue (within the time limit).
+READ_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,17 @@ class NodeHttp:
         self.metrics = metrics
         self.grpc_address = grpc_address
         self.serving = False
+        # The endpoints' own worker threads, not the loop's default executor: that one runs
+        # the gRPC servicers' store work, and a burst of slow scrapes (each read goes on in its
+        # thread after its request timed out) must not keep sync batches waiting for a thread.
+        self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="govnet-http")
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
+
+    def close(self) -> None:
+        """After the port has stopped: reads still running finish in their threads, unwaited."""
+        self._readers.shutdown(wait=False, cancel_futures=True)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -142,18 +162,18 @@ class NodeHttp:
 
     async def _metrics(self, request: Request) -> Response:
         # The store collector reads the store while the registry is rendered.
-        body = await asyncio.to_thread(generate_latest, self.metrics.registry)
+        body = await self._read(generate_latest, self.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def _healthz(self, request: Request) -> Response:
         return _json({"alive": True})
 
     async def _readyz(self, request: Request) -> Response:
-        r = await asyncio.to_thread(readiness, self.store, self.serving)
+        r = await self._read(readiness, self.store, self.serving)
         return _json(asdict(r), 200 if r.ready else 503)
 
     async def _status(self, request: Request) -> Response:
-        return _json(await asyncio.to_thread(self.status))
+        return _json(await self._read(self.status))
 
     def status(self) -> dict[str, Any]:
         """Blocking (it reads the store): call it off the event loop."""

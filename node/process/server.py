@@ -97,6 +97,8 @@ class RunningNode:
             await self._transport.close()
         if self.http is not None:
             await self.http.stop(grace)
+        if self.served.endpoints is not None:
+            self.served.endpoints.close()
         self.store.close()
 
 
@@ -119,6 +121,8 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
         await served.grpc.stop(None)
         if served.http is not None:
             await served.http.stop(0)
+        if served.endpoints is not None:
+            served.endpoints.close()
         if transport is not None:
             await transport.close()
         node.store.close()
