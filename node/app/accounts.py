@@ -40,6 +40,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.people import Person, Role, StandIn, check_account
+from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import accounts as repo
 from govnet.node.store.accounts import AccountRecord
 from govnet.node.store.engine import Store
@@ -223,6 +224,10 @@ class Accounts:
     def check_rating_code(self, receipt: str, code: str) -> Callable[[Unit], None]:
         """Check the code now (a wrong one counts as a try, committed); returns the step that
         uses it up, to run inside the rating's own unit of work (so a refused rating keeps it)."""
+        try:
+            receipt = str(Receipt.parse(receipt))
+        except ReceiptError as exc:
+            raise DeskError(ErrorKind.INVALID, str(exc), "receipt") from None
         with self.store.transaction() as s:
             held = repo.rating_code(s, receipt)
             if held is None:

@@ -1,0 +1,72 @@
+"""People for the tests: accounts written into a node's store the way an operator writes the
+first one (``govnet user add --data-dir``), and clients signed in as them.
+
+Every node a test starts gets ``TESTER``: a comprehensive window (every department) with the
+chief representative's signing power, supervision and ops — so tests written before accounts
+act as one signed-in person. Its token is kept in the token file (``$GOVNET_TOKEN_FILE``, set
+per test session by conftest.py), so every ``GovnetClient(address)`` and every ``govnet …``
+command a test runs sends it. Tests of the roles themselves add narrower accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from govnet.node.app.accounts import Accounts
+from govnet.node.domain.clock import SystemClock
+from govnet.node.domain.people import ALL_DEPARTMENTS, Role
+from govnet.node.rpc.client import GovnetClient, save_token
+from govnet.node.store.engine import Store
+from govnet.ops import processes
+
+PASSWORD = "窗口密码-2026"
+TESTER = "tester"
+TESTER_NAME = "测试员"
+TESTER_ACTOR = f"{TESTER} ({TESTER_NAME})"
+TESTER_ROLES = (Role.WINDOW_CLERK, Role.CHIEF_REPRESENTATIVE, Role.SUPERVISOR, Role.OPS)
+
+
+def add_account(data_dir: Path, login: str, roles: Sequence[Role], departments: Sequence[str] = (),
+                backup_for: str = "", name: str = "", password: str = PASSWORD) -> None:
+    """Write an account into the node's store (beside a running node, or before it starts)."""
+    store = Store.open(data_dir)
+    try:
+        accounts = Accounts(store, SystemClock())
+        with store.reading() as s:
+            from govnet.node.store import accounts as repo
+            if repo.find(s, login) is not None:
+                return
+        accounts.add(login, name or login, list(roles), password, departments, backup_for)
+    finally:
+        store.close()
+
+
+def add_tester(data_dir: Path) -> None:
+    add_account(data_dir, TESTER, TESTER_ROLES, (ALL_DEPARTMENTS,), name=TESTER_NAME)
+
+
+def signed_in(address: str, login: str = TESTER, password: str = PASSWORD, keep: bool = False,
+              timeout: float = 10.0) -> GovnetClient:
+    """A client of ``address`` signed in as ``login`` (``keep``: its token becomes the one every
+    other client and command of this test session sends to that address)."""
+    client = GovnetClient(address, timeout=timeout, token="")
+    done = client.login(login, password)
+    if keep:
+        save_token(address, {"token": done.token, "login": login, "node_id": done.node_id,
+                             "expires_at": done.expires_at})
+    return client
+
+
+def sign_in_tester(data_dir: Path, address: str) -> None:
+    """Give the node its tester account (if it has none yet) and keep the tester's token for ``address``."""
+    add_tester(data_dir)
+    signed_in(address, keep=True).close()
+
+
+def spawn_node(data_dir: Path, *args: Any, **kwargs: Any) -> processes.NodeProcess:
+    """``govnet.ops.processes.spawn_node``, then signed in as the tester (tests import this one)."""
+    proc = processes.spawn_node(data_dir, *args, **kwargs)
+    sign_in_tester(data_dir, proc.address)
+    return proc
