@@ -20,8 +20,8 @@ directory runs the node anyway): no network, no token. After that, accounts are 
 the API by an ops account (``govnet login``, then ``govnet user add|disable|reset|list``).
 
 Rating codes: each new case gets an 8-digit code, printed on the receipt and shown once (in the
-answer to Submit; a replayed Submit shows a fresh one, replacing the unused old one). The applicant
-enters it with the rating: it works once, and five wrong tries lock it (the terminal still works).
+answer to Submit; a replayed Submit writes nothing and shows none). The applicant enters it with
+the rating: it works once, and five wrong tries lock it (a self-service terminal still works).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ from govnet.node.app.statistics_ledger import StatsLedger
 from govnet.node.app.supervision import APPEAL_DECIDED, EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
-from govnet.node.domain.clock import Clock
+from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
@@ -137,7 +137,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     calendar, store = open_store(config)
     settings = config.supervision
     outbox_filled = Wakeup()
-    accounts = Accounts(store, clock)
+    # Tokens expire in wall time: a simulated clock (tests, simulations jump days) must not end a shift.
+    accounts = Accounts(store, SystemClock())
     desk = CaseDesk(store, calendar, clock, config.duplicate_window_days,
                     backfill_after=timedelta(seconds=settings.backfill_after_s), outbox_filled=outbox_filled,
                     rating_codes=accounts.issue_rating_code)

@@ -70,3 +70,12 @@ def spawn_node(data_dir: Path, *args: Any, **kwargs: Any) -> processes.NodeProce
     proc = processes.spawn_node(data_dir, *args, **kwargs)
     sign_in_tester(data_dir, proc.address)
     return proc
+
+
+def staff(node: Any, login: str, roles: Role | Sequence[Role], departments: Sequence[str] = (), name: str = "",
+          backup_for: str = "") -> GovnetClient:
+    """A client of a running node (anything with ``data_dir`` and ``address``) signed in as a new
+    account with ``roles``; its events record ``login (name)``."""
+    add_account(node.data_dir, login, [roles] if isinstance(roles, Role) else list(roles), departments,
+                backup_for, name)
+    return signed_in(node.address, login)
