@@ -55,7 +55,7 @@ from govnet.node.domain.lifecycle import (
     decide,
     intake,
 )
-from govnet.node.domain.people import Facts, Op, Person, authorize
+from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store.case_history import last_happened_at, state_of, write_state
 from govnet.node.store.cases import (
@@ -462,7 +462,7 @@ def parse_happened(text: str) -> datetime | None:
 ACTIONS = frozenset(a.value for a in Action)
 
 
-def check_allowed(person: Person, op: str, facts: Facts = Facts()) -> None:
+def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:
     """``DeskError`` DENIED naming the role needed, unless ``person`` may do ``op`` (``node.domain.people``)."""
     refusal = authorize(person, op, facts)
     if refusal is not None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from govnet.federation.tree import is_ancestor
 from govnet.node.app import replication
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed
 from govnet.node.domain.calendar import WorkCalendar, local_date
@@ -65,12 +66,11 @@ from govnet.node.domain.lifecycle import (
 )
 from govnet.node.domain.people import Facts, Op, Person
 from govnet.node.domain.receipt import Receipt, ReceiptError
-from govnet.federation.tree import is_ancestor
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
-from govnet.node.store.replicas import events_of
 from govnet.node.store.models import CaseRow, CaseSummary
+from govnet.node.store.replicas import events_of
 from govnet.node.store.supervision import alarm_rows, running_receipts, running_summaries
 from govnet.node.store.unit import Unit
 

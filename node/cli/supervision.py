@@ -91,7 +91,7 @@ def evaluate(receipt: str, rating: str, comment: str, code: str, node: str, as_j
 
     Only the applicant's own channel: the one-time code printed on the receipt (--code), or a
     self-service terminal's login. A clerk's login cannot rate."""
-    with GovnetClient(node) as client:
+    with GovnetClient(node, token="" if code else None) as client:  # the code needs (and sends) no login
         done = client.evaluate(receipt, rating, comment, rating_code=code)
     text = f"{done.receipt}: rated {done.rating}"
     if done.forwarded_to:

@@ -187,6 +187,9 @@ class Facts:
     node: str = ""
 
 
+NO_FACTS = Facts()
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why not, for the person asking: ``str()`` is one line naming the role needed."""
@@ -210,7 +213,7 @@ def covers(departments: Iterable[str], department: str) -> bool:
     return ALL_DEPARTMENTS in held or department in held
 
 
-def authorize(person: Person, op: str, facts: Facts = Facts()) -> Refusal | None:
+def authorize(person: Person, op: str, facts: Facts = NO_FACTS) -> Refusal | None:
     """May ``person`` do ``op`` on what ``facts`` describe? None, or the refusal saying which role it needs."""
     permission = PERMISSIONS.get(op)
     if permission is None:

@@ -23,7 +23,7 @@ import grpc
 
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.desk import DeskError, ErrorKind, check_allowed
-from govnet.node.domain.people import Facts, Person
+from govnet.node.domain.people import NO_FACTS, Facts, Person
 
 HEADER = "authorization"
 SCHEME = "bearer "
@@ -55,7 +55,7 @@ class Auth:
                             "'govnet login --node ADDRESS' (the token goes as 'authorization: Bearer TOKEN')")
         return person
 
-    async def require(self, context: grpc.aio.ServicerContext, op: str, facts: Facts = Facts()) -> Person:
+    async def require(self, context: grpc.aio.ServicerContext, op: str, facts: Facts = NO_FACTS) -> Person:
         person = await self.person(context)
         check_allowed(person, op, facts)
         return person

@@ -10,8 +10,8 @@ from govnet.federation.rollup import Report
 from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.app.statistics_ledger import StatsAnswer, StatsQueryError, answer
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.statistics import COUNTERS, rates
 from govnet.node.domain.people import Op
+from govnet.node.domain.statistics import COUNTERS, rates
 from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.cases import rpc
 from govnet.node.store.engine import Store

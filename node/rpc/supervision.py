@@ -12,9 +12,9 @@ from typing import TypeAlias
 
 import grpc
 
+from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk, ComplaintView, FileCommand
 from govnet.node.app.desk import DeskError, ErrorKind, check_allowed
-from govnet.node.app.accounts import Accounts
 from govnet.node.app.supervision import AlarmView, Supervisor
 from govnet.node.domain.people import Op, Role
 from govnet.node.rpc.auth import Auth

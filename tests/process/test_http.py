@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from govnet.node.store.engine import DB_FILE, schema_head
-from govnet.ops.processes import govnet_command, init_node, spawn_node
+from govnet.ops.processes import govnet_command, init_node
+
+from support.accounts import spawn_node
 
 pytestmark = pytest.mark.slow
 

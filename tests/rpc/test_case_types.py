@@ -23,8 +23,8 @@ import pytest
 
 from govnet.node.domain.calendar import WorkCalendar
 from govnet.node.domain.catalog import Catalog
-from govnet.node.domain.receipt import Receipt
 from govnet.node.domain.people import Role
+from govnet.node.domain.receipt import Receipt
 from govnet.node.rpc.client import ClientError, GovnetClient
 
 from support.accounts import staff

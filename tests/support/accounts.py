@@ -79,3 +79,13 @@ def staff(node: Any, login: str, roles: Role | Sequence[Role], departments: Sequ
     add_account(node.data_dir, login, [roles] if isinstance(roles, Role) else list(roles), departments,
                 backup_for, name)
     return signed_in(node.address, login)
+
+
+def start_in_process(loop: Any, data_dir: Path, clock: Any = None) -> Any:
+    """``support.inprocess.start_in_process``, then signed in as the tester (tests import this one)."""
+    from support.inprocess import start_in_process as start
+
+    add_tester(data_dir)
+    node = start(loop, data_dir, clock)
+    signed_in(node.address, keep=True).close()
+    return node
