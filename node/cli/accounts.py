@@ -204,7 +204,7 @@ def user_list(node: str, as_json: bool) -> None:
     with GovnetClient(node) as client:
         found = client.users().accounts
     if as_json:
-        click.echo(to_json([_account_dict(a) for a in found]))
+        click.echo(to_json({"accounts": [_account_dict(a) for a in found]}))
     else:
         for a in found:
             click.echo(format_account(a))
