@@ -74,6 +74,7 @@ def node_init(directory: Path, node_id: str, level: str, listen: str, parent: st
     store.close()
     path = write_config(config)
     click.echo(f"node {config.node_id} ({config.level}) initialised: {path}")
+    click.echo(f"no accounts yet: add the first with 'govnet user add LOGIN --role ops --data-dir {directory}'")
 
 
 @node.command("serve")
