@@ -29,13 +29,12 @@ from support.accounts import TESTER_ACTOR
 from support.helpers import ID_NUMBER, NAME, PHONE, all_materials, submit
 
 ACTOR = "窗口-王芳"
-ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}
-
-
 def govnet(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    # The environment as it is now: the session's token file is set by conftest.py.
+    env = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}
     return subprocess.run(
         [sys.executable, "-m", "govnet.ops.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env=ENV, cwd=cwd,
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
     )
 
 
