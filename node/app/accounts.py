@@ -48,6 +48,7 @@ from govnet.node.store.unit import Unit, utc_text
 
 TOKEN_HOURS = 8
 CACHE_S = 10.0
+CACHE_MAX = 10_000
 MIN_PASSWORD = 8
 CODE_DIGITS = 8
 CODE_TRIES = 5
@@ -196,6 +197,8 @@ class Accounts:
             raise DeskError(ErrorKind.UNAUTHENTICATED, f"the token is not valid at node {self.here} (expired, "
                             "revoked or from another node): run 'govnet login' again")
         with self._lock:
+            if len(self._cache) >= CACHE_MAX:  # entries older than CACHE_S are useless anyway
+                self._cache.clear()
             self._cache[key] = (time.monotonic(), person, datetime.fromisoformat(expiry))
         return person
 
