@@ -136,6 +136,13 @@ class Accounts:
         assert found is not None
         return found
 
+    def get(self, login: str) -> AccountRecord:
+        with self.store.reading() as s:
+            found = repo.find(s, login.strip())
+        if found is None:
+            raise DeskError(ErrorKind.NOT_FOUND, f"no account {login.strip()} at node {self.here}", "login")
+        return found
+
     def list(self) -> list[AccountRecord]:
         with self.store.reading() as s:
             return repo.all_accounts(s)

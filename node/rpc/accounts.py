@@ -13,7 +13,7 @@ import grpc
 
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.desk import DeskError, ErrorKind, check_allowed
-from govnet.node.domain.people import Op, Person, Role, parse_roles
+from govnet.node.domain.people import Op, Person, Role, covers, parse_roles
 from govnet.node.rpc.auth import Auth, bearer
 from govnet.node.rpc.cases import rpc
 from govnet.node.store.accounts import AccountRecord
@@ -95,6 +95,11 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
     @rpc
     async def SetAbsent(self, request: accounts_pb2.SetAbsentRequest, context: Ctx) -> accounts_pb2.Account:
         person = await self.auth.person(context)
-        if Role.CHIEF_REPRESENTATIVE not in person.roles:
-            check_allowed(person, Op.MANAGE_USERS)
+        if Role.OPS not in person.roles:
+            # A chief representative marks the clerks of its own departments (its window's AB角 rota).
+            target = await asyncio.to_thread(self.accounts.get, request.login)
+            mine = Role.CHIEF_REPRESENTATIVE in person.roles and target.departments and all(
+                covers(person.departments, d) for d in target.departments)
+            if not mine:
+                check_allowed(person, Op.MANAGE_USERS)
         return account_to_proto(await asyncio.to_thread(self.accounts.set_absent, request.login, request.absent))
