@@ -182,7 +182,7 @@ def test_a_dissatisfied_rating_opens_a_rectification_with_its_deadline_and_an_ap
             S.PERMISSION_DENIED, "never decides about its own node")
     client.appeal(receipt, reason="申请人材料不全却给差评", actor="窗口负责人")
     refused(node, lambda: client.appeal(receipt, reason="again", actor="x"), S.FAILED_PRECONDITION, "already been appealed")
-    # The rated county's own supervisor cannot decide it (its parent's does: tests/rpc/test_people.py).
+    # The rated county's own supervisor cannot decide it (its parent's does: tests/rpc/test_accounts.py).
     out = govnet("case", "appeal-decide", receipt, "--outcome", "upheld", "--reason", "查实恶意差评", "--node", node.address)
     assert out.returncode == 1 and "never decides about its own node" in out.stderr, out.stderr
     assert actions(client, receipt)[-4:] == ["evaluate", "rectify_open", "rectify_close", "appeal"]
