@@ -227,7 +227,7 @@ class Accounts:
 
     def issue_rating_code(self, s: Unit, receipt: str) -> str:
         """A fresh code for ``receipt`` within the caller's unit of work ("" once the case was rated by code)."""
-        code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+        code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
         fresh = repo.set_rating_code(s, receipt, _sha(f"{receipt}:{code}"), utc_text(self.clock.now()))
         return code if fresh else ""
 
