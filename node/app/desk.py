@@ -208,7 +208,7 @@ class CaseDesk:
                 )
             row = load_case_row(s, seen_receipt)
             assert row is not None
-            return Submitted(record_from_row(row), replayed=True)  # a replay writes nothing (the code was shown once)
+            return Submitted(record_from_row(row), replayed=True)
         receipt = Receipt(meta.node_id, meta.incarnation, next_value(s, "case_seq"))
         happened = cmd.happened_at or now
         try:
