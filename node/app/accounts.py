@@ -100,11 +100,10 @@ class Accounts:
         record = AccountRecord(login, name, tuple(sorted(r.value for r in roles)), depts, backup_for.strip(),
                                False, False, HASHER.hash(password), now, now)
         with self.store.transaction() as s:
-            if repo.find(s, login) is not None:
+            if not repo.insert(s, record):
                 raise DeskError(ErrorKind.CONFLICT, f"account {login} already exists at node {self.here}", "login")
             if record.backup_for and repo.find(s, record.backup_for) is None:
                 raise DeskError(ErrorKind.NOT_FOUND, f"no account {record.backup_for} to stand in for", "backup_for")
-            repo.insert(s, record)
         self._forget()
         return record
 
@@ -126,9 +125,8 @@ class Accounts:
 
     def _change(self, login: str, **changes: object) -> AccountRecord:
         with self.store.transaction() as s:
-            if repo.find(s, login.strip()) is None:
+            if not repo.update(s, login.strip(), utc_text(self.clock.now()), **changes):  # type: ignore[arg-type]
                 raise DeskError(ErrorKind.NOT_FOUND, f"no account {login.strip()} at node {self.here}", "login")
-            repo.update(s, login.strip(), utc_text(self.clock.now()), **changes)  # type: ignore[arg-type]
             if "password_hash" in changes or changes.get("disabled"):
                 repo.revoke_tokens(s, login.strip())
             found = repo.find(s, login.strip())

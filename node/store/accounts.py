@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from govnet.node.store.models import Account, RatingCode, SessionToken
+from govnet.node.store.models import RatingCode, SessionToken
 from govnet.node.store.unit import Unit, execute, query
 
 
@@ -51,27 +51,28 @@ def count(s: Unit) -> int:
     return int(query(s, "SELECT count(*) FROM account")[0][0])
 
 
-def insert(s: Unit, a: AccountRecord) -> None:
-    s.add(Account(login=a.login, name=a.name, roles=json.dumps(list(a.roles)),
-                  departments=json.dumps(list(a.departments), ensure_ascii=False), backup_for=a.backup_for,
-                  absent=a.absent, disabled=a.disabled, password_hash=a.password_hash, created_at=a.created_at,
-                  changed_at=a.changed_at))
-    s.flush()
+def insert(s: Unit, a: AccountRecord) -> bool:
+    """Add the account; False if the login is taken. It writes before it reads, so a second
+    process beside a running node (``govnet user add --data-dir``) waits for the write lock
+    instead of failing on a stale read snapshot."""
+    return bool(execute(
+        s, f"INSERT INTO account ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO NOTHING",
+        (a.login, a.name, json.dumps(list(a.roles)), json.dumps(list(a.departments), ensure_ascii=False), a.backup_for,
+         a.absent, a.disabled, a.password_hash, a.created_at, a.changed_at)))
 
 
 def update(s: Unit, login: str, changed_at: str, *, password_hash: str | None = None, disabled: bool | None = None,
-           absent: bool | None = None) -> None:
-    row = s.get(Account, login)
-    assert row is not None, login
+           absent: bool | None = None) -> bool:
+    """Change the account (a write first, as ``insert``); False if there is no such login."""
+    changes: dict[str, object] = {"changed_at": changed_at}
     if password_hash is not None:
-        row.password_hash = password_hash
+        changes["password_hash"] = password_hash
     if disabled is not None:
-        row.disabled = disabled
+        changes["disabled"] = disabled
     if absent is not None:
-        row.absent = absent
-    row.changed_at = changed_at
-    s.add(row)
-    s.flush()
+        changes["absent"] = absent
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    return bool(execute(s, f"UPDATE account SET {sets} WHERE login = ?", (*changes.values(), login)))
 
 
 def add_token(s: Unit, token_hash: str, login: str, issued_at: str, expires_at: str) -> None:

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from govnet.node.app.accounts import Accounts
+from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.domain.clock import SystemClock
 from govnet.node.domain.people import ALL_DEPARTMENTS, Role
 from govnet.node.rpc.client import GovnetClient, save_token
+from govnet.node.store import accounts as repo
 from govnet.node.store.engine import Store
 from govnet.ops import processes
 
@@ -33,12 +35,13 @@ def add_account(data_dir: Path, login: str, roles: Sequence[Role], departments: 
     """Write an account into the node's store (beside a running node, or before it starts)."""
     store = Store.open(data_dir)
     try:
-        accounts = Accounts(store, SystemClock())
-        with store.reading() as s:
-            from govnet.node.store import accounts as repo
+        with store.reading() as s:  # a node started again on its data: nothing to hash
             if repo.find(s, login) is not None:
                 return
-        accounts.add(login, name or login, list(roles), password, departments, backup_for)
+        Accounts(store, SystemClock()).add(login, name or login, list(roles), password, departments, backup_for)
+    except DeskError as exc:
+        if exc.kind is not ErrorKind.CONFLICT:  # already there: a node started again on its data
+            raise
     finally:
         store.close()
 
@@ -67,8 +70,9 @@ def sign_in_tester(data_dir: Path, address: str) -> None:
 
 def spawn_node(data_dir: Path, *args: Any, **kwargs: Any) -> processes.NodeProcess:
     """``govnet.ops.processes.spawn_node``, then signed in as the tester (tests import this one)."""
+    add_tester(data_dir)  # before the node serves: one writer at a time
     proc = processes.spawn_node(data_dir, *args, **kwargs)
-    sign_in_tester(data_dir, proc.address)
+    signed_in(proc.address, keep=True).close()
     return proc
 
 
