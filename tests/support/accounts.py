@@ -70,10 +70,21 @@ def sign_in_tester(data_dir: Path, address: str) -> None:
 
 def spawn_node(data_dir: Path, *args: Any, **kwargs: Any) -> processes.NodeProcess:
     """``govnet.ops.processes.spawn_node``, then signed in as the tester (tests import this one)."""
-    add_tester(data_dir)  # before the node serves: one writer at a time
+    known = _TOKENS.get(data_dir.resolve())
+    if known is None:
+        add_tester(data_dir)  # before the node serves: one writer at a time
     proc = processes.spawn_node(data_dir, *args, **kwargs)
-    signed_in(proc.address, keep=True).close()
+    if known is not None:  # the same store again (a restart): its token is still valid there, no login needed
+        save_token(proc.address, known)
+    else:
+        with signed_in(proc.address, keep=True) as client:
+            _TOKENS[data_dir.resolve()] = {"token": client.token, "login": TESTER}
     return proc
+
+
+# The tester's token per data directory this session started: a node restarted on its store
+# (a crash test's many kills) keeps its tokens, so the restart costs no login.
+_TOKENS: dict[Path, dict[str, str]] = {}
 
 
 def staff(node: Any, login: str, roles: Role | Sequence[Role], departments: Sequence[str] = (), name: str = "",
