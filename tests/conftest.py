@@ -11,11 +11,11 @@ import pytest
 
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
-from govnet.node.rpc.client import GovnetClient
+from govnet.node.rpc.client import GovnetClient, save_token
 from govnet.node.store import statistics as stat_rows
 from govnet.ops.processes import init_node
 
-from support.accounts import add_tester, signed_in
+from support.accounts import add_tester
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
@@ -74,10 +74,11 @@ class NodeFactory:
     def __call__(self, node_id: str = "371102", level: str = "county", parent: str | None = "127.0.0.1:1",
                  catalog: bool = True, **options) -> tuple[InProcessNode, GovnetClient]:
         data_dir = init_node(self.tmp_path / node_id, node_id, level, None if level == "city" else parent, **options)
-        add_tester(data_dir)
+        token = add_tester(data_dir)
         node = start_in_process(self.loop, data_dir, self.clock)
         _wait_for_first_report(data_dir, node_id)
-        client = signed_in(node.address, keep=True)
+        save_token(node.address, token)
+        client = GovnetClient(node.address)
         self.nodes.append(node)
         self.clients.append(client)
         if catalog:

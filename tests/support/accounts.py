@@ -6,21 +6,31 @@ chief representative's signing power, supervision and ops — so tests written b
 act as one signed-in person. Its token is kept in the token file (``$GOVNET_TOKEN_FILE``, set
 per test session by conftest.py), so every ``GovnetClient(address)`` and every ``govnet …``
 command a test runs sends it. Tests of the roles themselves add narrower accounts.
+
+The tester costs no argon2 work per node: its hash is computed once per session and written,
+with a token for it, straight into the node's store through the store's own account functions
+(what ``govnet login`` would have written there). Logging in for real, and every refusal, is
+tested in tests/rpc/test_accounts.py.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from govnet.node.app.accounts import Accounts
+from govnet.node.app.accounts import HASHER, TOKEN_HOURS, Accounts
 from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.domain.clock import SystemClock
 from govnet.node.domain.people import ALL_DEPARTMENTS, Role
 from govnet.node.rpc.client import GovnetClient, save_token
 from govnet.node.store import accounts as repo
+from govnet.node.store.accounts import AccountRecord
 from govnet.node.store.engine import Store
+from govnet.node.store.unit import utc_text
 from govnet.ops import processes
 
 PASSWORD = "窗口密码-2026"
@@ -46,8 +56,27 @@ def add_account(data_dir: Path, login: str, roles: Sequence[Role], departments: 
         store.close()
 
 
-def add_tester(data_dir: Path) -> None:
-    add_account(data_dir, TESTER, TESTER_ROLES, (ALL_DEPARTMENTS,), name=TESTER_NAME)
+_HASH: list[str] = []  # the tester's argon2id hash, computed once per session
+
+
+def add_tester(data_dir: Path) -> dict[str, str]:
+    """The tester's account in the node's store (if it has none yet), and a fresh token for it
+    (as the token file keeps it). Written before the node serves, or beside it."""
+    if not _HASH:
+        _HASH.append(HASHER.hash(PASSWORD))
+    now = datetime.now(UTC)
+    stamp = utc_text(now)
+    token = secrets.token_urlsafe(32)
+    store = Store.open(data_dir)
+    try:
+        with store.transaction() as s:
+            repo.insert(s, AccountRecord(TESTER, TESTER_NAME, tuple(sorted(r.value for r in TESTER_ROLES)),
+                                         (ALL_DEPARTMENTS,), "", False, False, _HASH[0], stamp, stamp))
+            repo.add_token(s, hashlib.sha256(token.encode()).hexdigest(), TESTER, stamp,
+                           utc_text(now + timedelta(hours=TOKEN_HOURS)))
+    finally:
+        store.close()
+    return {"token": token, "login": TESTER}
 
 
 def signed_in(address: str, login: str = TESTER, password: str = PASSWORD, keep: bool = False,
@@ -64,21 +93,16 @@ def signed_in(address: str, login: str = TESTER, password: str = PASSWORD, keep:
 
 def sign_in_tester(data_dir: Path, address: str) -> None:
     """Give the node its tester account (if it has none yet) and keep the tester's token for ``address``."""
-    add_tester(data_dir)
-    signed_in(address, keep=True).close()
+    save_token(address, add_tester(data_dir))
 
 
 def spawn_node(data_dir: Path, *args: Any, **kwargs: Any) -> processes.NodeProcess:
     """``govnet.ops.processes.spawn_node``, then signed in as the tester (tests import this one)."""
-    known = _TOKENS.get(data_dir.resolve())
-    if known is None:
-        add_tester(data_dir)  # before the node serves: one writer at a time
+    key = data_dir.resolve()
+    if key not in _TOKENS:  # the same store again (a restart) keeps its tokens
+        _TOKENS[key] = add_tester(data_dir)  # before the node serves: one writer at a time
     proc = processes.spawn_node(data_dir, *args, **kwargs)
-    if known is not None:  # the same store again (a restart): its token is still valid there, no login needed
-        save_token(proc.address, known)
-    else:
-        with signed_in(proc.address, keep=True) as client:
-            _TOKENS[data_dir.resolve()] = {"token": client.token, "login": TESTER}
+    save_token(proc.address, _TOKENS[key])
     return proc
 
 
@@ -100,7 +124,7 @@ def start_in_process(loop: Any, data_dir: Path, clock: Any = None) -> Any:
     """``support.inprocess.start_in_process``, then signed in as the tester (tests import this one)."""
     from support.inprocess import start_in_process as start
 
-    add_tester(data_dir)
+    token = add_tester(data_dir)
     node = start(loop, data_dir, clock)
-    signed_in(node.address, keep=True).close()
+    save_token(node.address, token)
     return node
