@@ -36,6 +36,7 @@ from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import (
     SYSTEM_ACTOR,
     TERMINAL,
+    Action,
     ActionRefused,
     ActParams,
     CaseState,
@@ -54,6 +55,7 @@ from govnet.node.domain.lifecycle import (
     decide,
     intake,
 )
+from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store.case_history import last_happened_at, state_of, write_state
 from govnet.node.store.cases import (
@@ -83,6 +85,8 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"  # NOT_FOUND
     PRECONDITION = "precondition"  # FAILED_PRECONDITION
     CONFLICT = "conflict"  # ALREADY_EXISTS
+    UNAUTHENTICATED = "unauthenticated"  # UNAUTHENTICATED: no valid token
+    DENIED = "denied"  # PERMISSION_DENIED: the person's roles do not allow it (node.domain.people)
 
 
 class DeskError(Exception):
@@ -104,6 +108,7 @@ class SubmitCommand:
     note: str = ""
     actor: str = ""
     happened_at: datetime | None = None  # a paper application entered later (back-filled)
+    person: Person | None = None  # who is at the window (authenticated): checked against the item's department
 
     def fingerprint(self) -> str:
         """What the idempotency key is bound to: every field but the key itself."""
@@ -126,6 +131,7 @@ class SubmitCommand:
 class Submitted:
     record: CaseRecord
     replayed: bool
+    rating_code: str = ""  # the applicant's one-time rating code, shown once (printed on the receipt)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,8 @@ class Acted:
 
 class CaseDesk:
     def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, duplicate_window_days: int, *,
-                 backfill_after: timedelta = timedelta(hours=1), outbox_filled: Wakeup | None = None) -> None:
+                 backfill_after: timedelta = timedelta(hours=1), outbox_filled: Wakeup | None = None,
+                 rating_codes: Callable[[Unit, str], str] | None = None) -> None:
         self.store = store
         self.calendar = calendar
         self.clock = clock
@@ -147,6 +154,8 @@ class CaseDesk:
         # An event entered this long after it happened is flagged ``backfilled`` in its detail
         # (``supervision.backfill_after_s`` in the configuration).
         self.backfill_after = backfill_after
+        # (unit, receipt) -> a fresh one-time rating code for the receipt (node.app.accounts), in the intake's unit
+        self.rating_codes = rating_codes
 
     async def submit(self, cmd: SubmitCommand) -> Submitted:
         """Intake one application: validation here, the unit of work on the store's writer."""
@@ -176,6 +185,8 @@ class CaseDesk:
             releases = ", ".join(f"{i} v{v}" for i, v in sorted(catalog.releases.items()))
             raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version} "
                             f"(releases here: {releases})", "item_code")
+        if cmd.person is not None:
+            check_allowed(cmd.person, Op.SUBMIT, Facts(department=item.department))
         check_happened(cmd.happened_at, self.clock.now())
         fingerprint = cmd.fingerprint()
         release = catalog.sources[code]
@@ -237,26 +248,38 @@ class CaseDesk:
             assert row is not None
             self._hand_over(s, row, record.state, deciding_node(meta.node_id, item.authority_level), now,
                             actor=cmd.agent or cmd.actor, prior_events=[event])
-            return Submitted(record_from_row(row), replayed=False)
+            return Submitted(record_from_row(row), replayed=False, rating_code=self._rating_code(s, record.state.receipt))
         replication.announce(s, meta, columns, [event], now, self._priority(record.state, now))
-        return Submitted(record, replayed=False)
+        return Submitted(record, replayed=False, rating_code=self._rating_code(s, record.state.receipt))
+
+    def _rating_code(self, s: Unit, receipt: str) -> str:
+        return self.rating_codes(s, receipt) if self.rating_codes is not None else ""
 
     async def act(self, receipt_text: str, action: str, params: ActParams,
-                  happened_at: datetime | None = None) -> Acted:
-        """One action on a case: the unit of work goes straight to the store's writer."""
+                  happened_at: datetime | None = None, person: Person | None = None) -> Acted:
+        """One action on a case: the unit of work goes straight to the store's writer.
+
+        ``person``: who acts (authenticated): their roles are checked against the case's department
+        (``node.domain.people``) and the event records them, whatever ``params.actor`` says."""
         receipt = self._parse_receipt(receipt_text)
         check_happened(happened_at, self.clock.now())
-        acted = await self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at))
+        if person is not None:
+            params = replace(params, actor=person.actor)
+        acted = await self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at, person))
         self.after_commit()
         return acted
 
     def _act(self, s: Unit, receipt: str, action: str, params: ActParams,
-             happened_at: datetime | None = None) -> Acted:
+             happened_at: datetime | None = None, person: Person | None = None) -> Acted:
         meta = self.store.meta
         now = self.clock.now()
         row = load_case_row(s, receipt)
         if row is None:
             raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {meta.node_id}", "receipt")
+        if person is not None and action in ACTIONS:
+            # A joint opinion is given by the reviewing department, every other action by the case's own.
+            department = params.department.strip() if action == "opinion" else row.department
+            check_allowed(person, action, Facts(department=department))
         if row.owner != meta.node_id:
             if action not in replication.REQUESTABLE:
                 raise DeskError(
@@ -434,6 +457,16 @@ def parse_happened(text: str) -> datetime | None:
     except ValueError:
         raise DeskError(ErrorKind.INVALID, f"happened_at {text!r} is not an RFC 3339 time "
                         "(e.g. 2026-03-09T15:30:00+08:00)", "happened_at") from None
+
+
+ACTIONS = frozenset(a.value for a in Action)
+
+
+def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:
+    """``DeskError`` DENIED naming the role needed, unless ``person`` may do ``op`` (``node.domain.people``)."""
+    refusal = authorize(person, op, facts)
+    if refusal is not None:
+        raise DeskError(ErrorKind.DENIED, str(refusal))
 
 
 def _params_dict(params: ActParams) -> dict:

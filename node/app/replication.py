@@ -176,8 +176,14 @@ def notify_owners_above(s: Unit, meta: StoreMeta, child: str, now: datetime) -> 
 
 
 def request(s: Unit, meta: StoreMeta, row: CaseRow, action: str, params: dict[str, Any], now: datetime) -> None:
-    send(s, meta, target=row.owner, message=RequestMessage(row.receipt, action, params, meta.node_id, utc_text(now)),
-         case_key=row.receipt, priority=URGENT, now=now)
+    request_to(s, meta, row.receipt, row.owner, action, params, now)
+
+
+def request_to(s: Unit, meta: StoreMeta, receipt: str, owner: str, action: str, params: dict[str, Any],
+               now: datetime) -> None:
+    """A request to the owner of a case this node may hold only as a summary (an ancestor's)."""
+    send(s, meta, target=owner, message=RequestMessage(receipt, action, params, meta.node_id, utc_text(now)),
+         case_key=receipt, priority=URGENT, now=now)
 
 
 def send_catalog(s: Unit, meta: StoreMeta, child: str, version: int, issuer: str,
@@ -346,8 +352,11 @@ class Replicator:
             # The case moved on (escalated); the request follows it.
             forward(s, self.meta, Envelope(**{**env.__dict__, "target": row.owner}))
             return
-        self.desk.apply_request(s, row, message.action, dict(message.params), now,
-                                self.requests.get(message.action))
+        handler = self.requests.get(message.action)
+        params = dict(message.params)
+        if handler is not None:
+            params["node"] = env.origin  # who asks, as the envelope (authenticated by its link) says
+        self.desk.apply_request(s, row, message.action, params, now, handler)
 
     def _summary(self, s: Unit, case: CaseSnapshot, now: datetime) -> None:
         if not replicas.store_summary(s, case, now):
