@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING
 import grpc
 
 from govnet.federation.tree import parent_id
-from govnet.node.app.audit import AuditTrail, use_configured_algorithm
 from govnet.node.app.accounts import Accounts
+from govnet.node.app.audit import AuditTrail, use_configured_algorithm
 from govnet.node.app.complaints import KIND as COMPLAINT
 from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk
