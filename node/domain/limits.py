@@ -1,0 +1,192 @@
+"""How much a client may send: every limit on input, in one place.
+
+Why limits at all. A node stores what a window sends and then carries it: to the owner in a
+hand-over, to the origin in events, to every ancestor in summaries. A field with no bound
+lets one case grow past what a peer can receive (the stalled county→city link of issue #11:
+a 15 MB case, each request under the 8 MiB gRPC limit, that no batch could ever carry), and
+an error that quotes its input back grows past what gRPC metadata can hold. So every
+free-text field a client sends and the node stores has a maximum length, every list a
+maximum count, and a whole case a maximum encoded size. All are checked at the edge of the
+application (``node.app``: the desk, supervision, complaints) before anything is written, so
+the gRPC servicers and a future web console refuse the same things the same way.
+
+Lengths are in characters (Unicode code points after NFC normalisation and after the
+invisible characters a field kind strips are gone, see ``node.domain.text``), not bytes: a
+clerk counts what they see. In UTF-8 a Chinese character is 3 bytes, a rare one 4, so a
+byte budget below is 4 × the characters.
+
+The figures, and why:
+
+* People's names (applicant, agent, actor, approver): 50. The longest Chinese names on
+  cards (transliterated minority names with the middle dot, 阿依古丽·买买提·…) stay under 30;
+  a romanised foreign name under 50. ``applicant.NAME_MAX`` has always been 50.
+* Departments and material names: 100. Official names of departments (with their bureau's
+  full title) run to ~30 characters, the longest material names in a catalog to ~60
+  (《建设项目环境影响报告表》及其审批意见复印件 …).
+* Note at intake, rectification note: 2,000 — a paragraph or two of what the applicant
+  explained; longer texts are documents and belong among the materials.
+* Reason (return, reject, extend, suspend, appeal, …) and resolution of a complaint: 1,000 —
+  a decision's reason to the applicant is a few sentences; the one-time notice lists
+  materials by name, not by prose.
+* Complaint text: 1,000 (what complaints have always allowed); rating comment: 500 (same).
+* Identifiers a client chooses or copies: idempotency key 128 (a UUID is 36; 128 has always
+  been allowed), receipt 64 (a receipt is ~30), item code 64, action / kind / rating 32,
+  node ids 32, complaint id 64, time stamps 64.
+* Resident ID and phone as typed: 40 (18 characters or 11-13 digits, plus the spaces and
+  hyphens a clerk may type); the shape checks of ``node.domain.applicant`` then apply.
+* Lists: materials at most 50 entries (the longest catalog item lists ~30); departments of a
+  joint review at most 20 (a construction permit involves ~10).
+
+The whole case: ``MAX_CASE_BYTES`` = 256 KiB, measured as the hand-over carries it (the
+``transfer`` payload of ``node.domain.messages``: state, personal data and every event, JSON,
+UTF-8). Why 256 KiB: a sync batch is cut at 1,000,000 bytes (``sync.batching``), so the
+largest case takes a quarter of one batch and always fits with room for others; the node's
+gRPC messages may be 8 MiB (``node.process``), so ``Get`` and ``Act`` answers carrying the
+whole case (its protobuf form is smaller than its JSON) are 30× under it. A real case is
+2-10 KB; one with every field at its limit and the whole lifecycle (supplements, a joint
+review, an extension, suspensions) is ~100-150 KB, so only a runaway history reaches 256 KiB.
+
+The last ``CASE_RESERVE_BYTES`` (32 KiB) are kept for the steps the node records itself
+(hand-over, take-over, alarms, timeout agreements, a refused request: each a few hundred
+bytes): a clerk's or an applicant's step is refused once it would leave less than that, so
+the alarms a full case still earns are recorded, and no step ever takes a case past
+``MAX_CASE_BYTES``. The refusal is FAILED_PRECONDITION, not INVALID_ARGUMENT: the same
+request is fine on another case; it is this case's history that is full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_CASE_BYTES = 256 * 1024
+CASE_RESERVE_BYTES = 32 * 1024
+CLERK_CASE_BYTES = MAX_CASE_BYTES - CASE_RESERVE_BYTES  # what a person's step may fill a case up to
+
+# Characters.
+PERSON = 50
+DEPARTMENT = 100
+MATERIAL = 100
+NOTE = 2_000
+REASON = 1_000
+COMPLAINT = 1_000
+COMMENT = 500
+KEY = 128
+RECEIPT = 64
+ITEM_CODE = 64
+WORD = 32  # action, kind, rating, status
+NODE = 32
+COMPLAINT_ID = 64
+TIMESTAMP = 64
+TYPED_NUMBER = 40  # resident ID and phone as typed
+# Entries.
+MATERIALS = 50
+DEPARTMENTS = 20
+
+
+class Kind(StrEnum):
+    """How a field's text is normalised and what it may contain (``node.domain.text``)."""
+
+    NAME = "name"  # a person's or a body's name: one line, at least one letter, nothing invisible
+    LABEL = "label"  # a name that need not contain a letter (a department, a material): one line, nothing invisible
+    TEXT = "text"  # prose: lines and tabs kept, invisible characters stripped, other controls refused
+    TOKEN = "token"  # an identifier or a word from a list: one line, no controls, no invisible characters
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One field a client sends: its path in the request, the most it may hold, and its rule."""
+
+    message: str  # the proto request message
+    field: str  # the field's path in it ("applicant.name", "materials")
+    chars: int  # the most characters (of each entry, for a list)
+    kind: Kind
+    entries: int = 0  # for a repeated field: the most entries
+    required: bool = False
+
+
+L = Limit
+# Every client-sent text field the node stores (or echoes), by request. The .proto comments and the
+# README's "Limits" table say the same (tests/unit/test_limits_docs.py keeps them in step).
+LIMITS: tuple[Limit, ...] = (
+    L("SubmitCaseRequest", "idempotency_key", KEY, Kind.TOKEN, required=True),
+    L("SubmitCaseRequest", "item_code", ITEM_CODE, Kind.TOKEN, required=True),
+    L("Applicant", "name", PERSON, Kind.NAME, required=True),
+    L("Applicant", "id_number", TYPED_NUMBER, Kind.TOKEN, required=True),
+    L("Applicant", "phone", TYPED_NUMBER, Kind.TOKEN, required=True),
+    L("SubmitCaseRequest", "materials", MATERIAL, Kind.LABEL, entries=MATERIALS),
+    L("SubmitCaseRequest", "agent", PERSON, Kind.NAME),
+    L("SubmitCaseRequest", "note", NOTE, Kind.TEXT),
+    L("SubmitCaseRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("SubmitCaseRequest", "happened_at", TIMESTAMP, Kind.TOKEN),
+    L("ActRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("ActRequest", "action", WORD, Kind.TOKEN, required=True),
+    L("ActRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("ActRequest", "reason", REASON, Kind.TEXT),
+    L("ActRequest", "materials", MATERIAL, Kind.LABEL, entries=MATERIALS),
+    L("ActRequest", "departments", DEPARTMENT, Kind.LABEL, entries=DEPARTMENTS),
+    L("ActRequest", "department", DEPARTMENT, Kind.LABEL),
+    L("ActRequest", "approver", PERSON, Kind.NAME),
+    L("ActRequest", "happened_at", TIMESTAMP, Kind.TOKEN),
+    L("SuspendRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("SuspendRequest", "kind", WORD, Kind.TOKEN, required=True),
+    L("SuspendRequest", "reason", REASON, Kind.TEXT, required=True),
+    L("SuspendRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("ResumeRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("ResumeRequest", "reason", REASON, Kind.TEXT),
+    L("ResumeRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("EvaluateRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("EvaluateRequest", "rating", WORD, Kind.TOKEN, required=True),
+    L("EvaluateRequest", "comment", COMMENT, Kind.TEXT),
+    L("EvaluateRequest", "actor", PERSON, Kind.NAME),
+    L("RectifyRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("RectifyRequest", "note", NOTE, Kind.TEXT, required=True),
+    L("RectifyRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("AppealRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("AppealRequest", "reason", REASON, Kind.TEXT, required=True),
+    L("AppealRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("DecideAppealRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("DecideAppealRequest", "reason", REASON, Kind.TEXT, required=True),
+    L("DecideAppealRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("FileComplaintRequest", "text", COMPLAINT, Kind.TEXT, required=True),
+    L("FileComplaintRequest", "receipt", RECEIPT, Kind.TOKEN),
+    L("FileComplaintRequest", "about_node", NODE, Kind.TOKEN),
+    L("FileComplaintRequest", "department", DEPARTMENT, Kind.LABEL),
+    L("ResolveComplaintRequest", "complaint_id", COMPLAINT_ID, Kind.TOKEN, required=True),
+    L("ResolveComplaintRequest", "resolution", REASON, Kind.TEXT, required=True),
+    L("ResolveComplaintRequest", "actor", PERSON, Kind.NAME, required=True),
+)
+del L
+
+
+def limit_of(message: str, field: str) -> Limit:
+    """The limit of ``message.field`` (KeyError when the table has none: every checked field has one)."""
+    for limit in LIMITS:
+        if limit.message == message and limit.field == field:
+            return limit
+    raise KeyError(f"{message}.{field}")
+
+
+def count(n: int) -> str:
+    """A count as people read it: 3,001."""
+    return f"{n:,}"
+
+
+def excerpt(text: str, n: int = 24) -> str:
+    """A short, safe quotation of input for a message: at most ``n`` characters, quoted
+    with ``repr`` (so control and invisible characters show as escapes, and a message stays
+    one line), and the whole length when it was cut: ``'前二十四个字…' (3,001 characters)``.
+
+    Every message that quotes what a client sent goes through here: an error that echoed a
+    megabyte back would outgrow gRPC's metadata limit and hide the real error (issue #11)."""
+    if not isinstance(text, str):
+        text = str(text)
+    if len(text) <= n:
+        return repr(text)
+    return f"{text[:n] + '…'!r} ({count(len(text))} characters)"
+
+
+def excerpts(values: list[str] | tuple[str, ...], most: int = 5, n: int = 24) -> str:
+    """Several quoted values, at most ``most`` of them, then how many more there are."""
+    shown = ", ".join(excerpt(v, n) for v in values[:most])
+    return shown + (f" and {count(len(values) - most)} more" if len(values) > most else "")
