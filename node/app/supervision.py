@@ -36,7 +36,7 @@ from datetime import date, datetime
 from typing import Any
 
 from govnet.node.app import replication
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, checked
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
@@ -52,6 +52,7 @@ from govnet.node.domain.deadlines import (
     recorded_keys,
 )
 from govnet.node.domain.lifecycle import (
+    RATINGS,
     RECTIFY_OPEN,
     RUNNING,
     ActParams,
@@ -62,6 +63,7 @@ from govnet.node.domain.lifecycle import (
     Transition,
     check_rating,
 )
+from govnet.node.domain.limits import CLERK_CASE_BYTES
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
@@ -216,10 +218,15 @@ class Supervisor:
     # --- suspensions (lifecycle actions; the resume names the suspension it ends) ---
 
     async def suspend(self, receipt: str, kind: str, days: int, reason: str, actor: str) -> Any:
-        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind.strip(),
-                                                                 days=days))
+        m = "SuspendRequest"
+        kind = checked(m, "kind", kind, what="hearing, testing, inspection or expert_review")
+        reason = checked(m, "reason", reason, what=f"why the clock stops for {kind}, told to the applicant")
+        actor = checked(m, "actor", actor, what="who suspends the case")
+        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind, days=days))
 
     async def resume(self, receipt: str, reason: str, actor: str) -> Any:
+        reason = checked("ResumeRequest", "reason", reason)
+        actor = checked("ResumeRequest", "actor", actor, what="who resumes the case")
         events = (await asyncio.to_thread(self.desk.get, receipt))[1]
         kinds = [e.detail.get("kind", "") for e in events if e.action == "suspend"]
         return await self.desk.act(receipt, "resume", ActParams(actor=actor, reason=reason,
@@ -232,12 +239,12 @@ class Supervisor:
         node owns the case, otherwise sent to the owner as a request."""
         key = _receipt(receipt)
         try:
-            value = check_rating(rating)
+            value = check_rating(checked("EvaluateRequest", "rating", rating, what=", ".join(RATINGS)))
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        if len(comment) > 500:
-            raise DeskError(ErrorKind.INVALID, "comment is longer than 500 characters", "comment")
-        params = {"rating": value, "comment": comment.strip(), "at": self.here, "actor": actor.strip() or "applicant"}
+        comment = checked("EvaluateRequest", "comment", comment)
+        actor = checked("EvaluateRequest", "actor", actor)
+        params = {"rating": value, "comment": comment, "at": self.here, "actor": actor or "applicant"}
         now = self.clock.now()
         with self.store.transaction() as s:
             done = self._evaluate_here(s, key, params, now)
@@ -255,7 +262,7 @@ class Supervisor:
         if row.owner != self.here:
             replication.request(s, self.store.meta, row, EVALUATE, params, now)
             return Evaluated(receipt, params["rating"], row.owner, "")
-        self.desk.write_transition(s, row, rated, now)
+        self.desk.write_transition(s, row, rated, now, budget=CLERK_CASE_BYTES)
         opened = [e for e in rated.events if e.action == RECTIFY_OPEN]
         return Evaluated(receipt, params["rating"], "", opened[0].detail["due"] if opened else "")
 
@@ -273,35 +280,28 @@ class Supervisor:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        self.desk.write_transition(s, row, self._rated(s, row, params, now), now)
+        self.desk.write_transition(s, row, self._rated(s, row, params, now), now, budget=CLERK_CASE_BYTES)
 
     def rectify(self, receipt: str, note: str, actor: str) -> dict[str, Any]:
         """Close the rectification a dissatisfied rating opened (at the owner)."""
         key = _receipt(receipt)
-        if not note.strip():
-            raise DeskError(ErrorKind.INVALID, "say what was rectified (--note)", "note")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who closes the rectification? give the actor", "actor")
+        note = checked("RectifyRequest", "note", note, what="say what was rectified (--note)")
+        actor = checked("RectifyRequest", "actor", actor, what="who closes the rectification?")
         done = self._follow_up(key, SystemAction.RECTIFY_CLOSE, note, actor)
         return dict(done.event.detail)
 
     def appeal(self, receipt: str, reason: str, actor: str) -> None:
         """The owner contests a rating it holds to be made in bad faith."""
         key = _receipt(receipt)
-        if not reason.strip():
-            raise DeskError(ErrorKind.INVALID, "an appeal needs its reason: why was the rating made in bad faith?",
-                            "reason")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who appeals? give the actor", "actor")
+        reason = checked("AppealRequest", "reason", reason, what="why was the rating made in bad faith?")
+        actor = checked("AppealRequest", "actor", actor, what="who appeals?")
         self._follow_up(key, SystemAction.APPEAL, reason, actor)
 
     def decide_appeal(self, receipt: str, upheld: bool, reason: str, actor: str) -> None:
         """The outcome of an appeal: upheld (the rating was in bad faith) or rejected."""
         key = _receipt(receipt)
-        if not reason.strip():
-            raise DeskError(ErrorKind.INVALID, "give the reason for the appeal's outcome", "reason")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who decides the appeal? give the actor", "actor")
+        reason = checked("DecideAppealRequest", "reason", reason, what="give the reason for the appeal's outcome")
+        actor = checked("DecideAppealRequest", "actor", actor, what="who decides the appeal?")
         self._follow_up(key, SystemAction.APPEAL_DECIDED, reason, actor, upheld=upheld)
 
     def _follow_up(self, receipt: str, step: SystemAction, reason: str, actor: str, upheld: bool = False) -> Transition:
@@ -313,7 +313,7 @@ class Supervisor:
             params = FollowUp(reason=reason.strip(), actor=actor.strip(), record=rating_record(s, receipt),
                               upheld=upheld)
             done = self.desk.decide(record_from_row(row).state, step, params, now)
-            self.desk.write_transition(s, row, done, now)
+            self.desk.write_transition(s, row, done, now, budget=CLERK_CASE_BYTES)
             return done
 
         with self.store.transaction() as s:
@@ -331,6 +331,7 @@ class Supervisor:
 
 
 def _receipt(text: str) -> str:
+    checked("EvaluateRequest", "receipt", text, what="the case's receipt number")
     try:
         return str(Receipt.parse(text))
     except ReceiptError as exc:
