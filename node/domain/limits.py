@@ -119,6 +119,8 @@ LIMITS: tuple[Limit, ...] = (
     L("SubmitCaseRequest", "note", NOTE, Kind.TEXT),
     L("SubmitCaseRequest", "actor", PERSON, Kind.NAME, required=True),
     L("SubmitCaseRequest", "happened_at", TIMESTAMP, Kind.TOKEN),
+    L("GetCaseRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("TrackCaseRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
     L("ActRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
     L("ActRequest", "action", WORD, Kind.TOKEN, required=True),
     L("ActRequest", "actor", PERSON, Kind.NAME, required=True),
@@ -190,3 +192,12 @@ def excerpts(values: list[str] | tuple[str, ...], most: int = 5, n: int = 24) ->
     """Several quoted values, at most ``most`` of them, then how many more there are."""
     shown = ", ".join(excerpt(v, n) for v in values[:most])
     return shown + (f" and {count(len(values) - most)} more" if len(values) > most else "")
+
+
+def describe(limit: Limit) -> str:
+    """The limit as the .proto comment and the README state it: ``Required. At most 2,000 characters.``"""
+    if limit.entries:
+        text = f"At most {count(limit.entries)} entries, each at most {count(limit.chars)} characters."
+    else:
+        text = f"At most {count(limit.chars)} characters."
+    return ("Required. " if limit.required else "") + text
