@@ -18,11 +18,12 @@ Limits (``node.domain.limits``): every text a request carries is cleaned by its 
 (``node.domain.text``) and bounded before any unit of work starts (``checked``,
 ``checked_list``: supervision and complaints use the same two); required fields that are
 empty are refused naming the field. A step that would make the case's encoded size (its
-hand-over payload) exceed its budget is refused before anything is written: a person's step
-(a clerk's action, a rating, an appeal…) may fill a case up to ``CLERK_CASE_BYTES``, a step
-the node records itself (a refused request) up to ``MAX_CASE_BYTES``; the room between them
-is kept for the alarms and hand-overs a full case still earns. So no case grows past what
-one sync batch carries.
+hand-over payload) exceed its budget is refused before anything is written: a step that may
+repeat fills a case up to ``RECORD_CASE_BYTES``, a step toward its end up to
+``PROGRESS_CASE_BYTES`` (``limits.case_budget``), a refused request the node records up to
+``MAX_CASE_BYTES``; the room left is for the alarms and hand-overs a full case still earns.
+So a full case can still be decided and closed, and no case grows past what one sync batch
+carries.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from govnet.node.domain.lifecycle import (
     decide,
     intake,
 )
-from govnet.node.domain.limits import CLERK_CASE_BYTES, MAX_CASE_BYTES, excerpt, limit_of
+from govnet.node.domain.limits import MAX_CASE_BYTES, case_budget, excerpt, limit_of
 from govnet.node.domain.messages import TransferMessage, dumps
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.domain.text import TextError, clean, clean_all
@@ -345,7 +346,7 @@ class CaseDesk:
         return Acted(record_from_row(row))
 
     def _apply(self, s: Unit, row: CaseRow, action: str, params: ActParams, now: datetime,
-               happened_at: datetime | None = None, budget: int = CLERK_CASE_BYTES) -> None:
+               happened_at: datetime | None = None) -> None:
         """Run one lifecycle action on an owned case, write it, and send what it causes.
 
         ``happened_at``: when it really happened, for an action entered later (back-filled);
@@ -364,7 +365,7 @@ class CaseDesk:
             transition = act(record.state, action, params, ctx)
         except LifecycleError as exc:
             raise _desk_error(exc) from None
-        self.check_size(s, row, record.state, transition, now, budget)
+        self.check_size(s, row, record.state, transition, now, case_budget(action))
         update_case(s, row, transition.case, now)
         event = append_event(s, meta, row.receipt, transition.case.event_count,
                              self._flagged(transition.event, happened, now), now, happened=happened)
@@ -445,9 +446,9 @@ class CaseDesk:
         """A step decided outside a clerk's action (an alarm, a timeout default, a rating…), written and announced.
 
         ``budget``: refuse the step (``DeskError``, nothing written) if the case would outgrow it —
-        ``CLERK_CASE_BYTES`` for a person's step (a rating, an appeal), ``MAX_CASE_BYTES`` for a
+        ``case_budget(step)`` for a person's step (a rating, an appeal), ``MAX_CASE_BYTES`` for a
         refused request; None for the node's bounded own steps (alarms, timeout agreements),
-        which the room kept between the two is for."""
+        which the room above the other budgets is for."""
         if budget is not None:
             self.check_size(s, row, record_from_row(row).state, transition, now, budget)
         events = self._write(s, row, transition, now)
@@ -475,8 +476,8 @@ class CaseDesk:
             step = transition.event.action
             raise DeskError(ErrorKind.PRECONDITION,
                             f"case {row.receipt} is full: with this {step} it would take {limits.count(size)} bytes, "
-                            f"and a case may take at most {limits.count(budget)} (its history travels whole when it is "
-                            "handed over); shorten the text, or record it outside the case")
+                            f"and a {step} may fill a case up to {limits.count(budget)} (a case travels whole when it "
+                            "is handed over; the rest is kept for deciding and closing it); shorten the text")
 
     def _write(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> list[dict[str, Any]]:
         """The verdict on an owned case's row, and its events in order."""

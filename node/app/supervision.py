@@ -63,7 +63,7 @@ from govnet.node.domain.lifecycle import (
     Transition,
     check_rating,
 )
-from govnet.node.domain.limits import CLERK_CASE_BYTES
+from govnet.node.domain.limits import case_budget
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
@@ -262,7 +262,7 @@ class Supervisor:
         if row.owner != self.here:
             replication.request(s, self.store.meta, row, EVALUATE, params, now)
             return Evaluated(receipt, params["rating"], row.owner, "")
-        self.desk.write_transition(s, row, rated, now, budget=CLERK_CASE_BYTES)
+        self.desk.write_transition(s, row, rated, now, budget=case_budget(EVALUATE))
         opened = [e for e in rated.events if e.action == RECTIFY_OPEN]
         return Evaluated(receipt, params["rating"], "", opened[0].detail["due"] if opened else "")
 
@@ -280,7 +280,8 @@ class Supervisor:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        self.desk.write_transition(s, row, self._rated(s, row, params, now), now, budget=CLERK_CASE_BYTES)
+        self.desk.write_transition(s, row, self._rated(s, row, params, now), now,
+                                   budget=case_budget(EVALUATE))
 
     def rectify(self, receipt: str, note: str, actor: str) -> dict[str, Any]:
         """Close the rectification a dissatisfied rating opened (at the owner)."""
@@ -313,7 +314,7 @@ class Supervisor:
             params = FollowUp(reason=reason.strip(), actor=actor.strip(), record=rating_record(s, receipt),
                               upheld=upheld)
             done = self.desk.decide(record_from_row(row).state, step, params, now)
-            self.desk.write_transition(s, row, done, now, budget=CLERK_CASE_BYTES)
+            self.desk.write_transition(s, row, done, now, budget=case_budget(step))
             return done
 
         with self.store.transaction() as s:

@@ -46,12 +46,24 @@ whole case (its protobuf form is smaller than its JSON) are 30× under it. A rea
 2-10 KB; one with every field at its limit and the whole lifecycle (supplements, a joint
 review, an extension, suspensions) is ~100-150 KB, so only a runaway history reaches 256 KiB.
 
-The last ``CASE_RESERVE_BYTES`` (32 KiB) are kept for the steps the node records itself
-(hand-over, take-over, alarms, timeout agreements, a refused request: each a few hundred
-bytes): a clerk's or an applicant's step is refused once it would leave less than that, so
-the alarms a full case still earns are recorded, and no step ever takes a case past
-``MAX_CASE_BYTES``. The refusal is FAILED_PRECONDITION, not INVALID_ARGUMENT: the same
-request is fine on another case; it is this case's history that is full.
+Within that, three budgets, so that a full case can still be decided and closed:
+
+* steps that may repeat (a supplement round, a suspension and its resumption, an extension, a
+  joint opinion) fill a case up to ``RECORD_CASE_BYTES`` (176 KiB);
+* steps that take a case forward to its end (``PROGRESS_STEPS``: accept, return, review,
+  escalate, start the joint review, approve, reject, complete, deliver, withdraw, and the
+  applicant's rating with its rectification and appeal) go on up to ``PROGRESS_CASE_BYTES``
+  (240 KiB). Each happens at most once or twice per level, ~15 in a whole lifecycle, at most
+  ~4 KB each (18 KB for an acceptance listing 50 owed materials): the 64 KiB between the two
+  budgets always holds them, so a county that filled a case with suspensions before escalating
+  it leaves the city room to review, decide, complete and deliver it;
+* steps the node records itself (hand-over, take-over, alarms, timeout agreements, a refused
+  request; a few hundred bytes each, bounded in number except refusals) go on up to
+  ``MAX_CASE_BYTES``; a refused request that no longer fits is dropped and logged, not recorded.
+
+No step ever takes a case past ``MAX_CASE_BYTES``. A refusal is FAILED_PRECONDITION, not
+INVALID_ARGUMENT: the same request is fine on another case; it is this case's history that is
+full.
 """
 
 from __future__ import annotations
@@ -59,9 +71,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-MAX_CASE_BYTES = 256 * 1024
-CASE_RESERVE_BYTES = 32 * 1024
-CLERK_CASE_BYTES = MAX_CASE_BYTES - CASE_RESERVE_BYTES  # what a person's step may fill a case up to
+MAX_CASE_BYTES = 256 * 1024  # a whole case, as a hand-over carries it; the node's own records may fill it
+PROGRESS_CASE_BYTES = MAX_CASE_BYTES - 16 * 1024  # what a step toward the case's end may fill it up to
+RECORD_CASE_BYTES = PROGRESS_CASE_BYTES - 64 * 1024  # what a step that may repeat may fill it up to
+# The steps (the lifecycle's and supervision's, by name) that take a case toward its end.
+PROGRESS_STEPS = frozenset({
+    "accept", "return", "review", "escalate", "start_joint", "approve", "reject", "complete", "deliver", "withdraw",
+    "evaluate", "rectify_close", "appeal", "appeal_decided",
+})
 
 # Characters.
 PERSON = 50
@@ -159,6 +176,11 @@ LIMITS: tuple[Limit, ...] = (
     L("ResolveComplaintRequest", "actor", PERSON, Kind.NAME, required=True),
 )
 del L
+
+
+def case_budget(step: str) -> int:
+    """How far a person's ``step`` may fill a case (encoded bytes)."""
+    return PROGRESS_CASE_BYTES if step in PROGRESS_STEPS else RECORD_CASE_BYTES
 
 
 def limit_of(message: str, field: str) -> Limit:

@@ -57,7 +57,10 @@ def test_the_case_budget_fits_a_sync_batch_and_a_grpc_message() -> None:
 
     assert limits.MAX_CASE_BYTES * 3 < DEFAULT_MAX_BYTES
     assert limits.MAX_CASE_BYTES * 30 < 8 * 1024 * 1024
-    assert 0 < limits.CLERK_CASE_BYTES < limits.MAX_CASE_BYTES
+    assert 0 < limits.RECORD_CASE_BYTES < limits.PROGRESS_CASE_BYTES < limits.MAX_CASE_BYTES
+    assert limits.PROGRESS_CASE_BYTES - limits.RECORD_CASE_BYTES >= 64 * 1024
+    assert limits.case_budget("escalate") == limits.case_budget("deliver") == limits.PROGRESS_CASE_BYTES
+    assert limits.case_budget("suspend") == limits.case_budget("supplement") == limits.RECORD_CASE_BYTES
 
 
 def test_describe_says_required_and_the_figures() -> None:
