@@ -132,7 +132,7 @@ class ComplaintDesk:
         def work(s: Unit) -> Complaint:
             row = complaint_rows.find(s, key)
             if row is None:
-                raise DeskError(ErrorKind.NOT_FOUND, f"no complaint {excerpt(key)} on node {self.meta.node_id}",
+                raise DeskError(ErrorKind.NOT_FOUND, f"no complaint {key} on node {self.meta.node_id}",
                                 "complaint_id")
             if row.supervisor != self.meta.node_id:
                 raise DeskError(ErrorKind.PRECONDITION, f"complaint {key} is tracked by node {row.supervisor}: "

@@ -247,7 +247,7 @@ class CaseDesk:
         item = catalog.items.get(code)
         if item is None:
             releases = ", ".join(f"{i} v{v}" for i, v in sorted(catalog.releases.items()))
-            raise DeskError(ErrorKind.NOT_FOUND, f"no item {excerpt(code)} in catalog version {catalog.version} "
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code} in catalog version {catalog.version} "
                             f"(releases here: {releases})", "item_code")
         check_happened(cmd.happened_at, self.clock.now())
         fingerprint = cmd.fingerprint()
