@@ -399,7 +399,9 @@ class CaseDesk:
                 handler(s, row, params, now)
                 return
             fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-            self._apply(s, row, action, ActParams(**fields), now)
+            # Checked where it was made; checked again here, by this node's limits, before it is applied.
+            checked_action, checked_params = check_params(action, ActParams(**fields))
+            self._apply(s, row, checked_action, checked_params, now)
         except DeskError as exc:
             refused = Note(actor=params.get("actor", ""), reason=str(exc), detail={"requested": action})
             try:

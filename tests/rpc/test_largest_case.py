@@ -22,6 +22,7 @@ import pytest
 from govnet.node.app.desk import DeskError, SubmitCommand
 from govnet.node.domain import limits
 from govnet.node.domain.catalog import Catalog, Material, load_catalog_file, sample_catalog_path
+from govnet.node.domain.lifecycle import ActParams
 from govnet.node.domain.messages import TransferMessage
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store import replicas
@@ -89,6 +90,37 @@ def test_over_long_note_and_invisible_name_are_refused_naming_the_field(nodes) -
         assert (refused.value.kind, refused.value.field) == ("invalid", field), str(refused.value)
     with GovnetClient(county.address) as c:
         assert len(c.list().cases) == before
+        receipt = submit(c, "HB-0005").case.receipt
+        events = len(c.get(receipt).events)
+    for action, params, field in [
+        ("return", ActParams(actor=CLERK, reason="理" * 1_001), "reason"),
+        ("accept", ActParams(actor=CLERK, materials=("申请表",) * 51), "materials"),
+        ("accept", ActParams(actor=CLERK, materials=("申请表", "表", "x" * 101)), "materials[2]"),
+        ("accept", ActParams(actor=" \u200b"), "actor"),
+        ("", ActParams(actor=CLERK), "action"),
+        ("extend", ActParams(actor=CLERK, reason="r", approver="局\u202e长"), "approver"),
+        ("return", ActParams(actor=CLERK, reason="原因\x00"), "reason"),
+    ]:
+        with pytest.raises(DeskError) as refused:
+            county.loop.run(desk.act(receipt, action, params))
+        assert (refused.value.kind, refused.value.field) == ("invalid", field), str(refused.value)
+        assert len(str(refused.value)) < 200
+    with pytest.raises(DeskError) as refused:
+        county.loop.run(desk.act("", "accept", ActParams(actor=CLERK)))
+    assert refused.value.field == "receipt"
+    with GovnetClient(county.address) as c:
+        # Supervision and complaints refuse by the same limits, over gRPC.
+        for call, message in [
+            (lambda: c.suspend(receipt, kind="hearing", days=3, reason="理" * 1_001, actor=CLERK),
+             "reason is 1,001 characters; at most 1,000 are allowed"),
+            (lambda: c.evaluate(receipt, "satisfied", "评" * 501), "comment is 501 characters; at most 500"),
+            (lambda: c.rectify(receipt, note="n", actor="\u200b"), "actor contains an invisible character"),
+            (lambda: c.file_complaint("投" * 1_001, receipt=receipt), "text is 1,001 characters; at most 1,000"),
+        ]:
+            with pytest.raises(ClientError) as info:
+                call()
+            assert info.value.code is S.INVALID_ARGUMENT and message in str(info.value), str(info.value)
+        assert len(c.get(receipt).events) == events
 
 
 def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) -> None:
