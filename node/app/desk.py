@@ -32,6 +32,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -93,6 +94,7 @@ from govnet.node.store.models import CaseRow
 from govnet.node.store.unit import Unit, next_value, utc_text
 
 log = logging.getLogger("govnet.desk")
+_REMEMBERED_CASES = 4096  # cases whose history size the desk remembers (most recently acted on)
 MAX_KEY_LENGTH = limits.KEY
 # A request from another node that is not a lifecycle action: (session, row, params, now).
 RequestHandler = Callable[[Unit, CaseRow, dict, datetime], None]
@@ -222,6 +224,8 @@ class CaseDesk:
         # An event entered this long after it happened is flagged ``backfilled`` in its detail
         # (``supervision.backfill_after_s`` in the configuration).
         self.backfill_after = backfill_after
+        # receipt -> ((event_count, updated_at) of its row, the case's encoded bytes): ``check_size``.
+        self._case_bytes: OrderedDict[str, tuple[tuple[int, str], int]] = OrderedDict()
 
     async def submit(self, cmd: SubmitCommand) -> Submitted:
         """Intake one application: validation here, the unit of work on the store's writer."""
@@ -460,26 +464,40 @@ class CaseDesk:
                    budget: int) -> None:
         """Refuse ``transition`` (FAILED_PRECONDITION) if the case it makes would encode, as a hand-over
         carries it, to more than ``budget`` bytes. Computed before anything is written: the case as
-        it is now, plus what the new state and the new events add (each event as it will be stored)."""
-        size = len(TransferMessage(*replicas.whole_case(s, row)).encode())
+        it is now, plus what the new state and the new events add (each event as it will be stored).
+
+        Reading a case's whole history for every action would add a third to an action's cost, so
+        the size it reaches is remembered per case, keyed by what its row will say about it (its
+        count of events and the instant it was last written): any other change to the case (an
+        alarm, a take-over, a rolled-back unit) changes that key and the case is read again."""
+        remembered = self._case_bytes.get(row.receipt)
+        if remembered is not None and remembered[0] == (row.event_count, row.updated_at):
+            now_bytes = remembered[1]
+        else:
+            now_bytes = len(TransferMessage(*replicas.whole_case(s, row)).encode())
         old, new = state_columns(before, now), state_columns(transition.case, now)
-        size += len(dumps(new)) - len(dumps(old))
         meta = self.store.meta
         stamp = utc_text(now)
+        added = 0
         for i, draft in enumerate(transition.events):
-            size += 1 + len(dumps({
+            added += 1 + len(dumps({
                 "receipt": row.receipt, "seq": before.event_count + i + 1, "action": draft.action,
                 "from_status": draft.from_status, "to_status": draft.to_status, "actor": draft.actor,
                 "reason": draft.reason, "detail": json.dumps(dict(draft.detail), ensure_ascii=False, sort_keys=True),
                 "happened_at": stamp, "recorded_at": stamp, "origin": meta.node_id,
                 "origin_incarnation": meta.incarnation, "origin_seq": 10**15, "superseded": False,
             }))
+        size = now_bytes + len(dumps(new)) - len(dumps(old)) + added
         if size > budget:
             step = transition.event.action
             raise DeskError(ErrorKind.PRECONDITION,
                             f"case {row.receipt} is full: with this {step} it would take {limits.count(size)} bytes, "
                             f"and a {step} may fill a case up to {limits.count(budget)} (a case travels whole when it "
                             "is handed over; the rest is kept for deciding and closing it); shorten the text")
+        self._case_bytes[row.receipt] = ((transition.case.event_count, stamp), size)
+        self._case_bytes.move_to_end(row.receipt)
+        if len(self._case_bytes) > _REMEMBERED_CASES:
+            self._case_bytes.popitem(last=False)
 
     def _write(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> list[dict[str, Any]]:
         """The verdict on an owned case's row, and its events in order."""

@@ -64,6 +64,14 @@ def catalog_with_the_biggest_item() -> Catalog:
     return Catalog(items=(*sample.items, big), issuer=sample.issuer)
 
 
+def encoded_size(node: InProcessNode, receipt: str) -> int:
+    """The case as its hand-over carries it, in bytes."""
+    with node.store.reading() as s:
+        row = load_case_row(s, receipt)
+        assert row is not None
+        return len(TransferMessage(*replicas.whole_case(s, row)).encode())
+
+
 def test_over_long_note_and_invisible_name_are_refused_naming_the_field(nodes) -> None:
     county = nodes(COUNTY, "county", "127.0.0.1:1")
     with GovnetClient(county.address) as c:
@@ -156,13 +164,12 @@ def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) ->
     full = c.get(receipt)
     assert full.status == "under_review" and len(full.events) > 25
 
+    # What the desk predicted is what was stored: full to within one suspension, never past its budget.
+    assert limits.RECORD_CASE_BYTES - 4_000 < encoded_size(county, receipt) <= limits.RECORD_CASE_BYTES
+
     acted = c.act_response(receipt, "escalate", actor=actor)
     assert acted.case.status == "escalated" and acted.case.owner == CITY
-    with county.store.reading() as s:
-        row = load_case_row(s, receipt)
-        assert row is not None
-        size = len(TransferMessage(*replicas.whole_case(s, row)).encode())
-    assert limits.RECORD_CASE_BYTES - 4_000 < size <= limits.PROGRESS_CASE_BYTES
+    assert encoded_size(county, receipt) <= limits.PROGRESS_CASE_BYTES
 
     with GovnetClient(city.address) as at_city:
         def arrived() -> bool:
@@ -175,7 +182,7 @@ def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) ->
         wait_for(arrived, 20, lambda: "the hand-over did not reach the city")
         case = at_city.get(receipt)
         assert case.applicant.name == "欧" * limits.PERSON and len(case.materials) == limits.MATERIALS
-        assert len(case.events) == len(c.get(receipt).events) + 1  # its take-over
+        assert len(case.events) == len(acted.case.events) + 1  # the whole history, and its take-over
         # A full case can still be decided and closed by its owner, each step at its limits.
         for action in ("review", "approve", "complete", "deliver"):
             assert at_city.act(receipt, action, actor=actor, reason=reason).status != "escalated"
