@@ -37,6 +37,15 @@ The figures, and why:
 * Lists: materials at most 50 entries (the longest catalog item lists ~30); departments of a
   joint review at most 20 (a construction permit involves ~10).
 
+The catalog a node publishes (``PutCatalogRequest``): item names 100, legal basis and
+conditions 1,000, at most 20 procedure steps of 100, 10 fees (name 100, standard and basis
+200), 50 materials, 20 joint departments, 1,000 items (Handan's center publishes 713). And
+the whole release, as it travels to every descendant in one envelope, at most
+``MAX_CATALOG_BYTES`` = 768 KiB: it must fit one sync batch (1,000,000 bytes) with its
+envelope. The sample catalog takes ~785 bytes an item, so 713 real items take ~560 KB. Only
+lengths and counts are checked here; the catalog's own rules (codes, levels, days, no
+surrounding white space) are ``node.domain.catalog``'s.
+
 The whole case: ``MAX_CASE_BYTES`` = 256 KiB, measured as the hand-over carries it (the
 ``transfer`` payload of ``node.domain.messages``: state, personal data and every event, JSON,
 UTF-8). Why 256 KiB: a sync batch is cut at 1,000,000 bytes (``sync.batching``), so the
@@ -68,8 +77,12 @@ full.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
 
 MAX_CASE_BYTES = 256 * 1024  # a whole case, as a hand-over carries it; the node's own records may fill it
 PROGRESS_CASE_BYTES = MAX_CASE_BYTES - 16 * 1024  # what a step toward the case's end may fill it up to
@@ -99,6 +112,15 @@ TYPED_NUMBER = 40  # resident ID and phone as typed
 # Entries.
 MATERIALS = 50
 DEPARTMENTS = 20
+# The catalog.
+ITEM_NAME = 100
+BASIS = 1_000  # legal basis, conditions
+STEP = 100
+STEPS = 20
+FEE_TEXT = 200
+FEES = 10
+CATALOG_ITEMS = 1_000
+MAX_CATALOG_BYTES = 768 * 1024
 
 
 class Kind(StrEnum):
@@ -108,6 +130,7 @@ class Kind(StrEnum):
     LABEL = "label"  # a name that need not contain a letter (a department, a material): one line, nothing invisible
     TEXT = "text"  # prose: lines and tabs kept, invisible characters stripped, other controls refused
     TOKEN = "token"  # an identifier or a word from a list: one line, no controls, no invisible characters
+    CATALOG = "catalog"  # a catalog's text: length here, everything else by the catalog's own rules
 
 
 @dataclass(frozen=True)
@@ -116,7 +139,7 @@ class Limit:
 
     message: str  # the proto request message
     field: str  # the field's path in it ("applicant.name", "materials")
-    chars: int  # the most characters (of each entry, for a list)
+    chars: int  # the most characters (of each entry, for a list); 0 for a list of messages
     kind: Kind
     entries: int = 0  # for a repeated field: the most entries
     required: bool = False
@@ -174,6 +197,20 @@ LIMITS: tuple[Limit, ...] = (
     L("ResolveComplaintRequest", "complaint_id", COMPLAINT_ID, Kind.TOKEN, required=True),
     L("ResolveComplaintRequest", "resolution", REASON, Kind.TEXT, required=True),
     L("ResolveComplaintRequest", "actor", PERSON, Kind.NAME, required=True),
+    L("PutCatalogRequest", "items", 0, Kind.CATALOG, entries=CATALOG_ITEMS),
+    L("ServiceItem", "code", ITEM_CODE, Kind.CATALOG),
+    L("ServiceItem", "name", ITEM_NAME, Kind.CATALOG),
+    L("ServiceItem", "department", DEPARTMENT, Kind.CATALOG),
+    L("ServiceItem", "legal_basis", BASIS, Kind.CATALOG),
+    L("ServiceItem", "procedure", STEP, Kind.CATALOG, entries=STEPS),
+    L("ServiceItem", "conditions", BASIS, Kind.CATALOG),
+    L("ServiceItem", "materials", 0, Kind.CATALOG, entries=MATERIALS),
+    L("ServiceItem", "fees", 0, Kind.CATALOG, entries=FEES),
+    L("ServiceItem", "joint_departments", DEPARTMENT, Kind.CATALOG, entries=DEPARTMENTS),
+    L("Material", "name", MATERIAL, Kind.CATALOG),
+    L("Fee", "name", ITEM_NAME, Kind.CATALOG),
+    L("Fee", "standard", FEE_TEXT, Kind.CATALOG),
+    L("Fee", "basis", FEE_TEXT, Kind.CATALOG),
 )
 del L
 
@@ -218,8 +255,69 @@ def excerpts(values: list[str] | tuple[str, ...], most: int = 5, n: int = 24) ->
 
 def describe(limit: Limit) -> str:
     """The limit as the .proto comment and the README state it: ``Required. At most 2,000 characters.``"""
-    if limit.entries:
+    if limit.entries and not limit.chars:
+        text = f"At most {count(limit.entries)} entries."
+    elif limit.entries:
         text = f"At most {count(limit.entries)} entries, each at most {count(limit.chars)} characters."
     else:
         text = f"At most {count(limit.chars)} characters."
     return ("Required. " if limit.required else "") + text
+
+
+def wire_bytes(payload: Mapping[str, Any]) -> int:
+    """Bytes of ``payload`` in the wire's JSON (the form of ``messages.dumps``; this module sits
+    below the messages, so it spells the form out, and a unit test holds the two equal)."""
+    return len(json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _too_long(limit: Limit, value: Any, label: str) -> str | None:
+    if isinstance(value, str) and len(value) > limit.chars:
+        return f"{label} is {count(len(value))} characters; at most {count(limit.chars)} are allowed"
+    return None
+
+
+def catalog_violation(issuer: str, items: Sequence[Mapping[str, Any]]) -> tuple[str, str, str] | None:
+    """The first limit a catalog release breaks, as (item code, field, message), or None.
+
+    ``items`` in the catalog's own dictionary form (``ServiceItem.to_dict``), as they travel."""
+    most = limit_of("PutCatalogRequest", "items")
+    if len(items) > most.entries:
+        return "", "items", f"the catalog has {count(len(items))} items; at most {count(most.entries)} are allowed"
+    for item in items:
+        code = str(item.get("code", ""))[:ITEM_CODE]
+        for limit in LIMITS:
+            if limit.message != "ServiceItem":
+                continue
+            value = item.get(limit.field)
+            if limit.entries:
+                entries = list(value or ())
+                if len(entries) > limit.entries:
+                    return code, limit.field, (f"{limit.field} has {count(len(entries))} entries; "
+                                               f"at most {count(limit.entries)} are allowed")
+                for i, entry in enumerate(entries):
+                    parts = ({f"{limit.field}[{i}]": entry} if limit.chars else
+                             {f"{limit.field}[{i}].{k}": v for k, v in dict(entry).items()})
+                    for path, text in parts.items():
+                        sub = limit if limit.chars else _sub_limit(limit.field, path.rsplit(".", 1)[-1])
+                        why = sub and _too_long(sub, text, path)
+                        if why:
+                            return code, path, why
+            else:
+                why = _too_long(limit, value, limit.field)
+                if why:
+                    return code, limit.field, why
+    size = wire_bytes({"issuer": issuer, "items": [dict(i) for i in items], "version": 10**12})
+    if size > MAX_CATALOG_BYTES:
+        return "", "items", (f"the release takes {count(size)} bytes as it travels to every descendant; at most "
+                             f"{count(MAX_CATALOG_BYTES)} fit one sync batch: publish fewer items, or shorter texts")
+    return None
+
+
+_ENTRY_MESSAGE = {"materials": "Material", "fees": "Fee"}
+
+
+def _sub_limit(list_field: str, key: str) -> Limit | None:
+    try:
+        return limit_of(_ENTRY_MESSAGE[list_field], key)
+    except KeyError:
+        return None

@@ -48,7 +48,7 @@ def test_excerpts_shows_at_most_five_values() -> None:
 def test_every_field_is_listed_once_with_a_positive_limit() -> None:
     keys = [(limit.message, limit.field) for limit in LIMITS]
     assert len(keys) == len(set(keys))
-    assert all(limit.chars > 0 for limit in LIMITS)
+    assert all(limit.chars > 0 or limit.entries > 0 for limit in LIMITS)
     assert all(limit.entries > 0 for limit in LIMITS if limit.field in ("materials", "departments"))
 
 
@@ -233,3 +233,52 @@ def test_invisible_or_reordering_names_are_refused(name: str) -> None:
 def test_name_over_fifty_characters_is_refused_with_the_figures() -> None:
     with pytest.raises(ApplicantError, match="name is 51 characters; at most 50 are allowed"):
         Applicant.create("张" * 51, make_id("37110219800101123"), PHONE)
+
+
+# --- the catalog ---
+
+
+def _sample_items() -> list[dict]:
+    from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+
+    return [i.to_dict() for i in load_catalog_file(sample_catalog_path()).items]
+
+
+def test_the_sample_catalog_is_within_the_limits_and_its_size_is_the_wires() -> None:
+    from govnet.node.domain.messages import CatalogMessage
+
+    items = _sample_items()
+    assert limits.catalog_violation("371100", items) is None
+    wire = CatalogMessage(10**12, "371100", tuple(items)).encode()
+    assert limits.wire_bytes({"issuer": "371100", "items": items, "version": 10**12}) == len(wire)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "fragment"),
+    [
+        (lambda i: i.update(legal_basis="法" * 1_001), "legal_basis", "legal_basis is 1,001 characters"),
+        (lambda i: i.update(procedure=["受理"] * 21), "procedure", "procedure has 21 entries; at most 20"),
+        (lambda i: i.update(procedure=["受理", "审" * 101]), "procedure[1]", "procedure[1] is 101 characters"),
+        (lambda i: i["materials"].append({"name": "材" * 101, "core": False}), "materials[4].name",
+         "materials[4].name is 101 characters"),
+        (lambda i: i.update(fees=[{"name": "费", "amount_fen": 1, "standard": "标" * 201, "basis": ""}]),
+         "fees[0].standard", "is 201 characters; at most 200"),
+    ],
+)
+def test_a_catalog_item_past_a_limit_is_named_with_its_field(change, field: str, fragment: str) -> None:
+    items = _sample_items()
+    change(items[0])
+    code, where, message = limits.catalog_violation("371100", items) or ("", "", "")
+    assert (code, where) == (items[0]["code"], field) and fragment in message
+
+
+def test_a_catalog_release_too_big_for_one_batch_is_refused() -> None:
+    item = _sample_items()[0]
+    item.update(legal_basis="法" * 1_000, conditions="条" * 1_000)  # ~6.5 KB an item
+    items = [{**item, "code": f"HB-{n:04d}"} for n in range(200)]
+    code, field, message = limits.catalog_violation("371100", items) or ("", "", "")
+    assert field == "items" and "fit one sync batch" in message
+    assert limits.catalog_violation("371100", items[:100]) is None
+    first = _sample_items()[0]
+    many = [{**first, "code": f"HB-{n:04d}"} for n in range(1_001)]
+    assert "1,001 items; at most 1,000" in (limits.catalog_violation("371100", many) or ("", "", ""))[2]

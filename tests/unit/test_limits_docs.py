@@ -6,6 +6,7 @@ above it (what reflection-based tools show); the README's "Limits" table is read
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTOS = sorted((ROOT / "protos" / "govnet" / "v1").glob("*.proto"))
 
 
+@cache
 def leading_comments() -> dict[tuple[str, str], str]:
     """(message, field) -> the field's leading comment, its lines joined by spaces."""
     found: dict[tuple[str, str], str] = {}
@@ -40,6 +42,7 @@ def leading_comments() -> dict[tuple[str, str], str]:
     return found
 
 
+@cache
 def readme_rows() -> dict[str, tuple[str, str]]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Limits", 1)[1].split("\n## ", 1)[0]
