@@ -83,7 +83,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-
 MAX_CASE_BYTES = 256 * 1024  # a whole case, as a hand-over carries it; the node's own records may fill it
 PROGRESS_CASE_BYTES = MAX_CASE_BYTES - 16 * 1024  # what a step toward the case's end may fill it up to
 RECORD_CASE_BYTES = PROGRESS_CASE_BYTES - 64 * 1024  # what a step that may repeat may fill it up to
