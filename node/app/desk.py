@@ -494,10 +494,15 @@ class CaseDesk:
                             f"case {row.receipt} is full: with this {step} it would take {limits.count(size)} bytes, "
                             f"and a {step} may fill a case up to {limits.count(budget)} (a case travels whole when it "
                             "is handed over; the rest is kept for deciding and closing it); shorten the text")
+        # Newest last, oldest forgotten; each operation alone, so that units on other threads
+        # (supervision's) never see the memory half-changed.
+        self._case_bytes.pop(row.receipt, None)
         self._case_bytes[row.receipt] = ((transition.case.event_count, stamp), size)
-        self._case_bytes.move_to_end(row.receipt)
         if len(self._case_bytes) > _REMEMBERED_CASES:
-            self._case_bytes.popitem(last=False)
+            try:
+                self._case_bytes.popitem(last=False)
+            except KeyError:
+                pass
 
     def _write(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> list[dict[str, Any]]:
         """The verdict on an owned case's row, and its events in order."""
