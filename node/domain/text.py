@@ -10,8 +10,9 @@ folds full-width digits of an ID or a phone, ``receipt`` of a receipt).
 Then, by the field's kind (``limits.Kind``):
 
 ``name`` (applicant name, agent, actor, approver)
-    one line: control characters (Cc), line and paragraph separators, bidirectional controls
-    and zero-width characters are REFUSED, never stripped: a name is identity, and a name
+    one line: control characters (Cc), line and paragraph separators, bidirectional controls,
+    zero-width and other format characters (Cf: soft hyphen, invisible operators, tags) are
+    REFUSED, never stripped: a name is identity, and a name
     that silently changed between the card and the record is worse than a refusal the clerk
     can act on. It must contain at least one letter (Unicode category L*): "\\u200b",
     "\\ufeff", a lone combining mark or punctuation alone are not names.
@@ -26,7 +27,7 @@ Then, by the field's kind (``limits.Kind``):
     record; "Trojan Source"), and removing them would change what the clerk saw; every
     other control character is REFUSED (a NUL or an escape sequence is never prose).
 ``token`` (idempotency key, receipt, item code, action, kind, rating, node, time stamps)
-    one line, no control, bidirectional or zero-width characters (refused).
+    one line, no control, bidirectional, zero-width or other format characters (refused).
 
 Surrounding white space is stripped from every kind. Lengths are counted after all this
 (``limits`` gives them), so what is counted is what is stored.
@@ -87,8 +88,11 @@ def clean(value: str, kind: Kind, limit: int, label: str) -> str:
         if kind is Kind.TEXT and char in _KEPT_IN_TEXT:
             continue
         category = unicodedata.category(char)
-        if category in ("Cc", "Zl", "Zp") or char in ZERO_WIDTH:
-            what = "an invisible character" if char in ZERO_WIDTH else "a control character"
+        # Format characters (Cf) beyond the two named sets (soft hyphen, invisible operators, tags)
+        # are invisible too: prose may carry them (a soft hyphen pasted with text), one-line values not.
+        invisible = char in ZERO_WIDTH or (category == "Cf" and kind is not Kind.TEXT)
+        if category in ("Cc", "Zl", "Zp") or invisible:
+            what = "an invisible character" if invisible else "a control character"
             where = "" if kind is Kind.TEXT else " (one line only)"
             raise TextError(f"{label} contains {what} ({_describe(char)}) at character {count(position)}{where}; "
                             "remove it and retype")

@@ -84,6 +84,7 @@ def test_describe_says_required_and_the_figures() -> None:
         (Kind.LABEL, "2", "2"),
         (Kind.TEXT, "第一行\r\n第二行\t完", "第一行\n第二行\t完"),
         (Kind.TEXT, "复制\u200b的\ufeff文字\u2060", "复制的文字"),  # zero-width stripped
+        (Kind.TEXT, "环境\u00ad影响", "环境\u00ad影响"),  # a soft hyphen is prose's business
         (Kind.TOKEN, " key-1 ", "key-1"),
         (Kind.NAME, "", ""),  # empty is the caller's business (required or not)
     ],
@@ -111,6 +112,8 @@ def test_clean_normalises(kind: Kind, value: str, expected: str) -> None:
         (Kind.TEXT, "原因\u061c", "bidirectional"),
         (Kind.TEXT, "原因\x1b[2J", "control character (U+001B"),
         (Kind.TOKEN, "key\u200b", "invisible"),
+        (Kind.NAME, "张\u00ad三", "invisible character (U+00AD SOFT HYPHEN)"),
+        (Kind.LABEL, "表\U000e0041", "invisible character (U+E0041 TAG LATIN CAPITAL LETTER A)"),
         (Kind.TOKEN, "k\ney", "control character"),
     ],
 )
