@@ -71,6 +71,8 @@ from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.app import audit
 from govnet.node.app import statistics_ledger as stats_store
+from govnet.node.domain.catalog import CatalogError
+from govnet.node.domain.limits import catalog_violation
 from govnet.node.domain.messages import (
     AnyMessage,
     AuditHeadMessage,
@@ -193,9 +195,15 @@ def send_catalog(s: Unit, meta: StoreMeta, child: str, version: int, issuer: str
 
 
 def publish_local(s: Unit, store: Any, catalog: Any, now: datetime, expected_version: int = 0) -> int:
-    """A catalog published at this node: store it and send it to every registered child."""
-    version = store.publish_catalog_in(s, catalog, now, expected_version=expected_version)
+    """A catalog published at this node: store it and send it to every registered child.
+    A release past the limits (``limits.catalog_violation``: lengths, counts, and a size that fits
+    one sync batch) is refused with a ``CatalogError`` before anything is stored."""
     items = [i.to_dict() for i in sorted(catalog.items, key=lambda i: i.code)]
+    violation = catalog_violation(catalog.issuer, items)
+    if violation is not None:
+        code, field, message = violation
+        raise CatalogError(message, item_code=code or None, field=field)
+    version = store.publish_catalog_in(s, catalog, now, expected_version=expected_version)
     for child in replicas.child_ids(s):
         send_catalog(s, store.meta, child, version, catalog.issuer, items, now)
     return int(version)

@@ -39,7 +39,7 @@ from typing import Any
 from govnet.federation.tree import is_ancestor
 from govnet.node.app import replication
 from govnet.node.app.audit import ALARM as AUDIT_ALARM
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed, checked
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
@@ -55,6 +55,7 @@ from govnet.node.domain.deadlines import (
     recorded_keys,
 )
 from govnet.node.domain.lifecycle import (
+    RATINGS,
     RECTIFY_OPEN,
     RUNNING,
     ActParams,
@@ -65,6 +66,7 @@ from govnet.node.domain.lifecycle import (
     Transition,
     check_rating,
 )
+from govnet.node.domain.limits import case_budget
 from govnet.node.domain.people import Facts, Op, Person
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import audit as audit_chain
@@ -228,10 +230,17 @@ class Supervisor:
 
     async def suspend(self, receipt: str, kind: str, days: int, reason: str, actor: str,
                       person: Person | None = None) -> Any:
-        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind.strip(),
-                                                                 days=days), person=person)
+        m = "SuspendRequest"
+        kind = checked(m, "kind", kind, what="hearing, testing, inspection or expert_review")
+        reason = checked(m, "reason", reason, what=f"why the clock stops for {kind}, told to the applicant")
+        actor = checked(m, "actor", person.actor if person is not None else actor, what="who suspends the case")
+        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind, days=days),
+                                   person=person)
 
     async def resume(self, receipt: str, reason: str, actor: str, person: Person | None = None) -> Any:
+        reason = checked("ResumeRequest", "reason", reason)
+        actor = checked("ResumeRequest", "actor", person.actor if person is not None else actor,
+                        what="who resumes the case")
         events = (await asyncio.to_thread(self.desk.get, receipt))[1]
         kinds = [e.detail.get("kind", "") for e in events if e.action == "suspend"]
         return await self.desk.act(receipt, "resume", ActParams(actor=actor, reason=reason,
@@ -248,12 +257,12 @@ class Supervisor:
         ``use_code``: uses that code up, in the same unit of work (a refused rating keeps it)."""
         key = _receipt(receipt)
         try:
-            value = check_rating(rating)
+            value = check_rating(checked("EvaluateRequest", "rating", rating, what=", ".join(RATINGS)))
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        if len(comment) > 500:
-            raise DeskError(ErrorKind.INVALID, "comment is longer than 500 characters", "comment")
-        params = {"rating": value, "comment": comment.strip(), "at": self.here, "actor": actor.strip() or "applicant"}
+        comment = checked("EvaluateRequest", "comment", comment)
+        actor = checked("EvaluateRequest", "actor", actor)
+        params = {"rating": value, "comment": comment, "at": self.here, "actor": actor or "applicant"}
         now = self.clock.now()
         with self.store.transaction() as s:
             if use_code is not None:
@@ -273,7 +282,7 @@ class Supervisor:
         if row.owner != self.here:
             replication.request(s, self.store.meta, row, EVALUATE, params, now)
             return Evaluated(receipt, params["rating"], row.owner, "")
-        self.desk.write_transition(s, row, rated, now)
+        self.desk.write_transition(s, row, rated, now, budget=case_budget(EVALUATE))
         opened = [e for e in rated.events if e.action == RECTIFY_OPEN]
         return Evaluated(receipt, params["rating"], "", opened[0].detail["due"] if opened else "")
 
@@ -291,26 +300,23 @@ class Supervisor:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        self.desk.write_transition(s, row, self._rated(s, row, params, now), now)
+        self.desk.write_transition(s, row, self._rated(s, row, params, now), now,
+                                   budget=case_budget(EVALUATE))
 
     def rectify(self, receipt: str, note: str, actor: str, person: Person | None = None) -> dict[str, Any]:
         """Close the rectification a dissatisfied rating opened (at the owner)."""
         key = _receipt(receipt)
-        if not note.strip():
-            raise DeskError(ErrorKind.INVALID, "say what was rectified (--note)", "note")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who closes the rectification? give the actor", "actor")
+        note = checked("RectifyRequest", "note", note, what="say what was rectified (--note)")
+        actor = checked("RectifyRequest", "actor", person.actor if person is not None else actor,
+                        what="who closes the rectification?")
         done = self._follow_up(key, SystemAction.RECTIFY_CLOSE, note, actor, person=person, op=Op.RECTIFY)
         return dict(done.event.detail)
 
     def appeal(self, receipt: str, reason: str, actor: str, person: Person | None = None) -> None:
         """The owner contests a rating it holds to be made in bad faith."""
         key = _receipt(receipt)
-        if not reason.strip():
-            raise DeskError(ErrorKind.INVALID, "an appeal needs its reason: why was the rating made in bad faith?",
-                            "reason")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who appeals? give the actor", "actor")
+        reason = checked("AppealRequest", "reason", reason, what="why was the rating made in bad faith?")
+        actor = checked("AppealRequest", "actor", person.actor if person is not None else actor, what="who appeals?")
         self._follow_up(key, SystemAction.APPEAL, reason, actor, person=person, op=Op.APPEAL)
 
     def decide_appeal(self, receipt: str, upheld: bool, reason: str, actor: str,
@@ -322,10 +328,9 @@ class Supervisor:
         (returns the owner it went to). Without ``person`` (the simulation, trusted callers):
         recorded here at the owner."""
         key = _receipt(receipt)
-        if not reason.strip():
-            raise DeskError(ErrorKind.INVALID, "give the reason for the appeal's outcome", "reason")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who decides the appeal? give the actor", "actor")
+        reason = checked("DecideAppealRequest", "reason", reason, what="give the reason for the appeal's outcome")
+        actor = checked("DecideAppealRequest", "actor", person.actor if person is not None else actor,
+                        what="who decides the appeal?")
         if person is None:
             self._follow_up(key, SystemAction.APPEAL_DECIDED, reason, actor, upheld=upheld)
             return ""
@@ -338,7 +343,7 @@ class Supervisor:
                 raise DeskError(ErrorKind.NOT_FOUND, f"no case {key} on node {self.here}", "receipt")
             check_allowed(person, Op.DECIDE_APPEAL, Facts(node=owner))
             replication.request_to(s, self.store.meta, key, owner, APPEAL_DECIDED,
-                                   {"upheld": upheld, "reason": reason.strip(), "actor": f"{person.actor}@{self.here}"},
+                                   {"upheld": upheld, "reason": reason, "actor": f"{person.actor}@{self.here}"},
                                    now)
         self.desk.after_commit()
         return owner
@@ -370,7 +375,7 @@ class Supervisor:
             params = FollowUp(reason=reason.strip(), actor=actor.strip(), record=rating_record(s, receipt),
                               upheld=upheld)
             done = self.desk.decide(record_from_row(row).state, step, params, now)
-            self.desk.write_transition(s, row, done, now)
+            self.desk.write_transition(s, row, done, now, budget=case_budget(step))
             return done
 
         with self.store.transaction() as s:
@@ -388,6 +393,7 @@ class Supervisor:
 
 
 def _receipt(text: str) -> str:
+    checked("EvaluateRequest", "receipt", text, what="the case's receipt number")
     try:
         return str(Receipt.parse(text))
     except ReceiptError as exc:

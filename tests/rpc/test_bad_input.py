@@ -96,7 +96,7 @@ SUBMIT_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, tuple[str, ...]]]
     ("key-empty", {"key": ""}, S.INVALID_ARGUMENT, ("idempotency_key",)),
     ("key-too-long", {"key": "k" * 129}, S.INVALID_ARGUMENT, ("idempotency_key", "128")),
     ("item-unknown", {"code": "HB-9999"}, S.NOT_FOUND, ("HB-9999",)),
-    ("item-empty", {"code": ""}, S.NOT_FOUND, ("(empty)",)),
+    ("item-empty", {"code": ""}, S.INVALID_ARGUMENT, ("item_code is required",)),
     ("item-decided-below-this-node", {"code": "MZ-0005"}, S.FAILED_PRECONDITION, ("MZ-0005", "village")),
 ]
 
