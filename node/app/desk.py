@@ -70,9 +70,9 @@ from govnet.node.domain.lifecycle import (
     decide,
     intake,
 )
-from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.limits import MAX_CASE_BYTES, case_budget, excerpt, limit_of
 from govnet.node.domain.messages import TransferMessage, dumps
+from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.domain.text import TextError, clean, clean_all
 from govnet.node.store import replicas

@@ -65,7 +65,7 @@ def test_the_case_budget_fits_a_sync_batch_and_a_grpc_message() -> None:
 
 def test_describe_says_required_and_the_figures() -> None:
     assert limits.describe(limits.limit_of("SubmitCaseRequest", "note")) == "At most 2,000 characters."
-    assert limits.describe(limits.limit_of("ActRequest", "actor")) == "Required. At most 50 characters."
+    assert limits.describe(limits.limit_of("Applicant", "name")) == "Required. At most 50 characters."
     assert limits.describe(limits.limit_of("ActRequest", "materials")) == \
         "At most 50 entries, each at most 100 characters."
 
