@@ -92,7 +92,7 @@ class Accounts:
         login, name = login.strip(), name.strip() or login.strip()
         depts = tuple(dict.fromkeys(d.strip() for d in departments if d.strip()))
         try:
-            check_account(login, frozenset(roles), depts, backup_for.strip())
+            check_account(login, frozenset(roles), depts, backup_for.strip(), name)
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc)) from None
         check_password(password)

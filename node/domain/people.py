@@ -42,6 +42,7 @@ from enum import Enum, StrEnum
 
 from govnet.federation.tree import NodeIdError, is_ancestor
 from govnet.node.domain.lifecycle import Action
+from govnet.node.domain.limits import PERSON
 
 
 class Role(StrEnum):
@@ -167,7 +168,7 @@ class Person:
     @property
     def actor(self) -> str:
         """What an event records as its actor: the login and the display name."""
-        return f"{self.login} ({self.name})" if self.name and self.name != self.login else self.login
+        return recorded_actor(self.login, self.name)
 
     def grants(self) -> list[tuple[Role, tuple[str, ...], str]]:
         """(role, departments, on whose behalf: "" or the absent clerk's login) this person holds now."""
@@ -270,10 +271,21 @@ def parse_roles(texts: Iterable[str]) -> frozenset[Role]:
     return frozenset(out)
 
 
-def check_account(login: str, roles: frozenset[Role], departments: tuple[str, ...], backup_for: str) -> None:
+def recorded_actor(login: str, name: str) -> str:
+    """What every event a person makes records as its actor: the login and the display name."""
+    return f"{login} ({name})" if name and name != login else login
+
+
+def check_account(login: str, roles: frozenset[Role], departments: tuple[str, ...], backup_for: str,
+                  name: str = "") -> None:
     """An account's shape, or ValueError saying what is wrong (before anything is stored)."""
     if not login or len(login) > 64 or not all(ch.isalnum() or ch in "-_." for ch in login):
         raise ValueError(f"login {login!r}: 1-64 letters, digits, '-', '_' or '.'")
+    # The actor every event records must fit the actor's limit (node.domain.limits), or each of
+    # this person's actions would be refused as too long.
+    if len(recorded_actor(login, name)) > PERSON:
+        raise ValueError(f"login and name are recorded on every event as 'login (name)': at most {PERSON} "
+                         "characters together; shorten the login or the name")
     if not roles:
         raise ValueError("an account needs at least one role")
     if roles & WINDOW_ROLES and not departments:

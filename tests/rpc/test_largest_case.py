@@ -24,13 +24,15 @@ from govnet.node.domain import limits
 from govnet.node.domain.catalog import Catalog, Material, load_catalog_file, sample_catalog_path
 from govnet.node.domain.lifecycle import ActParams
 from govnet.node.domain.messages import TransferMessage
+from govnet.node.domain.people import ALL_DEPARTMENTS, Role
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store import replicas
 from govnet.node.store.cases import load_case_row
 from govnet.ops.processes import init_node
 
 from support.helpers import CLERK, ID_NUMBER, PHONE, submit, wait_for
-from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+from support.accounts import staff, start_in_process
+from support.inprocess import BackgroundLoop, InProcessNode
 
 S = grpc.StatusCode
 CITY, COUNTY = "371100", "371102"
@@ -98,7 +100,8 @@ def test_over_long_note_and_invisible_name_are_refused_naming_the_field(nodes) -
         assert (refused.value.kind, refused.value.field) == ("invalid", field), str(refused.value)
     with GovnetClient(county.address) as c:
         assert len(c.list().cases) == before
-        receipt = submit(c, "HB-0005").case.receipt
+        done = submit(c, "HB-0005")
+        receipt = done.case.receipt
         events = len(c.get(receipt).events)
     for action, params, field in [
         ("return", ActParams(actor=CLERK, reason="理" * 1_001), "reason"),
@@ -121,14 +124,17 @@ def test_over_long_note_and_invisible_name_are_refused_naming_the_field(nodes) -
         for call, message in [
             (lambda: c.suspend(receipt, kind="hearing", days=3, reason="理" * 1_001, actor=CLERK),
              "reason is 1,001 characters; at most 1,000 are allowed"),
-            (lambda: c.evaluate(receipt, "satisfied", "评" * 501), "comment is 501 characters; at most 500"),
-            (lambda: c.rectify(receipt, note="n", actor="\u200b"), "actor contains an invisible character"),
+            (lambda: c.rectify(receipt, note="整改\u202e"), "note contains"),
             (lambda: c.file_complaint("投" * 1_001, receipt=receipt), "text is 1,001 characters; at most 1,000"),
         ]:
             with pytest.raises(ClientError) as info:
                 call()
             assert info.value.code is S.INVALID_ARGUMENT and message in str(info.value), str(info.value)
         assert len(c.get(receipt).events) == events
+    with GovnetClient(county.address, token="") as applicant:  # the applicant's own channel: the receipt's code
+        with pytest.raises(ClientError) as info:
+            applicant.evaluate(receipt, "satisfied", "评" * 501, rating_code=done.rating_code)
+        assert info.value.code is S.INVALID_ARGUMENT and "comment is 501 characters; at most 500" in str(info.value)
 
 
 def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) -> None:
@@ -136,10 +142,14 @@ def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) ->
     county = nodes(COUNTY, "county", city.address)
     with GovnetClient(city.address) as c:
         c.put_catalog(catalog_with_the_biggest_item())
-    c = GovnetClient(county.address)
+    # Events record the signed-in person as 'login (name)': one whose record takes the whole actor limit.
+    login, name = "clerk", "王" * (limits.PERSON - len("clerk ()"))
+    roles = (Role.WINDOW_CLERK, Role.CHIEF_REPRESENTATIVE)
+    c = staff(county, login, roles, ALL_DEPARTMENTS, name=name)
     wait_for(lambda: any(i.code == BIG for i in c.list_items().items), 15, lambda: "the catalog did not arrive")
 
-    actor, reason = "王" * limits.PERSON, "理" * limits.REASON
+    actor, reason = f"{login} ({name})", "理" * limits.REASON
+    assert len(actor) == limits.PERSON
     names = [m.name for m in catalog_with_the_biggest_item().get(BIG).materials]  # type: ignore[union-attr]
     done = c.submit(idempotency_key="k" * limits.KEY, item_code=BIG, name="欧" * limits.PERSON, id_number=ID_NUMBER,
                     phone=PHONE, materials=names, agent="代" * limits.PERSON, note="注" * limits.NOTE, actor=actor)
@@ -171,7 +181,7 @@ def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) ->
     assert acted.case.status == "escalated" and acted.case.owner == CITY
     assert encoded_size(county, receipt) <= limits.PROGRESS_CASE_BYTES
 
-    with GovnetClient(city.address) as at_city:
+    with staff(city, login, roles, ALL_DEPARTMENTS, name=name) as at_city:
         def arrived() -> bool:
             try:
                 case = at_city.get(receipt)
@@ -186,5 +196,9 @@ def test_the_largest_case_the_limits_allow_is_answered_and_handed_over(nodes) ->
         # A full case can still be decided and closed by its owner, each step at its limits.
         for action in ("review", "approve", "complete", "deliver"):
             assert at_city.act(receipt, action, actor=actor, reason=reason).status != "escalated"
-        assert at_city.evaluate(receipt, "dissatisfied", "评" * limits.COMMENT, actor=actor).rectification_due
+        # Rated where the applicant applied, once the delivery has come back there.
+        wait_for(lambda: c.get(receipt).status == "delivered", 20, lambda: "the delivery did not come back")
+        with GovnetClient(county.address, token="") as applicant:
+            rated = applicant.evaluate(receipt, "dissatisfied", "评" * limits.COMMENT, rating_code=done.rating_code)
+        assert rated.rating == "dissatisfied"
     c.close()

@@ -151,6 +151,13 @@ def test_an_account_of_the_wrong_shape_is_refused(login: str, roles: set[Role], 
         check_account(login, frozenset(roles), departments, backup_for)
 
 
+def test_an_account_whose_recorded_actor_would_pass_the_actor_limit_is_refused() -> None:
+    # 'login (name)' goes on every event; past the actor's limit each action would be refused.
+    check_account("clerk", frozenset({W}), (MZ,), "", "王" * 42)  # exactly 50 as recorded
+    with pytest.raises(ValueError, match="at most 50 characters together"):
+        check_account("clerk", frozenset({W}), (MZ,), "", "王" * 43)
+
+
 def test_roles_are_given_by_name_or_label() -> None:
     assert parse_roles(["window_clerk,首席代表", "AB角"]) == {W, C, B}
     with pytest.raises(ValueError, match="roles are: window_clerk"):
