@@ -30,8 +30,8 @@ from govnet.node.store import replicas
 from govnet.node.store.cases import load_case_row
 from govnet.ops.processes import init_node
 
-from support.helpers import CLERK, ID_NUMBER, PHONE, submit, wait_for
 from support.accounts import staff, start_in_process
+from support.helpers import CLERK, ID_NUMBER, PHONE, submit, wait_for
 from support.inprocess import BackgroundLoop, InProcessNode
 
 S = grpc.StatusCode
