@@ -153,7 +153,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                             digest_interval_s=config.sync.digest_interval_s, on_refused=uplink.refused)
     ledger = StatsLedger(store, calendar, config.statistics)
     flush = timedelta(seconds=config.sync.flush_interval_s)
-    metrics = node_metrics(store, uplink, clock, flush)
+    metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals)
     served = None
     if serve:
         try:

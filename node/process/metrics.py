@@ -32,9 +32,11 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from govnet.federation.authority import Reason
+from govnet.node.app.inbox import Refusals
 from govnet.node.app.links import LinkReport, UpLink, link_reports
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
@@ -66,6 +68,7 @@ EXPORTED = (
     "govnet_alarms_open",
     "govnet_complaints_open",
     "govnet_store_bytes",
+    "govnet_sync_refused_total",
 )
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -295,6 +298,22 @@ class StoreCollector(Collector):
         yield from gauges(read_facts(self.store, self.uplink, self.clock.now(), self.flush_interval))
 
 
+class RefusalCollector(Collector):
+    """What neighbours sent that they may not (``federation.authority``), by reason; every
+    reason is shown, at 0 until it happens, so an alert rule can rate() it from the start."""
+
+    def __init__(self, refusals: Refusals) -> None:
+        self.refusals = refusals
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        refused = CounterMetricFamily("govnet_sync_refused", "Envelopes and batches refused by the authorization "
+                                      "rules (nothing of them applied), by reason", labels=("reason",))
+        counts = dict(self.refusals.counts)
+        for reason in Reason:
+            refused.add_metric((reason.value,), counts.get(reason.value, 0))
+        yield refused
+
+
 @dataclass
 class NodeMetrics:
     """The node's registry with its RPC interceptor and store collector."""
@@ -303,8 +322,11 @@ class NodeMetrics:
     rpc: RpcMetrics
 
 
-def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta) -> NodeMetrics:
+def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta, *,
+                 refusals: Refusals | None = None) -> NodeMetrics:
     registry = CollectorRegistry(auto_describe=False)
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
+    if refusals is not None:
+        registry.register(RefusalCollector(refusals))
     return NodeMetrics(registry, rpc)

@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, parse_happened
-from govnet.node.app.replication import publish_local
+from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import ActParams
@@ -217,6 +217,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 items.append(ServiceItem.from_dict(item_to_dict(msg)))
             except CatalogError as exc:
                 raise exc.located(index=index) from None
+        # A node publishes under its own name only, and only items within its authority
+        # (federation.authority): a village cannot publish "the city's" release.
         catalog = Catalog(items=tuple(items), issuer=request.issuer or self.store.meta.node_id)
-        version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
+        try:
+            version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
+        except Unauthorized as exc:
+            log.warning("catalog release refused: %s", exc, extra={"issuer": catalog.issuer,
+                                                                   "reason": exc.refusal.reason.value})
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))
