@@ -69,6 +69,7 @@ from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Wr
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.app import statistics_ledger as stats_store
+from govnet.node.domain.catalog import Catalog
 from govnet.node.domain.messages import (
     AnyMessage,
     CaseEvent,
@@ -84,7 +85,6 @@ from govnet.node.domain.messages import (
     TransferMessage,
     decode_message,
 )
-from govnet.node.domain.catalog import Catalog
 from govnet.node.store import replicas
 from govnet.node.store.catalog import load_catalog
 from govnet.node.store.models import CaseRow
@@ -394,6 +394,7 @@ class Replicator:
             message = StatsMessage.decode(env.payload)
         except MessageError as exc:
             raise ApplyError(f"malformed statistics report from {env.origin}: {exc}") from None
+        vouch(env.origin, (message.report.node, *(row.node for row in message.rows)), "statistics")
         try:
             stats_store.apply_stats(s, message, env.origin, now)
         except ValueError as exc:
