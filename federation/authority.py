@@ -38,7 +38,10 @@ Catalog releases
     items and its own version of a county-level item of the city's catalog (a shorter
     promised limit, say), never a city item. A release published at a node names that node
     as its issuer; a release received from the parent names one of the receiver's
-    ancestors. ``may_define`` is applied again when a node assembles the catalog in force,
+    ancestors. One exception, for the top of a tree started without the levels above it (a
+    county working before its city is online; a test's lone node): a node that has never
+    reached its parent may have an ancestor's release loaded by hand. Once its parent has
+    answered, an ancestor's release comes only from the parent. ``may_define`` is applied again when a node assembles the catalog in force,
     so a release that was stored before a farther issuer raised an item's authority no
     longer overrides it.
 
@@ -169,16 +172,18 @@ def may_define(issuer: str, authority: Level) -> bool:
 
 
 def check_release(here: str, issuer: str, items: Sequence[tuple[str, Level]],
-                  inherited: Mapping[str, tuple[str, Level]], *, local: bool) -> Refusal | None:
+                  inherited: Mapping[str, tuple[str, Level]], *, local: bool, isolated: bool = False) -> Refusal | None:
     """A catalog release of ``issuer`` with ``items`` (code, authority level), published at
     ``here`` (``local``) or received from its parent. ``inherited``: the items in force at
-    ``here`` from issuers other than ``issuer`` (code -> (issuer, authority level))."""
+    ``here`` from issuers other than ``issuer`` (code -> (issuer, authority level)).
+    ``isolated``: ``here`` has never reached its parent (the only time an ancestor's
+    release may be loaded by hand, see the module's docstring)."""
     bad = _bad_id(issuer, "catalog issuer")
     if bad is not None:
         return bad
-    if local and issuer != here:
+    if local and issuer != here and not (isolated and issuer in ancestors(here)):
         return Refusal(Reason.CATALOG_ISSUER, f"node {here} publishes releases under its own name only, "
-                                              f"not under {issuer}'s")
+                                              f"not under {issuer}'s: an ancestor's release comes from the parent")
     if not local and issuer not in ancestors(here):
         return Refusal(Reason.CATALOG_ISSUER, f"a release received by {here} must be issued by one of its "
                                               f"ancestors, not by {issuer}")

@@ -85,6 +85,7 @@ from govnet.node.domain.messages import (
     TransferMessage,
     decode_message,
 )
+from govnet.node.store import links as link_store
 from govnet.node.store import replicas
 from govnet.node.store.catalog import load_catalog
 from govnet.node.store.models import CaseRow
@@ -121,11 +122,13 @@ def check_release_in(s: Unit, meta: StoreMeta, catalog: Catalog, local: bool) ->
     """Raise ``Unauthorized`` unless ``catalog`` may be published at this node (read in the
     caller's transaction): ``local``: by a client here; else received from the parent."""
     here = meta.node_id
+    parent = parent_id(here)
+    isolated = local and parent is not None and not link_store.parent_incarnations(s, parent)
     current = load_catalog(s, here)
     inherited = {code: (current.sources[code][0], item.authority_level) for code, item in current.items.items()
                  if current.sources[code][0] != catalog.issuer}
     refusal = check_release(here, catalog.issuer, [(i.code, i.authority_level) for i in catalog.items], inherited,
-                            local=local)
+                            local=local, isolated=isolated)
     if refusal is not None:
         raise Unauthorized(refusal)
 

@@ -153,3 +153,16 @@ def test_the_city_may_raise_its_own_item() -> None:
 def test_an_appeal_is_decided_above_the_rated_node(decider: str, rated: str, allowed: bool) -> None:
     refusal = check_appeal_decider(decider, rated)
     assert (refusal is None) is allowed
+
+
+@pytest.mark.parametrize(("here", "issuer", "isolated", "reason"), [
+    (COUNTY, CITY, True, None),  # a county working before its city is online loads the city's release
+    (TOWN, CITY, True, None),
+    (COUNTY, CITY, False, Reason.CATALOG_ISSUER),  # once its parent answered: only from the parent
+    (TOWN, OTHER_COUNTY, True, Reason.CATALOG_ISSUER),  # never a stranger's
+    (VILLAGE, TOWN, True, Reason.NOT_AN_ISSUER),
+])
+def test_an_ancestors_release_is_loaded_by_hand_only_before_the_parent_answered(
+        here: str, issuer: str, isolated: bool, reason: Reason | None) -> None:
+    refusal = check_release(here, issuer, [("HB-0001", C)], {}, local=True, isolated=isolated)
+    assert (refusal.reason if refusal else None) is reason
