@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, parse_happened
+from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
@@ -175,9 +176,10 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, refusals: Refusals | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.refusals = refusals or Refusals()  # releases refused (govnet_sync_refused_total)
 
     def _publish(self, catalog: Catalog, expected_version: int) -> int:
         with self.store.transaction() as s:
@@ -223,7 +225,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         try:
             version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
         except Unauthorized as exc:
-            log.warning("catalog release refused: %s", exc, extra={"issuer": catalog.issuer,
-                                                                   "reason": exc.refusal.reason.value})
+            self.refusals.record("client", exc.refusal, "catalog")
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))

@@ -65,7 +65,7 @@ def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: C
                  flush_interval: timedelta) -> Services:
     """Register the node's servicers, health and reflection on ``server`` (not started yet)."""
     cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk), server)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, inbox.refusals), server)
     sync_pb2_grpc.add_SyncServiceServicer_to_server(
         SyncServicer(store, children, inbox, uplink, clock, flush_interval), server)
     supervision_pb2_grpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(supervisor, complaints), server)

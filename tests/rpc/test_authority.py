@@ -62,5 +62,6 @@ def test_a_catalog_under_a_strangers_name_or_beyond_authority_is_permission_deni
             client.put_catalog(catalog)
         assert denied.value.code is grpc.StatusCode.PERMISSION_DENIED and fragment in str(denied.value)
     assert list(client.list_items().releases) == []  # nothing published
+    assert refused(node, "catalog_authority") == 1 and refused(node, "catalog_issuer") == 2
     # A lone county (its city not reached yet) may load the city's release by hand.
     assert client.put_catalog(SAMPLE).version == 1
