@@ -58,4 +58,4 @@ $(VENV)/.installed-test: $(VENV)/bin/python $(BUILD_INPUTS)
 	touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info protos/govnet/v1/*_pb2*.py*
+	rm -rf $(VENV) build *.egg-info protos/govnet/v1/*_pb2*.py* protos/govnet/v1/descriptors.binpb

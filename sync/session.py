@@ -12,6 +12,12 @@ decides how they are called: in a worker thread in a real node (``in_thread``, u
 asyncio ``sync.driver.LinkDriver``), directly in the deterministic simulation (``direct``).
 The core's own events (a batch sent, an acknowledgement) are pure and cheap, so they are
 fed in here, on the event loop, without a thread hop.
+
+A batch the parent refuses (``BatchRefused``: too large for it, or unparseable) ends its
+stream; the core is told (``UpLinkCore.refused``), what it withholds is set aside, and a
+new stream carries on within the same exchange — at most ``MAX_REFUSALS`` times, so a
+parent that refuses everything still ends the exchange (as a failure, with backoff). A
+pull reply the child cannot take is asked for again with half the bytes and envelopes.
 """
 
 from __future__ import annotations
@@ -21,15 +27,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from govnet.sync.batching import Withhold
 from govnet.sync.cursor import Cursor
 from govnet.sync.digest import PeriodDigest
 from govnet.sync.envelope import Envelope
-from govnet.sync.transport.base import Hello, HelloReply, Transport
+from govnet.sync.transport.base import BatchRefused, Hello, HelloReply, LinkDown, PushStream, Transport
 from govnet.sync.uplink import UpLinkCore
 
 T = TypeVar("T")
 MAX_ROUNDS = 10_000  # bounds the pulls of one exchange; a backlog larger than this continues next time
 PULL_MAX = 200
+MAX_REFUSALS = 64  # refused batches per exchange (halving 200 envelopes to one takes eight)
 
 
 class Child(Protocol):
@@ -49,6 +57,10 @@ class Child(Protocol):
 
     def delete_due(self) -> None:
         """Execute ``core.deletion`` (the push has ended)."""
+        ...
+
+    def withhold(self, effect: Withhold) -> None:
+        """Execute a ``Withhold`` that ``core.refused`` returned."""
         ...
 
     def settled_below(self) -> int:
@@ -101,26 +113,49 @@ async def _push_backlog(transport: Transport, child: Child, hello: Hello, run: C
     # Read once per exchange: positions leave the outbox only once acknowledged, so the value
     # only grows and an older one is still true (merely less informative).
     settled = await run(child.settled_below)
-    stream = transport.open_push(hello.node_id, hello.incarnation, settled)
+    pushed = refusals = 0
+    while True:
+        stream = transport.open_push(hello.node_id, hello.incarnation, settled)
+        try:
+            pushed += await _push_stream(stream, core, child, batch, run)
+        except BatchRefused as exc:
+            refusals += 1
+            if refusals > MAX_REFUSALS:
+                raise LinkDown(f"the parent refused {refusals} batches in one exchange; the last: {exc}") from None
+            effect = core.refused(str(exc))
+            if effect is not None:
+                await run(child.withhold, effect)
+            batch = await run(child.next_batch)
+            if batch:
+                continue
+        finally:
+            await stream.close()
+        break
+    if core.deletion_pending:
+        await run(child.delete_due)
+    return pushed
+
+
+async def _push_stream(stream: PushStream, core: UpLinkCore, child: Child, batch: list[Envelope],
+                       run: Callable[..., Awaitable[Any]]) -> int:
+    """Push over one stream from ``batch`` on, until nothing is left or the window is spent."""
     pushed = 0
-    try:
-        while batch or core.in_flight:
-            while batch and core.may_send:
+    while batch or core.in_flight:
+        while batch and core.may_send:
+            try:
                 await stream.send(batch)
+            finally:
+                # A batch whose sending failed may have been the one refused: count it in flight.
                 core.sent(batch)
-                batch = await run(child.next_batch)
-            if not core.in_flight:
-                break
-            settled_now = core.acknowledged(await stream.acknowledgement())
-            pushed += settled_now.done
-            if not settled_now.whole:
-                while core.in_flight:
-                    pushed += core.acknowledged(await stream.acknowledgement()).done
-                batch = await run(child.next_batch) if core.may_send else []
-        if core.deletion_pending:
-            await run(child.delete_due)
-    finally:
-        await stream.close()
+            batch = await run(child.next_batch)
+        if not core.in_flight:
+            break
+        settled_now = core.acknowledged(await stream.acknowledgement())
+        pushed += settled_now.done
+        if not settled_now.whole:
+            while core.in_flight:
+                pushed += core.acknowledged(await stream.acknowledgement()).done
+            batch = await run(child.next_batch) if core.may_send else []
     return pushed
 
 
@@ -136,9 +171,16 @@ async def exchange(
     reply = await transport.hello(hello)
     await run(child.on_hello, reply)
     result.pushed = await _push_backlog(transport, child, hello, run)
+    pull_bytes = child.core.max_bytes
     for _ in range(MAX_ROUNDS):
         incarnation, applied = await run(child.down_position)
-        got = await transport.pull(hello.node_id, hello.incarnation, incarnation, applied, pull_max)
+        try:
+            got = await transport.pull(hello.node_id, hello.incarnation, incarnation, applied, pull_max, pull_bytes)
+        except BatchRefused:
+            if pull_max <= 1:
+                raise  # one envelope the parent would not withhold (an older parent): retried later
+            pull_max, pull_bytes = max(1, pull_max // 2), max(1, pull_bytes // 2)
+            continue
         if not got.envelopes:
             if got.parent_incarnation != incarnation or got.settled_below > applied.through + 1:
                 await run(child.apply_down, got.parent_incarnation, (), got.settled_below)

@@ -39,6 +39,20 @@ Acknowledgements and deletion
     An acknowledged envelope that a crash leaves in the outbox is resent and dropped by
     the parent's cursor, so the deletion needs no fsync of its own on every batch.
 
+Size, and what the parent refuses
+    Batches are cut by count and by their size on the wire (``sync.batching``), under
+    ``max_bytes``. An envelope that alone exceeds it can never be sent: as the window reads
+    it, the core swaps it for a small ``withheld`` marker at the same position and asks the
+    driver to set the original aside (``Withhold``, returned with the next ``Step``). A parent
+    that refuses a batch anyway (too large for its message limit, or unparseable:
+    ``refused``) is not sent the same batch again: what was in flight goes back to the
+    window, the byte limit is halved below the refused batch's size and one batch flies at a
+    time until one is acknowledged whole (the lowered limit stays: a parent with a smaller
+    message limit than this node's is thus learnt); a batch of one envelope, refused alone,
+    is withheld with the parent's reason (and the limit is restored: the culprit is gone). So every envelope is
+    either delivered or withheld after a bounded number of refusals, and nothing behind it
+    waits for it.
+
 A new parent incarnation
     The parent's hello reply names its incarnation. A new one is written down (as a cursor
     row of its downward stream, so a restart neither hides nor repeats it); one newer than
@@ -66,6 +80,11 @@ The driver's contract (what the caller must do)
        flight before choosing again.
     5. When a push ends, execute ``deletion(now)`` if there is one.
     6. Only envelopes whose transaction has committed may be read (persist before send).
+    7. Execute a ``Step``'s ``withhold`` effects (and what ``refused`` returns) before sending
+       its batch: the marker is sent only once the original is in the quarantine and the
+       marker in its place in the outbox, in one transaction.
+    8. When the parent refuses a batch (the stream is gone), pass its reason to ``refused``,
+       drop the batch chosen meanwhile, and open a new stream: nothing in flight was settled.
 """
 
 from __future__ import annotations
@@ -75,9 +94,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from govnet.sync.batching import select_batch
+from govnet.sync.batching import DEFAULT_MAX_BYTES, Withhold, select_batch, withhold, withhold_oversize
 from govnet.sync.cursor import Cursor
-from govnet.sync.envelope import Envelope
+from govnet.sync.envelope import Envelope, batch_size
 from govnet.sync.transport.base import Refused
 
 PUSH_WINDOW = 2  # batches sent before the first of them is acknowledged
@@ -124,6 +143,7 @@ class Step:
 
     batch: list[Envelope]
     delete: DeleteAcknowledged | None = None
+    withhold: tuple[Withhold, ...] = ()  # to execute before the batch is sent
 
 
 @dataclass(frozen=True)
@@ -145,11 +165,18 @@ class UpLinkCore:
     """The child side of the link to ``parent``: batches up, acknowledgements back."""
 
     def __init__(self, parent: str, batch_max: int, *, push_window: int = PUSH_WINDOW,
-                 max_batches: int = MAX_BATCHES, lookahead_batches: int = LOOKAHEAD_BATCHES) -> None:
+                 max_batches: int = MAX_BATCHES, lookahead_batches: int = LOOKAHEAD_BATCHES,
+                 max_bytes: int = DEFAULT_MAX_BYTES, node_id: str = "") -> None:
         if batch_max < 1 or push_window < 1:
             raise ValueError(f"an up-link needs batch_max and push_window of at least 1, not {batch_max}, {push_window}")
         self.parent = parent
+        self.node_id = node_id  # named in the markers of what it withholds
         self.batch_max = batch_max
+        self.max_bytes = max_bytes  # the configured byte limit of a batch
+        self.cap = max_bytes  # the byte limit now: lowered after a refusal, back up as batches pass
+        self._careful = False  # one batch in flight at a time (after a refusal)
+        self._withholds: list[Withhold] = []  # effects for the next Step
+        self.withheld = 0  # envelopes withheld in this process (by size or by refusal)
         self.push_window = push_window
         self.max_batches = max_batches
         self.lookahead = batch_max * lookahead_batches
@@ -208,7 +235,12 @@ class UpLinkCore:
             return
         self._read_through = envelopes[-1].seq
         acked = self._acked
-        self._window.extend(e for e in envelopes if acked is None or not acked.has(e.seq))
+        fresh = [e for e in envelopes if acked is None or not acked.has(e.seq)]
+        fresh, withholds = withhold_oversize(fresh, self.max_bytes, self.node_id)
+        if withholds:
+            self._withholds.extend(withholds)
+            self.withheld += len(withholds)
+        self._window.extend(fresh)
         self._one_priority = len({e.priority for e in self._window}) <= 1
 
     @property
@@ -228,12 +260,13 @@ class UpLinkCore:
             candidates = [e for e in head if e.seq not in flying] if flying else head
         else:
             candidates = [e for e in self._window if e.seq not in flying] if flying else self._window
-        batch = select_batch(candidates, self.batch_max)
+        batch = select_batch(candidates, self.batch_max, self.cap)
         delete = None
         if (not batch or self._flushed_at is None or now - self._flushed_at >= ACK_FLUSH
                 or self._unflushed >= ACK_FLUSH_BATCHES * self.batch_max):
             delete = self.flush(now)
-        return Step(batch, delete)
+        withholds, self._withholds = tuple(self._withholds), []
+        return Step(batch, delete, withholds)
 
     def sent(self, batch: Sequence[Envelope]) -> None:
         """``batch`` went out: it is in flight until its acknowledgement comes back."""
@@ -248,7 +281,29 @@ class UpLinkCore:
 
     @property
     def may_send(self) -> bool:
-        return len(self._flying) < self.push_window and self._sent < self.max_batches
+        window = 1 if self._careful else self.push_window
+        return len(self._flying) < window and self._sent < self.max_batches
+
+    def refused(self, reason: str) -> Withhold | None:
+        """The parent refused a batch (too large, unparseable) and the stream is gone: nothing
+        in flight was settled, and it is all offered again. A batch of one envelope that flew
+        alone is the one refused: it is withheld (the returned effect, to execute before
+        anything else is sent). Otherwise the byte limit goes below half the largest batch
+        in flight, and batches fly one at a time, until the culprit flies alone."""
+        flying = list(self._flying)
+        self._flying.clear()
+        self._flying_seqs.clear()
+        self._careful = True
+        if len(flying) == 1 and len(flying[0]) == 1:
+            culprit = flying[0][0]
+            effect = withhold(culprit, f"refused by the receiver: {reason}", "refused", self.node_id)
+            self._window = [effect.marker if e.seq == culprit.seq else e for e in self._window]
+            self.withheld += 1
+            self.cap = self.max_bytes  # the culprit is gone: the rest fits as before
+            return effect
+        largest = max((batch_size(b) for b in flying), default=self.cap)
+        self.cap = max(1, min(self.cap, largest) // 2)
+        return None
 
     def acknowledged(self, cursor: Cursor) -> Settled:
         """The parent's cursor: it answers the oldest batch in flight (if any) and settles
@@ -259,6 +314,8 @@ class UpLinkCore:
             self._flying_seqs.difference_update(e.seq for e in oldest)
             done = sum(1 for e in oldest if cursor.has(e.seq))
             whole = done == len(oldest)
+            if whole:
+                self._careful = False
         window = self._window
         # The acknowledged batch is usually the window's head: cut it off, and look further
         # only for positions acknowledged out of order (the window is in link order).

@@ -19,6 +19,14 @@ Two steps, each one transaction:
    integers, a payload that is not UTF-8) is checked here too, so a bad one is quarantined
    like any other.
 
+An envelope its sender could not send (larger than a batch may be, or refused by this node)
+arrives as a ``withheld`` marker at its link position: it is recorded in this node's
+quarantine (reason ``withheld``, with the sender's reason, the kind and the size) and counted
+applied, so the cursor moves past it and both ends show it. It is neither applied nor
+passed on, and its identity is not recorded as applied: when the sender replays the
+original (after raising its limit), it applies like any envelope. A later envelope of the
+same case that needed it hits the case's event gap and is quarantined by the rule above.
+
 A receiver restored from an older backup has a cursor behind what its former self
 acknowledged, and the sender has deleted those envelopes: each batch says the sender's
 lowest position still held (``settled_below``), and a cursor behind it moves up to it
@@ -64,7 +72,7 @@ from govnet.node.store.models import QuarantineRow
 from govnet.node.store.unit import DatabaseFailure, Unit, savepoint, utc_text
 from govnet.sync.admission import Busy
 from govnet.sync.cursor import Cursor
-from govnet.sync.envelope import Envelope, Received
+from govnet.sync.envelope import WITHHELD, Envelope, Received, Withheld
 from govnet.sync.transport.base import Refused
 from govnet.sync.transport.wire import decode_envelopes, encode_envelopes
 
@@ -245,6 +253,9 @@ class Inbox:
                 batch_id, link, applied = batch.id, batch.link, batch.applied
                 envelopes = decode_envelopes(batch.envelopes, applied, applied + chunk - taken)
                 for env in envelopes:
+                    if env.kind == WITHHELD:
+                        self._withheld(s, link, env, now)
+                        continue
                     if not careful:
                         self._check_envelope(link, env)
                         self.replicator.process(s, env, now)
@@ -290,6 +301,19 @@ class Inbox:
                                                     "error": error})
         inbox_store.quarantine(s, link, env, error, now)
 
+    @staticmethod
+    def _withheld(s: Unit, link: str, env: Envelope, now: datetime) -> None:
+        """The marker of an envelope its sender withheld: recorded in the quarantine, not applied."""
+        try:
+            note = Withheld.decode(env.payload)
+        except ValueError as exc:
+            inbox_store.quarantine(s, link, env, str(exc), now)
+            return
+        reason = note.describe()
+        log.warning("the sender withheld an envelope", extra={"link": link, "kind": note.kind,
+                                                               "case_key": env.case_key, "error": reason})
+        inbox_store.quarantine(s, link, env, reason, now, reason="withheld", kind=note.kind, size=note.size)
+
     def quarantined(self) -> list[QuarantineRow]:
         with self.store.reading() as s:
             return inbox_store.quarantined(s)
@@ -299,8 +323,12 @@ class Inbox:
         now = self.clock.now()
         with self.store.transaction() as s:
             row = inbox_store.quarantined_item(s, item_id)
-            if row is None:
+            if row is None or row.side != "receiver":
                 raise KeyError(f"no quarantined item {item_id} waiting")
+            if row.reason == "withheld":
+                raise NotReplayable(
+                    f"item {item_id} is only the marker of a {row.kind} that {row.link} withheld ({row.error}); "
+                    f"replay it at {row.link}: `govnet sync quarantine list` there shows its id")
             env = Envelope(row.seq, row.origin, row.origin_incarnation, row.origin_seq, row.kind, row.target,
                            row.case_key, row.priority, row.payload.encode(), row.created_at)
             try:
@@ -314,6 +342,10 @@ class Inbox:
                 return False, row.error
             inbox_store.record_replay(s, row, "", now)
             return True, ""
+
+
+class NotReplayable(Exception):
+    """A quarantine entry that cannot be replayed here; ``str()`` says where or how."""
 
 
 async def run_inbox(inbox: Inbox, stop: asyncio.Event) -> None:

@@ -6,6 +6,14 @@ The up-link decides nothing here: its policy is the sans-I/O ``sync.uplink.UpLin
 and ``UpLink`` only executes what it asks for against the store (read the outbox, delete
 what is acknowledged, write down the parent's incarnation), per that module's contract.
 
+What cannot be sent is withheld, in both directions: the up-link executes the core's
+``Withhold`` effects, and a parent answering a pull withholds an envelope that alone
+exceeds what the child takes (``sync.batching.withhold_oversize``). Either way the
+envelope goes to this node's quarantine (side ``sender``) and its marker takes its place
+in the outbox, in one transaction, before the marker is sent. ``requeue_withheld`` is the
+operator's way back: after the limit was raised, the envelope is queued again on its link
+(a new position, the same identity), and the receiver applies it like any other.
+
 A neighbour that comes back as a new incarnation has been restored from a backup and has
 forgotten what it did since. Each side notices it at hello and, in the transaction that
 records the new incarnation (so a restart in between neither hides nor repeats it), queues
@@ -36,14 +44,14 @@ from govnet.node.app.replication import (
 from govnet.node.domain.catalog import Catalog, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.store import links as link_store
-from govnet.node.store import outbox, replicas
+from govnet.node.store import outbox, quarantine, replicas
 from govnet.node.store.engine import Store
 from govnet.node.store.models import (
     ChildLink,
 )
 from govnet.node.store.unit import Unit, utc_text
 from govnet.sync.admission import Admission
-from govnet.sync.batching import select_batch
+from govnet.sync.batching import DEFAULT_MAX_BYTES, Withhold, select_batch, too_large, withhold_oversize
 from govnet.sync.cursor import Cursor
 from govnet.sync.digest import PeriodDigest, digests, divergent
 from govnet.sync.envelope import PROTOCOL_VERSION, Envelope, Received
@@ -61,6 +69,7 @@ class SyncSettings:
     batch_max: int = 200
     admission_limit: int = 4
     digest_interval_s: float = 60.0
+    batch_max_bytes: int = DEFAULT_MAX_BYTES  # a batch's bytes on the wire, below the receiver's message limit
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class UpLink:
         parent = parent_id(self.node_id)
         assert parent is not None, "a city has no up-link"
         self.parent = parent
-        self.core = UpLinkCore(parent, settings.batch_max)
+        self.core = UpLinkCore(parent, settings.batch_max, max_bytes=settings.batch_max_bytes, node_id=self.node_id)
         self.refusal = ""  # the parent's last refusal, shown in the status
 
     @property
@@ -166,9 +175,15 @@ class UpLink:
             with self.store.reading() as s:
                 self.core.read(outbox.pending(s, self.parent, limit=read.limit, after=read.after))
         step = self.core.next_batch(self.clock.now())
+        for effect in step.withhold:
+            self.withhold(effect)
         if step.delete is not None:
             self._delete(step.delete)
         return step.batch
+
+    def withhold(self, effect: Withhold) -> None:
+        """Set an envelope that cannot be sent aside, its marker in its place (one transaction)."""
+        _withhold(self.store, self.parent, effect, self.clock.now())
 
     def settled_below(self) -> int:
         with self.store.reading() as s:
@@ -308,7 +323,7 @@ class ChildrenSide:
             self.admission.leave()
 
     def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
-             max_envelopes: int) -> PullReply:
+             max_envelopes: int, max_bytes: int = 0) -> PullReply:
         self.admission.enter()
         try:
             self._registered(child)
@@ -326,7 +341,12 @@ class ChildrenSide:
                 with self.store.transaction() as s:
                     outbox.drop_acknowledged(s, child, Cursor.of(0, acked))
             left = [e for e in waiting if e.seq not in acked]
-            batch = select_batch(left, max(1, min(max_envelopes, self.settings.batch_max)))
+            limit = min(max_bytes, self.settings.batch_max_bytes) if max_bytes > 0 else self.settings.batch_max_bytes
+            if any(too_large(e, limit) for e in left):
+                left, withholds = withhold_oversize(left, limit, self.node_id)
+                for effect in withholds:
+                    _withhold(self.store, child, effect, self.clock.now())
+            batch = select_batch(left, max(1, min(max_envelopes, self.settings.batch_max)), limit)
             self._sent[child] = (mine, sent.add(e.seq for e in batch))
             if left:
                 settled = left[0].seq  # what is held below it, the child's cursor covers
@@ -352,6 +372,37 @@ class ChildrenSide:
             with self.store.transaction() as s:
                 _send_summaries(s, self.store, child, differ, child, self.clock.now())
         return differ
+
+
+def _withhold(store: Store, link: str, effect: Withhold, now: datetime) -> None:
+    env = effect.original
+    log.warning("envelope withheld: it cannot be sent", extra={
+        "link": link, "kind": env.kind, "case_key": env.case_key, "seq": env.seq, "error": effect.reason})
+    with store.transaction() as s:
+        quarantine.withhold(s, link, effect, now)
+
+
+class StillTooLarge(Exception):
+    """A withheld envelope that still exceeds the batch limit; ``str()`` says what to change."""
+
+
+def requeue_withheld(store: Store, item_id: int, max_bytes: int, now: datetime) -> bool:
+    """Queue a withheld envelope (sender side of the quarantine) again on its link, at a new
+    position with its identity unchanged, once it fits ``max_bytes``; the entry is marked
+    replayed. False when ``item_id`` is no sender entry waiting."""
+    with store.transaction() as s:
+        row = quarantine.sender_item(s, item_id)
+        if row is None:
+            return False
+        env = Envelope(0, row.origin, row.origin_incarnation, row.origin_seq, row.kind, row.target, row.case_key,
+                       row.priority, row.payload.encode(), row.created_at)
+        if too_large(env, max_bytes):
+            raise StillTooLarge(
+                f"item {item_id} is still {row.size:,} bytes, more than a batch may be ({max_bytes:,}): raise "
+                "sync.batch_max_bytes on this node (and the receiver's message limit) and restart it first")
+        outbox.forward(s, store.meta, env, link=row.link)
+        quarantine.mark_replayed(s, row, now)
+    return True
 
 
 def link_reports(store: Store, uplink: UpLink | None, now: datetime, flush_interval: timedelta) -> list[LinkReport]:

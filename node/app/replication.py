@@ -17,6 +17,8 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               (see ``node.app.complaints``).
 ``stats``     (up to the city)    a node's statistics rows and report; every ancestor keeps the
               highest version of each (see ``node.app.statistics_ledger``).
+``audit``     (up to the city)    a node's audit chain head; every ancestor checks that it extends
+              the one held (see ``node.app.audit``).
 ``copy``      (to the origin)     the whole case with personal data and all its events, from
               its owner, after the origin came back as a new incarnation (restored from a
               backup, it forgot the cases it took since and their decisions). The origin takes
@@ -68,10 +70,12 @@ from govnet.federation.authority import Refusal, check_release, check_vouched
 from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Write, decide
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
+from govnet.node.app import audit
 from govnet.node.app import statistics_ledger as stats_store
 from govnet.node.domain.catalog import Catalog
 from govnet.node.domain.messages import (
     AnyMessage,
+    AuditHeadMessage,
     CaseEvent,
     CaseSnapshot,
     CatalogMessage,
@@ -85,6 +89,7 @@ from govnet.node.domain.messages import (
     TransferMessage,
     decode_message,
 )
+from govnet.node.store import audit as audit_chain
 from govnet.node.store import links as link_store
 from govnet.node.store import replicas
 from govnet.node.store.catalog import load_catalog
@@ -269,6 +274,9 @@ class Replicator:
         if env.kind == StatsMessage.KIND:  # statistics rows: every ancestor keeps them (like summaries)
             self._stats(s, env, now)
             return
+        if env.kind == AuditHeadMessage.KIND:  # chain heads: every ancestor judges and keeps them
+            self._audit(s, env, now)
+            return
         if env.kind in self.kinds:
             self._other_kind(s, env, now)
             return
@@ -361,6 +369,8 @@ class Replicator:
         if verdict.superseded:
             replicas.keep_superseded(s, [by_seq[seq] for seq in verdict.superseded])
             self.superseded += len(verdict.superseded)
+        if verdict.add or verdict.superseded:
+            audit_chain.seal(s)  # the replicated events enter this node's audit chain in this unit
         if verdict.write is Write.STATE:
             replicas.write_state(s, case, verdict.owner, verdict.event_count)
         elif verdict.write is Write.STATE_KEEP_COUNT:
@@ -402,6 +412,15 @@ class Replicator:
             stats_store.apply_stats(s, message, env.origin, now)
         except ValueError as exc:
             raise ApplyError(str(exc)) from None
+        if hop.direction is not Direction.HERE:
+            forward(s, self.meta, env)
+
+    def _audit(self, s: Unit, env: Envelope, now: datetime) -> None:
+        hop = self._hop(env)
+        try:
+            audit.apply_head(s, self.meta, AuditHeadMessage.decode(env.payload), env.origin, now, env.origin_seq)
+        except (MessageError, ValueError) as exc:
+            raise ApplyError(f"audit head from {env.origin}: {exc}") from None
         if hop.direction is not Direction.HERE:
             forward(s, self.meta, env)
 

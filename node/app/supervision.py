@@ -36,6 +36,7 @@ from datetime import date, datetime
 from typing import Any
 
 from govnet.node.app import replication
+from govnet.node.app.audit import ALARM as AUDIT_ALARM
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
@@ -63,6 +64,7 @@ from govnet.node.domain.lifecycle import (
     check_rating,
 )
 from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.store import audit as audit_chain
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
@@ -187,11 +189,16 @@ class Supervisor:
         with self.store.reading() as s:
             rows = alarm_rows(s, ALARM_ACTIONS)
             summaries = running_summaries(s)
+            broken = audit_chain.broken_chains(s)
         views = [AlarmView(receipt=r, kind=a, card=CARD[a], item_code=item, owner=owner, status=status, due=due,
                            since=happened, open=status in RUNNING and a != TIMEOUT_AGREE, detail=json.loads(d),
                            backfilled=is_backfilled(happened, recorded, self.settings))
                  for r, a, d, happened, recorded, item, owner, status, due in rows]
         views += self._watched_from_summaries(summaries)
+        # A descendant whose audit chain was rewritten (node.app.audit): about a node, not a case.
+        views += [AlarmView(receipt="", kind=AUDIT_ALARM, card="red", item_code="", owner=node, status="", due="",
+                            since=since, open=True, detail={"node": node, "reason": why}, backfilled=False)
+                  for node, why, since in broken]
         order = {"red": 0, "yellow": 1, "note": 2}
         return sorted(views, key=lambda v: (not v.open, order[v.card], v.since, v.receipt))
 

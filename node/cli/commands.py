@@ -299,7 +299,8 @@ def sync() -> None:
 @friendly
 def sync_status(node: str, as_json: bool) -> None:
     """Per link: connected / retrying / offline since when, outbox depth, oldest item's age,
-    inbox depth (received, not yet applied), last success, last error, quarantined items."""
+    inbox depth (received, not yet applied), last success, quarantined items on each side
+    (received and not applied; withheld here, not sent), last error."""
     with GovnetClient(node) as client:
         status = client.sync_status()
     click.echo(to_json(status) if as_json else format_sync_status(status))
@@ -307,7 +308,9 @@ def sync_status(node: str, as_json: bool) -> None:
 
 @sync.group("quarantine")
 def quarantine() -> None:
-    """Envelopes that could not be applied, set aside so they do not block their queue."""
+    """Envelopes set aside so they do not block their queue: received ones that could not be
+    applied (side receiver), and ones this node could not send (side sender: larger than a
+    batch may be, or refused by the receiver; a small marker went in their place)."""
 
 
 @quarantine.command("list")
@@ -315,7 +318,8 @@ def quarantine() -> None:
 @json_option
 @friendly
 def quarantine_list(node: str, as_json: bool) -> None:
-    """List quarantined envelopes with their errors."""
+    """List quarantined envelopes: link, side, position, kind, case, size, when (Beijing
+    time; ISO 8601 with --json) and reason."""
     with GovnetClient(node) as client:
         listing = client.quarantine()
     click.echo(to_json(listing) if as_json else format_quarantine(listing))
@@ -327,11 +331,18 @@ def quarantine_list(node: str, as_json: bool) -> None:
 @json_option
 @friendly
 def quarantine_replay(item_id: int, node: str, as_json: bool) -> None:
-    """Apply quarantined envelope ITEM_ID again (after fixing its cause)."""
+    """Try quarantined envelope ITEM_ID again, after fixing its cause.
+
+    A receiver entry is applied again here. A sender entry is queued again on its link (same
+    identity, a new position) once it fits the batch limit: raise sync.batch_max_bytes (and the
+    receiver's message limit) and restart the node first; the receiver then applies it. The
+    marker of an envelope another node withheld is replayed at that node."""
     with GovnetClient(node) as client:
         done = client.replay(item_id)
     if as_json:
         click.echo(to_json(done))
+    elif done.requeued:
+        click.echo(f"quarantined item {item_id} queued again: it goes with the next batch")
     elif done.applied:
         click.echo(f"quarantined item {item_id} applied")
     else:

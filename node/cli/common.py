@@ -2,6 +2,8 @@
 
 Exit codes: 0 done; 1 refused (bad input, illegal action, bad configuration); 2 usage
 error; 3 the node could not be reached. Every error is one line on stderr, never a trace.
+A refusal about one request field (the node's status details name it) reads
+``govnet: error: INVALID_ARGUMENT: applicant.name: <the node's message>``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except ClientError as exc:
             code = EXIT_UNREACHABLE if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else EXIT_REFUSED
-            raise Failure(f"{exc.code.name}: {exc}", code) from None
+            raise Failure(f"{exc.code.name}: {exc.line()}", code) from None
         except (ConfigError, CatalogError, StoreError) as exc:
             raise Failure(str(exc)) from None
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from govnet.node.domain.calendar import CHINA_TZ
 from govnet.v1 import cases_pb2, catalog_pb2, sync_pb2
 
 
@@ -158,20 +160,36 @@ def format_sync_status(status: sync_pb2.SyncStatusResponse) -> str:
     rows = [
         (link.neighbour, link.direction, link.state, (link.since or "-")[:19], link.outbox_depth,
          _age(link.oldest_age_s), link.inbox_depth, (link.last_success or "-")[:19], link.quarantined,
-         _short(link.last_error))
+         link.quarantined_sent, _short(link.last_error))
         for link in status.links
     ]
-    table = format_table(["link", "dir", "state", "since", "outbox", "oldest", "inbox", "last success", "quar.",
-                          "last error"],
+    table = format_table(["link", "dir", "state", "since", "outbox", "oldest", "inbox", "last success",
+                          "quar. recv", "quar. sent", "last error"],
                          rows) if rows else "no links yet (no parent configured and no child has registered)"
-    return f"node {status.node_id}: {status.quarantined} quarantined\n\n{table}"
+    received = status.quarantined - status.quarantined_sent
+    return (f"node {status.node_id}: {status.quarantined} quarantined "
+            f"({received} received, {status.quarantined_sent} withheld here)\n\n{table}")
+
+
+def _beijing(stamp: str) -> str:
+    """An ISO 8601 instant as people read it: Beijing time, to the second."""
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp[:19]
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_quarantine(listing: sync_pb2.QuarantineListResponse) -> str:
+    """Both sides: ``receiver`` entries came from LINK and could not be applied here (or are the
+    markers of what LINK withheld); ``sender`` entries could not be sent to LINK from here."""
     if not listing.items:
         return "quarantine is empty"
-    return format_table(
-        ["id", "from", "kind", "case", "origin/seq", "when", "error"],
-        [(q.id, q.link, q.envelope.kind, q.envelope.case_key, f"{q.envelope.origin}/{q.envelope.origin_seq}",
-          q.quarantined_at[:19], q.error) for q in listing.items],
+    table = format_table(
+        ["id", "link", "side", "seq", "kind", "case", "bytes", "when (Beijing)", "reason"],
+        [(q.id, q.link, q.side or "receiver", q.envelope.seq, q.envelope.kind, q.envelope.case_key,
+          f"{q.size:,}", _beijing(q.quarantined_at), q.error) for q in listing.items],
     )
+    return table

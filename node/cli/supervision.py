@@ -27,6 +27,8 @@ def _what(a: sv.Alarm) -> str:
         return f"{detail.get('working_days_left', '?')} working day(s) left"
     if a.kind == "overdue":
         return f"past due {detail.get('due', '')}"
+    if a.kind == "audit_chain_broken":  # about a node (the owner column), not a case
+        return f"audit chain: {detail.get('reason', '')}"
     return f"{detail.get('step', 'joint_opinion')}: {detail.get('department', '')} past {detail.get('due', '')}"
 
 

@@ -524,11 +524,46 @@ class StatsMessage:
             raise MessageError(f"{exc.__class__.__name__}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class AuditHeadMessage:
+    """A node's hash-chain head, up to the city (every ancestor judges and keeps it; see
+    ``node.domain.audit``): a node speaks only for its own chain."""
+
+    KIND: ClassVar[str] = "audit"
+    node: str
+    incarnation: int
+    algorithm: str
+    count: int
+    head: str
+    checkpoint_count: int  # the count of the head sent before (0: none)
+    checkpoint_hash: str  # the sender's hash at that position now
+
+    def encode(self) -> bytes:
+        return dumps(dict(self.__dict__))
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditHeadMessage:
+        body = _loads(data)
+
+        def build() -> AuditHeadMessage:
+            ints = ("incarnation", "count", "checkpoint_count")
+            texts = ("node", "algorithm", "head", "checkpoint_hash")
+            if any(not isinstance(body[f], int) or isinstance(body[f], bool) for f in ints):
+                raise MessageError(f"{', '.join(ints)} must be integers")
+            if any(not isinstance(body[f], str) for f in texts):
+                raise MessageError(f"{', '.join(texts)} must be text")
+            return cls(body["node"], body["incarnation"], body["algorithm"], body["count"], body["head"],
+                       body["checkpoint_count"], body["checkpoint_hash"])
+
+        built: AuditHeadMessage = _decoding(cls.KIND, build)
+        return built
+
+
 AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
-              | CatalogMessage | ComplaintMessage | StatsMessage)
+              | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
     m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
-                        CatalogMessage, ComplaintMessage, StatsMessage)
+                        CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage)
 }
 
 

@@ -33,6 +33,7 @@ from datetime import timedelta
 import grpc
 
 from govnet.federation.tree import parent_id
+from govnet.node.app.audit import AuditTrail, use_configured_algorithm
 from govnet.node.app.complaints import KIND as COMPLAINT
 from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk
@@ -48,6 +49,7 @@ from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
+from govnet.node.rpc.boundary import Boundary
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError
@@ -98,6 +100,7 @@ class Node:
     ledger: StatsLedger
     metrics: NodeMetrics
     served: Served | None  # None when built without servers (a simulation, a bench's backlog)
+    audit: AuditTrail  # this node's audit chain head, sent up on the statistics rhythm
 
     @property
     def flush_interval(self) -> timedelta:
@@ -133,6 +136,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     ``inbox_capacity``: envelopes waiting to be applied before children are told to back off.
     """
     calendar, store = open_store(config)
+    use_configured_algorithm(store, config.audit_hash)
     settings = config.supervision
     outbox_filled = Wakeup()
     desk = CaseDesk(store, calendar, clock, config.duplicate_window_days,
@@ -152,12 +156,14 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,
                             digest_interval_s=config.sync.digest_interval_s, on_refused=uplink.refused)
     ledger = StatsLedger(store, calendar, config.statistics)
+    audit = AuditTrail(store, config.statistics)
     flush = timedelta(seconds=config.sync.flush_interval_s)
     metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals)
     served = None
     if serve:
         try:
-            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc])
+            # metrics outside the boundary: it counts what the boundary answers, undecodable requests too
+            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary()])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     flush_interval=flush)
@@ -171,7 +177,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
             raise
         served = Served(server, services, port, http)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
-                uplink, children, driver, ledger, metrics, served)
+                uplink, children, driver, ledger, metrics, served, audit)
 
 
 def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:

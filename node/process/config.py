@@ -20,8 +20,10 @@ import tomli_w
 
 from govnet.federation.tree import Level, NodeIdError, check_node_id
 from govnet.node.app.links import SyncSettings
+from govnet.node.domain.audit import ALGORITHMS, DEFAULT_ALGORITHM
 from govnet.node.domain.deadlines import SupervisionSettings
 from govnet.node.domain.statistics import StatsSettings
+from govnet.sync.batching import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 
 CONFIG_FILE = "govnet.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -66,6 +68,7 @@ class NodeConfig:
     supervision: SupervisionSettings = SupervisionSettings()
     statistics: StatsSettings = StatsSettings()
     http_listen: Address | None = None  # /metrics, /healthz, /readyz, /status (None: not served)
+    audit_hash: str = DEFAULT_ALGORITHM  # the audit chain's hash (sha256 | sm3), for a store with no events yet
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -83,6 +86,8 @@ class NodeConfig:
         out["sync"] = dataclasses.asdict(self.sync)
         out["supervision"] = dataclasses.asdict(self.supervision)
         out["statistics"] = dataclasses.asdict(self.statistics)
+        if self.audit_hash != DEFAULT_ALGORITHM:
+            out["audit"] = {"hash": self.audit_hash}
         return out
 
 
@@ -109,8 +114,12 @@ SCHEMA: dict[str, dict[str, type[str] | Number]] = {
         "batch_max": Number(int, 1, 10_000),
         "admission_limit": Number(int, 1, 1_000),
         "digest_interval_s": Number(float, 1.0, 86_400.0),
+        # A batch's bytes on the wire: at least what an ordinary case needs, at most the parent's
+        # gRPC receive limit less room for the request's framing (sync.batching).
+        "batch_max_bytes": Number(int, MIN_MAX_BYTES, DEFAULT_MAX_BYTES),
     },
     "http": {"listen": str},
+    "audit": {"hash": str},
     "supervision": {
         "warn_working_days": Number(int, 0, 30),
         "scan_interval_s": Number(float, 0.05, 86_400.0),
@@ -199,6 +208,7 @@ def build_config(
     http_listen: str | None = None,
     supervision: dict[str, Any] | None = None,
     statistics: dict[str, Any] | None = None,
+    audit_hash: str = DEFAULT_ALGORITHM,
 ) -> NodeConfig:
     """Validate the parts of a configuration and assemble it."""
     try:
@@ -220,6 +230,8 @@ def build_config(
                           f"from {_DUPLICATE_WINDOW.low} to {_DUPLICATE_WINDOW.high}") from None
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"log.level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if audit_hash not in ALGORITHMS:
+        raise ConfigError(f"audit.hash: {audit_hash!r} is not one of {', '.join(ALGORITHMS)}")
     cal = None
     if calendar_dir:
         cal = Path(calendar_dir)
@@ -237,6 +249,7 @@ def build_config(
         supervision=build_settings("supervision", supervision or {}),
         statistics=build_settings("statistics", statistics or {}),
         http_listen=parse_address(http_listen, "http.listen") if http_listen else None,
+        audit_hash=audit_hash,
     )
 
 
@@ -283,6 +296,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
             supervision=raw.get("supervision", {}),
             statistics=raw.get("statistics", {}),
             http_listen=_text(raw.get("http", {}).get("listen"), "http.listen"),
+            audit_hash=str(raw.get("audit", {}).get("hash", DEFAULT_ALGORITHM)),
         )
     except ConfigError as exc:
         # Name the variable when the bad value came from the environment, not the file.

@@ -3,7 +3,8 @@
 Two kinds:
 
 * **Counted as they happen**: every RPC by method and status code, with a latency
-  histogram, recorded by a grpc.aio server interceptor (``RpcMetrics``). The same
+  histogram, recorded by a grpc.aio server interceptor (``RpcMetrics``), outside the
+  RPC boundary's (``node.rpc.boundary``), so it counts requests that do not even parse. The same
   interceptor writes one debug log line per call, with the receipt number when the
   call names one.
 * **Read from the store when scraped** (``StoreCollector``): cases by status and type,
@@ -20,6 +21,7 @@ parent and a bounded number of children).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -42,11 +44,14 @@ from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
+from govnet.node.rpc.boundary import PARSED, behavior_of, with_behavior
+from govnet.node.store import audit as audit_chain
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
 from govnet.node.store.engine import STORE_FILES, Store
 from govnet.node.store.quarantine import count_quarantined
+from govnet.node.store.quarantine import counts as quarantine_counts
 from govnet.node.store.unit import Unit, table_names
 
 log = logging.getLogger("govnet.rpc")
@@ -64,12 +69,16 @@ EXPORTED = (
     "govnet_sync_link_up",
     "govnet_sync_last_success_timestamp_seconds",
     "govnet_quarantined",
+    "govnet_sync_quarantined",
     "govnet_rollup_age_seconds",
     "govnet_alarms_open",
     "govnet_complaints_open",
     "govnet_store_bytes",
     "govnet_sync_refused_total",
+    "govnet_audit_chains_broken",
+    "govnet_audit_chain_breaks_total",
 )
+QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -85,7 +94,11 @@ class _Call:
 
 
 class RpcMetrics(grpc.aio.ServerInterceptor):
-    """Counts every call by method and final status code and times it."""
+    """Counts every call (every service, health and reflection too) by method and final status code, and times it.
+
+    Put before ``node.rpc.boundary.Boundary`` in the server's interceptors: it then wraps
+    what the boundary returns and sees every status, the INVALID_ARGUMENT of a request
+    that does not parse included. A stream is counted once, when it ends."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter("govnet_rpc_requests", "gRPC calls served, by method and status code",
@@ -99,11 +112,15 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = details.method.rsplit("/", 1)[-1] if details.method.startswith("/govnet.") else details.method
-        if handler.request_streaming and handler.response_streaming and details.method.startswith("/govnet."):
-            return self._observed_stream(handler, method)
-        if handler.request_streaming or handler.response_streaming:
-            return handler  # health Watch and reflection pass through uncounted
-        behavior = handler.unary_unary
+        behavior = behavior_of(handler)
+        if inspect.isasyncgenfunction(behavior):
+
+            async def observed_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with self._counted(method, context, None):
+                    async for response in behavior(request, context):
+                        yield response
+
+            return with_behavior(handler, observed_stream, handler.request_deserializer)
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             with self._counted(method, context, request) as call:
@@ -112,22 +129,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
                     call.response = await call.response
                 return call.response
 
-        return grpc.unary_unary_rpc_method_handler(
-            observed, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
-
-    def _observed_stream(self, handler: Any, method: str) -> Any:
-        """A stream (Push) counted once, when it ends, with the whole stream's duration."""
-        behavior = handler.stream_stream
-
-        async def observed(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            with self._counted(method, context, None):
-                async for response in behavior(requests, context):
-                    yield response
-
-        return grpc.stream_stream_rpc_method_handler(
-            observed, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+        return with_behavior(handler, observed, handler.request_deserializer)
 
     @contextmanager
     def _counted(self, method: str, context: grpc.aio.ServicerContext, request: Any) -> Iterator[_Call]:
@@ -141,7 +143,9 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
             failed = exc
             raise
         finally:
-            self.record(method, call_code(context, failed), time.perf_counter() - started, call.request, call.response)
+            parsed = PARSED.get()  # the boundary parses the request (grpc hands over bytes)
+            self.record(method, call_code(context, failed), time.perf_counter() - started,
+                        parsed if parsed is not None else call.request, call.response)
 
     def record(self, method: str, code: grpc.StatusCode, seconds: float, request: Any, response: Any) -> None:
         self.requests.labels(method, code.name).inc()
@@ -163,6 +167,8 @@ def call_code(context: grpc.aio.ServicerContext, failed: BaseException | None) -
         for member in grpc.StatusCode:
             if member.value[0] == code:
                 return member
+    if isinstance(failed, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED  # the client went away (or the server is stopping)
     return grpc.StatusCode.UNKNOWN if failed is not None else grpc.StatusCode.OK
 
 
@@ -193,6 +199,7 @@ class StoreFacts:
     alarms_open: int
     store_bytes: int
     complaints_open: int = 0
+    quarantined_by: Sequence[tuple[str, str, int]] = ()  # (side, reason, count)
 
 
 def _timestamp(text: str | None) -> float | None:
@@ -235,6 +242,14 @@ def gauges(facts: StoreFacts) -> Iterator[GaugeMetricFamily]:
     yield from (depth, age, up, success)
     yield GaugeMetricFamily("govnet_quarantined", "Envelopes set aside because they could not be applied",
                             value=facts.quarantined)
+    by_side = GaugeMetricFamily(
+        "govnet_sync_quarantined", "Envelopes set aside, by side (receiver: not applied here; sender: not sent "
+        "from here) and reason (apply, withheld; too_large, refused)", labels=["side", "reason"])
+    # Every pair always (at 0 too), so an alert sees a series appear rather than begin.
+    counted = {**dict.fromkeys(QUARANTINE_REASONS, 0), **{(side, reason): n for side, reason, n in facts.quarantined_by}}
+    for (side, reason), count in sorted(counted.items()):
+        by_side.add_metric((side, reason), count)
+    yield by_side
     if facts.rollup_age_s is not None:
         yield GaugeMetricFamily("govnet_rollup_age_seconds",
                                 "Age of the newest fact the subtree's rollup is built from", value=facts.rollup_age_s)
@@ -281,11 +296,12 @@ def read_facts(store: Store, uplink: UpLink | None, now: datetime, flush_interva
         overdue = case_rows.count_overdue(s, store.meta.node_id, today, tuple(sorted(FINISHED)))
         summaries = case_rows.count_summaries_by_status(s)
         quarantined = count_quarantined(s)
+        by_side = [(side, reason, n) for (side, reason), n in sorted(quarantine_counts(s).items())]
         rollup_age = _rollup_age(s, tables, now)
         alarms = case_rows.count_open_alarms(s, _OPEN_ALARM_ACTIONS, tuple(sorted(RUNNING)))
         complaints = complaint_rows.count_open_supervised(s, store.meta.node_id) if "complaint" in tables else 0
     return StoreFacts(store.meta.node_id, store.meta.level.value, cases, overdue, summaries, links, quarantined,
-                      rollup_age, alarms, store_bytes(store.path.parent), complaints)
+                      rollup_age, alarms, store_bytes(store.path.parent), complaints, by_side)
 
 
 class StoreCollector(Collector):
@@ -314,6 +330,23 @@ class RefusalCollector(Collector):
         yield refused
 
 
+class AuditCollector(Collector):
+    """Descendants' audit chains found broken (node.app.audit), read from the store when scraped."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        with self.store.reading() as s:
+            heads = audit_chain.peer_heads(s)
+        yield GaugeMetricFamily("govnet_audit_chains_broken",
+                                "Descendants whose audit chain head did not extend the one held here",
+                                value=sum(1 for h in heads if h["broken"]))
+        yield CounterMetricFamily("govnet_audit_chain_breaks_total",
+                                  "Chain heads received from descendants that did not extend the one held",
+                                  value=sum(int(h["breaks"]) for h in heads))
+
+
 @dataclass
 class NodeMetrics:
     """The node's registry with its RPC interceptor and store collector."""
@@ -329,4 +362,5 @@ def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interv
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
     if refusals is not None:
         registry.register(RefusalCollector(refusals))
+    registry.register(AuditCollector(store))
     return NodeMetrics(registry, rpc)

@@ -133,6 +133,7 @@ def run_background(node: Node, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     # A flush that sent rows up rings the outbox's wake-up, so they leave now, not at the next interval.
     tasks.append(asyncio.create_task(node.ledger.run(node.clock, stop, node.outbox_filled.ring),
                                      name="govnet-statistics"))
+    tasks.append(asyncio.create_task(node.audit.run(node.clock, stop, node.outbox_filled.ring), name="govnet-audit"))
     return tasks
 
 

@@ -1,19 +1,16 @@
 """gRPC servicers (grpc.aio): thin adapters from messages to the case desk and the store.
 
 Every blocking store call runs in a worker thread (``asyncio.to_thread``) so the event
-loop keeps serving. Domain errors become the matching status code with the domain's
-one-line message; anything unexpected is logged with its trace and answered INTERNAL
-without internals.
+loop keeps serving. Each method is wrapped by ``rpc`` (``node.rpc.errors``, the one
+error -> status map): domain errors become the matching status code with the domain's
+one-line message and the request field they are about; anything unexpected is logged
+with its trace and answered INTERNAL without internals.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
-from functools import wraps
-from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -25,65 +22,11 @@ from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import ActParams
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
+from govnet.node.rpc.errors import rpc, rpc_stream
 from govnet.node.store.engine import Store
-from govnet.node.store.unit import Conflict
 from govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 
-log = logging.getLogger("govnet.rpc")
-
-STATUS_FOR = {
-    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    ErrorKind.PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorKind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
-}
 MAX_LIST = 1000
-
-R = TypeVar("R")
-
-
-async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, name: str) -> NoReturn:
-    """End a call that raised ``exc`` with its status code (INTERNAL, logged, if unexpected)."""
-    if isinstance(exc, DeskError):
-        await context.abort(STATUS_FOR[exc.kind], str(exc))
-    if isinstance(exc, CatalogError):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    if isinstance(exc, Conflict):
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-    log.error("unexpected error in %s", name, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error in the node; its log has the details")
-    raise AssertionError("unreachable: abort raises")
-
-
-def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """Map domain errors to status codes; never leak a trace to the caller."""
-
-    @wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
-        try:
-            return await method(self, request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:  # noqa: BLE001  (each becomes a status; _abort_for logs the unexpected)
-            await _abort_for(exc, context, method.__name__)
-
-    return wrapper
-
-
-def rpc_stream(method: Callable[..., AsyncIterator[R]]) -> Callable[..., AsyncIterator[R]]:
-    """``rpc`` for a method that answers with a stream."""
-
-    @wraps(method)
-    async def wrapper(self: Any, requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[R]:
-        try:
-            async for reply in method(self, requests, context):
-                yield reply
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:  # noqa: BLE001  (each becomes a status; _abort_for logs the unexpected)
-            await _abort_for(exc, context, method.__name__)
-
-    return wrapper
 
 
 class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
@@ -189,9 +132,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
         catalog = await asyncio.to_thread(self.store.catalog)
         code = request.code.strip()
+        if not code:
+            raise DeskError(ErrorKind.INVALID, "code is required: the item code to look up, e.g. SJ-0001", "code")
         item = catalog.items.get(code)
         if item is None:
-            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in this node's catalog")
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code} in this node's catalog", "code")
         issuer, version = catalog.sources[code]
         return catalog_pb2.GetItemResponse(item=item_to_proto(item), version=version, issuer=issuer)
 
@@ -228,3 +173,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             self.refusals.record("client", exc.refusal, "catalog")
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))
+
+
+__all__ = ["MAX_LIST", "CaseServicer", "CatalogServicer", "rpc", "rpc_stream"]  # rpc*: node.rpc.sync imports them here

@@ -2,7 +2,8 @@
 
 Every call has a deadline (``timeout`` seconds, default 10) so a dead or unreachable
 node fails the call instead of hanging it. Errors arrive as ``ClientError`` carrying
-the gRPC status code and the node's one-line message.
+the gRPC status code, the node's one-line message and, when the node named the request
+field at fault (a ``google.rpc.BadRequest`` in the status details), its field violations.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from govnet.node.domain.catalog import Catalog
 from govnet.node.rpc.convert import item_to_proto
@@ -39,9 +42,26 @@ T = TypeVar("T")
 
 
 class ClientError(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    """A call the node refused or could not answer; ``str()`` is the node's one line."""
+
+    def __init__(self, code: grpc.StatusCode, message: str,
+                 violations: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(message)
         self.code = code
+        self.violations = tuple(violations)  # (field path, description) from the status details
+
+    @property
+    def field(self) -> str:
+        """The request field the refusal is about ("" when the node named none)."""
+        return self.violations[0][0] if self.violations else ""
+
+    def line(self) -> str:
+        """The one line a person reads: the field first, when the message does not already name it."""
+        message = str(self)
+        field = self.field
+        if field and not message.startswith(field) and f"{field}:" not in message:
+            return f"{field}: {message}"
+        return message
 
     @classmethod
     def from_rpc(cls, exc: grpc.RpcError, address: str) -> ClientError:
@@ -51,7 +71,24 @@ class ClientError(Exception):
             return cls(code, f"node at {address} is not reachable: is it running? ({details})")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return cls(code, f"node at {address} did not answer in time")
-        return cls(code, details or code.name)
+        return cls(code, details or code.name, field_violations(exc))
+
+
+def field_violations(exc: grpc.RpcError) -> list[tuple[str, str]]:
+    """The ``google.rpc.BadRequest`` field violations in a failed call's status details."""
+    if not isinstance(exc, grpc.Call):
+        return []
+    try:
+        status = rpc_status.from_call(exc)
+    except (ValueError, DecodeError):  # details that do not match the status: ignore them, keep the message
+        return []
+    found: list[tuple[str, str]] = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found.extend((v.field, v.description) for v in bad.field_violations)
+    return found
 
 
 class GovnetClient:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from govnet.node.app.complaints import ComplaintDesk
 from govnet.node.app.desk import CaseDesk
@@ -25,6 +26,8 @@ from govnet.node.app.links import ChildrenSide, UpLink
 from govnet.node.app.supervision import Supervisor
 from govnet.node.domain.clock import Clock
 from govnet.node.rpc.cases import CaseServicer, CatalogServicer
+from govnet.node.rpc.reflection import SERVICE_NAME as REFLECTION
+from govnet.node.rpc.reflection import Reflection, read_descriptor_set
 from govnet.node.rpc.stats import StatsServicer
 from govnet.node.rpc.supervision import SupervisionServicer
 from govnet.node.rpc.sync import SyncServicer
@@ -41,6 +44,33 @@ from govnet.v1 import (
     sync_pb2,
     sync_pb2_grpc,
 )
+
+Status = int  # a health_pb2.HealthCheckResponse.ServingStatus value
+# The typing stubs of grpcio-health-checking predate List's messages (HealthListRequest/Response).
+_health_messages: Any = health_pb2
+
+
+class NodeHealth(health.aio.HealthServicer):
+    """The standard health servicer, with ``List``: every service's status as last set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._statuses: dict[str, Status] = {"": health_pb2.HealthCheckResponse.SERVING}
+        self._stopping = False
+
+    async def set(self, service: str, status: Status) -> None:
+        await super().set(service, status)
+        if not self._stopping:  # as the base: after a graceful stop begins, nothing changes back
+            self._statuses[service] = status
+
+    async def enter_graceful_shutdown(self) -> None:
+        self._stopping = True
+        self._statuses = dict.fromkeys(self._statuses, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await super().enter_graceful_shutdown()
+
+    async def List(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return _health_messages.HealthListResponse(statuses={
+            name: health_pb2.HealthCheckResponse(status=status) for name, status in sorted(self._statuses.items())})
 
 
 @dataclass(frozen=True)
@@ -70,7 +100,7 @@ def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: C
         SyncServicer(store, children, inbox, uplink, clock, flush_interval), server)
     supervision_pb2_grpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(supervisor, complaints), server)
     stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(store, clock), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = NodeHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (
         cases_pb2.DESCRIPTOR.services_by_name["CaseService"].full_name,
@@ -79,6 +109,9 @@ def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: C
         supervision_pb2.DESCRIPTOR.services_by_name["SupervisionService"].full_name,
         stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
     )
-    reflected = (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(reflected, server)
+    reflected = (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, REFLECTION)
+    generated = (cases_pb2.DESCRIPTOR, catalog_pb2.DESCRIPTOR, sync_pb2.DESCRIPTOR, supervision_pb2.DESCRIPTOR,
+                 stats_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        Reflection(reflected, read_descriptor_set(), generated), server)
     return Services(names, health_servicer)

@@ -11,7 +11,7 @@ from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.app.statistics_ledger import StatsAnswer, StatsQueryError, answer
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.statistics import COUNTERS, rates
-from govnet.node.rpc.cases import rpc
+from govnet.node.rpc.errors import rpc
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import utc_text
 from govnet.v1 import stats_pb2, stats_pb2_grpc

@@ -1,7 +1,7 @@
 """gRPC adapter for supervision: messages in, ``node.app.supervision`` and complaints, messages out.
 
-Blocking store work runs in worker threads; refusals map to status codes as in
-``node.rpc.cases`` (the same ``rpc`` wrapper).
+Blocking store work runs in worker threads; refusals map to statuses by ``rpc``
+(``node.rpc.errors``, the one error -> status map).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import grpc
 from govnet.node.app.complaints import ComplaintDesk, ComplaintView, FileCommand
 from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.app.supervision import AlarmView, Supervisor
-from govnet.node.rpc.cases import rpc
+from govnet.node.rpc.errors import rpc
 from govnet.v1 import supervision_pb2, supervision_pb2_grpc
 
 Ctx: TypeAlias = grpc.aio.ServicerContext

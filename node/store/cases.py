@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from govnet.node.domain.applicant import Applicant
 from govnet.node.domain.lifecycle import CaseState, CaseType, EventDraft, Status
+from govnet.node.store import audit
 from govnet.node.store.models import CaseEventRow, CaseRow, IdempotencyKey
 from govnet.node.store.unit import StoreMeta, Unit, _db, insert_rows, insert_sql, next_value, query, utc_text
 
@@ -228,6 +229,7 @@ def append_event(s: Unit, meta: StoreMeta, receipt: str, seq: int, draft: EventD
         origin_seq=next_value(s, "event_seq"),
         superseded=False,
     )
+    audit.link_new(s, row)  # its place in this node's audit chain, in this same unit
     insert_rows(s, INSERT_EVENT_SQL, row)
     return row
 

@@ -98,13 +98,16 @@ def mark_applied(s: Session, batch: StoredBatch, applied: int) -> None:
 # --- the quarantine ---
 
 
-def quarantine(s: Session, link: str, env: Received, error: str, now: datetime) -> None:
-    """Set ``env`` aside with the reason it could not be applied."""
+def quarantine(s: Session, link: str, env: Received, error: str, now: datetime, *, reason: str = "apply",
+               kind: str | None = None, size: int = 0) -> None:
+    """Set ``env`` aside with the reason it could not be applied (``reason`` ``withheld``: it is
+    the marker of an envelope of ``kind`` and ``size`` bytes that its sender withheld)."""
     s.add(QuarantineRow(link=link, seq=_fit(env.seq), origin=env.origin,
                         origin_incarnation=_fit(env.origin_incarnation), origin_seq=_fit(env.origin_seq),
-                        kind=env.kind, target=env.target, case_key=env.case_key, priority=_fit(env.priority),
+                        kind=kind or env.kind, target=env.target, case_key=env.case_key, priority=_fit(env.priority),
                         payload=env.payload.decode("utf-8", errors="backslashreplace"),
-                        created_at=env.created_at, error=error[:2000], quarantined_at=utc_text(now)))
+                        created_at=env.created_at, error=error[:2000], quarantined_at=utc_text(now),
+                        reason=reason, size=size or len(env.payload)))
 
 
 def quarantined(s: Session) -> list[QuarantineRow]:

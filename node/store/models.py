@@ -8,7 +8,7 @@ RFC 3339 text in UTC, so the SQLite file reads the same from any tool.
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -105,6 +105,8 @@ class CaseEventRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("receipt", "seq", name="uq_case_event_seq"),
         UniqueConstraint("origin", "origin_incarnation", "origin_seq", name="uq_case_event_identity"),
+        # Only rows not chained yet (a replicated batch, sealed in the same unit): stays tiny.
+        Index("ix_case_event_unchained", "id", sqlite_where=text("chain_pos IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     receipt: str = Field(foreign_key="case_record.receipt")
@@ -122,6 +124,10 @@ class CaseEventRow(SQLModel, table=True):
     origin_seq: int
     # Written by an owner whose epoch had already been superseded: kept, flagged, never merged.
     superseded: bool = False
+    # The audit chain (migration 0009, node.domain.audit): this event's place in the order this
+    # node appended events, and the link hash there. NULL only until the appending unit seals it.
+    chain_pos: int | None = None
+    chain_hash: str | None = None
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -206,7 +212,15 @@ class ChildLink(SQLModel, table=True):
 
 
 class QuarantineRow(EnvelopeColumns, table=True):
-    """An envelope that could not be applied, set aside so it does not block its queue."""
+    """An envelope set aside so it does not block its queue (``side``, ``reason``, ``size``:
+    migration 0008).
+
+    ``receiver``: it arrived from ``link`` and could not be applied (``reason`` ``apply``), or
+    it is the marker of one its sender withheld (``withheld``: the payload is the marker's).
+    ``sender``: this node could not send it to ``link`` — larger than the batch limit
+    (``too_large``) or refused by the receiver (``refused``); the payload is the whole
+    envelope, and a marker went in its place. ``size``: its bytes on the wire.
+    """
 
     __tablename__ = "quarantine"
     id: int | None = Field(default=None, primary_key=True)
@@ -215,6 +229,9 @@ class QuarantineRow(EnvelopeColumns, table=True):
     error: str
     quarantined_at: str
     replayed_at: str | None = None
+    side: str = "receiver"
+    reason: str = "apply"
+    size: int = 0
 
 
 class InboxRow(SQLModel, table=True):
@@ -339,3 +356,37 @@ class StatReport(SQLModel, table=True):
     as_of: str
     children: str = "[]"  # JSON list of node ids
     received_at: str  # when this node stored it
+
+
+# --- the audit chain (migration 0009) ---
+
+
+class AuditHead(SQLModel, table=True):
+    """This node's chain: its algorithm, length and head (one row, ``id`` 1), and the head it
+    last sent up (its count, and the event at that position, to read the hash there again)."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    algorithm: str
+    count: int = 0
+    head: str
+    sent_count: int = 0
+    sent_event_id: int = 0  # the case_event row at position sent_count (0: none sent)
+
+
+class AuditPeerHead(SQLModel, table=True):
+    """The latest chain head of a descendant, as this ancestor judged it (node.app.audit)."""
+
+    __tablename__ = "audit_peer_head"
+    node: str = Field(primary_key=True)
+    incarnation: int
+    algorithm: str
+    count: int
+    head: str
+    kept_by_incarnation: int  # this node's incarnation when it stored the head
+    origin_seq: int = 0  # the origin sequence of the envelope that carried it (a repeat is ignored)
+    received_at: str
+    broken: str = ""  # why the chain was found broken ("" while it holds); stays until looked into
+    broken_at: str | None = None
+    breaks: int = 0  # how many heads did not extend the one held
+    restores: int = 0  # how many times a new incarnation re-based it

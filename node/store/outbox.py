@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from govnet.federation.routing import Direction, next_hop
 from govnet.node.domain.messages import Message
 from govnet.node.store.models import OutboxRow
 from govnet.node.store.unit import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
 from govnet.sync.cursor import Cursor
-from govnet.sync.envelope import Envelope
+from govnet.sync.envelope import WITHHELD, Envelope
 
 _OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 _INSERT = insert_sql(_OUTBOX)  # every message passes here: see node.store.unit's hot path
@@ -73,6 +73,16 @@ def pending(s: Session, link: str, limit: int | None = None, after: int = 0) -> 
            "CAST(payload AS BLOB), created_at FROM outbox WHERE link = ? AND seq > ? ORDER BY seq")
     rows = query(s, sql + " LIMIT ?", (link, after, limit)) if limit else query(s, sql, (link, after))
     return [Envelope(*r) for r in rows]
+
+
+def replace_with(s: Session, link: str, env: Envelope) -> bool:
+    """Put ``env`` (a withheld envelope's marker) in place of what waits at its position on
+    ``link``; False when nothing waits there, or a marker already does (two pulls that
+    withheld the same envelope at once: the first one's quarantine entry is the one)."""
+    done = s.exec(update(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq) == env.seq,
+                                          col(OutboxRow.kind) != WITHHELD)
+                  .values(kind=env.kind, payload=env.payload.decode())).rowcount
+    return bool(done)
 
 
 def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:

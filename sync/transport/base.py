@@ -5,6 +5,10 @@ store; blocking calls). ``Transport`` is how a child reaches its parent: the gRP
 transport in production, the in-memory one in tests and simulations. Both raise the
 same errors, so the session and the driver cannot tell them apart.
 
+A receiver that refuses a batch itself (too large for its message limit, or unparseable)
+raises ``BatchRefused``; a busy one ``ParentBusy``; both are ``LinkDown``s to a caller that
+does not tell them apart.
+
 ``settled_below`` (on a push, and on a pull's reply) is the sender's lowest position still
 held on the link: everything below it was acknowledged and deleted. Only a receiver
 restored from an older backup can be behind it; it then advances its cursor to it (see
@@ -30,6 +34,12 @@ class ParentBusy(LinkDown):
     def __init__(self, retry_after_s: float, message: str = "") -> None:
         super().__init__(message or f"parent busy; retry after {retry_after_s:.1f} s")
         self.retry_after_s = retry_after_s
+
+
+class BatchRefused(LinkDown):
+    """The receiver refused a batch itself — larger than its message limit, or unparseable —
+    and the stream carrying it is gone. Sending the same batch again would fail the same
+    way: the sender splits it, and withholds an envelope refused alone (``sync.uplink``)."""
 
 
 class Refused(Exception):
@@ -69,7 +79,7 @@ class Parent(Protocol):
     def push(self, sender: str, incarnation: int, envelopes: Sequence[Received], settled_below: int = 0) -> Cursor: ...
 
     def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
-             max_envelopes: int) -> PullReply: ...
+             max_envelopes: int, max_bytes: int = 0) -> PullReply: ...
 
     def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
 
@@ -95,7 +105,10 @@ class Transport(Protocol):
     def open_push(self, sender: str, incarnation: int, settled_below: int = 0) -> PushStream: ...
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
-                   max_envelopes: int) -> PullReply: ...
+                   max_envelopes: int, max_bytes: int = 0) -> PullReply:
+        """``max_bytes``: the most the child takes in one reply (0: the parent's own limit);
+        the parent withholds an envelope that alone exceeds it."""
+        ...
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]: ...
 

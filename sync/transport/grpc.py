@@ -7,6 +7,14 @@ each of its steps has the deadline instead, and it is not retried. Status codes 
 errors the driver understands: RESOURCE_EXHAUSTED (with the parent's ``retry-after-ms``
 hint) is ``ParentBusy``; FAILED_PRECONDITION, PERMISSION_DENIED and INVALID_ARGUMENT
 are ``Refused``; everything else is ``LinkDown``.
+
+A batch the receiver refuses itself is ``BatchRefused``, which the session answers by
+splitting (``sync.uplink``): RESOURCE_EXHAUSTED without the retry hint saying a message was
+larger than the limit (the receiver's, "Received message larger than max", or this side's
+own send limit), on a push or a pull; and INVALID_ARGUMENT on a push (a batch the parent
+could not parse). A push stream that such an error ended fails the next write with "RPC
+already finished": the stream reads the call's final status and reports that instead, so
+the cause is never hidden behind it.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from govnet.sync.cursor import Cursor
 from govnet.sync.digest import PeriodDigest
 from govnet.sync.envelope import Envelope
-from govnet.sync.transport.base import Hello, HelloReply, LinkDown, ParentBusy, PullReply, Refused
+from govnet.sync.transport.base import BatchRefused, Hello, HelloReply, LinkDown, ParentBusy, PullReply, Refused
 from govnet.sync.transport.wire import cursor_from_proto, cursor_to_proto, envelope_from_proto, push_request
 from govnet.v1 import sync_pb2, sync_pb2_grpc
 
@@ -59,7 +67,8 @@ class GrpcTransport:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def _call(self, method: Callable[..., Any], request: Any, timeout_s: float | None = None) -> Any:
+    async def _call(self, method: Callable[..., Any], request: Any, timeout_s: float | None = None,
+                    batch: bool = False) -> Any:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.retries),
@@ -71,7 +80,7 @@ class GrpcTransport:
                 with attempt:
                     return await method(request, timeout=timeout_s or self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, self.address) from None
+            raise _translate(exc, self.address, batch=batch) from None
         raise AssertionError("unreachable")
 
     async def hello(self, hello: Hello) -> HelloReply:
@@ -85,10 +94,10 @@ class GrpcTransport:
         return GrpcPushStream(self._stub, self.address, sender, incarnation, settled_below, self.timeout_s)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
-                   max_envelopes: int) -> PullReply:
+                   max_envelopes: int, max_bytes: int = 0) -> PullReply:
         r = await self._call(self._stub.Pull, sync_pb2.PullRequest(
             child=child, child_incarnation=child_incarnation, parent_incarnation=parent_incarnation,
-            applied=cursor_to_proto(applied), max_envelopes=max_envelopes))
+            applied=cursor_to_proto(applied), max_envelopes=max_envelopes, max_bytes=max_bytes), batch=True)
         return PullReply(r.parent_incarnation, tuple(envelope_from_proto(e) for e in r.envelopes), r.more,
                          r.settled_below)
 
@@ -124,7 +133,18 @@ class GrpcPushStream:
             self._call.cancel()
             raise LinkDown(f"{self.address}: no {doing} within {self.timeout_s:g} s") from None
         except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, self.address) from None
+            raise _translate(exc, self.address, batch=True, push=True) from None
+        except asyncio.InvalidStateError:
+            # "RPC already finished": the parent ended the stream (refused a batch); say why.
+            raise await self._final_status() from None
+
+    async def _final_status(self) -> Exception:
+        try:
+            code = await asyncio.wait_for(self._call.code(), self.timeout_s)
+            details = await self._call.details()
+        except (TimeoutError, grpc.aio.AioRpcError):
+            return LinkDown(f"{self.address}: the push stream ended")
+        return _classify(code, details or "", (), self.address, batch=True, push=True)
 
     async def send(self, envelopes: Sequence[Envelope]) -> None:
         request = push_request(self.sender, self.incarnation, envelopes, self.settled_below)
@@ -153,17 +173,27 @@ class GrpcPushStream:
         await self._call.code()
 
 
-def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
-    code, details = exc.code(), exc.details() or ""
+def _translate(exc: grpc.aio.AioRpcError, address: str, *, batch: bool = False, push: bool = False) -> Exception:
+    return _classify(exc.code(), exc.details() or "", exc.trailing_metadata() or (), address, batch=batch, push=push)
+
+
+def _classify(code: grpc.StatusCode, details: str, trailing: Any, address: str, *, batch: bool = False,
+              push: bool = False) -> Exception:
+    """The transport error for a status. ``batch``: the call carried a batch (push or pull);
+    ``push``: it was the Push stream."""
+    hint: int | None = None
+    for key, value in trailing:
+        if key == RETRY_AFTER_KEY:
+            try:
+                hint = int(value)
+            except (TypeError, ValueError):
+                hint = 1000
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-        hint = 1000
-        for key, value in exc.trailing_metadata() or ():
-            if key == RETRY_AFTER_KEY:
-                try:
-                    hint = int(value)
-                except (TypeError, ValueError):
-                    pass
-        return ParentBusy(hint / 1000, details)
+        if batch and hint is None and "larger than max" in details.lower():
+            return BatchRefused(f"{code.name}: {details}")
+        return ParentBusy((1000 if hint is None else hint) / 1000, details)
+    if push and code is grpc.StatusCode.INVALID_ARGUMENT:
+        return BatchRefused(f"{code.name}: {details}")
     if code in REFUSING:
         return Refused(details)
     return LinkDown(f"{address}: {code.name}: {details}")

@@ -4,7 +4,9 @@ For tests and simulations. A ``Faults`` plan, driven by a seeded random generato
 can drop a request before the parent sees it, lose the answer after the parent applied
 it, duplicate a call, hold a copy back and deliver it late (so it arrives out of order,
 after newer ones), and cut the link entirely (partition). Delays are modelled as late
-delivery, so a simulation needs no clock at all.
+delivery, so a simulation needs no clock at all. ``receive_limit`` plays a receiver's
+message limit: a batch (or a pull's reply) larger on the wire is refused as gRPC refuses
+it (``BatchRefused``, the stream gone), before the parent sees it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any, TypeVar
 from govnet.sync.admission import Busy
 from govnet.sync.cursor import Cursor
 from govnet.sync.digest import PeriodDigest
-from govnet.sync.envelope import Envelope
+from govnet.sync.envelope import Envelope, batch_size
 from govnet.sync.transport.base import (
+    BatchRefused,
     Hello,
     HelloReply,
     LinkDown,
@@ -39,6 +42,7 @@ class Faults:
     duplicate: float = 0.0
     delay: float = 0.0  # chance a call's copy is held back and delivered after later calls
     partitioned: bool = False
+    receive_limit: int = 0  # the receiver's message limit in bytes (0: none)
 
 
 @dataclass
@@ -94,11 +98,22 @@ class MemoryTransport:
 
     def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
         """One batch of a stream, delivered at once, with this transport's faults."""
+        limit = self.faults.receive_limit
+        if limit and batch_size(envelopes) > limit:
+            self.calls += 1
+            raise BatchRefused(f"RESOURCE_EXHAUSTED: received message larger than max ({batch_size(envelopes)} "
+                               f"vs. {limit})")
         return self._call(self.parent.push, sender, incarnation, tuple(envelopes), settled_below)
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
-                   max_envelopes: int) -> PullReply:
-        return self._call(self.parent.pull, child, child_incarnation, parent_incarnation, applied, max_envelopes)
+                   max_envelopes: int, max_bytes: int = 0) -> PullReply:
+        reply = self._call(self.parent.pull, child, child_incarnation, parent_incarnation, applied, max_envelopes,
+                           max_bytes)
+        limit = self.faults.receive_limit
+        if limit and batch_size(reply.envelopes) > limit:
+            raise BatchRefused(f"RESOURCE_EXHAUSTED: received message larger than max "
+                               f"({batch_size(reply.envelopes)} vs. {limit})")
+        return reply
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
         return self._call(self.parent.digest, child, tuple(periods))
@@ -124,7 +139,7 @@ class MemoryPushStream:
             return
         try:
             self._answers.append(self.transport.push(self.sender, self.incarnation, envelopes, self.settled_below))
-        except (LinkDown, ParentBusy, Refused) as exc:
+        except (LinkDown, Refused) as exc:
             self._broken = True
             self._answers.append(exc)
 

@@ -178,3 +178,25 @@ def test_envelopes_waiting_in_a_release_0006_inbox_become_batches_of_one_and_bac
     with sqlite3.connect(path) as db:
         assert db.execute(f"SELECT {columns} FROM inbox ORDER BY id").fetchall() == waiting
     engine.dispose()
+
+
+def test_0008_keeps_quarantine_entries_as_receiver_entries_and_goes_back(tmp_path: Path) -> None:
+    path = _store_at("0007", tmp_path)
+    entry = ("371102001", 7, "371102001201", 1, 40, "event", "371102", "R-1", 0, '{"案": 2}', "t1",
+             "ApplyError: gap", "q1")
+    columns = "link, seq, origin, origin_incarnation, origin_seq, kind, target, case_key, priority, payload, " \
+              "created_at, error, quarantined_at"
+    with sqlite3.connect(path) as db:
+        db.execute(f"INSERT INTO quarantine ({columns}) VALUES ({', '.join('?' * 13)})", entry)
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0008")
+    with sqlite3.connect(path) as db:
+        assert db.execute(f"SELECT {columns}, side, reason, size FROM quarantine").fetchall() == [
+            (*entry, "receiver", "apply", 0)]
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0007")
+    with sqlite3.connect(path) as db:
+        assert db.execute(f"SELECT {columns} FROM quarantine").fetchall() == [entry]
+        assert not {"side", "reason", "size"} & {c[1] for c in db.execute("PRAGMA table_info(quarantine)")}
+    engine.dispose()

@@ -258,10 +258,11 @@ class Federation:
         self.transports[node_id].faults.partitioned = cut
 
     def heal(self) -> None:
-        """No more faults anywhere, and every copy held back is delivered now."""
+        """No more faults anywhere, and every copy held back is delivered now (a receiver's
+        message limit is no fault: it stays)."""
         for n in self.children_nodes:
             t = self.transports[n]
-            t.faults = Faults()
+            t.faults = Faults(receive_limit=t.faults.receive_limit)
             t.flush_held()
 
     # --- moving messages ---

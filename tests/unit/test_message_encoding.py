@@ -19,6 +19,7 @@ from govnet.node.domain.messages import (
     CASE_FIELDS,
     EVENT_FIELDS,
     MESSAGES,
+    AuditHeadMessage,
     CaseEvent,
     CaseSnapshot,
     CatalogMessage,
@@ -82,6 +83,8 @@ SAMPLES["stats"] = StatsMessage(
                   "2026-03-10T16:00:00.000000+00:00"),),
 )
 
+SAMPLES["audit"] = AuditHeadMessage("371102001201", 2, "sha256", 12, "ab" * 32, 9, "cd" * 32)
+
 CASE_WHOLE = (
     '{"accepted_on":"2026-03-10","agent":"李代办","applicant_id":"371102199001011234","applicant_name":"王芳",'
     '"applicant_phone":"13800000000","case_type":"escalated","catalog_issuer":"371100",'
@@ -144,6 +147,10 @@ STATS = (
     '"node":"371102001201","on_time":0,"overdue":0,"processing_days":0,"received":2,"returned":0,'
     '"supplement_requests":0,"version":4294967301,"warnings":0}]}'
 ).encode()
+AUDIT = (
+    b'{"algorithm":"sha256","checkpoint_count":9,"checkpoint_hash":"' + b"cd" * 32 + b'","count":12,'
+    b'"head":"' + b"ab" * 32 + b'","incarnation":2,"node":"371102001201"}'
+)
 
 GOLDEN: dict[str, bytes] = {
     "transfer": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b"]}",
@@ -156,6 +163,7 @@ GOLDEN: dict[str, bytes] = {
     "catalog": CATALOG,
     "complaint": COMPLAINT,
     "stats": STATS,
+    "audit": AUDIT,
 }
 
 
@@ -213,6 +221,8 @@ def test_older_and_newer_senders_are_understood() -> None:
     ("restored", b'{}', "names no subtree"),
     ("catalog", b'{"version": 2, "issuer": "371100"}', "lacks 'items'"),
     ("stats", b'{"rows": []}', "KeyError: 'report'"),
+    ("audit", b'{"node": "371102", "incarnation": 1}', "lacks"),
+    ("audit", AUDIT.replace(b'"count":12', b'"count":"12"'), "must be integers"),
 ])
 def test_a_malformed_payload_is_refused_with_a_reason(kind: str, payload: bytes, problem: str) -> None:
     with pytest.raises(MessageError, match=problem):
