@@ -295,10 +295,11 @@ class Inbox:
 
     def _quarantine(self, s: Unit, link: str, env: Received, exc: Exception, now: datetime) -> None:
         error = f"{exc.__class__.__name__}: {exc}"
-        if isinstance(exc, Unauthorized):
+        if isinstance(exc, Unauthorized):  # its one log line says it was refused, and why
             self.refusals.record(link, exc.refusal, env.kind)
-        log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
-                                                    "error": error})
+        else:
+            log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
+                                                        "error": error})
         inbox_store.quarantine(s, link, env, error, now)
 
     @staticmethod
