@@ -26,7 +26,10 @@ What a payload says must match its envelope
     the envelope's origin (``check_vouched``); with the link rule above this means it lies in
     the pushing child's subtree. The owner of a case is on the path from its origin to the
     city, so a case's origin always lies in the subtree of the node that sends its
-    summaries, transfers, events and copies.
+    summaries, transfers, events and copies — and in the subtree of where they go
+    (``check_addressed``: a transfer goes up to an owner, events and copies back to the
+    origin, summaries up to the city or, in a resync, down to the child they came from).
+    With the parent rule above, a parent cannot hand a node a case from elsewhere.
 
 Catalog releases
     Only the city and the counties issue releases (they run the administrative service
@@ -63,6 +66,7 @@ __all__ = [
     "ISSUING_LEVELS",
     "Reason",
     "Refusal",
+    "check_addressed",
     "check_appeal_decider",
     "check_from_child",
     "check_from_parent",
@@ -163,6 +167,15 @@ def check_vouched(origin: str, named: Iterable[str], what: str) -> Refusal | Non
         if not in_subtree(node, origin):
             return Refusal(Reason.PAYLOAD_MISMATCH, f"{what} from {origin} names node {node or '(none)'}, "
                                                     f"which is not in its subtree")
+    return None
+
+
+def check_addressed(target: str, case_origin: str, what: str) -> Refusal | None:
+    """A case travels only toward nodes on its origin's path (the owner above it, or back
+    to the origin): a case-carrying envelope's target has the case's origin in its subtree."""
+    if not in_subtree(case_origin, target):
+        return Refusal(Reason.PAYLOAD_MISMATCH, f"{what} for {target or '(the link)'} is about a case from "
+                                                f"{case_origin or '(none)'}, outside its subtree")
     return None
 
 

@@ -66,7 +66,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from govnet.federation.authority import Refusal, check_release, check_vouched
+from govnet.federation.authority import Refusal, check_addressed, check_release, check_vouched
 from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Write, decide
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
@@ -119,6 +119,15 @@ class Unauthorized(ApplyError):
 def vouch(origin: str, named: Sequence[str], what: str) -> None:
     """Raise ``Unauthorized`` unless every node in ``named`` lies in ``origin``'s subtree."""
     refusal = check_vouched(origin, named, what)
+    if refusal is not None:
+        raise Unauthorized(refusal)
+
+
+def vouch_case(env: Envelope, case: CaseSnapshot) -> None:
+    """Raise ``Unauthorized`` unless the case an envelope carries comes from its sender's
+    subtree and goes to a node on its origin's path (``federation.authority``)."""
+    what = f"the {env.kind} of case {case.receipt}"
+    refusal = check_vouched(env.origin, (case.origin,), what) or check_addressed(env.target, case.origin, what)
     if refusal is not None:
         raise Unauthorized(refusal)
 
@@ -285,7 +294,7 @@ class Replicator:
         hop = self._hop(env)
         if env.kind == SummaryMessage.KIND:
             summary = _decode_as(env, SummaryMessage).case
-            vouch(env.origin, (summary.origin,), f"the summary of case {summary.receipt}")
+            vouch_case(env, summary)
             self._summary(s, summary, now)
             if hop.direction is not Direction.HERE:
                 forward(s, self.meta, env)
@@ -293,7 +302,7 @@ class Replicator:
         if hop.direction is not Direction.HERE:
             if env.kind in _ARRIVALS:  # a relay keeps its view of the case fresh
                 message = _decode_case(env)
-                vouch(env.origin, (message.case.origin,), f"the {env.kind} of case {message.case.receipt}")
+                vouch_case(env, message.case)
                 self._summary(s, message.case, now)
                 self._apply(s, _incoming(Arrival.RELAYED, message.case, message.events), message, previous_owner="",
                             now=now)
@@ -311,7 +320,7 @@ class Replicator:
             send_copies(s, self.meta, restored, now)
         else:
             message = _decode_case(env)
-            vouch(env.origin, (message.case.origin,), f"the {env.kind} of case {message.case.receipt}")
+            vouch_case(env, message.case)
             arrival = _ARRIVALS[env.kind]
             if isinstance(message, TransferMessage) and message.recovery:
                 arrival = Arrival.RECOVERY

@@ -25,6 +25,7 @@ from govnet.node.app.statistics_ledger import StatsLedger, answer
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
 from govnet.node.domain.messages import (
     CatalogMessage,
+    CopyMessage,
     RequestMessage,
     StatsMessage,
     StatsReportPart,
@@ -81,8 +82,8 @@ def incarnation(f: Federation, node: str) -> int:
 POSITIONS = itertools.count(10**6)  # link positions no real envelope of these tests reaches
 
 
-def forged(origin: str, kind: str, target: str, payload: bytes, seq: int = 0) -> Envelope:
-    seq = seq or next(POSITIONS)
+def forged(origin: str, kind: str, target: str, payload: bytes) -> Envelope:
+    seq = next(POSITIONS)
     return Envelope(seq, origin, 1, seq, kind, target, kind, 0, payload, "")
 
 
@@ -143,6 +144,22 @@ def test_forged_summaries_of_another_subtrees_cases_are_set_aside(fed: Federatio
     run(fed.settle())
     assert {r: (s.status, s.owner, s.event_count) for r, s in fed.summaries(CITY).items()} == before
     assert fed.summaries(CITY)[real.receipt].status == "received"
+
+
+def test_a_parent_cannot_hand_a_village_another_villages_case(fed: Federation) -> None:
+    """Personal data travels only on the path between the receiving node and the owner: a
+    copy of a case from another village, addressed to this one, is set aside, not stored."""
+    receipt = fed.submit(OTHER_VILLAGE, "HB-0002", "copy-1", agent="李代办", **applicant(4)).record.state.receipt
+    run(fed.settle())
+    with fed.core(COUNTY).store.reading() as s:
+        row = replicas.case_row(s, receipt)
+        assert row is not None
+        copy = CopyMessage(*replicas.whole_case(s, row))
+    watch = Refused(fed, VILLAGE)
+    parent_inc, _ = fed.uplink(VILLAGE).down_position()
+    fed.uplink(VILLAGE).apply_down(parent_inc, [forged(COUNTY, "copy", VILLAGE, copy.encode())])
+    assert watch.since() == {"payload_mismatch": 1} and len(watch.quarantined()) == 1
+    assert fed.core(VILLAGE).store.get_case(receipt) is None
 
 
 # --- (b) a forged acknowledgement ---
@@ -222,9 +239,8 @@ def test_a_release_from_the_parent_outside_its_issuers_authority_is_set_aside(fe
         CatalogMessage(99, TOWN, (dataclasses.replace(city_item("SJ-0002"), code="XZ-0001").to_dict(),)),  # a township
         CatalogMessage(99, VILLAGE, (hijack,)),  # in the receiver's own name
     ]
-    parent_inc, cursor = uplink.down_position()
-    envelopes = [Envelope(cursor.through + 1 + i, TOWN, 1, 10**6 + i, "catalog", "", "catalog", 2, m.encode(), "")
-                 for i, m in enumerate(bad)]
+    parent_inc, _ = uplink.down_position()
+    envelopes = [forged(TOWN, "catalog", "", m.encode()) for m in bad]
     uplink.apply_down(parent_inc, envelopes)
     assert watch.since() == {"catalog_authority": 1, "not_an_issuer": 1, "catalog_issuer": 1}
     assert len(watch.quarantined()) == 3
@@ -244,8 +260,8 @@ def test_nobody_below_or_beside_speaks_in_an_ancestors_name(fed: Federation) -> 
     with pytest.raises(Forbidden, match=f"child {VILLAGE} may send only what its own subtree created"):
         fed.core(TOWN).children.push(VILLAGE, incarnation(fed, VILLAGE), [forged(COUNTY, "request", TOWN, decision)])
     own = RequestMessage("R1", "appeal_decided", {"upheld": True}, TOWN, utc_text(fed.clock.now())).encode()
-    parent_inc, cursor = fed.uplink(TOWN).down_position()
+    parent_inc, _ = fed.uplink(TOWN).down_position()
     with pytest.raises(Forbidden, match=f"parent {COUNTY} may not speak for {TOWN}"):
-        fed.uplink(TOWN).apply_down(parent_inc, [forged(TOWN, "request", TOWN, own, seq=cursor.through + 1)])
+        fed.uplink(TOWN).apply_down(parent_inc, [forged(TOWN, "request", TOWN, own)])
     assert watch.since() == {"outside_subtree": 1, "speaks_for_receiver": 1}
     assert watch.quarantined() == [] and fed.core(TOWN).inbox.depth == 0

@@ -6,6 +6,7 @@ import pytest
 
 from govnet.federation.authority import (
     Reason,
+    check_addressed,
     check_appeal_decider,
     check_from_child,
     check_from_parent,
@@ -102,6 +103,19 @@ def test_a_payload_names_only_its_origins_subtree(origin: str, named: list[str],
     assert (refusal is None) is allowed
     if refusal is not None:
         assert refusal.reason is Reason.PAYLOAD_MISMATCH
+
+
+@pytest.mark.parametrize(("target", "case_origin", "allowed"), [
+    (COUNTY, VILLAGE, True),  # a transfer up to the owner
+    (VILLAGE, VILLAGE, True),  # events and copies back to the origin
+    (CITY, VILLAGE, True),  # a summary up to the city
+    (TOWN, VILLAGE, True),  # a resync's summaries down to the child they came from
+    (VILLAGE, SIBLING_VILLAGE, False),  # a copy of another village's case
+    (OTHER_TOWN, VILLAGE, False),
+    ("", VILLAGE, False),
+])
+def test_a_case_travels_only_on_its_origins_path(target: str, case_origin: str, allowed: bool) -> None:
+    assert (check_addressed(target, case_origin, "the copy of case R1") is None) is allowed
 
 
 C, K, T, V = Level.CITY, Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE
