@@ -15,8 +15,9 @@ collaborators in its constructor, in this order:
 5. the link sides (the up-link toward the parent, none for the city; the children's
    side), the link driver when there is a transport to the parent, the statistics
    ledger and the metrics;
-6. when serving: the gRPC server with every service (``node.rpc.services``), bound to
-   ``node.listen``, and the HTTP endpoints when ``http.listen`` is set.
+6. when serving: the HTTP port's socket bound first when ``http.listen`` is set (a port in
+   use stops the start before the gRPC server exists), then the gRPC server with every
+   service (``node.rpc.services``) bound to ``node.listen``, then the HTTP app over it.
 
 The real process (``node.process.server``) builds with the gRPC transport and serves;
 the in-process simulation (tests/support/simulation.py) builds the same graph with the
@@ -27,8 +28,10 @@ work and connects its wake-ups.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -47,7 +50,6 @@ from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, NodeConfig
-from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.rpc.boundary import Boundary
 from govnet.node.rpc.services import Services, add_services
@@ -55,6 +57,11 @@ from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.base import Transport
+
+if TYPE_CHECKING:
+    # Imported where a node serves HTTP: Starlette and uvicorn take a noticeable share of a
+    # node's start (~0.5 s on a busy 2-core machine), which nodes without [http] need not pay.
+    from govnet.node.process.http import HttpServer, NodeHttp
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a full catalog (~700 items) is ~2 MiB; cases are small
 
@@ -72,12 +79,13 @@ class StartError(Exception):
 
 @dataclass(frozen=True)
 class Served:
-    """A node's servers: gRPC bound (not started yet) and HTTP bound when configured."""
+    """A node's servers, bound, not started yet: gRPC, and HTTP when configured."""
 
     grpc: grpc.aio.Server
     services: Services
     port: int
     http: HttpServer | None
+    endpoints: NodeHttp | None  # the monitoring endpoints the HTTP port serves
 
 
 @dataclass(frozen=True)
@@ -161,21 +169,27 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals)
     served = None
     if serve:
+        http_socket = None
         try:
+            http_socket = _bind_http(config.http_listen) if config.http_listen is not None else None
             # metrics outside the boundary: it counts what the boundary answers, undecodable requests too
             server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary()])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     flush_interval=flush)
             port = _bind(server, config)
-            http = None
-            if config.http_listen is not None:
-                app = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
-                http = _http_server(app, config.http_listen)
         except StartError:
+            if http_socket is not None:
+                http_socket.close()
             store.close()
             raise
-        served = Served(server, services, port, http)
+        http = endpoints = None
+        if http_socket is not None:
+            from govnet.node.process.http import HttpServer, NodeHttp, build_app
+
+            endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
+            http = HttpServer(build_app(endpoints.routes(), config.http), http_socket, config.http)
+        served = Served(server, services, port, http, endpoints)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
                 uplink, children, driver, ledger, metrics, served, audit)
 
@@ -190,8 +204,10 @@ def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:
     return port
 
 
-def _http_server(app: NodeHttp, listen: Address) -> HttpServer:
+def _bind_http(listen: Address) -> socket.socket:
+    from govnet.node.process.http import bind
+
     try:
-        return HttpServer(app, listen.host, listen.port)
+        return bind(listen)
     except OSError as exc:
         raise StartError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None

@@ -55,6 +55,18 @@ def parse_address(text: str, key: str) -> Address:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP port's own limits (``[http]``; its address is ``NodeConfig.http_listen``)."""
+
+    # Every request must be answered within this time, or it gets 503: a store read stuck
+    # behind a long write must not hold a scraper's connection (or a console clerk) forever.
+    handler_timeout_s: float = 10.0
+    # A connection must send a whole request head within this time of opening (or of its last
+    # answer), else it is closed: silent or trickling clients cannot hold the port's connections.
+    head_deadline_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     node_id: str
     level: Level
@@ -69,6 +81,7 @@ class NodeConfig:
     statistics: StatsSettings = StatsSettings()
     http_listen: Address | None = None  # /metrics, /healthz, /readyz, /status (None: not served)
     audit_hash: str = DEFAULT_ALGORITHM  # the audit chain's hash (sha256 | sm3), for a store with no events yet
+    http: HttpSettings = HttpSettings()
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -81,8 +94,9 @@ class NodeConfig:
         }
         if self.calendar_dir is not None:
             out["calendar"] = {"override_dir": str(self.calendar_dir)}
+        out["http"] = dataclasses.asdict(self.http)
         if self.http_listen is not None:
-            out["http"] = {"listen": str(self.http_listen)}
+            out["http"]["listen"] = str(self.http_listen)
         out["sync"] = dataclasses.asdict(self.sync)
         out["supervision"] = dataclasses.asdict(self.supervision)
         out["statistics"] = dataclasses.asdict(self.statistics)
@@ -101,6 +115,7 @@ class Number:
 
 
 _DUPLICATE_WINDOW = Number(int, 0, 3650)  # intake.duplicate_window_days (its own message: days)
+_HTTP_SECONDS = Number(float, 0.1, 300.0)  # http.handler_timeout_s, http.head_deadline_s
 
 # Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
 # converting an environment override (always text) and building the settings all read this.
@@ -118,7 +133,7 @@ SCHEMA: dict[str, dict[str, type[str] | Number]] = {
         # gRPC receive limit less room for the request's framing (sync.batching).
         "batch_max_bytes": Number(int, MIN_MAX_BYTES, DEFAULT_MAX_BYTES),
     },
-    "http": {"listen": str},
+    "http": {"listen": str, "handler_timeout_s": _HTTP_SECONDS, "head_deadline_s": _HTTP_SECONDS},
     "audit": {"hash": str},
     "supervision": {
         "warn_working_days": Number(int, 0, 30),
@@ -206,6 +221,7 @@ def build_config(
     log_level: str = "info",
     sync: dict[str, Any] | None = None,
     http_listen: str | None = None,
+    http: dict[str, Any] | None = None,
     supervision: dict[str, Any] | None = None,
     statistics: dict[str, Any] | None = None,
     audit_hash: str = DEFAULT_ALGORITHM,
@@ -250,6 +266,7 @@ def build_config(
         statistics=build_settings("statistics", statistics or {}),
         http_listen=parse_address(http_listen, "http.listen") if http_listen else None,
         audit_hash=audit_hash,
+        http=_http_settings(http or {}),
     )
 
 
@@ -297,6 +314,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
             statistics=raw.get("statistics", {}),
             http_listen=_text(raw.get("http", {}).get("listen"), "http.listen"),
             audit_hash=str(raw.get("audit", {}).get("hash", DEFAULT_ALGORITHM)),
+            http={k: v for k, v in raw.get("http", {}).items() if k != "listen"},
         )
     except ConfigError as exc:
         # Name the variable when the bad value came from the environment, not the file.
@@ -305,6 +323,12 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
         if name in overrides.get(section, {}):
             raise ConfigError(f"{exc} (set by {env_name(section, name)})") from None
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _http_settings(raw: Mapping[str, Any]) -> HttpSettings:
+    """``[http]`` without its ``listen`` (``NodeConfig.http_listen``); keys not given keep their defaults."""
+    return HttpSettings(**{key: float(check_number(f"http.{key}", raw[key], _HTTP_SECONDS))
+                           for key in ("handler_timeout_s", "head_deadline_s") if key in raw})
 
 
 def _text(value: Any, key: str) -> str | None:

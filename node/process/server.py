@@ -2,11 +2,13 @@
 
 ``start_node`` builds the node (``node.process.build``, the composition root) with the
 gRPC transport to its parent, starts the gRPC server (its health reports SERVING) and
-the HTTP endpoints, then the node's background work: the inbox's apply task, the
-supervision scanner, the link driver and the statistics ledger. Those tasks are what
-the parts' wake-ups call, so they connect here, on the event loop they run on.
+the HTTP port (uvicorn, on this same loop), then the node's background work: the
+inbox's apply task, the supervision scanner, the link driver and the statistics
+ledger. Those tasks are what the parts' wake-ups call, so they connect here, on the
+event loop they run on.
 ``serve`` runs a node until SIGTERM or SIGINT and then stops gracefully: in-flight
-calls get a grace period.
+calls get a grace period. A start that fails part-way stops what it had started and
+closes the store, so it leaves nothing listening (``StartError``, one line).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from govnet.federation.tree import parent_id
 from govnet.node.app.inbox import run_inbox
@@ -22,11 +25,13 @@ from govnet.node.app.supervision import run_scanner
 from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.process.build import Node, Served, StartError, build_node
 from govnet.node.process.config import Address, NodeConfig
-from govnet.node.process.http import HttpServer
 from govnet.node.process.metrics import NodeMetrics
 from govnet.node.store.engine import Store
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.grpc import GrpcTransport
+
+if TYPE_CHECKING:
+    from govnet.node.process.http import HttpServer  # imported by build_node only when [http] is set
 
 __all__ = ["GRACE_SECONDS", "RunningNode", "StartError", "serve", "start_node"]
 
@@ -78,8 +83,8 @@ class RunningNode:
     async def stop(self, grace: float = GRACE_SECONDS) -> None:
         """Stop taking calls, let in-flight calls, the current sync batch and the inbox chunk being
         applied finish, close the store. What the inbox still holds is applied after the next start."""
-        if self.http is not None:
-            self.http.app.serving = False  # /readyz says so at once; /metrics stays until the end
+        if self.served.endpoints is not None:
+            self.served.endpoints.serving = False  # /readyz says so at once; /metrics stays until the end
         await self.served.services.stopping()
         self._stop.set()
         for task in self._tasks:
@@ -91,7 +96,9 @@ class RunningNode:
         if self._transport is not None:
             await self._transport.close()
         if self.http is not None:
-            await asyncio.to_thread(self.http.stop)
+            await self.http.stop(grace)
+        if self.served.endpoints is not None:
+            self.served.endpoints.close()
         self.store.close()
 
 
@@ -105,11 +112,23 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
         raise
     served = node.served
     assert served is not None
-    await served.grpc.start()
-    await served.services.serving()
-    if served.http is not None:
-        served.http.start()
-        served.http.app.serving = True
+    try:
+        await served.grpc.start()
+        await served.services.serving()
+        if served.http is not None:
+            await served.http.start()
+    except (OSError, RuntimeError) as exc:
+        await served.grpc.stop(None)
+        if served.http is not None:
+            await served.http.stop(0)
+        if served.endpoints is not None:
+            served.endpoints.close()
+        if transport is not None:
+            await transport.close()
+        node.store.close()
+        raise StartError(f"the node could not start serving: {exc}") from None
+    if served.endpoints is not None:
+        served.endpoints.serving = True
     stop = asyncio.Event()
     return RunningNode(node, served, stop, run_background(node, stop), transport)
 

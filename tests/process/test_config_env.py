@@ -52,12 +52,15 @@ def test_an_override_wins_over_the_file(county_dir: Path) -> None:
     config = load_config(county_dir, {"GOVNET_SYNC_FLUSH_INTERVAL_S": "0.2", "GOVNET_NODE_PARENT": "127.0.0.1:2"})
     assert config.sync.flush_interval_s == 0.2 and str(config.parent) == "127.0.0.1:2"
     assert load_config(county_dir, {}).sync.flush_interval_s == 0.5  # the file itself is unchanged
+    assert load_config(county_dir, {"GOVNET_HTTP_HANDLER_TIMEOUT_S": "2.5"}).http.handler_timeout_s == 2.5
+    assert load_config(county_dir, {}).http.handler_timeout_s == 10.0
 
 
 @pytest.mark.parametrize("var, text, message", [
     ("GOVNET_SYNC_FLUSH_INTERVAL_S", "100", "sync.flush_interval_s: 100.0 is outside 0.01 … 60.0 (set by GOVNET_SYNC_FLUSH_INTERVAL_S)"),
     ("GOVNET_LOG_LEVEL", "loud", "log.level: 'loud' is not one of debug, info, warning, error (set by GOVNET_LOG_LEVEL)"),
     ("GOVNET_HTTP_LISTEN", "nowhere", "http.listen: 'nowhere' is not HOST:PORT (for example 127.0.0.1:50051) (set by GOVNET_HTTP_LISTEN)"),
+    ("GOVNET_HTTP_HANDLER_TIMEOUT_S", "0", "http.handler_timeout_s: 0.0 is outside 0.1 … 300.0 (set by GOVNET_HTTP_HANDLER_TIMEOUT_S)"),
     ("GOVNET_NODE_LEVEL", "province", "node.level: "),
 ])
 def test_a_bad_override_names_its_key_and_variable(county_dir: Path, var: str, text: str, message: str) -> None:
