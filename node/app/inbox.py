@@ -37,6 +37,15 @@ stored. What the lost envelopes did is recovered end to end (``node.app.replicat
 The tables (received batches, inbound cursors, the quarantine) and their SQL are in
 ``node.store.inbox``.
 
+Who may send what is checked here too (``federation.authority``), on both directions of
+every link, so it holds over any transport: before a batch is stored, every envelope's
+origin and target must fit the link it came on (a child speaks only for its subtree; the
+parent only about the receiver's) — one that does not refuses the whole batch
+(``Forbidden``: PERMISSION_DENIED to the peer, nothing stored, nothing acknowledged). What
+a payload names (a case's origin, a catalog release's issuer and items) is checked where
+the replicator reads it, and a refused envelope is quarantined with the reason. Either
+way: one log line, counted in ``Refusals`` (``govnet_sync_refused_total{reason}``).
+
 A deterministic simulation applies inline, right after receiving; a node process applies
 from a background task (``run_inbox``) that receiving wakes. The inbox is bounded: a
 parent whose inbox is full answers "busy" and its children back off.
@@ -48,11 +57,13 @@ import asyncio
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from govnet.federation.authority import Refusal, check_from_child, check_from_parent
 from govnet.federation.tree import parent_id
-from govnet.node.app.replication import ApplyError, Replicator
+from govnet.node.app.replication import ApplyError, Replicator, Unauthorized
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.clock import Clock
 from govnet.node.store import inbox as inbox_store
@@ -62,6 +73,7 @@ from govnet.node.store.unit import DatabaseFailure, Unit, savepoint, utc_text
 from govnet.sync.admission import Busy
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import WITHHELD, Envelope, Received, Withheld
+from govnet.sync.transport.base import Refused
 from govnet.sync.transport.wire import decode_envelopes, encode_envelopes
 
 log = logging.getLogger("govnet.sync")
@@ -87,6 +99,29 @@ def out_of_range(env: Received) -> str:
     return ""
 
 
+class Forbidden(Refused):
+    """A neighbour sent what it may not: PERMISSION_DENIED, nothing of the batch applied."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class Refusals:
+    """What the authorization rules refused, by reason (``govnet_sync_refused_total``):
+    each refusal is one log line and one count."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, link: str, refusal: Refusal, kind: str = "") -> None:
+        log.warning("refused: %s", refusal.message, extra={"link": link, "reason": refusal.reason.value,
+                                                           "kind": kind})
+        with self._lock:
+            self.counts[refusal.reason.value] += 1
+
+
 class Inbox:
     """Receives batches from neighbour streams and applies them with exactly-once effect."""
 
@@ -102,6 +137,8 @@ class Inbox:
         # Applying may have queued messages to send (relays, answers to requests).
         self.on_applied: Callable[[], None] = (outbox_filled or Wakeup()).ring
         self.settled_jumps = 0  # cursors moved up to a sender's settled position (restores only)
+        self.refusals = Refusals()
+        self._parent = parent_id(store.meta.node_id)
         self._drain_lock = threading.Lock()  # one applier at a time: envelopes apply in order
         self._depth_lock = threading.Lock()
         with store.reading() as s:
@@ -133,6 +170,7 @@ class Inbox:
 
         ``settled_below``: the sender's lowest position still held on the link (0: not said).
         """
+        self._vet(link, envelopes)
         received_at = utc_text(self.clock.now())
         fresh: list[Received] = []
         taken: set[int] = set()
@@ -155,6 +193,21 @@ class Inbox:
             if self.apply_inline:
                 self.drain()
         return cursor
+
+    def _vet(self, link: str, envelopes: Sequence[Received]) -> None:
+        """Refuse the batch (``Forbidden``) if one of its envelopes may not come on ``link``."""
+        here = self.store.meta.node_id
+        check = check_from_parent if link == self._parent else check_from_child
+        seen: set[tuple[str, str, str]] = set()  # a batch has few distinct (kind, origin, target)
+        for env in envelopes:
+            facts = (env.kind, env.origin, env.target)
+            if facts in seen:
+                continue
+            seen.add(facts)
+            refusal = check(here, link, *facts)
+            if refusal is not None:
+                self.refusals.record(link, refusal, env.kind)
+                raise Forbidden(refusal)
 
     def _settle(self, link: str, incarnation: int, cursor: Cursor, settled_below: int) -> Cursor:
         """Move a cursor up to what the sender says is settled (this store was restored)."""
@@ -240,11 +293,13 @@ class Inbox:
 
     # --- quarantine ---
 
-    @staticmethod
-    def _quarantine(s: Unit, link: str, env: Received, exc: Exception, now: datetime) -> None:
+    def _quarantine(self, s: Unit, link: str, env: Received, exc: Exception, now: datetime) -> None:
         error = f"{exc.__class__.__name__}: {exc}"
-        log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
-                                                    "error": error})
+        if isinstance(exc, Unauthorized):  # its one log line says it was refused, and why
+            self.refusals.record(link, exc.refusal, env.kind)
+        else:
+            log.warning("envelope quarantined", extra={"link": link, "kind": env.kind, "case_key": env.case_key,
+                                                        "error": error})
         inbox_store.quarantine(s, link, env, error, now)
 
     @staticmethod

@@ -34,6 +34,7 @@ from typing import Any
 from govnet.federation.tree import NodeIdError, check_child, level_of, parent_id
 from govnet.node.app.inbox import Inbox
 from govnet.node.app.replication import (
+    check_release_in,
     notify_owners_above,
     resend_handed_over,
     send_catalog,
@@ -253,6 +254,9 @@ class ChildrenSide:
         self.settings = settings
         self.admission = Admission(settings.admission_limit)
         self._seen: dict[str, tuple[int, datetime]] = {}  # child -> (incarnation, last recorded)
+        # child -> (this node's incarnation, positions handed to it in pull replies): a child's
+        # cursor acknowledges only what it was sent (see ``pull``).
+        self._sent: dict[str, tuple[int, Cursor]] = {}
 
     @property
     def node_id(self) -> str:
@@ -327,16 +331,23 @@ class ChildrenSide:
             current = parent_incarnation == mine
             with self.store.reading() as s:
                 waiting = outbox.pending(s, child, limit=max(1, max_envelopes) * 20)
-            if current and any(applied.has(e.seq) for e in waiting):
+            # The child's cursor settles only positions it was handed on this link: one naming
+            # more (never sent, or sent before this process started) deletes nothing more; what
+            # it names that this process has not sent is sent again once (the child's cursor
+            # drops the copy) and settled by its next pull.
+            sent = self._sent.get(child, (mine, Cursor()))[1] if current else Cursor()
+            acked = {e.seq for e in waiting if applied.has(e.seq) and sent.has(e.seq)}
+            if acked:
                 with self.store.transaction() as s:
-                    outbox.drop_acknowledged(s, child, _storable(applied))
-            left = [e for e in waiting if not (current and applied.has(e.seq))]
+                    outbox.drop_acknowledged(s, child, Cursor.of(0, acked))
+            left = [e for e in waiting if e.seq not in acked]
             limit = min(max_bytes, self.settings.batch_max_bytes) if max_bytes > 0 else self.settings.batch_max_bytes
             if any(too_large(e, limit) for e in left):
                 left, withholds = withhold_oversize(left, limit, self.node_id)
                 for effect in withholds:
                     _withhold(self.store, child, effect, self.clock.now())
             batch = select_batch(left, max(1, min(max_envelopes, self.settings.batch_max)), limit)
+            self._sent[child] = (mine, sent.add(e.seq for e in batch))
             if left:
                 settled = left[0].seq  # what is held below it, the child's cursor covers
             else:
@@ -437,6 +448,7 @@ def catalog_publisher(store: Store) -> Any:
         if store.catalog().releases.get(issuer, 0) >= version:
             return False
         catalog = Catalog(items=tuple(ServiceItem.from_dict(i) for i in items), issuer=issuer)
+        check_release_in(s, store.meta, catalog, local=False)  # its issuer's chain, its issuer's authority
         store.publish_catalog_in(s, catalog, now, version)
         return True
 

@@ -66,12 +66,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from govnet.federation.authority import Refusal, check_addressed, check_release, check_vouched
 from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Write, decide
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.app import audit
 from govnet.node.app import statistics_ledger as stats_store
-from govnet.node.domain.catalog import CatalogError
+from govnet.node.domain.catalog import Catalog, CatalogError
 from govnet.node.domain.limits import catalog_violation
 from govnet.node.domain.messages import (
     AnyMessage,
@@ -90,7 +91,9 @@ from govnet.node.domain.messages import (
     decode_message,
 )
 from govnet.node.store import audit as audit_chain
+from govnet.node.store import links as link_store
 from govnet.node.store import replicas
+from govnet.node.store.catalog import load_catalog
 from govnet.node.store.models import CaseRow
 from govnet.node.store.outbox import forward, send
 from govnet.node.store.unit import StoreMeta, Unit, utc_text
@@ -103,6 +106,46 @@ REQUESTABLE = ("supplement", "withdraw")
 
 class ApplyError(Exception):
     """This envelope cannot be applied; it goes to quarantine with this message."""
+
+
+class Unauthorized(ApplyError):
+    """The payload names what its sender may not speak for (``federation.authority``): the
+    envelope is quarantined with the reason, and the refusal counted."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def vouch(origin: str, named: Sequence[str], what: str) -> None:
+    """Raise ``Unauthorized`` unless every node in ``named`` lies in ``origin``'s subtree."""
+    refusal = check_vouched(origin, named, what)
+    if refusal is not None:
+        raise Unauthorized(refusal)
+
+
+def vouch_case(env: Envelope, case: CaseSnapshot) -> None:
+    """Raise ``Unauthorized`` unless the case an envelope carries comes from its sender's
+    subtree and goes to a node on its origin's path (``federation.authority``)."""
+    what = f"the {env.kind} of case {case.receipt}"
+    refusal = check_vouched(env.origin, (case.origin,), what) or check_addressed(env.target, case.origin, what)
+    if refusal is not None:
+        raise Unauthorized(refusal)
+
+
+def check_release_in(s: Unit, meta: StoreMeta, catalog: Catalog, local: bool) -> None:
+    """Raise ``Unauthorized`` unless ``catalog`` may be published at this node (read in the
+    caller's transaction): ``local``: by a client here; else received from the parent."""
+    here = meta.node_id
+    parent = parent_id(here)
+    isolated = local and parent is not None and not link_store.parent_incarnations(s, parent)
+    current = load_catalog(s, here)
+    inherited = {code: (current.sources[code][0], item.authority_level) for code, item in current.items.items()
+                 if current.sources[code][0] != catalog.issuer}
+    refusal = check_release(here, catalog.issuer, [(i.code, i.authority_level) for i in catalog.items], inherited,
+                            local=local, isolated=isolated)
+    if refusal is not None:
+        raise Unauthorized(refusal)
 
 
 class RequestHandler(Protocol):
@@ -197,7 +240,9 @@ def send_catalog(s: Unit, meta: StoreMeta, child: str, version: int, issuer: str
 def publish_local(s: Unit, store: Any, catalog: Any, now: datetime, expected_version: int = 0) -> int:
     """A catalog published at this node: store it and send it to every registered child.
     A release past the limits (``limits.catalog_violation``: lengths, counts, and a size that fits
-    one sync batch) is refused with a ``CatalogError`` before anything is stored."""
+    one sync batch) is refused with a ``CatalogError``, and one this node may not publish with
+    ``Unauthorized``, before anything is stored."""
+    check_release_in(s, store.meta, catalog, local=True)
     items = [i.to_dict() for i in sorted(catalog.items, key=lambda i: i.code)]
     violation = catalog_violation(catalog.issuer, items)
     if violation is not None:
@@ -261,13 +306,16 @@ class Replicator:
             raise ApplyError(f"unknown envelope kind {env.kind!r}")
         hop = self._hop(env)
         if env.kind == SummaryMessage.KIND:
-            self._summary(s, _decode_as(env, SummaryMessage).case, now)
+            summary = _decode_as(env, SummaryMessage).case
+            vouch_case(env, summary)
+            self._summary(s, summary, now)
             if hop.direction is not Direction.HERE:
                 forward(s, self.meta, env)
             return
         if hop.direction is not Direction.HERE:
             if env.kind in _ARRIVALS:  # a relay keeps its view of the case fresh
                 message = _decode_case(env)
+                vouch_case(env, message.case)
                 self._summary(s, message.case, now)
                 self._apply(s, _incoming(Arrival.RELAYED, message.case, message.events), message, previous_owner="",
                             now=now)
@@ -276,11 +324,16 @@ class Replicator:
         if not self._first_time(s, env, now):
             return
         if env.kind == RequestMessage.KIND:
-            self._request(s, env, _decode_as(env, RequestMessage), now)
+            asked = _decode_as(env, RequestMessage)
+            vouch(env.origin, (asked.requested_by,), f"a request about case {asked.receipt}")
+            self._request(s, env, asked, now)
         elif env.kind == RestoredMessage.KIND:
-            send_copies(s, self.meta, _decode_as(env, RestoredMessage).subtree, now)
+            restored = _decode_as(env, RestoredMessage).subtree
+            vouch(env.origin, (restored,), "a restored notice")
+            send_copies(s, self.meta, restored, now)
         else:
             message = _decode_case(env)
+            vouch_case(env, message.case)
             arrival = _ARRIVALS[env.kind]
             if isinstance(message, TransferMessage) and message.recovery:
                 arrival = Arrival.RECOVERY
@@ -379,6 +432,7 @@ class Replicator:
             message = StatsMessage.decode(env.payload)
         except MessageError as exc:
             raise ApplyError(f"malformed statistics report from {env.origin}: {exc}") from None
+        vouch(env.origin, (message.report.node, *(row.node for row in message.rows)), "statistics")
         try:
             stats_store.apply_stats(s, message, env.origin, now)
         except ValueError as exc:

@@ -172,7 +172,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     ledger = StatsLedger(store, calendar, config.statistics)
     audit = AuditTrail(store, config.statistics)
     flush = timedelta(seconds=config.sync.flush_interval_s)
-    metrics = node_metrics(store, uplink, clock, flush)
+    metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals)
     served = None
     if serve:
         http_socket = None

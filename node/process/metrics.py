@@ -37,6 +37,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from govnet.federation.authority import Reason
+from govnet.node.app.inbox import Refusals
 from govnet.node.app.links import LinkReport, UpLink, link_reports
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
@@ -72,6 +74,7 @@ EXPORTED = (
     "govnet_alarms_open",
     "govnet_complaints_open",
     "govnet_store_bytes",
+    "govnet_sync_refused_total",
     "govnet_audit_chains_broken",
     "govnet_audit_chain_breaks_total",
 )
@@ -311,6 +314,22 @@ class StoreCollector(Collector):
         yield from gauges(read_facts(self.store, self.uplink, self.clock.now(), self.flush_interval))
 
 
+class RefusalCollector(Collector):
+    """What neighbours sent that they may not (``federation.authority``), by reason; every
+    reason is shown, at 0 until it happens, so an alert rule can rate() it from the start."""
+
+    def __init__(self, refusals: Refusals) -> None:
+        self.refusals = refusals
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        refused = CounterMetricFamily("govnet_sync_refused", "Envelopes and batches refused by the authorization "
+                                      "rules (nothing of them applied), by reason", labels=("reason",))
+        counts = dict(self.refusals.counts)
+        for reason in Reason:
+            refused.add_metric((reason.value,), counts.get(reason.value, 0))
+        yield refused
+
+
 class AuditCollector(Collector):
     """Descendants' audit chains found broken (node.app.audit), read from the store when scraped."""
 
@@ -336,9 +355,12 @@ class NodeMetrics:
     rpc: RpcMetrics
 
 
-def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta) -> NodeMetrics:
+def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta, *,
+                 refusals: Refusals | None = None) -> NodeMetrics:
     registry = CollectorRegistry(auto_describe=False)
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
+    if refusals is not None:
+        registry.register(RefusalCollector(refusals))
     registry.register(AuditCollector(store))
     return NodeMetrics(registry, rpc)

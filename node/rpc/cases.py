@@ -15,7 +15,8 @@ from datetime import date
 import grpc
 
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, parse_happened
-from govnet.node.app.replication import publish_local
+from govnet.node.app.inbox import Refusals
+from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import ActParams
@@ -136,10 +137,11 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     """The catalog is public (the ten publics, 十公开); publishing a release needs ops."""
 
-    def __init__(self, store: Store, clock: Clock, auth: Auth) -> None:
+    def __init__(self, store: Store, clock: Clock, auth: Auth, refusals: Refusals | None = None) -> None:
         self.store = store
         self.clock = clock
         self.auth = auth
+        self.refusals = refusals or Refusals()  # releases refused (govnet_sync_refused_total)
 
     def _publish(self, catalog: Catalog, expected_version: int) -> int:
         with self.store.transaction() as s:
@@ -182,8 +184,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 items.append(ServiceItem.from_dict(item_to_dict(msg)))
             except CatalogError as exc:
                 raise exc.located(index=index) from None
+        # A node publishes under its own name only, and only items within its authority
+        # (federation.authority): a village cannot publish "the city's" release.
         catalog = Catalog(items=tuple(items), issuer=request.issuer or self.store.meta.node_id)
-        version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
+        try:
+            version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
+        except Unauthorized as exc:
+            self.refusals.record("client", exc.refusal, "catalog")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))
 
 

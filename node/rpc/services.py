@@ -101,7 +101,7 @@ def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: C
     """Register the node's servicers, health and reflection on ``server`` (not started yet)."""
     auth = Auth(accounts)  # who is calling, for every servicer that acts for a person
     cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk, auth), server)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, auth), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, auth, inbox.refusals), server)
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(accounts, auth), server)
     sync_pb2_grpc.add_SyncServiceServicer_to_server(
         SyncServicer(store, children, inbox, uplink, clock, flush_interval), server)

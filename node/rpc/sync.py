@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from govnet.node.app.inbox import Inbox, NotReplayable
+from govnet.node.app.inbox import Forbidden, Inbox, NotReplayable
 from govnet.node.app.links import ChildrenSide, StillTooLarge, UpLink, link_reports, requeue_withheld
 from govnet.node.domain.clock import Clock
 from govnet.node.rpc.cases import rpc, rpc_stream
@@ -45,6 +45,8 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
         except Busy as exc:
             context.set_trailing_metadata(((RETRY_AFTER_KEY, str(int(exc.retry_after_s * 1000))),))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except Forbidden as exc:  # what this peer may not send (logged and counted where refused)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except Refused as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 

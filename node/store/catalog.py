@@ -4,7 +4,7 @@ An issuer is this node or one of its ancestors (the city's catalog and, say, its
 own items). Releases are never changed or deleted: a case names the release it was
 accepted under, and ``item_data`` reads an item as it was there. The catalog in force
 (``load_catalog``) is the newest release of each issuer on the node's path, the nearest
-issuer's item winning; ``Store.catalog`` caches it. Functions take the caller's session
+issuer's item winning where that issuer has authority over it (``federation.authority``); ``Store.catalog`` caches it. Functions take the caller's session
 and never commit.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from govnet.federation.authority import may_define
 from govnet.federation.tree import ancestors
 from govnet.node.domain.catalog import Catalog, ServiceItem
 from govnet.node.store.models import CatalogRelease, CatalogReleaseItem
@@ -62,7 +63,12 @@ def load_catalog(s: Unit, node_id: str) -> PublishedCatalog:
         version = releases[issuer]
         for r in s.exec(select(CatalogReleaseItem).where(CatalogReleaseItem.issuer == issuer,
                                                         CatalogReleaseItem.version == version)).all():
-            items[r.code] = ServiceItem.from_dict(json.loads(r.data))
+            item = ServiceItem.from_dict(json.loads(r.data))
+            held = items.get(r.code)
+            if not may_define(issuer, item.authority_level) or (
+                    held is not None and not may_define(issuer, held.authority_level)):
+                continue  # beyond the issuer's authority (federation.authority): a farther issuer's item stays
+            items[r.code] = item
             sources[r.code] = (issuer, version)
     top = next((i for i in reversed(path) if i in releases), "")
     return PublishedCatalog(releases, items, sources, top)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from govnet.node.app.replication import Unauthorized
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
-from govnet.node.store.unit import Conflict
 
 from support.simulation import Federation, applicant
 
@@ -80,6 +80,6 @@ def test_a_case_records_the_release_of_its_item_and_a_new_city_release_keeps_the
 
 
 def test_a_release_for_an_issuer_off_the_path_is_refused(fed: Federation) -> None:
-    with pytest.raises(Conflict, match="neither this node .* nor one of its ancestors"):
+    with pytest.raises(Unauthorized, match="under its own name only"):
         fed.publish(TOWN, dataclasses.replace(county_items(), issuer=OTHER_COUNTY))
     assert releases(fed, TOWN) == {CITY: 1}
