@@ -46,14 +46,20 @@ def _topology(path: Path) -> Any:
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="govnet")
-def main() -> None:
+@click.option("--certs", type=click.Path(file_okay=False, path_type=Path), envvar="GOVNET_CERTS", default=None,
+              help="Client certificate folder (client.crt, client.key, ca.crt) presented to nodes over mutual TLS "
+                   "[env GOVNET_CERTS]; without it the CLI speaks plaintext, which only a tls.plaintext node accepts.")
+def main(certs: Path | None) -> None:
     """govnet: one node service for the city, county, township and village levels
     of a government-service network.
 
     Start a node with 'govnet node init' and 'govnet node serve' (or a whole tree with
     'govnet up TOPOLOGY.toml'), load the service catalog with 'govnet catalog load', then
     submit and act on cases with 'govnet case'. 'govnet demo' shows it all in a minute.
+    Nodes speak mutual TLS: 'govnet pki' makes the certificates.
     """
+    if certs is not None:
+        os.environ["GOVNET_CERTS"] = str(certs)  # what the node client reads (govnet.node.rpc.client)
 
 
 add_commands(main)
@@ -78,6 +84,8 @@ def up(topology_file: Path, start_timeout: float) -> None:
     try:
         for node_id in federation.prepare():
             click.echo(f"initialised {node_id} in {topology.get(node_id).data_dir}")
+        assert federation.pki is not None
+        click.echo(f"certificates: CA {federation.pki.ca}; for the CLI: govnet --certs {federation.pki.client} …")
         federation.start(start_timeout, on_started=lambda m: click.echo(
             f"{m.spec.node_id} ({m.spec.level}) serving on {m.spec.listen}, http {m.spec.http}, pid {m.proc.pid}"))
     except LaunchError as exc:
@@ -221,6 +229,154 @@ def demo(directory: Path | None) -> None:
     from govnet.ops.demo import run_demo
 
     sys.exit(run_demo(directory))
+
+
+# --- certificates ---
+
+@main.group()
+def pki() -> None:
+    """The city's certificates: root CA, county intermediate CAs, node and client certificates,
+    renewal and revocation (mutual TLS between nodes and for every client)."""
+
+
+def _pki(call: Any) -> Any:
+    from govnet.ops.pki import PkiError
+
+    try:
+        return call()
+    except PkiError as exc:
+        raise _fail(str(exc)) from None
+
+
+CA_OPTION = click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), envvar="GOVNET_CA_DIR",
+                         required=True, help="The CA directory that signs [env GOVNET_CA_DIR].")
+DAYS_OPTION = click.option("--days", type=click.IntRange(1, 36_500), default=365, show_default=True,
+                           help="Days the certificate is valid.")
+
+
+@pki.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--city", required=True, help="The city's node id (e.g. 371100): the root CA speaks for its tree.")
+@click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True)
+def pki_init(directory: Path, city: str, days: int) -> None:
+    """Create the city's root CA in DIRECTORY (ca.key mode 0600, ca.crt, root.crt)."""
+    from govnet.ops.pki import init_ca
+
+    ca = _pki(lambda: init_ca(directory, city, days))
+    click.echo(f"root CA of {ca.subtree} in {directory} (serial {ca.cert.serial_number:x}, "
+               f"valid until {ca.cert.not_valid_after_utc.date()})")
+
+
+@pki.command("intermediate")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--county", required=True, help="The county's node id: the CA issues only for its subtree.")
+@CA_OPTION
+@click.option("--days", type=click.IntRange(1, 36_500), default=1825, show_default=True)
+def pki_intermediate(directory: Path, county: str, ca_dir: Path, days: int) -> None:
+    """Create a county's intermediate CA in DIRECTORY, signed by the root CA (--ca): it can enrol
+    the county's townships and villages while the city is unreachable, and nobody else."""
+    from govnet.ops.pki import create_intermediate
+
+    ca = _pki(lambda: create_intermediate(directory, ca_dir, county, days))
+    click.echo(f"intermediate CA of {ca.subtree} in {directory} (serial {ca.cert.serial_number:x})")
+
+
+@pki.command("request")
+@click.option("--data-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="The node's data directory.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The node's govnet.toml (its folder is the data directory).")
+def pki_request(data_dir: Path | None, config_file: Path | None) -> None:
+    """On the node: make its key (DATA_DIR/tls/node.key, 0600; it never leaves) and a signing
+    request naming the node (DATA_DIR/tls/node.csr) to take to the CA."""
+    from govnet.node.process.config import ConfigError, load_config
+    from govnet.ops.pki import request_node
+
+    directory = data_dir or (config_file.parent if config_file else None)
+    if directory is None:
+        raise click.UsageError("give --data-dir or --config")
+    try:
+        config = load_config(directory, {})
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    path = _pki(lambda: request_node(directory, config.node_id, config.level.value))
+    click.echo(f"signing request for node {config.node_id}: {path}")
+
+
+@pki.command("issue")
+@click.argument("csr", type=click.Path(dir_okay=False, path_type=Path))
+@CA_OPTION
+@DAYS_OPTION
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the certificate (default: beside the request, .crt; ca.crt goes beside it).")
+def pki_issue(csr: Path, ca_dir: Path, days: int, out: Path | None) -> None:
+    """Sign a node's or client's request. Refused for a node outside the CA's subtree."""
+    from govnet.ops.pki import describe, issue, load_cert
+
+    path = _pki(lambda: issue(csr, ca_dir, days, out))
+    info = describe(load_cert(path))
+    click.echo(f"issued {info['name']}: {path} (serial {info['serial']}, valid until {info['not_after']})")
+
+
+@pki.command("client")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["ops", "client"]), default="ops", show_default=True)
+@CA_OPTION
+@DAYS_OPTION
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to make (client.key, client.crt, ca.crt): what --certs names.")
+def pki_client(name: str, role: str, ca_dir: Path, days: int, out: Path) -> None:
+    """A certificate for an API client (the CLI, the console, a script), key made in --out."""
+    from govnet.ops.pki import enrol_client
+
+    path = _pki(lambda: enrol_client(out, name, role, ca_dir, days))
+    click.echo(f"client certificate for {name} ({role}): {path}; use it with 'govnet --certs {out} …'")
+
+
+@pki.command("renew")
+@click.argument("cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@CA_OPTION
+@DAYS_OPTION
+def pki_renew(cert: Path, ca_dir: Path, days: int) -> None:
+    """A new certificate for the same key and names, before the old one expires (the node
+    reads it at its next start; the old one is kept as .old)."""
+    from govnet.ops.pki import describe, load_cert, renew
+
+    path = _pki(lambda: renew(cert, ca_dir, days))
+    info = describe(load_cert(path))
+    click.echo(f"renewed {info['name']}: {path} (serial {info['serial']}, valid until {info['not_after']})")
+
+
+@pki.command("revoke")
+@click.argument("serials", nargs=-1)
+@click.option("--node", default=None, help="Revoke every certificate this CA issued for the node.")
+@CA_OPTION
+def pki_revoke(serials: tuple[str, ...], node: str | None, ca_dir: Path) -> None:
+    """Revoke certificates (SERIAL in hexadecimal, or --node ID) and write the CA's signed list,
+    CA_DIR/revocations.crl. Copy it into DATA_DIR/tls/revocations/ of the node the CA speaks for
+    (the city's for the root CA): that node takes it in within seconds and sync carries it to
+    every node below, each of which then refuses the revoked certificates."""
+    from govnet.ops.pki import revoke
+
+    try:
+        numbers = [int(s, 16) for s in serials]
+    except ValueError:
+        raise _fail(f"serials are hexadecimal: {' '.join(serials)}") from None
+    path, added = _pki(lambda: revoke(ca_dir, numbers, node))
+    click.echo(f"revoked {len(added)} certificate(s) ({', '.join(f'{s:x}' for s in added) or 'none new'}); "
+               f"list: {path}")
+
+
+@pki.command("show")
+@click.argument("cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@json_option
+def pki_show(cert: Path, as_json: bool) -> None:
+    """What a certificate names, its serial, issuer and validity."""
+    from govnet.ops.pki import describe, load_cert
+
+    info = describe(_pki(lambda: load_cert(cert)))
+    click.echo(to_json(info) if as_json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+
 
 
 @main.group()

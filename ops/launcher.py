@@ -9,6 +9,11 @@ for addresses: every process gets its listen, HTTP and parent addresses, log lev
 sync settings as GOVNET_* environment overrides, so editing the file and starting again
 is enough.
 
+Certificates: ``Federation.prepare`` also makes the city's PKI beside the topology file if
+there is none (``pki/ca``, the root CA; ``pki/client``, an ``ops`` client certificate for the
+CLI: ``govnet --certs pki/client …``) and enrols every node it creates (its key made in its
+data directory, a certificate issued by that CA), so the federation runs with mutual TLS.
+
 ``Federation.stop`` sends SIGTERM to every node at once; each stops taking calls, lets
 the batch in flight finish and closes its store (outboxes are in SQLite and persist).
 After a bounded wait the stragglers get SIGKILL, which loses nothing acknowledged
@@ -34,7 +39,10 @@ from typing import Any
 
 import httpx
 
+from govnet.federation.tree import Level, ancestor_at
 from govnet.node.process.config import CONFIG_FILE, ConfigError, env_name, load_config
+from govnet.node.process.tls import CERT_FILE, TLS_DIR
+from govnet.ops.pki import PkiError, enrol_client, enrol_node, init_ca
 from govnet.ops.processes import SERVING, govnet_command, init_node, read_banner, stop_process
 from govnet.ops.topology import NodeSpec, Topology, TopologyError
 
@@ -65,8 +73,29 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GOVNET_")}
 
 
-def prepare_node(spec: NodeSpec, topology: Topology) -> bool:
-    """Create the node's data directory if it has none; True if it was created."""
+@dataclass(frozen=True)
+class FederationPki:
+    ca: Path  # the city's root CA
+    client: Path  # an ops client certificate folder (what --certs / GOVNET_CERTS names)
+
+
+def federation_pki(topology: Topology) -> FederationPki:
+    """The city's PKI beside the topology file, created if missing."""
+    base = topology.path.parent / "pki"
+    pki = FederationPki(base / "ca", base / "client")
+    try:
+        if not (pki.ca / "ca.key").exists():
+            city = ancestor_at(topology.nodes[0].node_id, Level.CITY)
+            init_ca(pki.ca, city)
+        if not (pki.client / "client.crt").exists():
+            enrol_client(pki.client, "ops", "ops", pki.ca)
+    except PkiError as exc:
+        raise LaunchError(f"pki: {exc}") from None
+    return pki
+
+
+def prepare_node(spec: NodeSpec, topology: Topology, ca: Path | None = None) -> bool:
+    """Create the node's data directory if it has none (enrolled with the CA in ``ca``); True if it was created."""
     if (spec.data_dir / CONFIG_FILE).exists():
         try:
             config = load_config(spec.data_dir, {})
@@ -75,12 +104,17 @@ def prepare_node(spec: NodeSpec, topology: Topology) -> bool:
         if config.node_id != spec.node_id:
             raise LaunchError(f"node {spec.node_id}: {spec.data_dir} holds node {config.node_id}; "
                               "fix the data dir in the topology")
+        if ca is not None and not config.tls.plaintext and not (spec.data_dir / TLS_DIR / CERT_FILE).exists():
+            try:
+                enrol_node(spec.data_dir, spec.node_id, spec.level.value, ca)  # made before certificates existed
+            except PkiError as exc:
+                raise LaunchError(f"node {spec.node_id}: {exc}") from None
         return False
     try:
         init_node(spec.data_dir, spec.node_id, spec.level.value,
                   str(spec.parent_address) if spec.parent_address else None, listen=str(spec.listen),
-                  http_listen=str(spec.http), log_level=spec.log_level, **topology.settings)
-    except (ConfigError, OSError) as exc:
+                  http_listen=str(spec.http), log_level=spec.log_level, ca=ca, **topology.settings)
+    except (ConfigError, OSError, PkiError) as exc:
         raise LaunchError(f"node {spec.node_id}: cannot create {spec.data_dir}: {exc}") from None
     return True
 
@@ -114,9 +148,12 @@ class Federation:
     topology: Topology
     members: dict[str, Member] = field(default_factory=dict)
 
+    pki: FederationPki | None = None
+
     def prepare(self) -> list[str]:
-        """Create missing data directories; the ids of the nodes created."""
-        return [spec.node_id for spec in self.topology.nodes if prepare_node(spec, self.topology)]
+        """The city's PKI, then missing data directories; the ids of the nodes created."""
+        self.pki = federation_pki(self.topology)
+        return [spec.node_id for spec in self.topology.nodes if prepare_node(spec, self.topology, self.pki.ca)]
 
     def _spawn(self, spec: NodeSpec) -> Member:
         log_path = spec.data_dir / LOG_FILE

@@ -47,15 +47,26 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+CA_ENV = "GOVNET_CA_DIR"  # the CA that init_node (and 'govnet pki issue') uses when none is named
+
+
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,
-              listen: str = "127.0.0.1:0", **options: Any) -> Path:
-    """What 'govnet node init' does, from Python."""
+              listen: str = "127.0.0.1:0", *, ca: Path | None = None, **options: Any) -> Path:
+    """What 'govnet node init' does, from Python, and the node's enrolment: its key made in its
+    data directory and a certificate issued by the CA in ``ca`` (default ``$GOVNET_CA_DIR``).
+    With ``tls={"plaintext": True}`` in ``options`` there is no certificate; with neither, the
+    node is initialised without one and refuses to start until it is enrolled."""
     from datetime import datetime
+
+    from govnet.ops.pki import enrol_node
 
     config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent, **options)
     directory.mkdir(parents=True, exist_ok=True)
     Store.create(directory, config.node_id, config.level, datetime.now(UTC)).close()
     write_config(config)
+    ca = ca or (Path(os.environ[CA_ENV]) if os.environ.get(CA_ENV) else None)
+    if not config.tls.plaintext and ca is not None:
+        enrol_node(directory, config.node_id, config.level.value, ca)
     return directory
 
 

@@ -18,7 +18,7 @@ above it to do the same (``replication.notify_owners_above``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -231,11 +231,13 @@ class UpLink:
 class ChildrenSide:
     """What this node offers its children (implements ``sync.transport.base.Parent``)."""
 
-    def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings) -> None:
+    def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings,
+                 on_registered: Callable[[Unit, str, datetime], None] | None = None) -> None:
         self.store = store
         self.inbox = inbox
         self.clock = clock
         self.settings = settings
+        self.on_registered = on_registered  # (session, child, now): a new child gets what it lacks (revocation lists)
         self.admission = Admission(settings.admission_limit)
         self._seen: dict[str, tuple[int, datetime]] = {}  # child -> (incarnation, last recorded)
 
@@ -269,6 +271,8 @@ class ChildrenSide:
                                 protocol_version=hello.protocol_version, catalog_version=hello.catalog_version,
                                 registered_at=utc_text(now), last_seen=utc_text(now))
                 log.info("child registered", extra={"link": hello.node_id})
+                if self.on_registered is not None:
+                    self.on_registered(s, hello.node_id, now)
             elif row.incarnation < hello.incarnation:
                 # Restored from a backup: it forgot the cases it took since, and their decisions.
                 sent = send_copies(s, meta, hello.node_id, now)

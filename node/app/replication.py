@@ -21,6 +21,7 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               its owner, after the origin came back as a new incarnation (restored from a
               backup, it forgot the cases it took since and their decisions). The origin takes
               it only if it lacks the case or holds fewer of its events: never a regression.
+``revocation`` (to every descendant) a CA's revocation list (see ``node.app.revocations``).
 ``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own
               that originated in its subtree (the parent of the restored node sends it).
 
@@ -210,6 +211,7 @@ class Replicator:
     def __init__(self, meta: StoreMeta, desk: RequestHandler, publish_catalog: Any, *,
                  kinds: Mapping[str, Callable[[Unit, Any], None]] | None = None,
                  requests: Mapping[str, Callable[[Unit, CaseRow, dict[str, Any], datetime], None]] | None = None,
+                 down: Mapping[str, Callable[[Unit, Any, datetime], None]] | None = None,
                  ) -> None:
         self.meta = meta
         self.desk = desk
@@ -223,6 +225,9 @@ class Replicator:
         # Requests that are not lifecycle actions, by action (``evaluate``: node.app.supervision);
         # the desk applies them, and records a refusal like any other.
         self.requests: Mapping[str, Callable[[Unit, CaseRow, dict[str, Any], datetime], None]] = requests or {}
+        # Kinds every node applies and passes down to its children itself, given the decoded
+        # message (``revocation``: node.app.revocations).
+        self.down: Mapping[str, Callable[[Unit, Any, datetime], None]] = down or {}
 
     def process(self, s: Unit, env: Envelope, now: datetime) -> None:
         """Apply ``env`` here and/or pass it on. Raises ``ApplyError`` to quarantine it."""
@@ -234,6 +239,12 @@ class Replicator:
             return
         if env.kind in self.kinds:
             self._other_kind(s, env, now)
+            return
+        if env.kind in self.down:
+            try:
+                self.down[env.kind](s, _decode(env), now)
+            except ValueError as exc:
+                raise ApplyError(f"{env.kind}: {exc}") from None
             return
         if env.kind not in (*TARGETED, SummaryMessage.KIND):
             raise ApplyError(f"unknown envelope kind {env.kind!r}")

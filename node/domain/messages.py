@@ -524,11 +524,39 @@ class StatsMessage:
             raise MessageError(f"{exc.__class__.__name__}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class RevocationMessage:
+    """A CA's revocation list, down to every descendant: ``bundle`` is the signed X.509 CRL
+    followed by the CA's certificate, in PEM (``ops.pki``); ``issuer`` is the subtree the CA
+    speaks for and ``number`` the CRL's number (each node keeps the highest per issuer, and
+    checks the signature before it believes either)."""
+
+    KIND: ClassVar[str] = "revocation"
+    issuer: str
+    number: int
+    bundle: str
+
+    def encode(self) -> bytes:
+        return dumps({"issuer": self.issuer, "number": self.number, "bundle": self.bundle})
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationMessage:
+        body = _loads(data)
+
+        def build() -> RevocationMessage:
+            if not isinstance(body["number"], int) or not isinstance(body["bundle"], str):
+                raise MessageError("number must be a whole number and bundle text")
+            return cls(str(body["issuer"]), body["number"], body["bundle"])
+
+        built: RevocationMessage = _decoding(cls.KIND, build)
+        return built
+
+
 AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
-              | CatalogMessage | ComplaintMessage | StatsMessage)
+              | CatalogMessage | ComplaintMessage | StatsMessage | RevocationMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
     m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
-                        CatalogMessage, ComplaintMessage, StatsMessage)
+                        CatalogMessage, ComplaintMessage, StatsMessage, RevocationMessage)
 }
 
 

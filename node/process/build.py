@@ -15,8 +15,12 @@ collaborators in its constructor, in this order:
 5. the link sides (the up-link toward the parent, none for the city; the children's
    side), the link driver when there is a transport to the parent, the statistics
    ledger and the metrics;
-6. when serving: the gRPC server with every service (``node.rpc.services``), bound to
-   ``node.listen``, and the HTTP endpoints when ``http.listen`` is set.
+6. when serving: the node's TLS material (``node.process.tls``; refused to start without it
+   unless ``tls.plaintext = true``), the revocation lists it holds (``node.app.revocations``,
+   also given to the replicator, which applies new ones), the verifier of peers
+   (``node.rpc.peer``), and the gRPC server with every service (``node.rpc.services``) behind
+   the authentication interceptor, bound to ``node.listen`` with mutual TLS, and the HTTP
+   endpoints when ``http.listen`` is set.
 
 The real process (``node.process.server``) builds with the gRPC transport and serves;
 the in-process simulation (tests/support/simulation.py) builds the same graph with the
@@ -40,14 +44,18 @@ from govnet.node.app.inbox import CAPACITY as INBOX_CAPACITY
 from govnet.node.app.inbox import Inbox
 from govnet.node.app.links import ChildrenSide, UpLink, catalog_publisher
 from govnet.node.app.replication import Replicator
+from govnet.node.app.revocations import Revocations
 from govnet.node.app.statistics_ledger import StatsLedger
 from govnet.node.app.supervision import EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
-from govnet.node.domain.clock import Clock
+from govnet.node.domain.clock import Clock, SystemClock
+from govnet.node.domain.messages import RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
+from govnet.node.process.tls import NodeTls, TlsError, load_node_tls
+from govnet.node.rpc.peer import AuthInterceptor, Verifier
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError
@@ -98,6 +106,8 @@ class Node:
     ledger: StatsLedger
     metrics: NodeMetrics
     served: Served | None  # None when built without servers (a simulation, a bench's backlog)
+    revocations: Revocations
+    tls: NodeTls | None  # None: plaintext, or built without servers
 
     @property
     def flush_interval(self) -> timedelta:
@@ -123,16 +133,30 @@ def open_store(config: NodeConfig) -> tuple[WorkCalendar, Store]:
     return calendar, store
 
 
+def node_tls(config: NodeConfig) -> NodeTls | None:
+    """The node's TLS material, or None when the configuration asks for plaintext (raises ``StartError``)."""
+    if config.tls.plaintext:
+        return None
+    try:
+        return load_node_tls(config.data_dir, config.tls.ca, config.tls.cert, config.tls.key, config.node_id)
+    except TlsError as exc:
+        raise StartError(str(exc)) from None
+
+
 def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *, serve: bool = True,
-               apply_inline: bool = False, inbox_capacity: int = INBOX_CAPACITY) -> Node:
+               apply_inline: bool = False, inbox_capacity: int = INBOX_CAPACITY, tls: NodeTls | None = None) -> Node:
     """Open the node's store and build everything over it (raises ``StartError``).
 
     ``transport``: the way to the parent (None: no link driver). ``apply_inline``: apply
     received envelopes before answering (a simulation's determinism) rather than from the
-    process's apply task. ``serve``: build and bind the gRPC and HTTP servers.
+    process's apply task. ``serve``: build and bind the gRPC and HTTP servers (with ``tls``, or
+    the TLS material the configuration names, read here when not given).
     ``inbox_capacity``: envelopes waiting to be applied before children are told to back off.
     """
+    if serve and tls is None:
+        tls = node_tls(config)
     calendar, store = open_store(config)
+    revocations = Revocations(store, tls.root_certificate if tls is not None else None)
     settings = config.supervision
     outbox_filled = Wakeup()
     desk = CaseDesk(store, calendar, clock, config.duplicate_window_days,
@@ -142,26 +166,30 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     meta = store.meta
     replicator = Replicator(meta, desk, catalog_publisher(store),
                             kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload)},
-                            requests={EVALUATE: supervisor.evaluate_request})
+                            requests={EVALUATE: supervisor.evaluate_request},
+                            down={RevocationMessage.KIND: revocations.apply})
     inbox = Inbox(store, replicator, clock, apply_inline=apply_inline, capacity=inbox_capacity,
                   outbox_filled=outbox_filled)
     uplink = UpLink(store, inbox, clock, config.sync) if parent_id(config.node_id) else None
-    children = ChildrenSide(store, inbox, clock, config.sync)
+    children = ChildrenSide(store, inbox, clock, config.sync, on_registered=revocations.send_held)
     driver = None
     if uplink is not None and transport is not None:
         driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,
                             digest_interval_s=config.sync.digest_interval_s, on_refused=uplink.refused)
     ledger = StatsLedger(store, calendar, config.statistics)
     flush = timedelta(seconds=config.sync.flush_interval_s)
-    metrics = node_metrics(store, uplink, clock, flush)
+    # Certificates are valid in real time, whatever clock a test gives the node.
+    verifier = Verifier(revocations.revoked, SystemClock(), plaintext=tls is None)
+    metrics = node_metrics(store, uplink, clock, flush, verifier=verifier, tls=tls,
+                           plaintext=serve and tls is None, revoked=revocations.count)
     served = None
     if serve:
         try:
-            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc])
+            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, AuthInterceptor(verifier)])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     flush_interval=flush)
-            port = _bind(server, config)
+            port = _bind(server, config, tls)
             http = None
             if config.http_listen is not None:
                 app = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
@@ -171,12 +199,15 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
             raise
         served = Served(server, services, port, http)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
-                uplink, children, driver, ledger, metrics, served)
+                uplink, children, driver, ledger, metrics, served, revocations, tls)
 
 
-def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:
+def _bind(server: grpc.aio.Server, config: NodeConfig, tls: NodeTls | None) -> int:
     try:
-        port = server.add_insecure_port(str(config.listen))
+        if tls is None:
+            port = server.add_insecure_port(str(config.listen))
+        else:
+            port = server.add_secure_port(str(config.listen), tls.server_credentials())
     except RuntimeError:
         port = 0
     if port == 0:

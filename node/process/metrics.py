@@ -32,10 +32,11 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from govnet.node.app.links import LinkReport, UpLink, link_reports
+from govnet.node.domain.certificates import EXPIRED, OUTSIDE_SUBTREE, REVOKED, UNKNOWN, WRONG_NODE
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
@@ -45,6 +46,8 @@ from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
 from govnet.node.store.engine import STORE_FILES, Store
 from govnet.node.store.quarantine import count_quarantined
+from govnet.node.process.tls import NodeTls
+from govnet.node.rpc.peer import Verifier
 from govnet.node.store.unit import Unit, table_names
 
 log = logging.getLogger("govnet.rpc")
@@ -66,6 +69,10 @@ EXPORTED = (
     "govnet_alarms_open",
     "govnet_complaints_open",
     "govnet_store_bytes",
+    "govnet_tls_plaintext",
+    "govnet_certificate_expiry_seconds",
+    "govnet_auth_refused_total",
+    "govnet_revoked_certificates",
 )
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -295,6 +302,32 @@ class StoreCollector(Collector):
         yield from gauges(read_facts(self.store, self.uplink, self.clock.now(), self.flush_interval))
 
 
+class TlsCollector(Collector):
+    """Mutual TLS: whether it is off, when the node's own certificate expires (an alert fires
+    weeks before), calls refused by the verifier of peers, and certificates revoked here."""
+
+    REASONS = (UNKNOWN, EXPIRED, REVOKED, OUTSIDE_SUBTREE, WRONG_NODE)
+
+    def __init__(self, verifier: Verifier, tls: NodeTls | None, plaintext: bool, revoked: Callable[[], int]) -> None:
+        self.verifier, self.tls, self.plaintext, self.revoked = verifier, tls, plaintext, revoked
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield GaugeMetricFamily("govnet_tls_plaintext", "1 when this node serves without TLS (tls.plaintext = true)",
+                                value=1 if self.plaintext else 0)
+        if self.tls is not None:
+            left = self.tls.not_after.timestamp() - time.time()
+            yield GaugeMetricFamily("govnet_certificate_expiry_seconds",
+                                    "Seconds until this node's own certificate expires (renew with govnet pki renew)",
+                                    value=left)
+        refused = CounterMetricFamily("govnet_auth_refused", "Calls refused by authentication, by reason",
+                                      labels=("reason",))
+        for reason in self.REASONS:
+            refused.add_metric((reason,), self.verifier.refused.get(reason, 0))
+        yield refused
+        yield GaugeMetricFamily("govnet_revoked_certificates", "Certificates revoked by the lists this node holds",
+                                value=self.revoked())
+
+
 @dataclass
 class NodeMetrics:
     """The node's registry with its RPC interceptor and store collector."""
@@ -303,8 +336,12 @@ class NodeMetrics:
     rpc: RpcMetrics
 
 
-def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta) -> NodeMetrics:
+def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta, *,
+                 verifier: Verifier | None = None, tls: NodeTls | None = None, plaintext: bool = False,
+                 revoked: Callable[[], int] = lambda: 0) -> NodeMetrics:
     registry = CollectorRegistry(auto_describe=False)
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
+    if verifier is not None:
+        registry.register(TlsCollector(verifier, tls, plaintext, revoked))
     return NodeMetrics(registry, rpc)

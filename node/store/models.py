@@ -339,3 +339,14 @@ class StatReport(SQLModel, table=True):
     as_of: str
     children: str = "[]"  # JSON list of node ids
     received_at: str  # when this node stored it
+
+
+class RevocationList(SQLModel, table=True):
+    """The newest revocation list of each CA (the city's root, a county's intermediate), as it
+    arrived: a signed X.509 CRL followed by its CA's certificate (``node.app.revocations``)."""
+
+    __tablename__ = "revocation_list"
+    issuer: str = Field(primary_key=True)  # the subtree the CA speaks for
+    number: int  # the CRL number: only a higher one replaces it
+    bundle: str  # PEM
+    received_at: str

@@ -47,13 +47,21 @@ def _transient(exc: BaseException) -> bool:
 
 
 class GrpcTransport:
+    """``credentials``: the node's own certificate and the city's root (mutual TLS; None:
+    plaintext); ``server_name``: the name the parent's certificate must carry (its id's)."""
+
     def __init__(self, address: str, timeout_s: float = 10.0, retries: int = 3,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 credentials: grpc.ChannelCredentials | None = None, server_name: str | None = None) -> None:
         self.address = address
         self.timeout_s = timeout_s
         self.retries = retries
         self.sleep = sleep  # injectable, so tests need not wait
-        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            options = [*CHANNEL_OPTIONS, *([("grpc.ssl_target_name_override", server_name)] if server_name else [])]
+            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
         self._stub = sync_pb2_grpc.SyncServiceStub(self._channel)
 
     async def close(self) -> None:
