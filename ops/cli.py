@@ -387,13 +387,15 @@ def bench() -> None:
 @bench.command("intake")
 @click.option("--cases", default=3000, show_default=True, help="Cases to submit in each measurement.")
 @click.option("--concurrency", default=16, show_default=True)
+@click.option("--tls/--plaintext", default=True, show_default=True,
+              help="Mutual TLS to the node and to the raw server (as in production), or plaintext to both.")
 @json_option
 @friendly
-def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
+def bench_intake(cases: int, concurrency: int, tls: bool, as_json: bool) -> None:
     """Submit cases over gRPC to a real node and compare with a bare gRPC + SQLite insert."""
     from govnet.ops.bench_intake import run_intake_bench
 
-    result = run_intake_bench(cases=cases, concurrency=concurrency)
+    result = run_intake_bench(cases=cases, concurrency=concurrency, tls=tls)
     click.echo(to_json(result.as_dict()) if as_json else result.format())
 
 
@@ -404,15 +406,17 @@ def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
               help="sync.batch_max of both nodes: envelopes per batch.")
 @click.option("--flush-interval", type=click.FloatRange(0.01, 60.0), default=0.5, show_default=True,
               help="sync.flush_interval_s of both nodes, in seconds.")
+@click.option("--tls/--plaintext", default=True, show_default=True,
+              help="Mutual TLS between the nodes and to the raw server (as in production), or plaintext.")
 @json_option
 @friendly
-def bench_sync(cases: int, batch_max: int, flush_interval: float, as_json: bool) -> None:
+def bench_sync(cases: int, batch_max: int, flush_interval: float, tls: bool, as_json: bool) -> None:
     """Drain a village's backlog to its township over gRPC and compare with a bare gRPC call
     into one SQLite transaction per batch (and, for comparison, the same over a bare stream
     with the node's two batches in flight)."""
     from govnet.ops.bench_sync import run_sync_bench
 
-    result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval)
+    result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval, tls=tls)
     click.echo(to_json(result.as_dict()) if as_json else result.format())
 
 

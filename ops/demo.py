@@ -42,7 +42,7 @@ from typing import Any
 from govnet.node.domain.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.applicants import fake_applicant, person_name
-from govnet.ops.launcher import Federation, Member, format_status, read_statuses
+from govnet.ops.launcher import Federation, LaunchError, Member, format_status, read_statuses
 from govnet.ops.processes import free_ports
 from govnet.ops.topology import TopologyError, city_topology, dump_topology, load_topology
 
@@ -105,7 +105,8 @@ class Day:
         if node_id not in self.clients:
             spec = self.federation.topology.get(node_id)
             assert spec is not None
-            self.clients[node_id] = GovnetClient(str(spec.listen), timeout=10)
+            certs = self.federation.pki.client if self.federation.pki is not None else None
+            self.clients[node_id] = GovnetClient(str(spec.listen), timeout=10, certs=certs)
         return self.clients[node_id]
 
     def close(self) -> None:
@@ -281,8 +282,15 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
         return 1
     print(f"data directory: {base} (topology: {topology.path})")
     federation = Federation(topology)
-    created = federation.prepare()
+    try:
+        created = federation.prepare()
+    except LaunchError as exc:
+        print(f"govnet demo: {exc}")
+        return 1
+    assert federation.pki is not None
     say(f"{len(created)} data directories created; starting {len(topology.nodes)} nodes, parents first …")
+    say(f"mutual TLS: city CA in {federation.pki.ca}, client certificate in {federation.pki.client} "
+        f"(govnet --certs {federation.pki.client} case list --node …)")
     started: list[Member] = []
     federation.start(on_started=started.append)
     say(f"{len(started)} nodes serving: 1 city, 2 counties, 4 townships, 8 villages")

@@ -42,7 +42,7 @@ import httpx
 from govnet.federation.tree import Level, ancestor_at
 from govnet.node.process.config import CONFIG_FILE, ConfigError, env_name, load_config
 from govnet.node.process.tls import CERT_FILE, TLS_DIR
-from govnet.ops.pki import PkiError, enrol_client, enrol_node, init_ca
+from govnet.ops.pki import CityPki, PkiError, city_pki, enrol_node
 from govnet.ops.processes import SERVING, govnet_command, init_node, read_banner, stop_process
 from govnet.ops.topology import NodeSpec, Topology, TopologyError
 
@@ -73,25 +73,12 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GOVNET_")}
 
 
-@dataclass(frozen=True)
-class FederationPki:
-    ca: Path  # the city's root CA
-    client: Path  # an ops client certificate folder (what --certs / GOVNET_CERTS names)
-
-
-def federation_pki(topology: Topology) -> FederationPki:
+def federation_pki(topology: Topology) -> CityPki:
     """The city's PKI beside the topology file, created if missing."""
-    base = topology.path.parent / "pki"
-    pki = FederationPki(base / "ca", base / "client")
     try:
-        if not (pki.ca / "ca.key").exists():
-            city = ancestor_at(topology.nodes[0].node_id, Level.CITY)
-            init_ca(pki.ca, city)
-        if not (pki.client / "client.crt").exists():
-            enrol_client(pki.client, "ops", "ops", pki.ca)
+        return city_pki(topology.path.parent / "pki", ancestor_at(topology.nodes[0].node_id, Level.CITY))
     except PkiError as exc:
         raise LaunchError(f"pki: {exc}") from None
-    return pki
 
 
 def prepare_node(spec: NodeSpec, topology: Topology, ca: Path | None = None) -> bool:
@@ -148,7 +135,7 @@ class Federation:
     topology: Topology
     members: dict[str, Member] = field(default_factory=dict)
 
-    pki: FederationPki | None = None
+    pki: CityPki | None = None
 
     def prepare(self) -> list[str]:
         """The city's PKI, then missing data directories; the ids of the nodes created."""

@@ -366,17 +366,35 @@ def enrol_client(directory: Path, name: str, role: str, ca_dir: Path, days: int 
     return issue(request_client(directory, name, role), ca_dir, days, out=directory / "client.crt")
 
 
+@dataclass(frozen=True)
+class CityPki:
+    ca: Path  # the root CA's directory
+    client: Path  # an ops client certificate folder (what --certs / GOVNET_CERTS names)
+
+
+def city_pki(base: Path, city: str) -> CityPki:
+    """A root CA in ``base/ca`` and an ``ops`` client certificate in ``base/client``, each made
+    if missing (the launcher, the demo and the benchmarks run their federations with it)."""
+    pki = CityPki(base / "ca", base / "client")
+    if not (pki.ca / "ca.key").exists():
+        init_ca(pki.ca, city)
+    if not (pki.client / "client.crt").exists():
+        enrol_client(pki.client, "ops", "ops", pki.ca)
+    return pki
+
+
 # --- revocation ---
 
 def revoke(ca_dir: Path, serials: list[int] | None = None, node: str | None = None,
            now: datetime | None = None) -> tuple[Path, list[int]]:
-    """Add certificates to the CA's revocation list (by serial, or every one issued for ``node``)
+    """Add certificates to the CA's revocation list (by serial, or every node certificate issued for
+    ``node``; a county's intermediate CA is revoked by its serial)
     and write the signed list, ``revocations.crl``. Returns its path and the serials added."""
     ca = load_ca(ca_dir)
     wanted = list(serials or [])
     if node is not None:
         found = [int(r["serial"], 16) for r in issued(ca_dir)
-                 if r["name"].endswith(f":{node}") and r["name"].startswith(("urn:govnet:node:", "ca:"))]
+                 if r["name"].endswith(f":{node}") and r["name"].startswith("urn:govnet:node:")]
         if not found:
             raise PkiError(f"the CA in {ca_dir} has issued no certificate for node {node}")
         wanted += found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,29 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient
 from govnet.node.store import statistics as stat_rows
-from govnet.ops.processes import init_node
+from govnet.ops.pki import enrol_client, init_ca
+from govnet.ops.processes import CA_ENV, init_node
 
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+
+
+@pytest.fixture(scope="session", autouse=True)
+def city_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One city PKI for the session: every node a test initialises is enrolled with its root CA
+    ($GOVNET_CA_DIR, read by init_node) and every client presents its ops certificate
+    ($GOVNET_CERTS, read by GovnetClient and the CLI), so nodes run with mutual TLS as in production."""
+    base = tmp_path_factory.mktemp("city-pki")
+    init_ca(base / "ca", "371100")
+    enrol_client(base / "client", "tests", "ops", base / "ca")
+    saved = {k: os.environ.get(k) for k in (CA_ENV, "GOVNET_CERTS")}
+    os.environ[CA_ENV], os.environ["GOVNET_CERTS"] = str(base / "ca"), str(base / "client")
+    yield base
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

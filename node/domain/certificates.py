@@ -110,8 +110,9 @@ def node_identity(node_id: str, level: str | None = None) -> Identity:
 def client_identity(name: str, role: str) -> Identity:
     if role not in CLIENT_ROLES:
         raise CertificateRefused(UNKNOWN, f"client role {role!r} is not one of {', '.join(CLIENT_ROLES)}")
-    if not name or ":" in name or not name.isprintable():
-        raise CertificateRefused(UNKNOWN, f"client name {name!r} must be printable text without ':'")
+    if not name or ":" in name or not name.isascii() or not name.isprintable() or " " in name:
+        raise CertificateRefused(UNKNOWN, f"client name {name!r} must be ASCII letters, digits and signs, "
+                                          "without spaces or ':' (e.g. wangfang or ops-371102)")
     return Identity("client", name, role=role)
 
 

@@ -36,18 +36,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from govnet.node.app.links import LinkReport, UpLink, link_reports
-from govnet.node.domain.certificates import EXPIRED, OUTSIDE_SUBTREE, REVOKED, UNKNOWN, WRONG_NODE
 from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.certificates import EXPIRED, OUTSIDE_SUBTREE, REVOKED, UNKNOWN, WRONG_NODE
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
+from govnet.node.process.tls import NodeTls
+from govnet.node.rpc.peer import Verifier
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
 from govnet.node.store.engine import STORE_FILES, Store
 from govnet.node.store.quarantine import count_quarantined
-from govnet.node.process.tls import NodeTls
-from govnet.node.rpc.peer import Verifier
 from govnet.node.store.unit import Unit, table_names
 
 log = logging.getLogger("govnet.rpc")

@@ -22,9 +22,9 @@ from govnet.node.app.supervision import run_scanner
 from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.process.build import Node, Served, StartError, build_node, node_tls
 from govnet.node.process.config import Address, NodeConfig
-from govnet.node.process.tls import REVOCATIONS_DIR, TLS_DIR, node_name
 from govnet.node.process.http import HttpServer
 from govnet.node.process.metrics import NodeMetrics
+from govnet.node.process.tls import REVOCATIONS_DIR, TLS_DIR, node_name
 from govnet.node.store.engine import Store
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.grpc import GrpcTransport

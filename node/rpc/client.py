@@ -89,6 +89,14 @@ def secure_channel(address: str, certs: Path | None, options: Sequence[tuple[str
                                options=[*options, ("grpc.ssl_target_name_override", ANY_NODE)])
 
 
+def aio_channel(address: str, certs: Path | None, options: Sequence[tuple[str, Any]] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
+    """``secure_channel`` for asyncio callers (the benchmarks): mutual TLS with ``certs``, else plaintext."""
+    if certs is None:
+        return grpc.aio.insecure_channel(address, options=list(options))
+    return grpc.aio.secure_channel(address, client_credentials(certs),
+                                   options=[*options, ("grpc.ssl_target_name_override", ANY_NODE)])
+
+
 class GovnetClient:
     def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT, certs: Path | None = None) -> None:
         self.address = address

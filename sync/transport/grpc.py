@@ -57,6 +57,7 @@ class GrpcTransport:
         self.timeout_s = timeout_s
         self.retries = retries
         self.sleep = sleep  # injectable, so tests need not wait
+        self.server_name = server_name
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         else:
@@ -79,7 +80,7 @@ class GrpcTransport:
                 with attempt:
                     return await method(request, timeout=timeout_s or self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, self.address) from None
+            raise _translate(exc, self.address, self.server_name) from None
         raise AssertionError("unreachable")
 
     async def hello(self, hello: Hello) -> HelloReply:
@@ -161,8 +162,12 @@ class GrpcPushStream:
         await self._call.code()
 
 
-def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
+def _translate(exc: grpc.aio.AioRpcError, address: str, server_name: str | None = None) -> Exception:
     code, details = exc.code(), exc.details() or ""
+    if code is grpc.StatusCode.UNAVAILABLE and "Hostname Verification" in details:
+        # TLS: the node at that address holds a certificate for another node than the parent.
+        expected = (server_name or "").split(".", 1)[0]
+        return Refused(f"{address} is not node {expected}: its certificate names another node (check node.parent)")
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         hint = 1000
         for key, value in exc.trailing_metadata() or ():

@@ -34,7 +34,8 @@ ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACT
 def govnet(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "govnet.ops.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env=ENV, cwd=cwd,
+        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        env=ENV | {k: os.environ[k] for k in ("GOVNET_CERTS",) if k in os.environ},  # the session's client certificate
     )
 
 

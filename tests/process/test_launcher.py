@@ -140,9 +140,10 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
     try:
         assert any(line.startswith("initialised 371102 ") for line in lines)
         assert len(pids(lines)) == 2
-        with GovnetClient(f"127.0.0.1:{county_port}") as county:
+        certs = tmp_path / "pki" / "client"  # the launcher made the city's PKI beside the topology file
+        with GovnetClient(f"127.0.0.1:{county_port}", certs=certs) as county:
             county.put_catalog(SAMPLE)  # the city's catalog, loaded at the top of this tree
-        with GovnetClient(f"127.0.0.1:{town_port}") as town:
+        with GovnetClient(f"127.0.0.1:{town_port}", certs=tmp_path / "pki" / "client") as town:
             deadline = time.monotonic() + 30
             while not town.list_items().releases and time.monotonic() < deadline:
                 time.sleep(0.1)  # the catalog flows down with the township's next exchange
@@ -189,7 +190,7 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
     proc, lines = start_up(topology)
     try:
         assert not any(line.startswith("initialised") for line in lines)
-        with GovnetClient(f"127.0.0.1:{town_port}") as town:
+        with GovnetClient(f"127.0.0.1:{town_port}", certs=tmp_path / "pki" / "client") as town:
             assert [town.get(r).receipt for r in receipts] == receipts
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
