@@ -49,15 +49,16 @@ def nodes(loop: BackgroundLoop, tmp_path: Path) -> Iterator[Callable[..., InProc
             pass
 
 
-def transport_as(node_dir: Path, node_id: str, parent: InProcessNode) -> GrpcTransport:
-    """The up-link a node enrolled in ``node_dir`` would open to ``parent``."""
+def transport_as(node_dir: Path, node_id: str, parent: InProcessNode) -> Callable[[], GrpcTransport]:
+    """The up-link a node enrolled in ``node_dir`` would open to ``parent`` (made on the loop that uses it)."""
     tls = load_node_tls(node_dir, "tls/ca.crt", "tls/node.crt", "tls/node.key", node_id)
-    return GrpcTransport(parent.address, retries=1, timeout_s=5, credentials=tls.channel_credentials(),
-                         server_name=node_name(parent.store.meta.node_id))
+    return lambda: GrpcTransport(parent.address, retries=1, timeout_s=5, credentials=tls.channel_credentials(),
+                                 server_name=node_name(parent.store.meta.node_id))
 
 
-def hello(transport: GrpcTransport, claimed: str, level: str) -> object:
+def hello(make: Callable[[], GrpcTransport], claimed: str, level: str) -> object:
     async def call() -> object:
+        transport = make()
         try:
             return await transport.hello(Hello(claimed, level, PROTOCOL_VERSION, 0, 1))
         finally:
