@@ -35,6 +35,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -401,7 +402,7 @@ def revoke(ca_dir: Path, serials: list[int] | None = None, node: str | None = No
     if not wanted:
         raise PkiError("name a serial (hexadecimal, as 'govnet pki show' prints it) or --node ID")
     path = ca_dir / "revoked.json"
-    state = json.loads(path.read_text()) if path.exists() else {"number": 0, "serials": {}}
+    state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"number": 0, "serials": {}}
     now = now or datetime.now(UTC)
     added = [s for s in wanted if f"{s:x}" not in state["serials"]]
     for s in added:
@@ -413,7 +414,7 @@ def revoke(ca_dir: Path, serials: list[int] | None = None, node: str | None = No
     return out, added
 
 
-def revocation_bundle(ca: Ca, state: dict[str, object], now: datetime) -> bytes:
+def revocation_bundle(ca: Ca, state: dict[str, Any], now: datetime) -> bytes:
     """The signed list (a PEM X.509 CRL, numbered) followed by the issuing CA's certificate."""
     serials = state["serials"]
     assert isinstance(serials, dict)

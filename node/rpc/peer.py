@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -94,11 +94,11 @@ class Verifier:
             self._parsed[key] = found
         return found
 
-    def peer(self, auth: dict[str, list[bytes]]) -> Peer:
+    def peer(self, auth: Mapping[str, Iterable[bytes]]) -> Peer:
         """The peer a call's auth context names (``CertificateRefused`` if it is not acceptable)."""
         if self.plaintext:
             return PLAINTEXT
-        leaf_pem = auth.get("x509_pem_cert")
+        leaf_pem = list(auth.get("x509_pem_cert", ()))
         if not leaf_pem:
             raise CertificateRefused(UNKNOWN, "the caller presented no client certificate")
         leaf = self._certificates(leaf_pem)[0]

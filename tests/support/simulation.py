@@ -185,7 +185,8 @@ class Federation:
         transport = self.transports.get(node_id)
         if transport is None and parent is not None:
             transport = MemoryTransport(self.cores[parent].children, replace(self.plan),
-                                        random.Random(link_seed(self.seed, node_id)))
+                                        random.Random(link_seed(self.seed, node_id)),
+                                        identity=node_id)  # what its certificate would name
             self.transports[node_id] = transport
         config = NodeConfig(node_id=node_id, level=level_of(node_id), listen=Address("127.0.0.1", 0), parent=None,
                             data_dir=self.base_dir / node_id, sync=self.settings, supervision=self.supervision)

@@ -30,6 +30,7 @@ from govnet.node.domain.messages import (
     Personal,
     RequestMessage,
     RestoredMessage,
+    RevocationMessage,
     StatsMessage,
     StatsReportPart,
     StatsRowPart,
@@ -74,6 +75,7 @@ SAMPLES = {
     "restored": RestoredMessage("371102001201"),
     "catalog": CatalogMessage(4, "371100", ({"code": "MZ-0005", "name": "农村低保申请", "promised_days": 10},)),
     "complaint": ComplaintMessage(COMPLAINT),
+    "revocation": RevocationMessage("371100", 3, "-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n"),
 }
 SAMPLES["stats"] = StatsMessage(
     StatsReportPart("371102001201", (1 << 32) + 5, "2026-03-10T16:00:00.000000+00:00", ()),
@@ -145,6 +147,8 @@ STATS = (
     '"supplement_requests":0,"version":4294967301,"warnings":0}]}'
 ).encode()
 
+REVOCATION = b'{"bundle":"-----BEGIN X509 CRL-----\\nMIIB\\n-----END X509 CRL-----\\n","issuer":"371100","number":3}'
+
 GOLDEN: dict[str, bytes] = {
     "transfer": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b"]}",
     "transfer (recovery)": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b'],"recovery":true}',
@@ -156,6 +160,7 @@ GOLDEN: dict[str, bytes] = {
     "catalog": CATALOG,
     "complaint": COMPLAINT,
     "stats": STATS,
+    "revocation": REVOCATION,
 }
 
 
@@ -213,6 +218,7 @@ def test_older_and_newer_senders_are_understood() -> None:
     ("restored", b'{}', "names no subtree"),
     ("catalog", b'{"version": 2, "issuer": "371100"}', "lacks 'items'"),
     ("stats", b'{"rows": []}', "KeyError: 'report'"),
+    ("revocation", b'{"issuer": "371100", "number": "3", "bundle": ""}', "number must be a whole number"),
 ])
 def test_a_malformed_payload_is_refused_with_a_reason(kind: str, payload: bytes, problem: str) -> None:
     with pytest.raises(MessageError, match=problem):
