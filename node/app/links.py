@@ -275,6 +275,8 @@ class ChildrenSide:
                     self.on_registered(s, hello.node_id, now)
             elif row.incarnation < hello.incarnation:
                 # Restored from a backup: it forgot the cases it took since, and their decisions.
+                if self.on_registered is not None:
+                    self.on_registered(s, hello.node_id, now)  # and lists it may not have held then
                 sent = send_copies(s, meta, hello.node_id, now)
                 told = notify_owners_above(s, meta, hello.node_id, now)
                 log.warning("child restored as a new incarnation: sending back the cases owned here, "

@@ -157,7 +157,8 @@ async def check_claim(context: grpc.aio.ServicerContext, claimed: str, this_node
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates every govnet call before its servicer runs (health and reflection pass: the
-    handshake already required a certificate for them)."""
+    handshake already required a certificate for them). On a plaintext node every caller is
+    ``PLAINTEXT``, so servicers ask ``peer_of`` the same way in both modes."""
 
     def __init__(self, verifier: Verifier) -> None:
         self.verifier = verifier
@@ -173,7 +174,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
                                 details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
-        if handler is None or not details.method.startswith("/govnet.") or self.verifier.plaintext:
+        if handler is None or not details.method.startswith("/govnet."):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         authenticate = self._authenticate

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
-from govnet.node.process.tls import load_node_tls, node_name
 from govnet.node.rpc.client import GovnetClient
-from govnet.ops.pki import enrol_node
-from govnet.ops.processes import CA_ENV, init_node
+from govnet.ops.processes import init_node
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, ParentBusy
-from govnet.sync.transport.grpc import GrpcTransport
 
-from support.helpers import govnet, push_one, wait_for
+from support.helpers import govnet, push_one, uplink_as, wait_for
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
@@ -90,12 +86,9 @@ def test_a_parent_that_refuses_the_child_is_shown_in_the_childs_status(nodes) ->
 
 def test_a_busy_parent_answers_resource_exhausted_with_a_retry_hint(nodes, tmp_path: Path) -> None:
     county = nodes("371102", "county", parent="127.0.0.1:1", admission_limit=1)
-    enrol_node(tmp_path / "township", "371102001", "township", Path(os.environ[CA_ENV]))  # the township's certificate
-    tls = load_node_tls(tmp_path / "township", "tls/ca.crt", "tls/node.crt", "tls/node.key", "371102001")
 
     async def push_while_full() -> float:
-        transport = GrpcTransport(county.address, retries=1, credentials=tls.channel_credentials(),
-                                  server_name=node_name("371102"))
+        transport = uplink_as("371102001", county.address, tmp_path / "township", retries=1)
         try:
             await transport.hello(Hello("371102001", "township", PROTOCOL_VERSION, 0, 1))
             county.node.core.children.admission.enter()  # the one admitted batch is in progress

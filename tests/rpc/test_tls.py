@@ -215,6 +215,9 @@ def test_a_plaintext_node_says_so_in_its_log_and_metrics(nodes, caplog: pytest.L
     assert metric("govnet_tls_plaintext") == 1
     with grpc.insecure_channel(county.address) as channel:
         sync_pb2_grpc.SyncServiceStub(channel).Status(sync_pb2.SyncStatusRequest(), timeout=5)
+        hello = sync_pb2.HelloRequest(node_id="371102001", level="township", protocol_version=PROTOCOL_VERSION,
+                                      incarnation=1)
+        assert sync_pb2_grpc.SyncServiceStub(channel).Hello(hello, timeout=5).node_id == "371102"  # nobody is checked
 
 
 def test_a_node_with_tls_exports_days_to_its_certificates_expiry(nodes) -> None:
