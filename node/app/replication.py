@@ -43,7 +43,9 @@ outbox, so their effects are queued again end to end, with fresh identities:
   takes the newer owner's copy and holds it as an earlier owner.
 
 Personal data travels only in ``transfer`` and ``copy``, along the path between the
-receiving node and the owner, and is stored only by the origin and the owners.
+receiving node and the owner, and is stored only by the origin and the owners: the sender seals
+it to the target (``node.app.keyring``, which the node puts in every session's ``info``), relays
+carry the box, and the target opens it when it applies the case.
 
 Applying is idempotent: link cursors drop repeats on each hop; the final target keeps the
 identity and payload hash of everything it applied, forever (the same identity with
@@ -62,6 +64,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -131,9 +134,30 @@ def send_summary(s: Unit, meta: StoreMeta, target: str, case: CaseSnapshot, prio
          now=now)
 
 
+class Sealer(Protocol):
+    """The node's keyring, as replication needs it (``node.app.keyring.Keyring``)."""
+
+    def seal_for(self, case: CaseSnapshot, target: str) -> CaseSnapshot: ...
+
+    def open_case(self, case: CaseSnapshot) -> CaseSnapshot: ...
+
+
+def _keyring(s: Unit) -> Sealer | None:
+    keyring: Sealer | None = s.info.get("keyring")
+    return keyring
+
+
+def _whole_case_for(s: Unit, row: CaseRow, target: str) -> tuple[CaseSnapshot, tuple[CaseEvent, ...]]:
+    """The case and its history as they may leave this node for ``target``: the applicant sealed
+    to it (or withheld). A store built without a keyring (no node around it) sends it as held."""
+    case, events = replicas.whole_case(s, row)
+    keyring = _keyring(s)
+    return (keyring.seal_for(case, target) if keyring is not None else case), events
+
+
 def hand_over(s: Unit, meta: StoreMeta, row: CaseRow, target: str, now: datetime, priority: int) -> None:
     """Send the whole case to ``target``, which becomes its owner."""
-    send(s, meta, target=target, message=TransferMessage(*replicas.whole_case(s, row)), case_key=row.receipt,
+    send(s, meta, target=target, message=TransferMessage(*_whole_case_for(s, row, target)), case_key=row.receipt,
          priority=priority, now=now)
 
 
@@ -143,7 +167,7 @@ def resend_handed_over(s: Unit, meta: StoreMeta, now: datetime) -> int:
     for row in replicas.cases_owned_elsewhere(s, meta.node_id):
         if next_hop(meta.node_id, row.owner).direction is not Direction.UP:
             continue
-        send(s, meta, target=row.owner, message=TransferMessage(*replicas.whole_case(s, row), recovery=True),
+        send(s, meta, target=row.owner, message=TransferMessage(*_whole_case_for(s, row, row.owner), recovery=True),
              case_key=row.receipt, priority=NORMAL, now=now)
         sent += 1
     return sent
@@ -153,7 +177,8 @@ def send_copies(s: Unit, meta: StoreMeta, subtree: str, now: datetime) -> int:
     """Send every case owned here that originated in ``subtree`` (a restored node's) back to its origin."""
     sent = 0
     for row in replicas.cases_owned_from(s, meta.node_id, subtree):
-        send(s, meta, target=row.origin, message=CopyMessage(*replicas.whole_case(s, row)), case_key=row.receipt,
+        send(s, meta, target=row.origin, message=CopyMessage(*_whole_case_for(s, row, row.origin)),
+             case_key=row.receipt,
              priority=NORMAL, now=now)
         sent += 1
     return sent
@@ -269,7 +294,7 @@ class Replicator:
         elif env.kind == RestoredMessage.KIND:
             send_copies(s, self.meta, _decode_as(env, RestoredMessage).subtree, now)
         else:
-            message = _decode_case(env)
+            message = _opened(s, _decode_case(env))
             arrival = _ARRIVALS[env.kind]
             if isinstance(message, TransferMessage) and message.recovery:
                 arrival = Arrival.RECOVERY
@@ -377,6 +402,14 @@ class Replicator:
             return
         for child in replicas.child_ids(s):
             send_catalog(s, self.meta, child, message.version, message.issuer, items, now)
+
+
+def _opened(s: Unit, message: WholeCase) -> WholeCase:
+    """``message`` with an applicant sealed to this node opened (it is the target)."""
+    keyring = _keyring(s)
+    if keyring is None or message.case.personal is None or isinstance(message, EventMessage):
+        return message
+    return replace(message, case=keyring.open_case(message.case))
 
 
 def _decode(env: Envelope) -> AnyMessage:

@@ -32,7 +32,7 @@ work and connects its wake-ups.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 
@@ -42,6 +42,7 @@ from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk
 from govnet.node.app.inbox import CAPACITY as INBOX_CAPACITY
 from govnet.node.app.inbox import Inbox
+from govnet.node.app.keyring import Keyring
 from govnet.node.app.links import ChildrenSide, UpLink, catalog_publisher
 from govnet.node.app.replication import Replicator
 from govnet.node.app.revocations import Revocations
@@ -50,7 +51,7 @@ from govnet.node.app.supervision import EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock, SystemClock
-from govnet.node.domain.messages import RevocationMessage
+from govnet.node.domain.messages import CertificatesMessage, RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
@@ -58,7 +59,7 @@ from govnet.node.process.tls import NodeTls, TlsError, load_node_tls
 from govnet.node.rpc.peer import AuthInterceptor, Verifier
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
-from govnet.node.store.unit import StoreError
+from govnet.node.store.unit import StoreError, Unit
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.base import Transport
 
@@ -157,6 +158,12 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         tls = node_tls(config)
     calendar, store = open_store(config)
     revocations = Revocations(store, tls.root_certificate if tls is not None else None)
+    # The applicant is sealed to its owner (node.app.keyring): whatever runs in one of this
+    # store's units of work finds the keyring in the session's info.
+    keyring = Keyring.load(config.node_id, config.data_dir, config.tls.ca, config.tls.cert, config.tls.key,
+                           revoked=revocations.revoked, clock=lambda: datetime.now(UTC))
+    keyring.meta = store.meta
+    store.session_info["keyring"] = keyring
     settings = config.supervision
     outbox_filled = Wakeup()
     desk = CaseDesk(store, calendar, clock, config.duplicate_window_days,
@@ -167,11 +174,17 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     replicator = Replicator(meta, desk, catalog_publisher(store),
                             kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload)},
                             requests={EVALUATE: supervisor.evaluate_request},
-                            down={RevocationMessage.KIND: revocations.apply})
+                            down={RevocationMessage.KIND: revocations.apply,
+                                  CertificatesMessage.KIND: keyring.apply})
     inbox = Inbox(store, replicator, clock, apply_inline=apply_inline, capacity=inbox_capacity,
                   outbox_filled=outbox_filled)
     uplink = UpLink(store, inbox, clock, config.sync) if parent_id(config.node_id) else None
-    children = ChildrenSide(store, inbox, clock, config.sync, on_registered=revocations.send_held)
+
+    def on_registered(s: Unit, child: str, now: datetime) -> None:  # what a new child lacks
+        revocations.send_held(s, child, now)
+        keyring.send_held(s, child, now)
+
+    children = ChildrenSide(store, inbox, clock, config.sync, on_registered=on_registered)
     driver = None
     if uplink is not None and transport is not None:
         driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,

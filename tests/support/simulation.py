@@ -69,6 +69,7 @@ from govnet.node.process.config import Address, NodeConfig
 from govnet.node.store import inbox, links, outbox, quarantine
 from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import Store
+from govnet.ops.pki import enrol_node
 from govnet.node.store.models import CaseSummary
 from govnet.ops.applicants import fake_applicant
 from govnet.sync.envelope import Envelope
@@ -150,7 +151,9 @@ class Federation:
 
     def __init__(self, base_dir: Path, nodes: Sequence[str], seed: int, faults: Faults | None = None,
                  settings: SyncSettings | None = None, start: datetime = START, durable: bool = True,
-                 supervision: SupervisionSettings | None = None) -> None:
+                 supervision: SupervisionSettings | None = None, pki: Path | None = None) -> None:
+        """``pki``: a CA directory (``ops.pki``) that enrols every node (a key and a certificate in
+        its folder, as ``govnet pki`` would), so applicants are sealed to their owners."""
         ids = list(dict.fromkeys(nodes))
         for n in ids:
             p = parent_id(n)
@@ -172,6 +175,8 @@ class Federation:
         for n in self.nodes:
             d = self.base_dir / n
             d.mkdir(parents=True, exist_ok=False)
+            if pki is not None:
+                enrol_node(d, n, level_of(n).value, pki)
             Store.create(d, n, level_of(n), self.clock.now()).close()
             self.open_node(n)
 
