@@ -57,7 +57,11 @@ def main(certs: Path | None) -> None:
     'govnet up TOPOLOGY.toml'), load the service catalog with 'govnet catalog load', then
     submit and act on cases with 'govnet case'. 'govnet demo' shows it all in a minute.
     Nodes speak mutual TLS: 'govnet pki' makes the certificates.
+
+    Everything govnet creates (stores, backups, keys, configuration, logs) is readable by its
+    owner only.
     """
+    os.umask(0o077)  # stores, keys, backups and logs hold personal data or secrets: never world-readable
     if certs is not None:
         os.environ["GOVNET_CERTS"] = str(certs)  # what the node client reads (govnet.node.rpc.client)
 
@@ -120,24 +124,40 @@ def status(topology_file: Path, timeout: float, as_json: bool) -> None:
 @main.command("backup")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Encrypt the store with the key in this file (make one with 'govnet backup-key F').")
 @json_option
-def backup(directory: Path, out: Path, as_json: bool) -> None:
+def backup(directory: Path, out: Path, key_file: Path | None, as_json: bool) -> None:
     """Copy node DIR's store (a consistent snapshot, while it serves) and its govnet.toml into
-    the new or empty directory OUT."""
+    the new or empty directory OUT (files readable by their owner only)."""
     from dataclasses import asdict
 
     from govnet.ops.backup import BackupError
     from govnet.ops.backup import backup as take
 
     try:
-        done = take(directory, out, datetime.now(UTC))
+        done = take(directory, out, datetime.now(UTC), key_file=key_file)
     except BackupError as exc:
         raise _fail(str(exc)) from None
     if as_json:
         click.echo(to_json(asdict(done)))
     else:
         click.echo(f"backup of node {done.node_id} (incarnation {done.incarnation}, schema {done.schema_revision}, "
-                   f"{done.cases} cases) in {out}")
+                   f"{done.cases} cases{', encrypted' if done.encrypted else ''}) in {out}")
+
+
+@main.command("backup-key")
+@click.argument("key_file", metavar="F", type=click.Path(dir_okay=False, path_type=Path))
+def backup_key(key_file: Path) -> None:
+    """Make a new backup key in F (readable by its owner only; never overwrites). Keep it apart
+    from the backups: without it an encrypted backup cannot be restored."""
+    from govnet.ops.backup import BackupError, new_key_file
+
+    try:
+        new_key_file(key_file)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    click.echo(f"backup key written to {key_file}")
 
 
 @main.command("restore")
@@ -146,8 +166,11 @@ def backup(directory: Path, out: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace the store and configuration DIR holds (stop its node first).")
 @click.option("--incarnation", type=click.IntRange(min=2), default=None,
               help="The new incarnation (default: one more than the highest the backup or DIR has seen).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The key file an encrypted backup was made with.")
 @json_option
-def restore(backup_dir: Path, directory: Path, force: bool, incarnation: int | None, as_json: bool) -> None:
+def restore(backup_dir: Path, directory: Path, force: bool, incarnation: int | None, key_file: Path | None,
+            as_json: bool) -> None:
     """Bring BACKUP back into DIR as a NEW incarnation of its node; on its next start the
     node syncs with its neighbours again."""
     from dataclasses import asdict
@@ -156,7 +179,7 @@ def restore(backup_dir: Path, directory: Path, force: bool, incarnation: int | N
     from govnet.ops.backup import restore as bring_back
 
     try:
-        done = bring_back(backup_dir, directory, force=force, incarnation=incarnation)
+        done = bring_back(backup_dir, directory, force=force, incarnation=incarnation, key_file=key_file)
     except BackupError as exc:
         raise _fail(str(exc)) from None
     if as_json:

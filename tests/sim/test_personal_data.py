@@ -35,9 +35,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-@pytest.fixture
-def fed(tmp_path: Path) -> Iterator[Federation]:
-    f = Federation(tmp_path, [CITY, COUNTY, TOWN, VILLAGE], seed=5, pki=Path(os.environ[CA_ENV]))
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    """One federation for the module (each test has its own applicants and cases)."""
+    f = Federation(tmp_path_factory.mktemp("fed"), [CITY, COUNTY, TOWN, VILLAGE], seed=5, pki=Path(os.environ[CA_ENV]))
     f.publish(CITY, CATALOG)
     run(f.settle())  # registering carries the ancestors' certificates down
     yield f
