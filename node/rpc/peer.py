@@ -33,11 +33,13 @@ from cryptography import x509
 
 from govnet.federation.tree import NodeIdError, check_child
 from govnet.node.domain.certificates import (
+    REVOKED,
     UNKNOWN,
     WRONG_NODE,
     CertificateRefused,
     Revoked,
     check_certificate,
+    check_validity,
     subtree_of,
 )
 from govnet.node.domain.clock import Clock
@@ -71,6 +73,13 @@ class Peer:
 PLAINTEXT = Peer("plaintext", "")
 
 
+@dataclass(frozen=True)
+class _Known:
+    peer: Peer
+    leaf: x509.Certificate
+    cas: tuple[tuple[str, int, str], ...]  # (issuer subtree, serial, subject) of each CA above the leaf
+
+
 class Verifier:
     """Checks a peer's certificates against the time and the revocation lists; counts refusals."""
 
@@ -79,40 +88,58 @@ class Verifier:
         self.clock = clock  # wall time: certificates are valid in real time, whatever a simulation's clock says
         self.plaintext = plaintext
         self.refused: Counter[str] = Counter()  # reason -> calls refused (read by the metrics)
-        self._parsed: dict[bytes, list[x509.Certificate]] = {}
+        # What never changes for a certificate is worked out once (its names, its issuer's subtree,
+        # the CAs above it); the time and the revocation lists are checked on every call.
+        self._known: dict[bytes, _Known | CertificateRefused] = {}
 
-    def _certificates(self, pems: Iterable[bytes]) -> list[x509.Certificate]:
-        key = b"".join(pems)
-        found = self._parsed.get(key)
-        if found is None:
-            try:
-                found = x509.load_pem_x509_certificates(key)
-            except ValueError:
-                raise CertificateRefused(UNKNOWN, "the peer's certificate cannot be read") from None
-            if len(self._parsed) >= CACHE_SIZE:
-                self._parsed.clear()
-            self._parsed[key] = found
-        return found
+    def _know(self, leaf_pem: bytes, chain_pem: bytes) -> _Known:
+        key = leaf_pem + b"|" + chain_pem
+        known = self._known.get(key)
+        if known is None:
+            known = self._study(leaf_pem, chain_pem)
+            if len(self._known) >= CACHE_SIZE:
+                self._known.clear()
+            self._known[key] = known
+        if isinstance(known, CertificateRefused):
+            raise known
+        return known
+
+    @staticmethod
+    def _study(leaf_pem: bytes, chain_pem: bytes) -> _Known | CertificateRefused:
+        try:
+            leaf = x509.load_pem_x509_certificates(leaf_pem)[0]
+            chain = x509.load_pem_x509_certificates(chain_pem) if chain_pem.strip(b"\0 \n") else []
+        except ValueError:
+            return CertificateRefused(UNKNOWN, "the peer's certificate cannot be read")
+        try:
+            # the validity period and revocation are checked per call, not here
+            identity, issuer = check_certificate(leaf, leaf.not_valid_before_utc, lambda i, s: False)
+            cas = tuple((subtree_of(c.issuer), c.serial_number, c.subject.rfc4514_string()) for c in chain
+                        if c != leaf and c.issuer != c.subject)
+        except CertificateRefused as exc:
+            return exc
+        peer = Peer(identity.kind, identity.name, identity.level, identity.role, leaf.serial_number, issuer)
+        return _Known(peer, leaf, cas)
 
     def peer(self, auth: Mapping[str, Iterable[bytes]]) -> Peer:
         """The peer a call's auth context names (``CertificateRefused`` if it is not acceptable)."""
         if self.plaintext:
             return PLAINTEXT
-        leaf_pem = list(auth.get("x509_pem_cert", ()))
-        if not leaf_pem:
+        leaf_pem = b"".join(auth.get("x509_pem_cert", ()))
+        if not leaf_pem.strip(b"\0 \n"):
             raise CertificateRefused(UNKNOWN, "the caller presented no client certificate")
-        leaf = self._certificates(leaf_pem)[0]
-        now = self.clock.now()
-        identity, issuer = check_certificate(leaf, now, self.revoked)
-        chain = [pem for pem in auth.get("x509_pem_cert_chain", ()) if pem.strip(b"\0 \n")]
-        for cert in self._certificates(chain) if chain else ():
+        known = self._know(leaf_pem, b"".join(auth.get("x509_pem_cert_chain", ())))
+        peer = known.peer
+        check_validity(known.leaf, self.clock.now())
+        if self.revoked(peer.issuer, peer.serial):
+            raise CertificateRefused(REVOKED, f"certificate {peer.serial:x} of {peer.kind} {peer.name} was revoked "
+                                              f"by the CA of {peer.issuer}")
+        for issuer, serial, subject in known.cas:
             # the intermediate that signed the leaf: revoked by the root's list, it signs nothing valid
-            if cert == leaf or cert.issuer == cert.subject:
-                continue
-            if self.revoked(subtree_of(cert.issuer), cert.serial_number):
-                raise CertificateRefused("revoked", f"the CA that issued {identity}'s certificate "
-                                                    f"({cert.subject.rfc4514_string()}) was revoked")
-        return Peer(identity.kind, identity.name, identity.level, identity.role, leaf.serial_number, issuer)
+            if self.revoked(issuer, serial):
+                raise CertificateRefused(REVOKED, f"the CA that issued {peer.kind} {peer.name}'s certificate "
+                                                  f"({subject}) was revoked")
+        return peer
 
     def refuse(self, reason: str, method: str, message: str) -> None:
         self.refused[reason] += 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from govnet.node.process.server import StartError
 from govnet.node.process.tls import load_node_tls, node_name
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops import pki
@@ -158,6 +159,14 @@ def test_a_revocation_travels_down_from_the_city_and_every_node_refuses_the_cert
 
         wait_for(refused_at_township, 20, lambda: "the township still accepts the revoked certificate")
     assert refused(town, "revoked") >= 1
+    # a village that joins afterwards gets the list from its township when it registers
+    village = nodes("371102001201", "village", parent=town.address)
+    with GovnetClient(village.address, certs=tmp_path / "mallory") as mallory:
+        wait_for(lambda: village.node.core.revocations.revoked("371100", added[0]), 20,
+                 lambda: "the late village never got the list")
+        with pytest.raises(ClientError) as info:
+            mallory.sync_status()
+        assert info.value.code is grpc.StatusCode.UNAUTHENTICATED
     for node in (city, county):  # every node on the way holds the list too
         assert node.node.core.revocations.revoked("371100", added[0])
     with GovnetClient(town.address) as honest:  # and nobody else is refused
@@ -225,3 +234,13 @@ def test_a_node_with_tls_exports_days_to_its_certificates_expiry(nodes) -> None:
     metric = county.node.metrics.registry.get_sample_value
     assert metric("govnet_tls_plaintext") == 0
     assert 364 * 86400 < metric("govnet_certificate_expiry_seconds") <= 365 * 86400
+
+
+def test_a_node_with_neither_certificate_nor_plaintext_refuses_to_start_saying_what_to_add(loop: BackgroundLoop,
+                                                                                            tmp_path: Path) -> None:
+    data = init_node(tmp_path / "county", "371102", "county", "127.0.0.1:1")
+    (data / "tls" / "node.crt").unlink()
+    with pytest.raises(StartError) as info:
+        start_in_process(loop, data)
+    message = str(info.value)
+    assert "\n" not in message and "govnet pki request --data-dir" in message and "tls.plaintext = true" in message
