@@ -120,8 +120,8 @@ class Personal:
     @classmethod
     def from_plain(cls, data: bytes) -> Personal:
         body = _loads(data)
-        values = [body.get(f) for f in PERSONAL_FIELDS]
-        if not all(isinstance(v, str) for v in values):
+        values = [v for v in (body.get(f) for f in PERSONAL_FIELDS) if isinstance(v, str)]
+        if len(values) != len(PERSONAL_FIELDS):
             raise MessageError("a sealed applicant opened to something else than name, ID number and phone")
         return cls(*values)
 

@@ -76,12 +76,13 @@ class Sealed:
     def from_dict(cls, values: Any) -> Sealed:
         if not isinstance(values, dict):
             raise SealError("sealed applicant: not an object")
-        fields = {f: values.get(f) for f in ("to", "key", "nonce", "box", "scheme")}
-        if not all(isinstance(v, str) for v in fields.values()):
+        fields = [values.get(f) for f in ("to", "key", "nonce", "box", "scheme")]
+        texts = [v for v in fields if isinstance(v, str)]
+        if len(texts) != len(fields):
             raise SealError("sealed applicant: needs to, key, nonce, box and scheme (text)")
-        if fields["scheme"] != SCHEME:
-            raise SealError(f"sealed applicant: unknown scheme {fields['scheme']!r}")
-        return cls(**fields)
+        if texts[4] != SCHEME:
+            raise SealError(f"sealed applicant: unknown scheme {texts[4]!r}")
+        return cls(*texts)
 
 
 def context(receipt: str, target: str) -> bytes:

@@ -69,9 +69,9 @@ from govnet.node.process.config import Address, NodeConfig
 from govnet.node.store import inbox, links, outbox, quarantine
 from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import Store
-from govnet.ops.pki import enrol_node
 from govnet.node.store.models import CaseSummary
 from govnet.ops.applicants import fake_applicant
+from govnet.ops.pki import enrol_node
 from govnet.sync.envelope import Envelope
 from govnet.sync.session import ExchangeResult, direct, exchange
 from govnet.sync.transport.base import LinkDown, ParentBusy, Refused
