@@ -36,6 +36,7 @@ Decisions:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -49,15 +50,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from govnet.federation.tree import is_ancestor
 from govnet.node.domain.certificates import CertificateRefused, Revoked, check_certificate, subtree_of
-from govnet.node.domain.messages import CaseSnapshot, CertificatesMessage, MessageError, Personal
+from govnet.node.domain.messages import (
+    PERSONAL_FIELDS,
+    ApplicantMessage,
+    CaseSnapshot,
+    CertificatesMessage,
+    MessageError,
+    Personal,
+)
 from govnet.node.domain.sealed import Sealed, SealError, context, open_sealed, seal
-from govnet.node.store import replicas
+from govnet.node.store import applicants, replicas
 from govnet.node.store.outbox import send
 from govnet.node.store.unit import StoreMeta, Unit
 
 log = logging.getLogger("govnet.keyring")
 KNOWN_DIR = "known"  # under the node's tls directory
-URGENT = 2
+URGENT, NORMAL = 2, 0
 
 
 def _pem(certs: list[x509.Certificate]) -> str:
@@ -82,6 +90,8 @@ class Keyring:
         self._lock = threading.Lock()
         self._known: dict[str, list[x509.Certificate]] = {}  # ancestor id -> its chain (leaf first)
         self._warned = False
+        self._bundle: tuple[str, str] | None = None  # (PEM, digest), until the next certificate learned
+        self._sent: dict[str, str] = {}  # child -> digest of the bundle last queued for it (this process)
         self.withheld = 0  # applicants not sent (no certificate for the target), since start
         if folder is not None and folder.is_dir():
             for path in sorted(folder.glob("*.pem")):
@@ -138,6 +148,14 @@ class Keyring:
                     extra={"receipt": case.receipt, "target": target})
         return case.with_personal(None)
 
+    def leaving(self, s: Unit, case: CaseSnapshot, target: str, now: datetime) -> CaseSnapshot:
+        """``seal_for``, in the unit of work that sends it: an applicant this node received and
+        had to withhold is noted as owed, to be sent sealed once the target's certificate is known."""
+        out = self.seal_for(case, target)
+        if isinstance(case.personal, Personal) and out.personal is None and case.origin == self.node_id:
+            applicants.owe(s, case.receipt, now)
+        return out
+
     def open_case(self, case: CaseSnapshot) -> CaseSnapshot:
         """``case`` with a box sealed to this node opened (or the applicant withheld if it does not open)."""
         box = case.personal
@@ -154,6 +172,57 @@ class Keyring:
             log.warning("sealed applicant does not open: case taken without it",
                         extra={"receipt": case.receipt, "error": str(exc)})
             return case.with_personal(None)
+
+    # --- applicants owed to their owners ---
+
+    def owner_changed(self, s: Unit, receipt: str, now: datetime) -> None:
+        """This node (the case's origin) learned that another node owns ``receipt`` now (a
+        take-over after silence, an escalation above it): that owner may lack the applicant, so
+        send it, sealed, now or once its certificate is known."""
+        applicants.owe(s, receipt, now)
+        self.pay(s, now, only=receipt)
+
+    def pay(self, s: Unit, now: datetime, only: str | None = None) -> int:
+        """Send each owed applicant (or only ``receipt``'s) sealed to the case's owner as this
+        node knows it now, if its certificate is known; returns how many were sent."""
+        if self.key is None or self.meta is None:
+            return 0  # nothing to seal with (a node without a certificate sent them in clear)
+        sent = 0
+        for receipt in [only] if only is not None else applicants.owed(s):
+            row = replicas.case_row(s, receipt)
+            values = {f: getattr(row, f) for f in PERSONAL_FIELDS} if row is not None else {}
+            if row is None or row.owner == self.node_id or not any(values.values()):
+                applicants.paid(s, receipt)  # nothing to send, or nobody else to send it to
+                continue
+            chain = self._known.get(row.owner)
+            pub = chain[0].public_key() if chain else None
+            if not isinstance(pub, ec.EllipticCurvePublicKey):
+                continue  # not known yet: sent when it is
+            box = seal(Personal(**values).plain(), pub, row.owner, context(receipt, row.owner))
+            send(s, self.meta, target=row.owner, message=ApplicantMessage(receipt, box), case_key=receipt,
+                 priority=NORMAL, now=now)
+            applicants.paid(s, receipt)
+            sent += 1
+        if sent:
+            log.info("withheld applicants sent sealed to their owners", extra={"cases": sent})
+        return sent
+
+    def take(self, s: Unit, message: ApplicantMessage) -> None:
+        """An applicant sent sealed to this node for a case it owns (or owned): filled in if the
+        case has none, otherwise left as held. One that does not open is dropped with a warning."""
+        box = message.sealed
+        if self.key is None or box.to != self.node_id:
+            log.warning("sealed applicant not for this node: dropped",
+                        extra={"receipt": message.receipt, "sealed_to": box.to})
+            return
+        try:
+            personal = Personal.from_plain(open_sealed(box, self.key, context(message.receipt, self.node_id)))
+        except (SealError, MessageError) as exc:
+            log.warning("sealed applicant does not open: dropped", extra={"receipt": message.receipt,
+                                                                           "error": str(exc)})
+            return
+        if applicants.fill_applicant(s, message.receipt, {f: getattr(personal, f) for f in PERSONAL_FIELDS}):
+            log.info("withheld applicant received", extra={"receipt": message.receipt})
 
     # --- certificates ---
 
@@ -195,6 +264,7 @@ class Keyring:
                 if held and held[0].not_valid_before_utc > c.not_valid_before_utc:
                     continue  # an older certificate than the one held
                 self._known[identity.name] = chain
+                self._bundle = None
             learned.append(identity.name)
             if persist and self.folder is not None:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -205,9 +275,14 @@ class Keyring:
 
     def bundle(self) -> str:
         """This node's chain and every ancestor's it holds (what its children need to seal upward)."""
+        return self._held()[0]
+
+    def _held(self) -> tuple[str, str]:
         with self._lock:
-            chains = [self.chain, *self._known.values()]
-        return "".join(_pem(c) for c in chains if c)
+            if self._bundle is None:
+                pem = "".join(_pem(c) for c in [self.chain, *self._known.values()] if c)
+                self._bundle = (pem, hashlib.sha256(pem.encode("ascii")).hexdigest())
+            return self._bundle
 
     # --- the ``certificates`` envelope (down the tree) ---
 
@@ -222,13 +297,28 @@ class Keyring:
             log.info("ancestors' certificates learned", extra={"nodes": ",".join(learned)})
             for child in replicas.child_ids(s):
                 self.send_held(s, child, now)
+            self.pay(s, now)  # applicants withheld for want of these
+
+    def lacks(self, child: str) -> bool:
+        """Whether ``child`` may lack this node's bundle: not queued for it by this process, or
+        changed since (``node.app.links.ChildFeed``). So a child that registered before
+        certificates travelled (an upgrade), or whose parent renewed its certificate, gets them on
+        its next hello after the parent's restart; a child that holds them ignores the repeat."""
+        if not self.chain or self.meta is None:
+            return False
+        return self._sent.get(child) != self._held()[1]
 
     def send_held(self, s: Unit, child: str, now: datetime) -> None:
-        """This node's bundle, to a child (when it registers, and when the bundle grows)."""
+        """This node's bundle, to a child (when it registers, when the bundle grows, and on the
+        first hello of each child after a start)."""
         if not self.chain or self.meta is None:
             return
-        send(s, self.meta, target="", message=CertificatesMessage(self.bundle()), case_key="certificates",
+        pem, digest = self._held()
+        send(s, self.meta, target="", message=CertificatesMessage(pem), case_key="certificates",
              priority=URGENT, now=now, link=child)
+        # Noted before the commit: a unit of work undone leaves it unsent until the next start
+        # (or the next certificate learned), never sent twice in a loop.
+        self._sent[child] = digest
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

@@ -137,9 +137,11 @@ def send_summary(s: Unit, meta: StoreMeta, target: str, case: CaseSnapshot, prio
 class Sealer(Protocol):
     """The node's keyring, as replication needs it (``node.app.keyring.Keyring``)."""
 
-    def seal_for(self, case: CaseSnapshot, target: str) -> CaseSnapshot: ...
+    def leaving(self, s: Unit, case: CaseSnapshot, target: str, now: datetime) -> CaseSnapshot: ...
 
     def open_case(self, case: CaseSnapshot) -> CaseSnapshot: ...
+
+    def owner_changed(self, s: Unit, receipt: str, now: datetime) -> None: ...
 
 
 def _keyring(s: Unit) -> Sealer | None:
@@ -147,17 +149,17 @@ def _keyring(s: Unit) -> Sealer | None:
     return keyring
 
 
-def _whole_case_for(s: Unit, row: CaseRow, target: str) -> tuple[CaseSnapshot, tuple[CaseEvent, ...]]:
+def _whole_case_for(s: Unit, row: CaseRow, target: str, now: datetime) -> tuple[CaseSnapshot, tuple[CaseEvent, ...]]:
     """The case and its history as they may leave this node for ``target``: the applicant sealed
-    to it (or withheld). A store built without a keyring (no node around it) sends it as held."""
+    to it (or withheld, and owed). A store built without a keyring (no node around it) sends it as held."""
     case, events = replicas.whole_case(s, row)
     keyring = _keyring(s)
-    return (keyring.seal_for(case, target) if keyring is not None else case), events
+    return (keyring.leaving(s, case, target, now) if keyring is not None else case), events
 
 
 def hand_over(s: Unit, meta: StoreMeta, row: CaseRow, target: str, now: datetime, priority: int) -> None:
     """Send the whole case to ``target``, which becomes its owner."""
-    send(s, meta, target=target, message=TransferMessage(*_whole_case_for(s, row, target)), case_key=row.receipt,
+    send(s, meta, target=target, message=TransferMessage(*_whole_case_for(s, row, target, now)), case_key=row.receipt,
          priority=priority, now=now)
 
 
@@ -167,7 +169,7 @@ def resend_handed_over(s: Unit, meta: StoreMeta, now: datetime) -> int:
     for row in replicas.cases_owned_elsewhere(s, meta.node_id):
         if next_hop(meta.node_id, row.owner).direction is not Direction.UP:
             continue
-        send(s, meta, target=row.owner, message=TransferMessage(*_whole_case_for(s, row, row.owner), recovery=True),
+        send(s, meta, target=row.owner, message=TransferMessage(*_whole_case_for(s, row, row.owner, now), recovery=True),
              case_key=row.receipt, priority=NORMAL, now=now)
         sent += 1
     return sent
@@ -177,7 +179,7 @@ def send_copies(s: Unit, meta: StoreMeta, subtree: str, now: datetime) -> int:
     """Send every case owned here that originated in ``subtree`` (a restored node's) back to its origin."""
     sent = 0
     for row in replicas.cases_owned_from(s, meta.node_id, subtree):
-        send(s, meta, target=row.origin, message=CopyMessage(*_whole_case_for(s, row, row.origin)),
+        send(s, meta, target=row.origin, message=CopyMessage(*_whole_case_for(s, row, row.origin, now)),
              case_key=row.receipt,
              priority=NORMAL, now=now)
         sent += 1
@@ -338,6 +340,10 @@ class Replicator:
         if verdict.refused:
             raise ApplyError(verdict.reason)
         self._write(s, message.case, message.events, verdict, previous_owner, now)
+        keyring = _keyring(s)
+        if (keyring is not None and held is not None and verdict.owner not in ("", held.owner, self.meta.node_id)
+                and message.case.origin == self.meta.node_id):
+            keyring.owner_changed(s, incoming.receipt, now)  # the new owner may lack the applicant
 
     def _write(self, s: Unit, case: CaseSnapshot, events: Sequence[CaseEvent], verdict: Verdict,
                previous_owner: str, now: datetime) -> None:

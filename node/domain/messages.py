@@ -602,11 +602,38 @@ class CertificatesMessage:
         return cls(bundle)
 
 
+@dataclass(frozen=True)
+class ApplicantMessage:
+    """A case's applicant, sealed to its owner, from the node that received the case: sent when
+    the owner could not be given it with the case (its certificate was not known then, or it
+    took the case over without it). The owner fills an applicant it lacks; one it holds stays."""
+
+    KIND: ClassVar[str] = "applicant"
+    receipt: str
+    sealed: Sealed
+
+    def encode(self) -> bytes:
+        return dumps({"receipt": self.receipt, SEALED_FIELD: self.sealed.to_dict()})
+
+    @classmethod
+    def decode(cls, data: bytes) -> ApplicantMessage:
+        body = _loads(data)
+        receipt = body.get("receipt")
+        if not isinstance(receipt, str) or not receipt:
+            raise MessageError("applicant: the receipt is not text")
+        try:
+            return cls(receipt, Sealed.from_dict(body.get(SEALED_FIELD)))
+        except SealError as exc:
+            raise MessageError(str(exc)) from None
+
+
 AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
-              | CatalogMessage | ComplaintMessage | StatsMessage | RevocationMessage | CertificatesMessage)
+              | CatalogMessage | ComplaintMessage | StatsMessage | RevocationMessage | CertificatesMessage
+              | ApplicantMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
     m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
-                        CatalogMessage, ComplaintMessage, StatsMessage, RevocationMessage, CertificatesMessage)
+                        CatalogMessage, ComplaintMessage, StatsMessage, RevocationMessage, CertificatesMessage,
+                        ApplicantMessage)
 }
 
 

@@ -51,7 +51,7 @@ from govnet.node.app.supervision import EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock, SystemClock
-from govnet.node.domain.messages import CertificatesMessage, RevocationMessage
+from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.http import HttpServer, NodeHttp
 from govnet.node.process.metrics import NodeMetrics, node_metrics
@@ -172,7 +172,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     complaints = ComplaintDesk(store, calendar, clock, settings, outbox_filled=outbox_filled)
     meta = store.meta
     replicator = Replicator(meta, desk, catalog_publisher(store),
-                            kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload)},
+                            kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload),
+                                   ApplicantMessage.KIND: keyring.take},
                             requests={EVALUATE: supervisor.evaluate_request},
                             down={RevocationMessage.KIND: revocations.apply,
                                   CertificatesMessage.KIND: keyring.apply})
@@ -184,7 +185,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         revocations.send_held(s, child, now)
         keyring.send_held(s, child, now)
 
-    children = ChildrenSide(store, inbox, clock, config.sync, on_registered=on_registered)
+    children = ChildrenSide(store, inbox, clock, config.sync, on_registered=on_registered, feeds=(keyring,))
     driver = None
     if uplink is not None and transport is not None:
         driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,

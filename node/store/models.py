@@ -350,3 +350,13 @@ class RevocationList(SQLModel, table=True):
     number: int  # the CRL number: only a higher one replaces it
     bundle: str  # PEM
     received_at: str
+
+
+class ApplicantOwed(SQLModel, table=True):
+    """A case received here whose owner (as this node knows it) lacks the applicant: it was
+    withheld (no certificate to seal it to) or the owner took the case over without it. Sent
+    sealed, and the row deleted, once the owner's certificate is known (``node.app.keyring``)."""
+
+    __tablename__ = "applicant_owed"
+    receipt: str = Field(primary_key=True)
+    recorded_at: str

@@ -21,6 +21,7 @@ from govnet.node.app.keyring import Keyring
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.messages import CaseSnapshot, Personal
 from govnet.node.domain.sealed import Sealed
+from govnet.node.store.applicants import owed
 from govnet.node.store.engine import STORE_FILES
 from govnet.ops.processes import CA_ENV
 
@@ -89,6 +90,38 @@ def test_an_escalated_case_is_sealed_again_to_its_new_owner(fed: Federation) -> 
     assert holders(fed, person) == {k: [CITY, TOWN] for k in person}
     held = next(c for c in fed.cases(CITY) if c.state.receipt == receipt)
     assert held.applicant.id_number == person["id_number"]
+
+
+def test_a_village_upgraded_after_registering_gets_the_certificates_and_its_withheld_applicant_follows(
+        fed: Federation) -> None:
+    # As after the upgrade that brought sealing: the village registered long ago and holds no
+    # ancestor's certificate; its parent was restarted on the new version.
+    for name in (fed.base_dir / VILLAGE / "tls" / "known").glob("*.pem"):
+        name.unlink()
+    for node in (VILLAGE, TOWN):
+        fed.core(node).store.close()
+        fed.open_node(node)
+    village: Keyring = fed.core(VILLAGE).store.session_info["keyring"]
+    assert not village.knows(COUNTY)
+    # Before its next contact it takes a case for the county: the applicant is withheld, and owed.
+    person = applicant(45)
+    receipt = fed.submit(VILLAGE, "HB-0002", "k-45", agent=f"agent@{VILLAGE}", **person).record.state.receipt
+    assert village.withheld == 1
+    run(fed.settle())
+    # The township's first hello since its start carried its chain and its ancestors' down;
+    # the village then sent the applicant sealed to the county, which fills it in.
+    assert village.knows(CITY) and (fed.base_dir / VILLAGE / "tls" / "known" / f"{COUNTY}.pem").is_file()
+    held = next(c for c in fed.cases(COUNTY) if c.state.receipt == receipt)
+    assert (held.applicant.name, held.applicant.id_number, held.applicant.phone) == (
+        person["name"], person["id_number"], person["phone"])
+    assert holders(fed, person) == {k: [COUNTY, VILLAGE] for k in person}
+    with fed.core(VILLAGE).store.reading() as s:
+        assert owed(s) == []
+    # Sent once: the next hellos carry nothing more.
+    town: Keyring = fed.core(TOWN).store.session_info["keyring"]
+    assert not town.lacks(VILLAGE)
+    run(fed.step(VILLAGE))
+    assert fed.outbox(TOWN, VILLAGE) == []
 
 
 def test_a_box_opens_only_for_its_node_and_its_case(fed: Federation) -> None:
