@@ -12,19 +12,28 @@ the owner must (the clerk who decides sees the applicant).
 Decisions:
 
 * **Whose certificates a node knows.** Its own (the files its ``[tls]`` section names) and its
-  ancestors': each node sends its children a ``certificates`` envelope (its own chain and the
-  ancestors' chains it holds) when a child registers, and again to every child whenever it learns
-  a new one from its parent — so a tree enrolled in any order converges. A certificate is believed
-  only if it chains to the city's root (directly, or through a county CA the root signed), is
-  valid now, lies in its issuer's subtree, is not revoked, and names an ancestor of this node.
-  They are kept as files (``tls/known/<node id>.pem``; public data, no table needed).
+  ancestors': each node sends a child a ``certificates`` envelope (its own chain and the
+  ancestors' chains it holds) when the child registers, on the child's first hello after the
+  parent's start (and whenever the bundle changed since it was last queued for that child: a
+  renewal), and to every child whenever it learns a new one from its parent — so a tree enrolled
+  in any order, or upgraded after its children registered, converges by itself. A repeat costs a
+  few kilobytes and is ignored by a child that holds it. A certificate is believed only if it
+  chains to the city's root (directly, or through a county CA the root signed), is valid now,
+  lies in its issuer's subtree, is not revoked, and names an ancestor of this node. They are
+  kept as files (``tls/known/<node id>.pem``; public data, no table needed).
 * **Escalation** re-seals: the owner holds the applicant in clear and seals it to the new owner.
 * **A target whose certificate is not known yet** (a village that takes cases before its first
-  contact with its parent, a ``copy`` back down to a restored origin, a take-over by an ancestor
-  after silence: the ancestor receives no applicant at all): the applicant is **withheld** — the
-  case travels without it and its owner shows the fields empty; the receiving node still holds
-  it, and the applicant is never sent in clear by a node that has a certificate. Re-sending a
-  withheld applicant once the certificate arrives is not done yet (see the README).
+  contact with its parent, or before its parent sent it certificates): the applicant is
+  **withheld** — the case travels without it, its owner shows the fields empty, and it is never
+  sent in clear by a node that has a certificate. The origin notes it as **owed**
+  (``applicant_owed``) and, as soon as it learns the owner's certificate, sends an ``applicant``
+  envelope: the three fields sealed to the case's owner *as the origin knows it then*; the owner
+  fills an applicant it lacks and keeps one it holds (idempotent). The origin also owes it
+  whenever it hears that another node owns its case now (an owner above it it did not hand the
+  case to: an escalation further up), in case that owner got it withheld.
+* **A ``copy`` back down to a restored origin** is always withheld: nodes know their ancestors'
+  certificates, never their descendants'. The restored origin shows the case with the applicant
+  empty (its backup may still hold it, for cases taken before the backup); it is not re-sent.
 * **Plaintext nodes** (no certificate files: the local demo before enrolment, in-process tests
   that build nodes without a PKI) cannot be sealed to and cannot open a box; a node *without its
   own certificate* sends the applicant in clear as before, with one warning in the log. A node

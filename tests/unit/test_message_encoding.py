@@ -19,6 +19,7 @@ from govnet.node.domain.messages import (
     CASE_FIELDS,
     EVENT_FIELDS,
     MESSAGES,
+    ApplicantMessage,
     CaseEvent,
     CaseSnapshot,
     CatalogMessage,
@@ -80,6 +81,7 @@ SAMPLES = {
     "revocation": RevocationMessage("371100", 3, "-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n"),
     "certificates": CertificatesMessage("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
     "transfer (sealed)": TransferMessage(CASE.with_personal(Sealed("371102", "QQ==", "Tg==", "Qg==")), EVENTS),
+    "applicant": ApplicantMessage("371102001201-20260310-0001", Sealed("371102", "QQ==", "Tg==", "Qg==")),
 }
 SAMPLES["stats"] = StatsMessage(
     StatsReportPart("371102001201", (1 << 32) + 5, "2026-03-10T16:00:00.000000+00:00", ()),
@@ -169,6 +171,7 @@ GOLDEN: dict[str, bytes] = {
     "stats": STATS,
     "revocation": REVOCATION,
     "certificates": CERTIFICATES,
+    "applicant": b'{"receipt":"371102001201-20260310-0001",' + SEALED + b"}",
     "transfer (sealed)": b'{"case":' + CASE_PUBLIC.replace(b'"status":', SEALED + b',"status":') + b',"events":[' + EVENT_2 + b"," + EVENT_3
     + b"]}",
 }
