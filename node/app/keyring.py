@@ -28,9 +28,9 @@ Decisions:
   sent in clear by a node that has a certificate. The origin notes it as **owed**
   (``applicant_owed``) and, as soon as it learns the owner's certificate, sends an ``applicant``
   envelope: the three fields sealed to the case's owner *as the origin knows it then*; the owner
-  fills an applicant it lacks and keeps one it holds (idempotent). The origin also owes it
-  whenever it hears that another node owns its case now (an owner above it it did not hand the
-  case to: an escalation further up), in case that owner got it withheld.
+  fills an applicant it lacks and keeps one it holds (idempotent). (An owner escalates straight
+  to the item's authority, re-sealing what it holds; there is no take-over by an ancestor after
+  silence in this tree today. If one is added, the origin hearing of it should ``owe`` the case.)
 * **A ``copy`` back down to a restored origin** is always withheld: nodes know their ancestors'
   certificates, never their descendants'. The restored origin shows the case with the applicant
   empty (its backup may still hold it, for cases taken before the backup); it is not re-sent.
@@ -183,13 +183,6 @@ class Keyring:
             return case.with_personal(None)
 
     # --- applicants owed to their owners ---
-
-    def owner_changed(self, s: Unit, receipt: str, now: datetime) -> None:
-        """This node (the case's origin) learned that another node owns ``receipt`` now (a
-        take-over after silence, an escalation above it): that owner may lack the applicant, so
-        send it, sealed, now or once its certificate is known."""
-        applicants.owe(s, receipt, now)
-        self.pay(s, now, only=receipt)
 
     def pay(self, s: Unit, now: datetime, only: str | None = None) -> int:
         """Send each owed applicant (or only ``receipt``'s) sealed to the case's owner as this

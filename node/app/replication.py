@@ -143,8 +143,6 @@ class Sealer(Protocol):
 
     def open_case(self, case: CaseSnapshot) -> CaseSnapshot: ...
 
-    def owner_changed(self, s: Unit, receipt: str, now: datetime) -> None: ...
-
 
 def _keyring(s: Unit) -> Sealer | None:
     keyring: Sealer | None = s.info.get("keyring")
@@ -342,10 +340,6 @@ class Replicator:
         if verdict.refused:
             raise ApplyError(verdict.reason)
         self._write(s, message.case, message.events, verdict, previous_owner, now)
-        keyring = _keyring(s)
-        if (keyring is not None and held is not None and verdict.owner not in ("", held.owner, self.meta.node_id)
-                and message.case.origin == self.meta.node_id):
-            keyring.owner_changed(s, incoming.receipt, now)  # the new owner may lack the applicant
 
     def _write(self, s: Unit, case: CaseSnapshot, events: Sequence[CaseEvent], verdict: Verdict,
                previous_owner: str, now: datetime) -> None:
