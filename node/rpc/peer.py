@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -33,13 +34,13 @@ from cryptography import x509
 
 from govnet.federation.tree import NodeIdError, check_child
 from govnet.node.domain.certificates import (
+    EXPIRED,
     REVOKED,
     UNKNOWN,
     WRONG_NODE,
     CertificateRefused,
     Revoked,
     check_certificate,
-    check_validity,
     subtree_of,
 )
 from govnet.node.domain.clock import Clock
@@ -76,7 +77,8 @@ PLAINTEXT = Peer("plaintext", "")
 @dataclass(frozen=True)
 class _Known:
     peer: Peer
-    leaf: x509.Certificate
+    not_before: datetime
+    not_after: datetime
     cas: tuple[tuple[str, int, str], ...]  # (issuer subtree, serial, subject) of each CA above the leaf
 
 
@@ -119,7 +121,7 @@ class Verifier:
         except CertificateRefused as exc:
             return exc
         peer = Peer(identity.kind, identity.name, identity.level, identity.role, leaf.serial_number, issuer)
-        return _Known(peer, leaf, cas)
+        return _Known(peer, leaf.not_valid_before_utc, leaf.not_valid_after_utc, cas)
 
     def peer(self, auth: Mapping[str, Iterable[bytes]]) -> Peer:
         """The peer a call's auth context names (``CertificateRefused`` if it is not acceptable)."""
@@ -130,7 +132,11 @@ class Verifier:
             raise CertificateRefused(UNKNOWN, "the caller presented no client certificate")
         known = self._know(leaf_pem, b"".join(auth.get("x509_pem_cert_chain", ())))
         peer = known.peer
-        check_validity(known.leaf, self.clock.now())
+        now = self.clock.now()
+        if not known.not_before <= now <= known.not_after:
+            raise CertificateRefused(EXPIRED, f"certificate {peer.serial:x} of {peer.kind} {peer.name} is valid from "
+                                              f"{known.not_before.isoformat()} to {known.not_after.isoformat()}, "
+                                              f"not at {now.isoformat()}: it expired or is not valid yet")
         if self.revoked(peer.issuer, peer.serial):
             raise CertificateRefused(REVOKED, f"certificate {peer.serial:x} of {peer.kind} {peer.name} was revoked "
                                               f"by the CA of {peer.issuer}")
