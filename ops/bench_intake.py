@@ -53,9 +53,10 @@ import grpc
 
 from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
-from govnet.node.rpc.client import CHANNEL_OPTIONS, GovnetClient
+from govnet.node.rpc.client import CHANNEL_OPTIONS, GovnetClient, aio_channel
 from govnet.node.store.engine import SQLITE_VERSION, Store
 from govnet.ops.applicants import person_name, phone, resident_id
+from govnet.ops.pki import city_pki, enrol_node
 from govnet.ops.processes import init_node, spawn_node, tool_token
 from govnet.ops.rawlimit import count_rows, spawn_raw
 from govnet.v1 import cases_pb2, cases_pb2_grpc
@@ -187,7 +188,7 @@ def _stats(seconds: float, latencies: list[float]) -> RunStats:
 
 async def measure(targets: dict[str, str], warmup: Sequence[cases_pb2.SubmitCaseRequest],
                   requests: Sequence[cases_pb2.SubmitCaseRequest], concurrency: int, channels: int,
-                  rounds: int = 1, token: str = "") -> dict[str, RunStats]:
+                  rounds: int = 1, token: str = "", certs: Path | None = None) -> dict[str, RunStats]:
     """Warm up every target (label → address), then time ``requests`` against each.
 
     ``token``: the clerk's login token, sent with every call to both targets (the raw server
@@ -198,7 +199,7 @@ async def measure(targets: dict[str, str], warmup: Sequence[cases_pb2.SubmitCase
     (other processes on a shared machine) falls on both sides alike. Each side's rate
     is its answered calls over the wall time of its own slices.
     """
-    chans = {label: [grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for _ in range(channels)]
+    chans = {label: [aio_channel(address, certs, CHANNEL_OPTIONS) for _ in range(channels)]
              for label, address in targets.items()}
     try:
         for label, chs in chans.items():
@@ -248,6 +249,7 @@ class IntakeBenchResult:
     raw_rows_stored: int
     data_dir: str  # where the node's and the raw server's files are ("" once removed)
     machine: dict[str, Any]
+    tls: bool = True  # mutual TLS to the node and to the raw server
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,7 +259,7 @@ class IntakeBenchResult:
         return "\n".join([
             (f"intake bench: {self.cases} cases, {self.concurrency} concurrent calls, "
              f"{self.warmup} warm-up calls each, {self.channels} channel(s), {self.rounds} alternating round(s); "
-             f"{describe_machine(self.machine)}"),
+             f"{'mutual TLS' if self.tls else 'plaintext'} to both; {describe_machine(self.machine)}"),
             (f"  node : {self.node.rate:8.1f} cases/s   p50 {self.node.p50_ms:6.2f} ms   "
              f"p99 {self.node.p99_ms:6.2f} ms   ({self.node.seconds:.2f} s)"),
             (f"  raw  : {self.raw.rate:8.1f} calls/s   p50 {self.raw.p50_ms:6.2f} ms   "
@@ -300,7 +302,8 @@ def count_cases(data_dir: Path) -> int:
 
 
 def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 100, channels: int = 1,
-                     rounds: int = 3, seed: int = 20260310, work_dir: Path | None = None) -> IntakeBenchResult:
+                     rounds: int = 3, seed: int = 20260310, work_dir: Path | None = None,
+                     tls: bool = True) -> IntakeBenchResult:
     """Measure the node and the raw limit; see the module docstring.
 
     ``work_dir``: where to keep the node's (``node/``) and the raw server's (``raw/``)
@@ -325,16 +328,21 @@ def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 
         warm = make_requests(warmup, items, rng, f"bench-{tag}-warm")
         timed = make_requests(cases, items, rng, f"bench-{tag}")
 
-        init_node(node_dir, NODE_ID, NODE_LEVEL.value, parent="127.0.0.1:1")  # the parent is never called
+        # With TLS, both servers require a client certificate and the bench presents one (as the CLI does).
+        pki = city_pki(base / "pki", "371100") if tls else None
+        security: dict[str, Any] = {"ca": pki.ca} if pki else {"tls": {"plaintext": True}}
+        init_node(node_dir, NODE_ID, NODE_LEVEL.value, parent="127.0.0.1:1", **security)  # the parent is never called
+        raw_tls = enrol_node(raw_dir, NODE_ID, NODE_LEVEL.value, pki.ca).parent if pki else None
+        certs = pki.client if pki else None
         node = spawn_node(node_dir)
         try:
-            token = tool_token(node_dir, node.address)  # the bench's own clerk, signed in like every clerk
-            with GovnetClient(node.address, timeout=60, token=token) as client:
+            token = tool_token(node_dir, node.address, certs=certs)  # the bench's own clerk, signed in like every clerk
+            with GovnetClient(node.address, timeout=60, token=token, certs=certs) as client:
                 client.put_catalog(catalog)
-            raw = spawn_raw(raw_db)
+            raw = spawn_raw(raw_db, tls=raw_tls)
             try:
                 stats = asyncio.run(measure({"node": node.address, "raw": raw.address}, warm, timed,
-                                            concurrency, channels, rounds, token))
+                                            concurrency, channels, rounds, token, certs))
             finally:
                 raw.stop()
         finally:
@@ -362,4 +370,5 @@ def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 
         raw_rows_stored=raw_rows,
         data_dir=str(base) if keep else "",
         machine=facts,
+        tls=tls,
     )

@@ -32,6 +32,7 @@ from govnet.node.rpc.client import GovnetClient
 from govnet.ops.applicants import person_name, phone, resident_id
 from govnet.ops.bench_intake import BenchError, describe_machine, machine_facts
 from govnet.ops.bench_sync import publish_catalog
+from govnet.ops.pki import city_pki
 from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node, tool_token
 
 CHAIN = (("371100", "city"), ("371102", "county"), ("371102001", "township"), ("371102001201", "village"))
@@ -110,9 +111,10 @@ def run_rollup_bench(changes: int = 20, flush_interval_s: float = 0.5, stats_int
     try:
         parent = None
         dirs = []
+        pki = city_pki(base / "pki", CHAIN[0][0])  # the chain speaks mutual TLS, as in production
         for node_id, level in CHAIN:
             listen = f"127.0.0.1:{free_port()}"
-            d = init_node(base / level, node_id, level, parent, listen=listen, **options)
+            d = init_node(base / level, node_id, level, parent, listen=listen, ca=pki.ca, **options)
             publish_catalog(d, catalog)  # version 1 everywhere: nothing to send down at start
             dirs.append(d)
             parent = listen
@@ -120,11 +122,11 @@ def run_rollup_bench(changes: int = 20, flush_interval_s: float = 0.5, stats_int
         for d in dirs:
             nodes.append(spawn_node(d))
         city_node, township_node, village_node = nodes[0], nodes[2], nodes[3]
-        city_token, township_token, village_token = (tool_token(n.data_dir, n.address)
+        city_token, township_token, village_token = (tool_token(n.data_dir, n.address, certs=pki.client)
                                                      for n in (city_node, township_node, village_node))
-        with GovnetClient(city_node.address, token=city_token) as city, \
-                GovnetClient(township_node.address, token=township_token) as township, \
-                GovnetClient(village_node.address, token=village_token) as village:
+        with GovnetClient(city_node.address, token=city_token, certs=pki.client) as city, \
+                GovnetClient(township_node.address, token=township_token, certs=pki.client) as township, \
+                GovnetClient(village_node.address, token=village_token, certs=pki.client) as village:
             deadline = time.monotonic() + READY_TIMEOUT
             while city.stats().coverage.nodes_reported < len(CHAIN):
                 if time.monotonic() > deadline:

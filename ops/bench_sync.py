@@ -58,9 +58,11 @@ import grpc
 
 from govnet.federation.tree import Level
 from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.rpc.client import aio_channel
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.applicants import person_name, phone, resident_id
 from govnet.ops.bench_intake import BenchError, describe_machine, machine_facts
+from govnet.ops.pki import city_pki, enrol_node
 from govnet.ops.processes import free_port, init_node, spawn_node
 from govnet.ops.rawserver import ServerProcess, open_raw_db, serve_until_stopped, spawn_server
 from govnet.sync.batching import select_batch
@@ -250,17 +252,17 @@ async def serve_raw(db: Path, listen: str, max_seconds: float) -> None:
         writer.close()
 
 
-def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0) -> ServerProcess:
+def spawn_raw(db: Path, max_seconds: float = 600.0, timeout: float = 20.0, tls: Path | None = None) -> ServerProcess:
     try:
         return spawn_server(["govnet.ops.bench_sync", "raw-server", str(db), "--max-seconds", str(max_seconds)],
-                            RAW_SERVING, db.parent / "raw-sync.stderr.log", timeout)
+                            RAW_SERVING, db.parent / "raw-sync.stderr.log", timeout, tls=tls)
     except RuntimeError as exc:
         raise BenchError(f"the raw sync server did not start: {exc}") from None
 
 
-async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> float:
+async def send_batches(address: str, batches: list[sync_pb2.PushRequest], certs: Path | None = None) -> float:
     """Every batch, one unary call each, one in flight; returns wall seconds."""
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    async with aio_channel(address, certs, CHANNEL_OPTIONS) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), 10)
         except TimeoutError:
@@ -279,10 +281,10 @@ async def send_batches(address: str, batches: list[sync_pb2.PushRequest]) -> flo
         return time.perf_counter() - started
 
 
-async def stream_batches(address: str, batches: list[sync_pb2.PushRequest]) -> float:
+async def stream_batches(address: str, batches: list[sync_pb2.PushRequest], certs: Path | None = None) -> float:
     """Every batch over one stream, ``PUSH_WINDOW`` in flight (as the node sends them);
     returns wall seconds."""
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    async with aio_channel(address, certs, CHANNEL_OPTIONS) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), 10)
         except TimeoutError:
@@ -310,11 +312,14 @@ async def stream_batches(address: str, batches: list[sync_pb2.PushRequest]) -> f
         return elapsed
 
 
-def measure_raw(db: Path, batches: list[sync_pb2.PushRequest]) -> tuple[float, float]:
-    """Seconds for every batch through the raw server: unary calls, then one stream."""
-    server = spawn_raw(db)
+def measure_raw(db: Path, batches: list[sync_pb2.PushRequest], tls: Path | None = None,
+                certs: Path | None = None) -> tuple[float, float]:
+    """Seconds for every batch through the raw server: unary calls, then one stream (over mutual
+    TLS when given its certificate folder ``tls`` and the client's ``certs``)."""
+    server = spawn_raw(db, tls=tls)
     try:
-        return asyncio.run(send_batches(server.address, batches)), asyncio.run(stream_batches(server.address, batches))
+        return (asyncio.run(send_batches(server.address, batches, certs)),
+                asyncio.run(stream_batches(server.address, batches, certs)))
     finally:
         server.stop()
 
@@ -417,6 +422,7 @@ class SyncBenchResult:
     raw_rows: int  # rows in the raw table after both runs (4 × envelopes: unary and stream, twice)
     data_dir: str
     machine: dict[str, Any]
+    tls: bool = True  # mutual TLS between the nodes and to the raw server
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -426,7 +432,8 @@ class SyncBenchResult:
         return "\n".join([
             f"sync bench: {self.cases} cases ({self.envelopes} envelopes) queued at village {VILLAGE}, drained to "
             f"township {TOWNSHIP}; batch_max {self.batch_max}, flush interval {self.flush_interval_s} s, "
-            f"{self.batches} batches; {describe_machine(self.machine)}",
+            f"{self.batches} batches; {'mutual TLS' if self.tls else 'plaintext'} on both sides; "
+            f"{describe_machine(self.machine)}",
             f"  backlog built in {self.fill_seconds:.1f} s; village up and in contact after {self.startup_seconds:.2f} s",
             f"  node : {self.node_rate:8.1f} cases/s   ({self.node_seconds:.2f} s until the village's outbox was "
             "empty: every envelope acknowledged, stored in the township's inbox)",
@@ -442,12 +449,13 @@ class SyncBenchResult:
 
 
 def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: float = 0.5, *,
-                   seed: int = 20260310, work_dir: Path | None = None) -> SyncBenchResult:
+                   seed: int = 20260310, work_dir: Path | None = None, tls: bool = True) -> SyncBenchResult:
     """Measure the node and the raw limit; see the module docstring.
 
     ``work_dir``: where to keep the township's, the village's and the raw server's files
     (kept afterwards, reported as ``data_dir``); by default a temporary directory, removed
-    at the end.
+    at the end. ``tls``: the nodes, and the raw server, speak mutual TLS (as in production);
+    False: plaintext on both sides.
     """
     if cases < 1 or batch_max < 1 or flush_interval_s <= 0:
         raise ValueError("cases and batch_max must be at least 1, the flush interval above 0")
@@ -462,8 +470,11 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
     try:
         catalog = load_catalog_file(sample_catalog_path())
         township_address = f"127.0.0.1:{free_port()}"
-        init_node(township_dir, TOWNSHIP, "township", UNUSED_PARENT, listen=township_address, sync=sync)
-        init_node(village_dir, VILLAGE, "village", township_address, listen="127.0.0.1:0", sync=sync)
+        pki = city_pki(base / "pki", "371100") if tls else None
+        security: dict[str, Any] = {"ca": pki.ca} if pki else {"tls": {"plaintext": True}}
+        init_node(township_dir, TOWNSHIP, "township", UNUSED_PARENT, listen=township_address, sync=sync, **security)
+        init_node(village_dir, VILLAGE, "village", township_address, listen="127.0.0.1:0", sync=sync, **security)
+        raw_tls = enrol_node(raw_dir, TOWNSHIP, "township", pki.ca).parent if pki else None
         publish_catalog(township_dir, catalog)
         publish_catalog(village_dir, catalog)
         fill_seconds = fill_backlog(village_dir, cases, catalog, seed)
@@ -475,9 +486,10 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
         incarnation = int(scalar(village_dir / DB_FILE, "SELECT value FROM meta WHERE key = 'incarnation'"))
         batches = push_batches(envelopes, batch_max, incarnation)
 
-        raw_before, stream_before = measure_raw(raw_db, batches)
+        certs = pki.client if pki else None
+        raw_before, stream_before = measure_raw(raw_db, batches, raw_tls, certs)
         startup, node_seconds, applied_seconds = measure_node(township_dir, village_dir, cases)
-        raw_after, stream_after = measure_raw(raw_db, batches)
+        raw_after, stream_after = measure_raw(raw_db, batches, raw_tls, certs)
 
         township_db = township_dir / DB_FILE
         township_cases = scalar(township_db, "SELECT count(*) FROM case_record WHERE owner = ?", (TOWNSHIP,))
@@ -508,7 +520,7 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
         stream_ratio=node_rate / raw_stream_rate if raw_stream_rate else 0.0,
         target=TARGET_RATIO, passed=ratio >= TARGET_RATIO, township_cases=township_cases,
         township_take_overs=take_overs, township_quarantined=quarantined, village_outbox_left=left,
-        raw_rows=raw_rows, data_dir=str(base) if keep else "", machine=facts,
+        raw_rows=raw_rows, data_dir=str(base) if keep else "", machine=facts, tls=tls,
     )
 
 

@@ -46,14 +46,24 @@ def _topology(path: Path) -> Any:
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="govnet")
-def main() -> None:
+@click.option("--certs", type=click.Path(file_okay=False, path_type=Path), envvar="GOVNET_CERTS", default=None,
+              help="Client certificate folder (client.crt, client.key, ca.crt) presented to nodes over mutual TLS "
+                   "[env GOVNET_CERTS]; without it the CLI speaks plaintext, which only a tls.plaintext node accepts.")
+def main(certs: Path | None) -> None:
     """govnet: one node service for the city, county, township and village levels
     of a government-service network.
 
     Start a node with 'govnet node init' and 'govnet node serve' (or a whole tree with
     'govnet up TOPOLOGY.toml'), load the service catalog with 'govnet catalog load', then
     submit and act on cases with 'govnet case'. 'govnet demo' shows it all in a minute.
+    Nodes speak mutual TLS: 'govnet pki' makes the certificates.
+
+    Everything govnet creates (stores, backups, keys, configuration, logs) is readable by its
+    owner only.
     """
+    os.umask(0o077)  # stores, keys, backups and logs hold personal data or secrets: never world-readable
+    if certs is not None:
+        os.environ["GOVNET_CERTS"] = str(certs)  # what the node client reads (govnet.node.rpc.client)
 
 
 add_commands(main)
@@ -82,6 +92,8 @@ def up(topology_file: Path, start_timeout: float) -> None:
         if created:
             click.echo("new nodes have no accounts yet: add the first with "
                        "'govnet user add LOGIN --role ops --data-dir DATA_DIR', then 'govnet login'")
+        assert federation.pki is not None
+        click.echo(f"certificates: CA {federation.pki.ca}; for the CLI: govnet --certs {federation.pki.client} …")
         federation.start(start_timeout, on_started=lambda m: click.echo(
             f"{m.spec.node_id} ({m.spec.level}) serving on {m.spec.listen}, http {m.spec.http}, pid {m.proc.pid}"))
     except LaunchError as exc:
@@ -116,24 +128,40 @@ def status(topology_file: Path, timeout: float, as_json: bool) -> None:
 @main.command("backup")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Encrypt the store with the key in this file (make one with 'govnet backup-key F').")
 @json_option
-def backup(directory: Path, out: Path, as_json: bool) -> None:
+def backup(directory: Path, out: Path, key_file: Path | None, as_json: bool) -> None:
     """Copy node DIR's store (a consistent snapshot, while it serves) and its govnet.toml into
-    the new or empty directory OUT."""
+    the new or empty directory OUT (files readable by their owner only)."""
     from dataclasses import asdict
 
     from govnet.ops.backup import BackupError
     from govnet.ops.backup import backup as take
 
     try:
-        done = take(directory, out, datetime.now(UTC))
+        done = take(directory, out, datetime.now(UTC), key_file=key_file)
     except BackupError as exc:
         raise _fail(str(exc)) from None
     if as_json:
         click.echo(to_json(asdict(done)))
     else:
         click.echo(f"backup of node {done.node_id} (incarnation {done.incarnation}, schema {done.schema_revision}, "
-                   f"{done.cases} cases) in {out}")
+                   f"{done.cases} cases{', encrypted' if done.encrypted else ''}) in {out}")
+
+
+@main.command("backup-key")
+@click.argument("key_file", metavar="F", type=click.Path(dir_okay=False, path_type=Path))
+def backup_key(key_file: Path) -> None:
+    """Make a new backup key in F (readable by its owner only; never overwrites). Keep it apart
+    from the backups: without it an encrypted backup cannot be restored."""
+    from govnet.ops.backup import BackupError, new_key_file
+
+    try:
+        new_key_file(key_file)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    click.echo(f"backup key written to {key_file}")
 
 
 @main.command("restore")
@@ -142,8 +170,11 @@ def backup(directory: Path, out: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace the store and configuration DIR holds (stop its node first).")
 @click.option("--incarnation", type=click.IntRange(min=2), default=None,
               help="The new incarnation (default: one more than the highest the backup or DIR has seen).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The key file an encrypted backup was made with.")
 @json_option
-def restore(backup_dir: Path, directory: Path, force: bool, incarnation: int | None, as_json: bool) -> None:
+def restore(backup_dir: Path, directory: Path, force: bool, incarnation: int | None, key_file: Path | None,
+            as_json: bool) -> None:
     """Bring BACKUP back into DIR as a NEW incarnation of its node; on its next start the
     node syncs with its neighbours again."""
     from dataclasses import asdict
@@ -152,7 +183,7 @@ def restore(backup_dir: Path, directory: Path, force: bool, incarnation: int | N
     from govnet.ops.backup import restore as bring_back
 
     try:
-        done = bring_back(backup_dir, directory, force=force, incarnation=incarnation)
+        done = bring_back(backup_dir, directory, force=force, incarnation=incarnation, key_file=key_file)
     except BackupError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -227,6 +258,154 @@ def demo(directory: Path | None) -> None:
     sys.exit(run_demo(directory))
 
 
+# --- certificates ---
+
+@main.group()
+def pki() -> None:
+    """The city's certificates: root CA, county intermediate CAs, node and client certificates,
+    renewal and revocation (mutual TLS between nodes and for every client)."""
+
+
+def _pki(call: Any) -> Any:
+    from govnet.ops.pki import PkiError
+
+    try:
+        return call()
+    except PkiError as exc:
+        raise _fail(str(exc)) from None
+
+
+CA_OPTION = click.option("--ca", "ca_dir", type=click.Path(file_okay=False, path_type=Path), envvar="GOVNET_CA_DIR",
+                         required=True, help="The CA directory that signs [env GOVNET_CA_DIR].")
+DAYS_OPTION = click.option("--days", type=click.IntRange(1, 36_500), default=365, show_default=True,
+                           help="Days the certificate is valid.")
+
+
+@pki.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--city", required=True, help="The city's node id (e.g. 371100): the root CA speaks for its tree.")
+@click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True)
+def pki_init(directory: Path, city: str, days: int) -> None:
+    """Create the city's root CA in DIRECTORY (ca.key mode 0600, ca.crt, root.crt)."""
+    from govnet.ops.pki import init_ca
+
+    ca = _pki(lambda: init_ca(directory, city, days))
+    click.echo(f"root CA of {ca.subtree} in {directory} (serial {ca.cert.serial_number:x}, "
+               f"valid until {ca.cert.not_valid_after_utc.date()})")
+
+
+@pki.command("intermediate")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--county", required=True, help="The county's node id: the CA issues only for its subtree.")
+@CA_OPTION
+@click.option("--days", type=click.IntRange(1, 36_500), default=1825, show_default=True)
+def pki_intermediate(directory: Path, county: str, ca_dir: Path, days: int) -> None:
+    """Create a county's intermediate CA in DIRECTORY, signed by the root CA (--ca): it can enrol
+    the county's townships and villages while the city is unreachable, and nobody else."""
+    from govnet.ops.pki import create_intermediate
+
+    ca = _pki(lambda: create_intermediate(directory, ca_dir, county, days))
+    click.echo(f"intermediate CA of {ca.subtree} in {directory} (serial {ca.cert.serial_number:x})")
+
+
+@pki.command("request")
+@click.option("--data-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="The node's data directory.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The node's govnet.toml (its folder is the data directory).")
+def pki_request(data_dir: Path | None, config_file: Path | None) -> None:
+    """On the node: make its key (DATA_DIR/tls/node.key, 0600; it never leaves) and a signing
+    request naming the node (DATA_DIR/tls/node.csr) to take to the CA."""
+    from govnet.node.process.config import ConfigError, load_config
+    from govnet.ops.pki import request_node
+
+    directory = data_dir or (config_file.parent if config_file else None)
+    if directory is None:
+        raise click.UsageError("give --data-dir or --config")
+    try:
+        config = load_config(directory, {})
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    path = _pki(lambda: request_node(directory, config.node_id, config.level.value))
+    click.echo(f"signing request for node {config.node_id}: {path}")
+
+
+@pki.command("issue")
+@click.argument("csr", type=click.Path(dir_okay=False, path_type=Path))
+@CA_OPTION
+@DAYS_OPTION
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the certificate (default: beside the request, .crt; ca.crt goes beside it).")
+def pki_issue(csr: Path, ca_dir: Path, days: int, out: Path | None) -> None:
+    """Sign a node's or client's request. Refused for a node outside the CA's subtree."""
+    from govnet.ops.pki import describe, issue, load_cert
+
+    path = _pki(lambda: issue(csr, ca_dir, days, out))
+    info = describe(load_cert(path))
+    click.echo(f"issued {info['name']}: {path} (serial {info['serial']}, valid until {info['not_after']})")
+
+
+@pki.command("client")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["ops", "client"]), default="ops", show_default=True)
+@CA_OPTION
+@DAYS_OPTION
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to make (client.key, client.crt, ca.crt): what --certs names.")
+def pki_client(name: str, role: str, ca_dir: Path, days: int, out: Path) -> None:
+    """A certificate for an API client (the CLI, the console, a script), key made in --out."""
+    from govnet.ops.pki import enrol_client
+
+    path = _pki(lambda: enrol_client(out, name, role, ca_dir, days))
+    click.echo(f"client certificate for {name} ({role}): {path}; use it with 'govnet --certs {out} …'")
+
+
+@pki.command("renew")
+@click.argument("cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@CA_OPTION
+@DAYS_OPTION
+def pki_renew(cert: Path, ca_dir: Path, days: int) -> None:
+    """A new certificate for the same key and names, before the old one expires (the node
+    reads it at its next start; the old one is kept as .old)."""
+    from govnet.ops.pki import describe, load_cert, renew
+
+    path = _pki(lambda: renew(cert, ca_dir, days))
+    info = describe(load_cert(path))
+    click.echo(f"renewed {info['name']}: {path} (serial {info['serial']}, valid until {info['not_after']})")
+
+
+@pki.command("revoke")
+@click.argument("serials", nargs=-1)
+@click.option("--node", default=None, help="Revoke every certificate this CA issued for the node.")
+@CA_OPTION
+def pki_revoke(serials: tuple[str, ...], node: str | None, ca_dir: Path) -> None:
+    """Revoke certificates (SERIAL in hexadecimal, or --node ID) and write the CA's signed list,
+    CA_DIR/revocations.crl. Copy it into DATA_DIR/tls/revocations/ of the node the CA speaks for
+    (the city's for the root CA): that node takes it in within seconds and sync carries it to
+    every node below, each of which then refuses the revoked certificates."""
+    from govnet.ops.pki import revoke
+
+    try:
+        numbers = [int(s, 16) for s in serials]
+    except ValueError:
+        raise _fail(f"serials are hexadecimal: {' '.join(serials)}") from None
+    path, added = _pki(lambda: revoke(ca_dir, numbers, node))
+    click.echo(f"revoked {len(added)} certificate(s) ({', '.join(f'{s:x}' for s in added) or 'none new'}); "
+               f"list: {path}")
+
+
+@pki.command("show")
+@click.argument("cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@json_option
+def pki_show(cert: Path, as_json: bool) -> None:
+    """What a certificate names, its serial, issuer and validity."""
+    from govnet.ops.pki import describe, load_cert
+
+    info = describe(_pki(lambda: load_cert(cert)))
+    click.echo(to_json(info) if as_json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+
 @main.group()
 def bench() -> None:
     """Measure speed against the raw limit of this machine."""
@@ -235,13 +414,15 @@ def bench() -> None:
 @bench.command("intake")
 @click.option("--cases", default=3000, show_default=True, help="Cases to submit in each measurement.")
 @click.option("--concurrency", default=16, show_default=True)
+@click.option("--tls/--plaintext", default=True, show_default=True,
+              help="Mutual TLS to the node and to the raw server (as in production), or plaintext to both.")
 @json_option
 @friendly
-def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
+def bench_intake(cases: int, concurrency: int, tls: bool, as_json: bool) -> None:
     """Submit cases over gRPC to a real node and compare with a bare gRPC + SQLite insert."""
     from govnet.ops.bench_intake import run_intake_bench
 
-    result = run_intake_bench(cases=cases, concurrency=concurrency)
+    result = run_intake_bench(cases=cases, concurrency=concurrency, tls=tls)
     click.echo(to_json(result.as_dict()) if as_json else result.format())
 
 
@@ -252,15 +433,17 @@ def bench_intake(cases: int, concurrency: int, as_json: bool) -> None:
               help="sync.batch_max of both nodes: envelopes per batch.")
 @click.option("--flush-interval", type=click.FloatRange(0.01, 60.0), default=0.5, show_default=True,
               help="sync.flush_interval_s of both nodes, in seconds.")
+@click.option("--tls/--plaintext", default=True, show_default=True,
+              help="Mutual TLS between the nodes and to the raw server (as in production), or plaintext.")
 @json_option
 @friendly
-def bench_sync(cases: int, batch_max: int, flush_interval: float, as_json: bool) -> None:
+def bench_sync(cases: int, batch_max: int, flush_interval: float, tls: bool, as_json: bool) -> None:
     """Drain a village's backlog to its township over gRPC and compare with a bare gRPC call
     into one SQLite transaction per batch (and, for comparison, the same over a bare stream
     with the node's two batches in flight)."""
     from govnet.ops.bench_sync import run_sync_bench
 
-    result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval)
+    result = run_sync_bench(cases=cases, batch_max=batch_max, flush_interval_s=flush_interval, tls=tls)
     click.echo(to_json(result.as_dict()) if as_json else result.format())
 
 

@@ -47,7 +47,7 @@ from typing import Any
 from govnet.node.domain.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.applicants import fake_applicant
-from govnet.ops.launcher import Federation, Member, format_status, read_statuses
+from govnet.ops.launcher import Federation, LaunchError, Member, format_status, read_statuses
 from govnet.ops.processes import AccountSpec, free_ports
 from govnet.ops.topology import NodeSpec, TopologyError, city_topology, dump_topology, load_topology
 
@@ -124,7 +124,8 @@ class Day:
         if (node_id, login) not in self.clients:
             spec = self.federation.topology.get(node_id)
             assert spec is not None
-            client = GovnetClient(str(spec.listen), timeout=10, token="")
+            certs = self.federation.pki.client if self.federation.pki is not None else None
+            client = GovnetClient(str(spec.listen), timeout=10, token="", certs=certs)
             client.login(login, DEMO_PASSWORD)
             self.clients[(node_id, login)] = client
         return self.clients[(node_id, login)]
@@ -305,8 +306,15 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
         return 1
     print(f"data directory: {base} (topology: {topology.path})")
     federation = Federation(topology, accounts=demo_accounts)
-    created = federation.prepare()
+    try:
+        created = federation.prepare()
+    except LaunchError as exc:
+        print(f"govnet demo: {exc}")
+        return 1
+    assert federation.pki is not None
     say(f"{len(created)} data directories created; starting {len(topology.nodes)} nodes, parents first …")
+    say(f"mutual TLS: city CA in {federation.pki.ca}, client certificate in {federation.pki.client} "
+        f"(govnet --certs {federation.pki.client} case list --node …)")
     started: list[Member] = []
     federation.start(on_started=started.append)
     say(f"{len(started)} nodes serving: 1 city, 2 counties, 4 townships, 8 villages")

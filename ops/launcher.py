@@ -9,6 +9,11 @@ for addresses: every process gets its listen, HTTP and parent addresses, log lev
 sync settings as GOVNET_* environment overrides, so editing the file and starting again
 is enough.
 
+Certificates: ``Federation.prepare`` also makes the city's PKI beside the topology file if
+there is none (``pki/ca``, the root CA; ``pki/client``, an ``ops`` client certificate for the
+CLI: ``govnet --certs pki/client …``) and enrols every node it creates (its key made in its
+data directory, a certificate issued by that CA), so the federation runs with mutual TLS.
+
 ``Federation.stop`` sends SIGTERM to every node at once; each stops taking calls, lets
 the batch in flight finish and closes its store (outboxes are in SQLite and persist).
 After a bounded wait the stragglers get SIGKILL, which loses nothing acknowledged
@@ -34,7 +39,10 @@ from typing import Any
 
 import httpx
 
+from govnet.federation.tree import Level, ancestor_at
 from govnet.node.process.config import CONFIG_FILE, ConfigError, env_name, load_config
+from govnet.node.process.tls import CERT_FILE, TLS_DIR
+from govnet.ops.pki import CityPki, PkiError, city_pki, enrol_node
 from govnet.ops.processes import (
     SERVING,
     AccountSpec,
@@ -73,8 +81,18 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GOVNET_")}
 
 
-def prepare_node(spec: NodeSpec, topology: Topology, accounts: Sequence[AccountSpec] = ()) -> bool:
-    """Create the node's data directory if it has none, with ``accounts`` in its store; True if it was created."""
+def federation_pki(topology: Topology) -> CityPki:
+    """The city's PKI beside the topology file, created if missing."""
+    try:
+        return city_pki(topology.path.parent / "pki", ancestor_at(topology.nodes[0].node_id, Level.CITY))
+    except PkiError as exc:
+        raise LaunchError(f"pki: {exc}") from None
+
+
+def prepare_node(spec: NodeSpec, topology: Topology, ca: Path | None = None,
+                 accounts: Sequence[AccountSpec] = ()) -> bool:
+    """Create the node's data directory if it has none (enrolled with the CA in ``ca``, with
+    ``accounts`` in its store); True if it was created."""
     if (spec.data_dir / CONFIG_FILE).exists():
         try:
             config = load_config(spec.data_dir, {})
@@ -83,13 +101,18 @@ def prepare_node(spec: NodeSpec, topology: Topology, accounts: Sequence[AccountS
         if config.node_id != spec.node_id:
             raise LaunchError(f"node {spec.node_id}: {spec.data_dir} holds node {config.node_id}; "
                               "fix the data dir in the topology")
+        if ca is not None and not config.tls.plaintext and not (spec.data_dir / TLS_DIR / CERT_FILE).exists():
+            try:
+                enrol_node(spec.data_dir, spec.node_id, spec.level.value, ca)  # made before certificates existed
+            except PkiError as exc:
+                raise LaunchError(f"node {spec.node_id}: {exc}") from None
         return False
     try:
         init_node(spec.data_dir, spec.node_id, spec.level.value,
                   str(spec.parent_address) if spec.parent_address else None, listen=str(spec.listen),
-                  http_listen=str(spec.http), log_level=spec.log_level, **topology.settings)
+                  http_listen=str(spec.http), log_level=spec.log_level, ca=ca, **topology.settings)
         add_accounts(spec.data_dir, accounts)
-    except (ConfigError, OSError) as exc:
+    except (ConfigError, OSError, PkiError) as exc:
         raise LaunchError(f"node {spec.node_id}: cannot create {spec.data_dir}: {exc}") from None
     return True
 
@@ -126,10 +149,13 @@ class Federation:
     # operator adds the first account with 'govnet user add … --data-dir DIR').
     accounts: Callable[[NodeSpec], Sequence[AccountSpec]] = field(default=lambda spec: ())
 
+    pki: CityPki | None = None
+
     def prepare(self) -> list[str]:
-        """Create missing data directories; the ids of the nodes created."""
+        """The city's PKI, then missing data directories; the ids of the nodes created."""
+        self.pki = federation_pki(self.topology)
         return [spec.node_id for spec in self.topology.nodes
-                if prepare_node(spec, self.topology, self.accounts(spec))]
+                if prepare_node(spec, self.topology, self.pki.ca, self.accounts(spec))]
 
     def _spawn(self, spec: NodeSpec) -> Member:
         log_path = spec.data_dir / LOG_FILE

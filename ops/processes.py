@@ -80,9 +80,10 @@ def add_accounts(data_dir: Path, accounts: Sequence[AccountSpec]) -> None:
         store.close()
 
 
-def tool_token(data_dir: Path, address: str, login: str = "govnet-tool") -> str:
+def tool_token(data_dir: Path, address: str, login: str = "govnet-tool", certs: Path | None = None) -> str:
     """A token for a tool driving a node it started itself (a benchmark): an account for every
-    department with signing power and ops, its password random and never shown."""
+    department with signing power and ops, its password random and never shown. ``certs``: the
+    tool's client certificate folder (mutual TLS)."""
     import secrets
 
     from govnet.node.rpc.client import GovnetClient
@@ -90,19 +91,30 @@ def tool_token(data_dir: Path, address: str, login: str = "govnet-tool") -> str:
     password = secrets.token_urlsafe(16)
     add_accounts(data_dir, [AccountSpec(login, ("window_clerk", "chief_representative", "ops", "supervisor"),
                                         password, name="工具", departments=("*",))])
-    with GovnetClient(address, token="") as client:
+    with GovnetClient(address, token="", certs=certs) as client:
         return client.login(login, password).token
 
 
+CA_ENV = "GOVNET_CA_DIR"  # the CA that init_node (and 'govnet pki issue') uses when none is named
+
+
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,
-              listen: str = "127.0.0.1:0", **options: Any) -> Path:
-    """What 'govnet node init' does, from Python."""
+              listen: str = "127.0.0.1:0", *, ca: Path | None = None, **options: Any) -> Path:
+    """What 'govnet node init' does, from Python, and the node's enrolment: its key made in its
+    data directory and a certificate issued by the CA in ``ca`` (default ``$GOVNET_CA_DIR``).
+    With ``tls={"plaintext": True}`` in ``options`` there is no certificate; with neither, the
+    node is initialised without one and refuses to start until it is enrolled."""
     from datetime import datetime
+
+    from govnet.ops.pki import enrol_node
 
     config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent, **options)
     directory.mkdir(parents=True, exist_ok=True)
     Store.create(directory, config.node_id, config.level, datetime.now(UTC)).close()
     write_config(config)
+    ca = ca or (Path(os.environ[CA_ENV]) if os.environ.get(CA_ENV) else None)
+    if not config.tls.plaintext and ca is not None:
+        enrol_node(directory, config.node_id, config.level.value, ca)
     return directory
 
 

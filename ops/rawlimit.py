@@ -97,10 +97,12 @@ def count_rows(db: Path) -> int:
         conn.close()
 
 
-def spawn_raw(db: Path, max_seconds: float = DEFAULT_MAX_SECONDS, timeout: float = 20.0) -> ServerProcess:
-    """Start the raw-limit server as its own process and wait until it serves."""
+def spawn_raw(db: Path, max_seconds: float = DEFAULT_MAX_SECONDS, timeout: float = 20.0,
+              tls: Path | None = None) -> ServerProcess:
+    """Start the raw-limit server as its own process and wait until it serves (``tls``: its
+    certificate folder, to serve mutual TLS like the node)."""
     return spawn_server(["govnet.ops.rawlimit", str(db), "--max-seconds", str(max_seconds)], BANNER,
-                        db.parent / "rawlimit.stderr.log", timeout)
+                        db.parent / "rawlimit.stderr.log", timeout, tls=tls)
 
 
 def main(argv: list[str] | None = None) -> None:

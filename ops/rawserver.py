@@ -34,14 +34,27 @@ def open_raw_db(path: Path, schema: str) -> sqlite3.Connection:
     return conn
 
 
+TLS_ENV = "GOVNET_RAW_TLS"  # a folder like a node's tls/ (node.key, node.crt, ca.crt): serve mutual TLS
+
+
 async def serve_until_stopped(handler: grpc.GenericRpcHandler, listen: str, max_seconds: float, banner: str) -> None:
     """Serve ``handler`` and print ``banner`` followed by the bound address; stop on SIGTERM or
-    SIGINT, when the parent process goes away, or after ``max_seconds``."""
+    SIGINT, when the parent process goes away, or after ``max_seconds``. With ``$GOVNET_RAW_TLS``
+    it serves mutual TLS exactly as a node does (client certificate required), so the raw limit
+    pays for the same handshakes and encryption."""
     from govnet.node.process.build import SERVER_OPTIONS  # the node's exact server options
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(listen)
+    tls = os.environ.get(TLS_ENV)
+    if tls:
+        folder = Path(tls)
+        credentials = grpc.ssl_server_credentials(
+            [((folder / "node.key").read_bytes(), (folder / "node.crt").read_bytes())],
+            root_certificates=(folder / "ca.crt").read_bytes(), require_client_auth=True)
+        port = server.add_secure_port(listen, credentials)
+    else:
+        port = server.add_insecure_port(listen)
     if port == 0:
         raise SystemExit(f"{banner.strip()}: cannot listen on {listen}")
     await server.start()
@@ -68,11 +81,17 @@ class ServerProcess:
         stop_process(self.proc, timeout)
 
 
-def spawn_server(module_args: list[str], banner: str, log_path: Path, timeout: float = 20.0) -> ServerProcess:
-    """Run ``python -m MODULE ARGS…`` and wait until it prints ``banner`` and its address."""
+def spawn_server(module_args: list[str], banner: str, log_path: Path, timeout: float = 20.0,
+                 tls: Path | None = None) -> ServerProcess:
+    """Run ``python -m MODULE ARGS…`` and wait until it prints ``banner`` and its address
+    (``tls``: its certificate folder, to serve mutual TLS)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop(TLS_ENV, None)
+    if tls is not None:
+        env[TLS_ENV] = str(tls)
     with open(log_path, "a") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen([sys.executable, "-m", *module_args], stdout=subprocess.PIPE, stderr=log,
-                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                text=True, env=env)
     found = read_banner(proc, re.compile(re.escape(banner) + r"(\S+)"), timeout)
     if found:
         return ServerProcess(proc, found.group(1))

@@ -13,7 +13,8 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient, save_token
 from govnet.node.store import statistics as stat_rows
-from govnet.ops.processes import init_node
+from govnet.ops.pki import enrol_client, init_ca
+from govnet.ops.processes import CA_ENV, init_node
 
 from support.accounts import add_tester
 from support.helpers import MORNING, store_of
@@ -32,6 +33,24 @@ def token_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("GOVNET_TOKEN_FILE", None)
     else:
         os.environ["GOVNET_TOKEN_FILE"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def city_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One city PKI for the session: every node a test initialises is enrolled with its root CA
+    ($GOVNET_CA_DIR, read by init_node) and every client presents its ops certificate
+    ($GOVNET_CERTS, read by GovnetClient and the CLI), so nodes run with mutual TLS as in production."""
+    base = tmp_path_factory.mktemp("city-pki")
+    init_ca(base / "ca", "371100")
+    enrol_client(base / "client", "tests", "ops", base / "ca")
+    saved = {k: os.environ.get(k) for k in (CA_ENV, "GOVNET_CERTS")}
+    os.environ[CA_ENV], os.environ["GOVNET_CERTS"] = str(base / "ca"), str(base / "client")
+    yield base
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

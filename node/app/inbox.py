@@ -287,9 +287,9 @@ class Inbox:
             env.payload.decode()
         except UnicodeDecodeError:
             raise ApplyError("the payload is not UTF-8 text") from None
-        # Catalog versions flow only down: one that comes up from a child is refused.
-        if env.kind == "catalog" and link != parent_id(self.store.meta.node_id):
-            raise ApplyError(f"a catalog version comes only from its parent, not from {link}")
+        # Catalog versions and revocation lists flow only down: one that comes up from a child is refused.
+        if env.kind in ("catalog", "revocation") and link != parent_id(self.store.meta.node_id):
+            raise ApplyError(f"a {env.kind} comes only from its parent, not from {link}")
 
     # --- quarantine ---
 

@@ -26,10 +26,10 @@ above it to do the same (``replication.notify_owners_above``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from govnet.federation.tree import NodeIdError, check_child, level_of, parent_id
 from govnet.node.app.inbox import Inbox
@@ -244,14 +244,28 @@ class UpLink:
             link_store.save_link_state(s, state)
 
 
+class ChildFeed(Protocol):
+    """Something a parent keeps its children supplied with, sent on a hello whenever the child
+    may lack it (the certificates to seal applicants to: ``node.app.keyring``), so children that
+    registered before it existed, or before it changed, catch up by themselves."""
+
+    def lacks(self, child: str) -> bool: ...
+
+    def send_held(self, s: Unit, child: str, now: datetime) -> None: ...
+
+
 class ChildrenSide:
     """What this node offers its children (implements ``sync.transport.base.Parent``)."""
 
-    def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings) -> None:
+    def __init__(self, store: Store, inbox: Inbox, clock: Clock, settings: SyncSettings,
+                 on_registered: Callable[[Unit, str, datetime], None] | None = None,
+                 feeds: Sequence[ChildFeed] = ()) -> None:
         self.store = store
         self.inbox = inbox
         self.clock = clock
         self.settings = settings
+        self.on_registered = on_registered  # (session, child, now): a new child gets what it lacks (revocation lists)
+        self.feeds = tuple(feeds)  # what a child may lack whatever its registration (certificates)
         self.admission = Admission(settings.admission_limit)
         self._seen: dict[str, tuple[int, datetime]] = {}  # child -> (incarnation, last recorded)
         # child -> (this node's incarnation, positions handed to it in pull replies): a child's
@@ -277,7 +291,8 @@ class ChildrenSide:
         catalog = self.store.catalog()
         behind = {i: v for i, v in catalog.releases.items() if hello.catalog_releases.get(i, 0) < v}
         seen = self._seen.get(hello.node_id)
-        if not behind and seen is not None and seen[0] == hello.incarnation and now - seen[1] < LAST_SEEN_EVERY:
+        lacking = [f for f in self.feeds if f.lacks(hello.node_id)]
+        if not behind and not lacking and seen is not None and seen[0] == hello.incarnation and now - seen[1] < LAST_SEEN_EVERY:
             # Nothing to record: a child says hello on every exchange, and a write (with its
             # fsync) each time would cost more than the exchange itself.
             return HelloReply(meta.node_id, meta.level.value, PROTOCOL_VERSION, meta.incarnation, catalog.version)
@@ -288,14 +303,21 @@ class ChildrenSide:
                                 protocol_version=hello.protocol_version, catalog_version=hello.catalog_version,
                                 registered_at=utc_text(now), last_seen=utc_text(now))
                 log.info("child registered", extra={"link": hello.node_id})
+                if self.on_registered is not None:
+                    self.on_registered(s, hello.node_id, now)
             elif row.incarnation < hello.incarnation:
                 # Restored from a backup: it forgot the cases it took since, and their decisions.
+                if self.on_registered is not None:
+                    self.on_registered(s, hello.node_id, now)  # and lists it may not have held then
                 sent = send_copies(s, meta, hello.node_id, now)
                 told = notify_owners_above(s, meta, hello.node_id, now)
                 log.warning("child restored as a new incarnation: sending back the cases owned here, "
                             "telling the owners above", extra={"link": hello.node_id, "old": row.incarnation,
                                                                "new": hello.incarnation, "cases": sent,
                                                                "owners": told})
+            for feed in lacking:
+                if feed.lacks(hello.node_id):  # (registering may have sent it already)
+                    feed.send_held(s, hello.node_id, now)
             row.incarnation, row.catalog_version, row.last_seen = hello.incarnation, hello.catalog_version, utc_text(now)
             s.add(row)
             pending = link_store.catalogs_pending(s, hello.node_id)

@@ -23,6 +23,9 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               its owner, after the origin came back as a new incarnation (restored from a
               backup, it forgot the cases it took since and their decisions). The origin takes
               it only if it lacks the case or holds fewer of its events: never a regression.
+``revocation`` (to every descendant) a CA's revocation list (see ``node.app.revocations``).
+``applicant`` (to the owner)     the applicant sealed to the owner, from the receiving node, when
+              the case went without it (``node.app.keyring``: no certificate known then).
 ``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own
               that originated in its subtree (the parent of the restored node sends it).
 
@@ -44,7 +47,9 @@ outbox, so their effects are queued again end to end, with fresh identities:
   takes the newer owner's copy and holds it as an earlier owner.
 
 Personal data travels only in ``transfer`` and ``copy``, along the path between the
-receiving node and the owner, and is stored only by the origin and the owners.
+receiving node and the owner, and is stored only by the origin and the owners: the sender seals
+it to the target (``node.app.keyring``, which the node puts in every session's ``info``), relays
+carry the box, and the target opens it when it applies the case.
 
 Applying is idempotent: link cursors drop repeats on each hop; the final target keeps the
 identity and payload hash of everything it applied, forever (the same identity with
@@ -63,6 +68,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -180,9 +186,30 @@ def send_summary(s: Unit, meta: StoreMeta, target: str, case: CaseSnapshot, prio
          now=now)
 
 
+class Sealer(Protocol):
+    """The node's keyring, as replication needs it (``node.app.keyring.Keyring``)."""
+
+    def leaving(self, s: Unit, case: CaseSnapshot, target: str, now: datetime) -> CaseSnapshot: ...
+
+    def open_case(self, case: CaseSnapshot) -> CaseSnapshot: ...
+
+
+def _keyring(s: Unit) -> Sealer | None:
+    keyring: Sealer | None = s.info.get("keyring")
+    return keyring
+
+
+def _whole_case_for(s: Unit, row: CaseRow, target: str, now: datetime) -> tuple[CaseSnapshot, tuple[CaseEvent, ...]]:
+    """The case and its history as they may leave this node for ``target``: the applicant sealed
+    to it (or withheld, and owed). A store built without a keyring (no node around it) sends it as held."""
+    case, events = replicas.whole_case(s, row)
+    keyring = _keyring(s)
+    return (keyring.leaving(s, case, target, now) if keyring is not None else case), events
+
+
 def hand_over(s: Unit, meta: StoreMeta, row: CaseRow, target: str, now: datetime, priority: int) -> None:
     """Send the whole case to ``target``, which becomes its owner."""
-    send(s, meta, target=target, message=TransferMessage(*replicas.whole_case(s, row)), case_key=row.receipt,
+    send(s, meta, target=target, message=TransferMessage(*_whole_case_for(s, row, target, now)), case_key=row.receipt,
          priority=priority, now=now)
 
 
@@ -192,7 +219,7 @@ def resend_handed_over(s: Unit, meta: StoreMeta, now: datetime) -> int:
     for row in replicas.cases_owned_elsewhere(s, meta.node_id):
         if next_hop(meta.node_id, row.owner).direction is not Direction.UP:
             continue
-        send(s, meta, target=row.owner, message=TransferMessage(*replicas.whole_case(s, row), recovery=True),
+        send(s, meta, target=row.owner, message=TransferMessage(*_whole_case_for(s, row, row.owner, now), recovery=True),
              case_key=row.receipt, priority=NORMAL, now=now)
         sent += 1
     return sent
@@ -202,7 +229,8 @@ def send_copies(s: Unit, meta: StoreMeta, subtree: str, now: datetime) -> int:
     """Send every case owned here that originated in ``subtree`` (a restored node's) back to its origin."""
     sent = 0
     for row in replicas.cases_owned_from(s, meta.node_id, subtree):
-        send(s, meta, target=row.origin, message=CopyMessage(*replicas.whole_case(s, row)), case_key=row.receipt,
+        send(s, meta, target=row.origin, message=CopyMessage(*_whole_case_for(s, row, row.origin, now)),
+             case_key=row.receipt,
              priority=NORMAL, now=now)
         sent += 1
     return sent
@@ -274,6 +302,7 @@ class Replicator:
     def __init__(self, meta: StoreMeta, desk: RequestHandler, publish_catalog: Any, *,
                  kinds: Mapping[str, Callable[[Unit, Any], None]] | None = None,
                  requests: Mapping[str, Callable[[Unit, CaseRow, dict[str, Any], datetime], None]] | None = None,
+                 down: Mapping[str, Callable[[Unit, Any, datetime], None]] | None = None,
                  ) -> None:
         self.meta = meta
         self.desk = desk
@@ -287,6 +316,9 @@ class Replicator:
         # Requests that are not lifecycle actions, by action (``evaluate``: node.app.supervision);
         # the desk applies them, and records a refusal like any other.
         self.requests: Mapping[str, Callable[[Unit, CaseRow, dict[str, Any], datetime], None]] = requests or {}
+        # Kinds every node applies and passes down to its children itself, given the decoded
+        # message (``revocation``: node.app.revocations).
+        self.down: Mapping[str, Callable[[Unit, Any, datetime], None]] = down or {}
 
     def process(self, s: Unit, env: Envelope, now: datetime) -> None:
         """Apply ``env`` here and/or pass it on. Raises ``ApplyError`` to quarantine it."""
@@ -301,6 +333,12 @@ class Replicator:
             return
         if env.kind in self.kinds:
             self._other_kind(s, env, now)
+            return
+        if env.kind in self.down:
+            try:
+                self.down[env.kind](s, _decode(env), now)
+            except ValueError as exc:
+                raise ApplyError(f"{env.kind}: {exc}") from None
             return
         if env.kind not in (*TARGETED, SummaryMessage.KIND):
             raise ApplyError(f"unknown envelope kind {env.kind!r}")
@@ -332,7 +370,7 @@ class Replicator:
             vouch(env.origin, (restored,), "a restored notice")
             send_copies(s, self.meta, restored, now)
         else:
-            message = _decode_case(env)
+            message = _opened(s, _decode_case(env))
             vouch_case(env, message.case)
             arrival = _ARRIVALS[env.kind]
             if isinstance(message, TransferMessage) and message.recovery:
@@ -456,6 +494,14 @@ class Replicator:
             return
         for child in replicas.child_ids(s):
             send_catalog(s, self.meta, child, message.version, message.issuer, items, now)
+
+
+def _opened(s: Unit, message: WholeCase) -> WholeCase:
+    """``message`` with an applicant sealed to this node opened (it is the target)."""
+    keyring = _keyring(s)
+    if keyring is None or message.case.personal is None or isinstance(message, EventMessage):
+        return message
+    return replace(message, case=keyring.open_case(message.case))
 
 
 def _decode(env: Envelope) -> AnyMessage:

@@ -11,7 +11,11 @@ A case travels as ``CaseSnapshot``: an explicit list of fields (``CASE_FIELDS``)
 column of the case table". Adding a column to a table therefore does not change the wire;
 sending it too is a decision taken here. The personal data (name, ID number, phone) is a
 separate part, carried only by the kinds that go along the path between the receiving node
-and the owner (``transfer``, ``copy``).
+and the owner (``transfer``, ``copy``), and there normally *sealed* to the target
+(``node.domain.sealed``): the case's ``sealed_applicant`` key holds a box only the target opens,
+in place of the three clear fields. Clear fields are still read (from senders before sealing,
+and from nodes without a certificate, which cannot be sealed to); which form a node writes is
+decided where the envelope is made (``node.app.keyring``), never by a relay.
 
 Decoding is lenient where the past requires it and strict where the meaning requires it:
 keys this code does not know are ignored (a newer sender may add some), a field that older
@@ -34,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from govnet.node.domain.sealed import Sealed, SealError
 from govnet.node.domain.statistics import COUNTERS
 
 WIRE_VERSION = 1
@@ -95,6 +100,7 @@ CASE_FIELDS = (
     "possible_duplicate", "duplicate_of", "event_count", "updated_at",
 )
 PERSONAL_FIELDS = ("applicant_name", "applicant_id", "applicant_phone")
+SEALED_FIELD = "sealed_applicant"  # the wire key of a sealed applicant (``node.domain.sealed``)
 # What senders before a field existed meant by its absence.
 _CASE_DEFAULTS: dict[str, Any] = {"catalog_issuer": ""}
 
@@ -106,6 +112,18 @@ class Personal:
     applicant_name: str
     applicant_id: str
     applicant_phone: str
+
+    def plain(self) -> bytes:
+        """What is sealed: the three fields as the wire's JSON."""
+        return dumps({f: getattr(self, f) for f in PERSONAL_FIELDS})
+
+    @classmethod
+    def from_plain(cls, data: bytes) -> Personal:
+        body = _loads(data)
+        values = [v for v in (body.get(f) for f in PERSONAL_FIELDS) if isinstance(v, str)]
+        if len(values) != len(PERSONAL_FIELDS):
+            raise MessageError("a sealed applicant opened to something else than name, ID number and phone")
+        return cls(*values)
 
 
 @dataclass(frozen=True)
@@ -146,7 +164,7 @@ class CaseSnapshot:
     duplicate_of: str
     event_count: int
     updated_at: str
-    personal: Personal | None = None
+    personal: Personal | Sealed | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], personal: bool = True) -> CaseSnapshot:
@@ -161,12 +179,22 @@ class CaseSnapshot:
                          for f in CASE_FIELDS}
             if not isinstance(state["receipt"], str) or not isinstance(state["owner_epoch"], int):
                 raise MessageError("a case needs a receipt (text) and an owner epoch (integer)")
-            carried = personal and PERSONAL_FIELDS[0] in values
-            state["personal"] = Personal(*(values[f] for f in PERSONAL_FIELDS)) if carried else None
+            state["personal"] = None
+            if personal and values.get(SEALED_FIELD) is not None:
+                try:
+                    state["personal"] = Sealed.from_dict(values[SEALED_FIELD])
+                except SealError as exc:
+                    raise MessageError(str(exc)) from None
+            elif personal and PERSONAL_FIELDS[0] in values:
+                state["personal"] = Personal(*(values[f] for f in PERSONAL_FIELDS))
             return _built(cls, state)
 
         built: CaseSnapshot = _decoding("case", build)
         return built
+
+    def with_personal(self, personal: Personal | Sealed | None) -> CaseSnapshot:
+        """The same state with ``personal`` in place of what it carries (sealing, opening)."""
+        return replace(self, personal=personal)
 
     def public(self) -> CaseSnapshot:
         """The same state without the personal data (for summaries and for ancestors)."""
@@ -175,7 +203,9 @@ class CaseSnapshot:
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)  # the fields are CASE_FIELDS and ``personal``: one copy, no lookups by name
         del out["personal"]
-        if self.personal is not None:
+        if isinstance(self.personal, Sealed):
+            out[SEALED_FIELD] = self.personal.to_dict()
+        elif self.personal is not None:
             out.update(applicant_name=self.personal.applicant_name, applicant_id=self.personal.applicant_id,
                        applicant_phone=self.personal.applicant_phone)
         return out
@@ -559,11 +589,86 @@ class AuditHeadMessage:
         return built
 
 
+@dataclass(frozen=True)
+class RevocationMessage:
+    """A CA's revocation list, down to every descendant: ``bundle`` is the signed X.509 CRL
+    followed by the CA's certificate, in PEM (``ops.pki``); ``issuer`` is the subtree the CA
+    speaks for and ``number`` the CRL's number (each node keeps the highest per issuer, and
+    checks the signature before it believes either)."""
+
+    KIND: ClassVar[str] = "revocation"
+    issuer: str
+    number: int
+    bundle: str
+
+    def encode(self) -> bytes:
+        return dumps({"issuer": self.issuer, "number": self.number, "bundle": self.bundle})
+
+    @classmethod
+    def decode(cls, data: bytes) -> RevocationMessage:
+        body = _loads(data)
+
+        def build() -> RevocationMessage:
+            if not isinstance(body["number"], int) or not isinstance(body["bundle"], str):
+                raise MessageError("number must be a whole number and bundle text")
+            return cls(str(body["issuer"]), body["number"], body["bundle"])
+
+        built: RevocationMessage = _decoding(cls.KIND, build)
+        return built
+
+
+@dataclass(frozen=True)
+class CertificatesMessage:
+    """A node's certificate chain and its ancestors', in PEM, down to a child (so it can seal
+    applicants to them: ``node.app.keyring``). Each is checked against the city's root before
+    it is believed."""
+
+    KIND: ClassVar[str] = "certificates"
+    bundle: str
+
+    def encode(self) -> bytes:
+        return dumps({"bundle": self.bundle})
+
+    @classmethod
+    def decode(cls, data: bytes) -> CertificatesMessage:
+        bundle = _loads(data).get("bundle")
+        if not isinstance(bundle, str) or not bundle:
+            raise MessageError("the bundle is not PEM text")
+        return cls(bundle)
+
+
+@dataclass(frozen=True)
+class ApplicantMessage:
+    """A case's applicant, sealed to its owner, from the node that received the case: sent when
+    the owner could not be given it with the case (its certificate was not known then, or it
+    took the case over without it). The owner fills an applicant it lacks; one it holds stays."""
+
+    KIND: ClassVar[str] = "applicant"
+    receipt: str
+    sealed: Sealed
+
+    def encode(self) -> bytes:
+        return dumps({"receipt": self.receipt, SEALED_FIELD: self.sealed.to_dict()})
+
+    @classmethod
+    def decode(cls, data: bytes) -> ApplicantMessage:
+        body = _loads(data)
+        receipt = body.get("receipt")
+        if not isinstance(receipt, str) or not receipt:
+            raise MessageError("applicant: the receipt is not text")
+        try:
+            return cls(receipt, Sealed.from_dict(body.get(SEALED_FIELD)))
+        except SealError as exc:
+            raise MessageError(str(exc)) from None
+
+
 AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
-              | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage)
+              | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage | RevocationMessage
+              | CertificatesMessage | ApplicantMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
     m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
-                        CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage)
+                        CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage, RevocationMessage,
+                        CertificatesMessage, ApplicantMessage)
 }
 
 

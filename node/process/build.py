@@ -16,9 +16,13 @@ collaborators in its constructor, in this order:
 5. the link sides (the up-link toward the parent, none for the city; the children's
    side), the link driver when there is a transport to the parent, the statistics
    ledger and the metrics;
-6. when serving: the HTTP port's socket bound first when ``http.listen`` is set (a port in
-   use stops the start before the gRPC server exists), then the gRPC server with every
-   service (``node.rpc.services``) bound to ``node.listen``, then the HTTP app over it.
+6. when serving: the node's TLS material (``node.process.tls``; refused to start without it
+   unless ``tls.plaintext = true``), the revocation lists it holds (``node.app.revocations``,
+   also given to the replicator, which applies new ones), the verifier of peers
+   (``node.rpc.peer``); then the HTTP port's socket bound first when ``http.listen`` is set (a
+   port in use stops the start before the gRPC server exists), then the gRPC server with every
+   service (``node.rpc.services``) behind the boundary and the authentication interceptor,
+   bound to ``node.listen`` with mutual TLS, then the HTTP app over it.
 
 The real process (``node.process.server``) builds with the gRPC transport and serves;
 the in-process simulation (tests/support/simulation.py) builds the same graph with the
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import grpc
@@ -44,19 +48,24 @@ from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk
 from govnet.node.app.inbox import CAPACITY as INBOX_CAPACITY
 from govnet.node.app.inbox import Inbox
+from govnet.node.app.keyring import Keyring
 from govnet.node.app.links import ChildrenSide, UpLink, catalog_publisher
 from govnet.node.app.replication import Replicator
+from govnet.node.app.revocations import Revocations
 from govnet.node.app.statistics_ledger import StatsLedger
 from govnet.node.app.supervision import APPEAL_DECIDED, EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock, SystemClock
+from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
+from govnet.node.process.tls import NodeTls, TlsError, load_node_tls
 from govnet.node.rpc.boundary import Boundary
+from govnet.node.rpc.peer import AuthInterceptor, Verifier
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
-from govnet.node.store.unit import StoreError
+from govnet.node.store.unit import StoreError, Unit
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.base import Transport
 
@@ -111,6 +120,8 @@ class Node:
     metrics: NodeMetrics
     served: Served | None  # None when built without servers (a simulation, a bench's backlog)
     audit: AuditTrail  # this node's audit chain head, sent up on the statistics rhythm
+    revocations: Revocations
+    tls: NodeTls | None  # None: plaintext, or built without servers
 
     @property
     def flush_interval(self) -> timedelta:
@@ -136,17 +147,37 @@ def open_store(config: NodeConfig) -> tuple[WorkCalendar, Store]:
     return calendar, store
 
 
+def node_tls(config: NodeConfig) -> NodeTls | None:
+    """The node's TLS material, or None when the configuration asks for plaintext (raises ``StartError``)."""
+    if config.tls.plaintext:
+        return None
+    try:
+        return load_node_tls(config.data_dir, config.tls.ca, config.tls.cert, config.tls.key, config.node_id)
+    except TlsError as exc:
+        raise StartError(str(exc)) from None
+
+
 def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *, serve: bool = True,
-               apply_inline: bool = False, inbox_capacity: int = INBOX_CAPACITY) -> Node:
+               apply_inline: bool = False, inbox_capacity: int = INBOX_CAPACITY, tls: NodeTls | None = None) -> Node:
     """Open the node's store and build everything over it (raises ``StartError``).
 
     ``transport``: the way to the parent (None: no link driver). ``apply_inline``: apply
     received envelopes before answering (a simulation's determinism) rather than from the
-    process's apply task. ``serve``: build and bind the gRPC and HTTP servers.
+    process's apply task. ``serve``: build and bind the gRPC and HTTP servers (with ``tls``, or
+    the TLS material the configuration names, read here when not given).
     ``inbox_capacity``: envelopes waiting to be applied before children are told to back off.
     """
+    if serve and tls is None:
+        tls = node_tls(config)
     calendar, store = open_store(config)
     use_configured_algorithm(store, config.audit_hash)
+    revocations = Revocations(store, tls.root_certificate if tls is not None else None)
+    # The applicant is sealed to its owner (node.app.keyring): whatever runs in one of this
+    # store's units of work finds the keyring in the session's info.
+    keyring = Keyring.load(config.node_id, config.data_dir, config.tls.ca, config.tls.cert, config.tls.key,
+                           revoked=revocations.revoked, clock=lambda: datetime.now(UTC))
+    keyring.meta = store.meta
+    store.session_info["keyring"] = keyring
     settings = config.supervision
     outbox_filled = Wakeup()
     # Tokens expire in wall time: a simulated clock (tests, simulations jump days) must not end a shift.
@@ -158,13 +189,21 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     complaints = ComplaintDesk(store, calendar, clock, settings, outbox_filled=outbox_filled)
     meta = store.meta
     replicator = Replicator(meta, desk, catalog_publisher(store),
-                            kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload)},
+                            kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload),
+                                   ApplicantMessage.KIND: keyring.take},
                             requests={EVALUATE: supervisor.evaluate_request,
-                                      APPEAL_DECIDED: supervisor.decide_appeal_request})
+                                      APPEAL_DECIDED: supervisor.decide_appeal_request},
+                            down={RevocationMessage.KIND: revocations.apply,
+                                  CertificatesMessage.KIND: keyring.apply})
     inbox = Inbox(store, replicator, clock, apply_inline=apply_inline, capacity=inbox_capacity,
                   outbox_filled=outbox_filled)
     uplink = UpLink(store, inbox, clock, config.sync) if parent_id(config.node_id) else None
-    children = ChildrenSide(store, inbox, clock, config.sync)
+
+    def on_registered(s: Unit, child: str, now: datetime) -> None:  # what a new child lacks
+        revocations.send_held(s, child, now)
+        keyring.send_held(s, child, now)
+
+    children = ChildrenSide(store, inbox, clock, config.sync, on_registered=on_registered, feeds=(keyring,))
     driver = None
     if uplink is not None and transport is not None:
         driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,
@@ -172,18 +211,23 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     ledger = StatsLedger(store, calendar, config.statistics)
     audit = AuditTrail(store, config.statistics)
     flush = timedelta(seconds=config.sync.flush_interval_s)
-    metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals)
+    # Certificates are valid in real time, whatever clock a test gives the node.
+    verifier = Verifier(revocations.revoked, SystemClock(), plaintext=tls is None)
+    metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals, verifier=verifier, tls=tls,
+                           plaintext=serve and tls is None, revoked=revocations.count)
     served = None
     if serve:
         http_socket = None
         try:
             http_socket = _bind_http(config.http_listen) if config.http_listen is not None else None
-            # metrics outside the boundary: it counts what the boundary answers, undecodable requests too
-            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary()])
+            # metrics outside the boundary: it counts what the boundary answers, undecodable requests
+            # too; the boundary outside authentication, so a refusal is answered by its rules as well
+            server = grpc.aio.server(options=SERVER_OPTIONS,
+                                     interceptors=[metrics.rpc, Boundary(), AuthInterceptor(verifier)])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     accounts=accounts, flush_interval=flush)
-            port = _bind(server, config)
+            port = _bind(server, config, tls)
         except StartError:
             if http_socket is not None:
                 http_socket.close()
@@ -197,12 +241,15 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
             http = HttpServer(build_app(endpoints.routes(), config.http), http_socket, config.http)
         served = Served(server, services, port, http, endpoints)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
-                uplink, children, driver, ledger, metrics, served, audit)
+                uplink, children, driver, ledger, metrics, served, audit, revocations, tls)
 
 
-def _bind(server: grpc.aio.Server, config: NodeConfig) -> int:
+def _bind(server: grpc.aio.Server, config: NodeConfig, tls: NodeTls | None) -> int:
     try:
-        port = server.add_insecure_port(str(config.listen))
+        if tls is None:
+            port = server.add_insecure_port(str(config.listen))
+        else:
+            port = server.add_secure_port(str(config.listen), tls.server_credentials())
     except RuntimeError:
         port = 0
     if port == 0:

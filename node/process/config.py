@@ -12,7 +12,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class NodeConfig:
     http_listen: Address | None = None  # /metrics, /healthz, /readyz, /status (None: not served)
     audit_hash: str = DEFAULT_ALGORITHM  # the audit chain's hash (sha256 | sm3), for a store with no events yet
     http: HttpSettings = HttpSettings()
+    tls: TlsSettings = field(default_factory=lambda: TlsSettings())
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -97,12 +98,29 @@ class NodeConfig:
         out["http"] = dataclasses.asdict(self.http)
         if self.http_listen is not None:
             out["http"]["listen"] = str(self.http_listen)
+        out["tls"] = self.tls.to_toml()
         out["sync"] = dataclasses.asdict(self.sync)
         out["supervision"] = dataclasses.asdict(self.supervision)
         out["statistics"] = dataclasses.asdict(self.statistics)
         if self.audit_hash != DEFAULT_ALGORITHM:
             out["audit"] = {"hash": self.audit_hash}
         return out
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """[tls]: mutual TLS by default. The node's key, its certificate (the leaf, then the issuing
+    intermediate if any) and the city's root certificate, relative to the data directory;
+    ``plaintext = true`` turns TLS off (a local test or demo only: logged and exported as
+    ``govnet_tls_plaintext 1``)."""
+
+    plaintext: bool = False
+    ca: str = "tls/ca.crt"
+    cert: str = "tls/node.crt"
+    key: str = "tls/node.key"
+
+    def to_toml(self) -> dict[str, Any]:
+        return {"plaintext": True} if self.plaintext else {"ca": self.ca, "cert": self.cert, "key": self.key}
 
 
 @dataclass(frozen=True)
@@ -119,7 +137,7 @@ _HTTP_SECONDS = Number(float, 0.1, 300.0)  # http.handler_timeout_s, http.head_d
 
 # Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
 # converting an environment override (always text) and building the settings all read this.
-SCHEMA: dict[str, dict[str, type[str] | Number]] = {
+SCHEMA: dict[str, dict[str, type[str] | type[bool] | Number]] = {
     "node": {"id": str, "level": str, "listen": str, "parent": str},
     "intake": {"duplicate_window_days": _DUPLICATE_WINDOW},
     "calendar": {"override_dir": str},
@@ -135,6 +153,7 @@ SCHEMA: dict[str, dict[str, type[str] | Number]] = {
     },
     "http": {"listen": str, "handler_timeout_s": _HTTP_SECONDS, "head_deadline_s": _HTTP_SECONDS},
     "audit": {"hash": str},
+    "tls": {"plaintext": bool, "ca": str, "cert": str, "key": str},
     "supervision": {
         "warn_working_days": Number(int, 0, 30),
         "scan_interval_s": Number(float, 0.05, 86_400.0),
@@ -200,7 +219,12 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
                 known = ", ".join(env_name(section, k) for k in sorted(keys))
                 raise ConfigError(f"{var}: no setting {section}.{key}; known for [{section}]: {known}")
             rule = keys[key]
-            kind = rule.kind if isinstance(rule, Number) else str
+            kind = rule.kind if isinstance(rule, Number) else rule
+            if kind is bool:
+                if text.strip().lower() not in ("true", "false", "1", "0"):
+                    raise ConfigError(f"{var} ({section}.{key}): {text!r} is not true or false")
+                out.setdefault(section, {})[key] = text.strip().lower() in ("true", "1")
+                continue
             try:
                 value: Any = kind(text.strip()) if kind is not str else text
             except ValueError:
@@ -225,6 +249,7 @@ def build_config(
     supervision: dict[str, Any] | None = None,
     statistics: dict[str, Any] | None = None,
     audit_hash: str = DEFAULT_ALGORITHM,
+    tls: dict[str, Any] | None = None,
 ) -> NodeConfig:
     """Validate the parts of a configuration and assemble it."""
     try:
@@ -267,7 +292,19 @@ def build_config(
         http_listen=parse_address(http_listen, "http.listen") if http_listen else None,
         audit_hash=audit_hash,
         http=_http_settings(http or {}),
+        tls=build_tls(tls or {}),
     )
+
+
+def build_tls(raw: Mapping[str, Any]) -> TlsSettings:
+    """The [tls] section, each key of its type (a file name is text; plaintext is true or false)."""
+    for key, value in raw.items():
+        expected = SCHEMA["tls"].get(key)
+        if expected is bool and not isinstance(value, bool):
+            raise ConfigError(f"tls.{key}: {value!r} is not true or false")
+        if expected is str and (not isinstance(value, str) or not value):
+            raise ConfigError(f"tls.{key}: {value!r} is not a file name")
+    return TlsSettings(**dict(raw))
 
 
 def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> NodeConfig:
@@ -315,6 +352,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
             http_listen=_text(raw.get("http", {}).get("listen"), "http.listen"),
             audit_hash=str(raw.get("audit", {}).get("hash", DEFAULT_ALGORITHM)),
             http={k: v for k, v in raw.get("http", {}).items() if k != "listen"},
+            tls=raw.get("tls", {}),
         )
     except ConfigError as exc:
         # Name the variable when the bad value came from the environment, not the file.

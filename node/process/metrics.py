@@ -41,10 +41,13 @@ from govnet.federation.authority import Reason
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.links import LinkReport, UpLink, link_reports
 from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.certificates import EXPIRED, OUTSIDE_SUBTREE, REVOKED, UNKNOWN, WRONG_NODE
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
+from govnet.node.process.tls import NodeTls
 from govnet.node.rpc.boundary import PARSED, behavior_of, with_behavior
+from govnet.node.rpc.peer import Verifier
 from govnet.node.store import audit as audit_chain
 from govnet.node.store import cases as case_rows
 from govnet.node.store import complaints as complaint_rows
@@ -77,6 +80,10 @@ EXPORTED = (
     "govnet_sync_refused_total",
     "govnet_audit_chains_broken",
     "govnet_audit_chain_breaks_total",
+    "govnet_tls_plaintext",
+    "govnet_certificate_expiry_seconds",
+    "govnet_auth_refused_total",
+    "govnet_revoked_certificates",
 )
 QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -347,6 +354,32 @@ class AuditCollector(Collector):
                                   value=sum(int(h["breaks"]) for h in heads))
 
 
+class TlsCollector(Collector):
+    """Mutual TLS: whether it is off, when the node's own certificate expires (an alert fires
+    weeks before), calls refused by the verifier of peers, and certificates revoked here."""
+
+    REASONS = (UNKNOWN, EXPIRED, REVOKED, OUTSIDE_SUBTREE, WRONG_NODE)
+
+    def __init__(self, verifier: Verifier, tls: NodeTls | None, plaintext: bool, revoked: Callable[[], int]) -> None:
+        self.verifier, self.tls, self.plaintext, self.revoked = verifier, tls, plaintext, revoked
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield GaugeMetricFamily("govnet_tls_plaintext", "1 when this node serves without TLS (tls.plaintext = true)",
+                                value=1 if self.plaintext else 0)
+        if self.tls is not None:
+            left = self.tls.not_after.timestamp() - time.time()
+            yield GaugeMetricFamily("govnet_certificate_expiry_seconds",
+                                    "Seconds until this node's own certificate expires (renew with govnet pki renew)",
+                                    value=left)
+        refused = CounterMetricFamily("govnet_auth_refused", "Calls refused by authentication, by reason",
+                                      labels=("reason",))
+        for reason in self.REASONS:
+            refused.add_metric((reason,), self.verifier.refused.get(reason, 0))
+        yield refused
+        yield GaugeMetricFamily("govnet_revoked_certificates", "Certificates revoked by the lists this node holds",
+                                value=self.revoked())
+
+
 @dataclass
 class NodeMetrics:
     """The node's registry with its RPC interceptor and store collector."""
@@ -356,11 +389,14 @@ class NodeMetrics:
 
 
 def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta, *,
-                 refusals: Refusals | None = None) -> NodeMetrics:
+                 refusals: Refusals | None = None, verifier: Verifier | None = None, tls: NodeTls | None = None,
+                 plaintext: bool = False, revoked: Callable[[], int] = lambda: 0) -> NodeMetrics:
     registry = CollectorRegistry(auto_describe=False)
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
     if refusals is not None:
         registry.register(RefusalCollector(refusals))
     registry.register(AuditCollector(store))
+    if verifier is not None:
+        registry.register(TlsCollector(verifier, tls, plaintext, revoked))
     return NodeMetrics(registry, rpc)

@@ -23,9 +23,10 @@ from govnet.federation.tree import parent_id
 from govnet.node.app.inbox import run_inbox
 from govnet.node.app.supervision import run_scanner
 from govnet.node.domain.clock import Clock, SystemClock
-from govnet.node.process.build import Node, Served, StartError, build_node
+from govnet.node.process.build import Node, Served, StartError, build_node, node_tls
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics
+from govnet.node.process.tls import REVOCATIONS_DIR, TLS_DIR, node_name
 from govnet.node.store.engine import Store
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.grpc import GrpcTransport
@@ -38,6 +39,7 @@ __all__ = ["GRACE_SECONDS", "RunningNode", "StartError", "serve", "start_node"]
 log = logging.getLogger("govnet.node")
 
 GRACE_SECONDS = 5.0
+REVOCATIONS_EVERY_S = 2.0  # how often the revocations folder is looked at
 
 
 @dataclass
@@ -103,9 +105,16 @@ class RunningNode:
 
 
 async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningNode:
-    transport = GrpcTransport(str(config.parent)) if config.parent is not None and parent_id(config.node_id) else None
+    tls = node_tls(config)
+    if tls is None:
+        log.warning("plaintext: TLS is off (tls.plaintext = true); any program that reaches this port is trusted")
+    parent = parent_id(config.node_id)
+    transport = None
+    if config.parent is not None and parent:
+        transport = GrpcTransport(str(config.parent), credentials=tls.channel_credentials() if tls else None,
+                                  server_name=node_name(parent))
     try:
-        node = build_node(config, clock or SystemClock(), transport)
+        node = build_node(config, clock or SystemClock(), transport, tls=tls)
     except StartError:
         if transport is not None:
             await transport.close()
@@ -153,7 +162,25 @@ def run_background(node: Node, stop: asyncio.Event) -> list[asyncio.Task[None]]:
     tasks.append(asyncio.create_task(node.ledger.run(node.clock, stop, node.outbox_filled.ring),
                                      name="govnet-statistics"))
     tasks.append(asyncio.create_task(node.audit.run(node.clock, stop, node.outbox_filled.ring), name="govnet-audit"))
+    if node.tls is not None:
+        tasks.append(asyncio.create_task(watch_revocations(node, stop), name="govnet-revocations"))
     return tasks
+
+
+async def watch_revocations(node: Node, stop: asyncio.Event) -> None:
+    """Take in the revocation lists dropped into ``tls/revocations/`` (new or changed files), and
+    wake the link driver so they leave for the children at once."""
+    folder = node.config.data_dir / TLS_DIR / REVOCATIONS_DIR
+    while not stop.is_set():
+        try:
+            if await asyncio.to_thread(node.revocations.take_in, folder, node.clock.now()):
+                node.outbox_filled.ring()
+        except OSError as exc:
+            log.warning("revocations folder unreadable", extra={"error": str(exc)})
+        try:
+            await asyncio.wait_for(stop.wait(), REVOCATIONS_EVERY_S)
+        except TimeoutError:
+            pass
 
 
 async def serve(config: NodeConfig, clock: Clock | None = None) -> None:

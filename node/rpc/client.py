@@ -9,6 +9,13 @@ Every call carries the caller's token (``authorization: Bearer …``) when there
 ``token`` given, else ``$GOVNET_TOKEN``, else the one ``govnet login`` saved for this node's
 address in the token file (``$GOVNET_TOKEN_FILE``, default ``~/.config/govnet/tokens.json``,
 mode 0600). ``login`` gets a token and uses it from then on.
+
+Nodes require mutual TLS: the client presents a client certificate from a folder holding
+``client.crt``, ``client.key`` and the city's root ``ca.crt`` (``govnet pki client`` makes
+one) — the ``certs`` argument, else the folder ``$GOVNET_CERTS`` names (what ``govnet --certs``
+sets). Without either it speaks plaintext, which only a node configured with
+``tls.plaintext = true`` accepts. The node's certificate is checked against the root and
+must carry the name every node certificate has (``node.govnet``).
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from govnet.v1 import (
 from govnet.v1 import supervision_pb2 as sv
 
 DEFAULT_TIMEOUT = 10.0
+CERTS_ENV = "GOVNET_CERTS"
+ANY_NODE = "node.govnet"  # the name every node certificate carries (node.domain.certificates)
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
@@ -118,7 +127,8 @@ class ClientError(Exception):
         code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
         details = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
         if code is grpc.StatusCode.UNAVAILABLE:
-            return cls(code, f"node at {address} is not reachable: is it running? ({details})")
+            return cls(code, f"node at {address} is not reachable: is it running, and does it accept the client "
+                             f"certificate (--certs / ${CERTS_ENV})? ({details})")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return cls(code, f"node at {address} did not answer in time")
         return cls(code, details or code.name, field_violations(exc))
@@ -141,14 +151,46 @@ def field_violations(exc: grpc.RpcError) -> list[tuple[str, str]]:
     return found
 
 
+def client_credentials(certs: Path) -> grpc.ChannelCredentials:
+    """The channel credentials of a client certificate folder (``ClientError`` if incomplete)."""
+    try:
+        return grpc.ssl_channel_credentials(root_certificates=(certs / "ca.crt").read_bytes(),
+                                            private_key=(certs / "client.key").read_bytes(),
+                                            certificate_chain=(certs / "client.crt").read_bytes())
+    except OSError as exc:
+        raise ClientError(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"{certs}: no client certificate here ({exc.strerror}: {exc.filename}); make one with "
+                          "'govnet pki client NAME --ca CA_DIR --out DIR'") from None
+
+
+def secure_channel(address: str, certs: Path | None, options: Sequence[tuple[str, Any]] = CHANNEL_OPTIONS) -> grpc.Channel:
+    """A blocking channel to a node: mutual TLS with the client certificate in ``certs`` (or
+    ``$GOVNET_CERTS``), plaintext when neither is given."""
+    if certs is None and os.environ.get(CERTS_ENV):
+        certs = Path(os.environ[CERTS_ENV])
+    if certs is None:
+        return grpc.insecure_channel(address, options=list(options))
+    return grpc.secure_channel(address, client_credentials(certs),
+                               options=[*options, ("grpc.ssl_target_name_override", ANY_NODE)])
+
+
+def aio_channel(address: str, certs: Path | None, options: Sequence[tuple[str, Any]] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
+    """``secure_channel`` for asyncio callers (the benchmarks): mutual TLS with ``certs``, else plaintext."""
+    if certs is None:
+        return grpc.aio.insecure_channel(address, options=list(options))
+    return grpc.aio.secure_channel(address, client_credentials(certs),
+                                   options=[*options, ("grpc.ssl_target_name_override", ANY_NODE)])
+
+
 class GovnetClient:
-    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> None:
+    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None,
+                 certs: Path | None = None) -> None:
         self.address = address
         self.timeout = timeout
         if token is None:
             token = os.environ.get("GOVNET_TOKEN", "").strip() or saved_token(address)
         self.token = token
-        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._channel = secure_channel(address, certs)
         self._cases = cases_pb2_grpc.CaseServiceStub(self._channel)
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         self._sync = sync_pb2_grpc.SyncServiceStub(self._channel)

@@ -13,6 +13,7 @@ from govnet.node.app.inbox import Forbidden, Inbox, NotReplayable
 from govnet.node.app.links import ChildrenSide, StillTooLarge, UpLink, link_reports, requeue_withheld
 from govnet.node.domain.clock import Clock
 from govnet.node.rpc.cases import rpc, rpc_stream
+from govnet.node.rpc.peer import check_claim
 from govnet.node.store import quarantine
 from govnet.node.store.engine import Store
 from govnet.sync.admission import Busy
@@ -52,6 +53,7 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
 
     @rpc
     async def Hello(self, request: sync_pb2.HelloRequest, context: grpc.aio.ServicerContext) -> sync_pb2.HelloResponse:
+        await check_claim(context, request.node_id, self.store.meta.node_id, "Hello")
         reply = await self._guarded(context, self.children.hello, Hello(
             request.node_id, request.level, request.protocol_version, request.catalog_version, request.incarnation,
             dict(request.catalog_releases)))
@@ -66,12 +68,14 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
         # go in as they are (they have an Envelope's fields): building 200 Envelopes first
         # cost as much as parsing them.
         async for request in requests:
+            await check_claim(context, request.sender, self.store.meta.node_id, "Push")
             cursor = await self._guarded(context, self.children.push, request.sender, request.sender_incarnation,
                                          request.envelopes, request.settled_below)
             yield sync_pb2.PushResponse(applied=cursor_to_proto(cursor))
 
     @rpc
     async def Pull(self, request: sync_pb2.PullRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PullResponse:
+        await check_claim(context, request.child, self.store.meta.node_id, "Pull")
         reply = await self._guarded(context, self.children.pull, request.child, request.child_incarnation,
                                     request.parent_incarnation, cursor_from_proto(request.applied),
                                     request.max_envelopes, request.max_bytes)
@@ -81,6 +85,7 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
 
     @rpc
     async def Digest(self, request: sync_pb2.DigestRequest, context: grpc.aio.ServicerContext) -> sync_pb2.DigestResponse:
+        await check_claim(context, request.child, self.store.meta.node_id, "Digest")
         periods = [PeriodDigest(p.period, p.count, p.hash) for p in request.periods]
         differ = await self._guarded(context, self.children.digest, request.child, periods)
         return sync_pb2.DigestResponse(divergent=differ)

@@ -5,6 +5,12 @@ incarnation) and runs units of work; what the tables hold is read and written by
 repositories beside it (``cases``, ``catalog``, ``statistics``, ``complaints``, the
 outbox …), and a backup comes back as a new incarnation through ``restore``.
 
+Files: the database, its WAL and shared memory hold applicants' personal data, so they are
+created readable by their owner only — the database file is made 0600 before SQLite opens it
+(``create_private``), and SQLite gives the -wal and -shm files the mode of the database file.
+A relay's inbox and outbox rows carry applicants only sealed (``node.domain.sealed``), so the
+freed pages ``secure_delete=FAST`` leaves as they were hold no applicant in clear.
+
 Durability: ``synchronous=FULL`` so that a commit that returned survives a power cut;
 nothing is acknowledged to a clerk or a peer before its commit returns.
 
@@ -22,6 +28,7 @@ one: ``Store.run_unit``, the group-committed unit of work the event loop awaits.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
@@ -114,6 +121,9 @@ class Store:
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_guard = threading.Lock()
+        # Given to every session this store opens (``Session.info``): what the node's parts put
+        # there for the code that runs inside a unit of work (the keyring: ``node.app.keyring``).
+        self.session_info: dict[str, Any] = {}
 
     # --- opening ---
 
@@ -130,6 +140,7 @@ class Store:
         path = data_dir / DB_FILE
         if path.exists():
             raise StoreError(f"{path} already exists: this directory already holds a node's store")
+        create_private(path)
         engine = cls._engine_for(path)
         migrate(engine)
         with Session(engine) as s:
@@ -176,7 +187,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Unit]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_lock, Session(self._engine, expire_on_commit=False) as session:
+        with self._write_lock, Session(self._engine, expire_on_commit=False, info=self.session_info) as session:
             try:
                 yield session
                 session.commit()
@@ -228,7 +239,7 @@ class Store:
     def _commit_group(self, batch: list[_Queued]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self._write_lock, Session(self._engine, expire_on_commit=False) as s:
+            with self._write_lock, Session(self._engine, expire_on_commit=False, info=self.session_info) as s:
                 for unit in batch:
                     try:
                         with savepoint(s):
@@ -249,7 +260,7 @@ class Store:
 
     @contextmanager
     def reading(self) -> Iterator[Unit]:
-        with Session(self._engine, expire_on_commit=False) as session:
+        with Session(self._engine, expire_on_commit=False, info=self.session_info) as session:
             yield session
 
     # --- the catalog ---
@@ -330,6 +341,14 @@ class Store:
     def count_cases(self) -> int:
         with self.reading() as s:
             return cases.count_cases(s)
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty, readable and writable by its owner only (0600 from the first byte,
+    whatever the umask: never briefly readable by others). Its folder is made 0700 if new."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
 
 
 def migrate(engine: Engine) -> None:

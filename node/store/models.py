@@ -432,3 +432,24 @@ class RatingCode(SQLModel, table=True):
     issued_at: str
     used_at: str | None = None
     failures: int = 0
+
+
+class RevocationList(SQLModel, table=True):
+    """The newest revocation list of each CA (the city's root, a county's intermediate), as it
+    arrived: a signed X.509 CRL followed by its CA's certificate (``node.app.revocations``)."""
+
+    __tablename__ = "revocation_list"
+    issuer: str = Field(primary_key=True)  # the subtree the CA speaks for
+    number: int  # the CRL number: only a higher one replaces it
+    bundle: str  # PEM
+    received_at: str
+
+
+class ApplicantOwed(SQLModel, table=True):
+    """A case received here whose owner (as this node knows it) lacks the applicant: it was
+    withheld (no certificate to seal it to) or the owner took the case over without it. Sent
+    sealed, and the row deleted, once the owner's certificate is known (``node.app.keyring``)."""
+
+    __tablename__ = "applicant_owed"
+    receipt: str = Field(primary_key=True)
+    recorded_at: str

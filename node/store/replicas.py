@@ -123,16 +123,22 @@ def child_ids(s: Session) -> list[str]:
 # --- writing a verdict ---
 
 
+_WITHHELD = dict.fromkeys(PERSONAL_FIELDS, "")  # no applicant in clear here (none carried, or sealed to another)
+
+
 def insert_case(s: Session, case: CaseSnapshot, owner: str) -> dict[str, Any]:
-    """A case this node did not hold, whole, with ``owner``; returns its columns."""
-    columns = {**case.to_dict(), "owner": owner}
+    """A case this node did not hold, whole, with ``owner``; returns its columns. The applicant
+    is stored only if it arrived in clear (opened here); otherwise its fields stay empty."""
+    columns = {**_WITHHELD, **case.to_dict(), "owner": owner}
     insert_rows(s, _INSERT_CASE, columns)
     return columns
 
 
 def replace_case(s: Session, case: CaseSnapshot, owner: str) -> None:
-    """Every field of ``case`` (personal data included) over the held row, with ``owner``."""
-    execute(s, _UPDATE_WHOLE, {**case.to_dict(), "owner": owner})
+    """Every field of ``case`` (personal data included) over the held row, with ``owner``. An
+    applicant not carried in clear leaves the one held unchanged."""
+    values = {**case.to_dict(), "owner": owner}
+    execute(s, _UPDATE_WHOLE if PERSONAL_FIELDS[0] in values else _UPDATE_STATE_AND_COUNT, values)
 
 
 def write_state(s: Session, case: CaseSnapshot, owner: str, event_count: int | None) -> None:

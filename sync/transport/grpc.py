@@ -55,13 +55,22 @@ def _transient(exc: BaseException) -> bool:
 
 
 class GrpcTransport:
+    """``credentials``: the node's own certificate and the city's root (mutual TLS; None:
+    plaintext); ``server_name``: the name the parent's certificate must carry (its id's)."""
+
     def __init__(self, address: str, timeout_s: float = 10.0, retries: int = 3,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 credentials: grpc.ChannelCredentials | None = None, server_name: str | None = None) -> None:
         self.address = address
         self.timeout_s = timeout_s
         self.retries = retries
         self.sleep = sleep  # injectable, so tests need not wait
-        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.server_name = server_name
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            options = [*CHANNEL_OPTIONS, *([("grpc.ssl_target_name_override", server_name)] if server_name else [])]
+            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
         self._stub = sync_pb2_grpc.SyncServiceStub(self._channel)
 
     async def close(self) -> None:
@@ -80,7 +89,7 @@ class GrpcTransport:
                 with attempt:
                     return await method(request, timeout=timeout_s or self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, self.address, batch=batch) from None
+            raise _translate(exc, self.address, self.server_name, batch=batch) from None
         raise AssertionError("unreachable")
 
     async def hello(self, hello: Hello) -> HelloReply:
@@ -173,14 +182,20 @@ class GrpcPushStream:
         await self._call.code()
 
 
-def _translate(exc: grpc.aio.AioRpcError, address: str, *, batch: bool = False, push: bool = False) -> Exception:
-    return _classify(exc.code(), exc.details() or "", exc.trailing_metadata() or (), address, batch=batch, push=push)
+def _translate(exc: grpc.aio.AioRpcError, address: str, server_name: str | None = None, *, batch: bool = False,
+               push: bool = False) -> Exception:
+    return _classify(exc.code(), exc.details() or "", exc.trailing_metadata() or (), address, server_name,
+                     batch=batch, push=push)
 
 
-def _classify(code: grpc.StatusCode, details: str, trailing: Any, address: str, *, batch: bool = False,
-              push: bool = False) -> Exception:
+def _classify(code: grpc.StatusCode, details: str, trailing: Any, address: str, server_name: str | None = None, *,
+              batch: bool = False, push: bool = False) -> Exception:
     """The transport error for a status. ``batch``: the call carried a batch (push or pull);
     ``push``: it was the Push stream."""
+    if code is grpc.StatusCode.UNAVAILABLE and "Hostname Verification" in details:
+        # TLS: the node at that address holds a certificate for another node than the parent.
+        expected = (server_name or "").split(".", 1)[0]
+        return Refused(f"{address} is not node {expected}: its certificate names another node (check node.parent)")
     hint: int | None = None
     for key, value in trailing:
         if key == RETRY_AFTER_KEY:

@@ -7,6 +7,11 @@ after newer ones), and cut the link entirely (partition). Delays are modelled as
 delivery, so a simulation needs no clock at all. ``receive_limit`` plays a receiver's
 message limit: a batch (or a pull's reply) larger on the wire is refused as gRPC refuses
 it (``BatchRefused``, the stream gone), before the parent sees it.
+
+Identity: like a TLS connection, the transport carries who is at its end (``identity``:
+the node its certificate would name; None: whoever the requests claim, as a simulation's
+honest child). A request that claims another node is refused before the parent sees it,
+as the gRPC servicer refuses it (``check_claim``), so a simulation can play an impostor.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ class MemoryTransport:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     held: list[Callable[[], Any]] = field(default_factory=list)
     calls: int = 0
+    identity: str | None = None  # the node at this end, as its certificate names it (None: as claimed)
+
+    def _claims(self, claimed: str) -> None:
+        if self.identity is not None and claimed != self.identity:
+            raise Refused(f"the certificate names node {self.identity}, but the request claims to be {claimed}")
 
     def _deliver_late(self) -> None:
         """Deliver held-back copies now: the parent sees them after newer calls."""
@@ -91,6 +101,7 @@ class MemoryTransport:
                 pass
 
     async def hello(self, hello: Hello) -> HelloReply:
+        self._claims(hello.node_id)
         return self._call(self.parent.hello, hello)
 
     def open_push(self, sender: str, incarnation: int, settled_below: int = 0) -> MemoryPushStream:
@@ -98,6 +109,7 @@ class MemoryTransport:
 
     def push(self, sender: str, incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> Cursor:
         """One batch of a stream, delivered at once, with this transport's faults."""
+        self._claims(sender)
         limit = self.faults.receive_limit
         if limit and batch_size(envelopes) > limit:
             self.calls += 1
@@ -107,6 +119,7 @@ class MemoryTransport:
 
     async def pull(self, child: str, child_incarnation: int, parent_incarnation: int, applied: Cursor,
                    max_envelopes: int, max_bytes: int = 0) -> PullReply:
+        self._claims(child)
         reply = self._call(self.parent.pull, child, child_incarnation, parent_incarnation, applied, max_envelopes,
                            max_bytes)
         limit = self.faults.receive_limit
@@ -116,6 +129,7 @@ class MemoryTransport:
         return reply
 
     async def digest(self, child: str, periods: Sequence[PeriodDigest]) -> list[str]:
+        self._claims(child)
         return self._call(self.parent.digest, child, tuple(periods))
 
 

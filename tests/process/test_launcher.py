@@ -143,9 +143,10 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
         assert len(pids(lines)) == 2
         for node_id, port in (("371102", county_port), ("371102001", town_port)):  # the operator's first account
             sign_in_tester(tmp_path / "data" / node_id, f"127.0.0.1:{port}")
-        with GovnetClient(f"127.0.0.1:{county_port}") as county:
+        certs = tmp_path / "pki" / "client"  # the launcher made the city's PKI beside the topology file
+        with GovnetClient(f"127.0.0.1:{county_port}", certs=certs) as county:
             county.put_catalog(SAMPLE)  # the city's catalog, loaded at the top of this tree
-        with GovnetClient(f"127.0.0.1:{town_port}") as town:
+        with GovnetClient(f"127.0.0.1:{town_port}", certs=tmp_path / "pki" / "client") as town:
             deadline = time.monotonic() + 30
             while not town.list_items().releases and time.monotonic() < deadline:
                 time.sleep(0.1)  # the catalog flows down with the township's next exchange
@@ -192,7 +193,7 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
     proc, lines = start_up(topology)
     try:
         assert not any(line.startswith("initialised") for line in lines)
-        with GovnetClient(f"127.0.0.1:{town_port}") as town:
+        with GovnetClient(f"127.0.0.1:{town_port}", certs=tmp_path / "pki" / "client") as town:
             assert [town.get(r).receipt for r in receipts] == receipts
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

@@ -6,6 +6,7 @@ what the upgrade left are claims about the file, which no call of the current re
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,12 +132,15 @@ def test_a_node_process_started_on_a_release_0001_data_dir_upgrades_it_and_serve
 
     from govnet.node.process.config import build_config, write_config
     from govnet.node.rpc.client import GovnetClient
+    from govnet.ops.pki import enrol_node
+    from govnet.ops.processes import CA_ENV
 
     from support.accounts import spawn_node
 
     path = _release_0001_store_with_a_case(tmp_path)
     write_config(build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0",
                               parent="127.0.0.1:1", http_listen="127.0.0.1:0"))
+    enrol_node(tmp_path, "371102", "county", Path(os.environ[CA_ENV]))  # a node of today speaks mutual TLS
     proc = spawn_node(tmp_path)
     try:
         assert proc.http is not None

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from govnet.node.domain.receipt import Receipt, damm_check_digit
-from govnet.node.rpc.client import ClientError, GovnetClient, saved_token
+from govnet.node.rpc.client import ClientError, GovnetClient, saved_token, secure_channel
 from govnet.node.rpc.convert import item_to_proto
 from govnet.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -231,7 +231,7 @@ def test_reading_an_unknown_or_mistyped_receipt(desk, call) -> None:
 
 def _put(address: str, items: list[catalog_pb2.ServiceItem], expected_version: int = 0) -> catalog_pb2.PutCatalogResponse:
     """PutCatalog with hand-built messages: the typed client only sends valid Catalog values."""
-    with grpc.insecure_channel(address) as channel:
+    with secure_channel(address, None) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         try:
             return stub.PutCatalog(

@@ -24,9 +24,8 @@ from govnet.node.store import outbox
 from govnet.node.store.engine import DB_FILE
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, Refused
-from govnet.sync.transport.grpc import GrpcTransport
 
-from support.helpers import CLERK, every_case, push_one, statistics_settled, store_of, submit
+from support.helpers import CLERK, every_case, push_one, statistics_settled, store_of, submit, uplink_as
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -131,12 +130,12 @@ def test_rpcs_are_counted_by_method_and_status_code_with_latency(county) -> None
     assert (value(after, "govnet_rpc_duration_seconds_sum", method="Submit") or 0) > 0
 
 
-def test_push_streams_are_counted_when_they_end(county) -> None:  # type: ignore[no-untyped-def]
+def test_push_streams_are_counted_when_they_end(county, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     node, _ = county
     before = scrape(node.node.http_address)
 
     async def pushes() -> None:
-        transport = GrpcTransport(node.address, retries=1)
+        transport = uplink_as("371102001", node.address, tmp_path / "township", retries=1)
         try:
             with pytest.raises(Refused, match="has not registered"):
                 await push_one(transport, "371102001", 1, [])

@@ -9,12 +9,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from govnet.node.process.build import MAX_MESSAGE_BYTES
-from govnet.node.rpc.client import ClientError
+from govnet.node.rpc.client import ClientError, secure_channel
 
 
 def test_health_reports_serving_for_the_node_and_each_service(make_node) -> None:
     node, _ = make_node()
-    with grpc.insecure_channel(node.address) as channel:
+    with secure_channel(node.address, None) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for service in ("", "govnet.v1.CaseService", "govnet.v1.CatalogService", "govnet.v1.SyncService",
                         "govnet.v1.SupervisionService", "govnet.v1.StatsService"):
@@ -27,7 +27,7 @@ def test_health_reports_serving_for_the_node_and_each_service(make_node) -> None
 
 def test_reflection_lists_the_govnet_services(make_node) -> None:
     node, _ = make_node()
-    with grpc.insecure_channel(node.address) as channel:
+    with secure_channel(node.address, None) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
                                                  timeout=5))

@@ -9,6 +9,7 @@ helper goes through the real typed client and ``govnet`` runs the real CLI proce
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import subprocess
 import time
@@ -17,17 +18,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from govnet.federation.tree import level_of, parent_id
 from govnet.node.domain.applicant import resident_id_check_char
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.process.tls import load_node_tls, node_name
 from govnet.node.rpc.client import GovnetClient
 from govnet.node.store.cases import CaseRecord
 from govnet.node.store.engine import Store
-from govnet.ops.processes import govnet_command
+from govnet.ops.pki import enrol_node
+from govnet.ops.processes import CA_ENV, govnet_command
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
 from govnet.sync.transport.base import Transport
+from govnet.sync.transport.grpc import GrpcTransport
 from govnet.v1 import cases_pb2
 
 SAMPLE = load_catalog_file(sample_catalog_path())
@@ -216,3 +222,15 @@ async def push_one(transport: Transport, sender: str, incarnation: int, envelope
         return await stream.acknowledgement()
     finally:
         await stream.close()
+
+
+def uplink_as(node_id: str, parent_address: str, folder: Path, ca: Path | None = None, **options: Any) -> GrpcTransport:
+    """The gRPC up-link node ``node_id`` would open to its parent at ``parent_address``, with its
+    own certificate (issued by ``ca``, default the session's city CA, into ``folder`` once).
+    Make it inside the event loop that uses it."""
+    if not (folder / "tls" / "node.crt").exists():
+        enrol_node(folder, node_id, level_of(node_id).value, ca or Path(os.environ[CA_ENV]))
+    tls = load_node_tls(folder, "tls/ca.crt", "tls/node.crt", "tls/node.key", node_id)
+    parent = parent_id(node_id)
+    return GrpcTransport(parent_address, credentials=tls.channel_credentials(),
+                         server_name=node_name(parent) if parent else None, **options)

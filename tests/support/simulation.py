@@ -71,6 +71,7 @@ from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseSummary
 from govnet.ops.applicants import fake_applicant
+from govnet.ops.pki import enrol_node
 from govnet.sync.envelope import Envelope
 from govnet.sync.session import ExchangeResult, direct, exchange
 from govnet.sync.transport.base import LinkDown, ParentBusy, Refused
@@ -150,7 +151,9 @@ class Federation:
 
     def __init__(self, base_dir: Path, nodes: Sequence[str], seed: int, faults: Faults | None = None,
                  settings: SyncSettings | None = None, start: datetime = START, durable: bool = True,
-                 supervision: SupervisionSettings | None = None) -> None:
+                 supervision: SupervisionSettings | None = None, pki: Path | None = None) -> None:
+        """``pki``: a CA directory (``ops.pki``) that enrols every node (a key and a certificate in
+        its folder, as ``govnet pki`` would), so applicants are sealed to their owners."""
         ids = list(dict.fromkeys(nodes))
         for n in ids:
             p = parent_id(n)
@@ -172,6 +175,8 @@ class Federation:
         for n in self.nodes:
             d = self.base_dir / n
             d.mkdir(parents=True, exist_ok=False)
+            if pki is not None:
+                enrol_node(d, n, level_of(n).value, pki)
             Store.create(d, n, level_of(n), self.clock.now()).close()
             self.open_node(n)
 
@@ -185,7 +190,8 @@ class Federation:
         transport = self.transports.get(node_id)
         if transport is None and parent is not None:
             transport = MemoryTransport(self.cores[parent].children, replace(self.plan),
-                                        random.Random(link_seed(self.seed, node_id)))
+                                        random.Random(link_seed(self.seed, node_id)),
+                                        identity=node_id)  # what its certificate would name
             self.transports[node_id] = transport
         config = NodeConfig(node_id=node_id, level=level_of(node_id), listen=Address("127.0.0.1", 0), parent=None,
                             data_dir=self.base_dir / node_id, sync=self.settings, supervision=self.supervision)

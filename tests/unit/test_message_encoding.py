@@ -19,10 +19,12 @@ from govnet.node.domain.messages import (
     CASE_FIELDS,
     EVENT_FIELDS,
     MESSAGES,
+    ApplicantMessage,
     AuditHeadMessage,
     CaseEvent,
     CaseSnapshot,
     CatalogMessage,
+    CertificatesMessage,
     ComplaintCopy,
     ComplaintMessage,
     CopyMessage,
@@ -31,6 +33,7 @@ from govnet.node.domain.messages import (
     Personal,
     RequestMessage,
     RestoredMessage,
+    RevocationMessage,
     StatsMessage,
     StatsReportPart,
     StatsRowPart,
@@ -38,6 +41,7 @@ from govnet.node.domain.messages import (
     TransferMessage,
     decode_message,
 )
+from govnet.node.domain.sealed import Sealed
 from govnet.node.domain.statistics import COUNTERS
 
 CASE = CaseSnapshot(
@@ -75,6 +79,10 @@ SAMPLES = {
     "restored": RestoredMessage("371102001201"),
     "catalog": CatalogMessage(4, "371100", ({"code": "MZ-0005", "name": "农村低保申请", "promised_days": 10},)),
     "complaint": ComplaintMessage(COMPLAINT),
+    "revocation": RevocationMessage("371100", 3, "-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n"),
+    "certificates": CertificatesMessage("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+    "transfer (sealed)": TransferMessage(CASE.with_personal(Sealed("371102", "QQ==", "Tg==", "Qg==")), EVENTS),
+    "applicant": ApplicantMessage("371102001201-20260310-0001", Sealed("371102", "QQ==", "Tg==", "Qg==")),
 }
 SAMPLES["stats"] = StatsMessage(
     StatsReportPart("371102001201", (1 << 32) + 5, "2026-03-10T16:00:00.000000+00:00", ()),
@@ -152,6 +160,11 @@ AUDIT = (
     b'"head":"' + b"ab" * 32 + b'","incarnation":2,"node":"371102001201"}'
 )
 
+CERTIFICATES = b'{"bundle":"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"}'
+SEALED = (b'"sealed_applicant":{"box":"Qg==","key":"QQ==","nonce":"Tg==","scheme":"p256-hkdf-sha256-aes256gcm",'
+          b'"to":"371102"}')
+REVOCATION = b'{"bundle":"-----BEGIN X509 CRL-----\\nMIIB\\n-----END X509 CRL-----\\n","issuer":"371100","number":3}'
+
 GOLDEN: dict[str, bytes] = {
     "transfer": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b"]}",
     "transfer (recovery)": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b'],"recovery":true}',
@@ -164,6 +177,11 @@ GOLDEN: dict[str, bytes] = {
     "complaint": COMPLAINT,
     "stats": STATS,
     "audit": AUDIT,
+    "revocation": REVOCATION,
+    "certificates": CERTIFICATES,
+    "applicant": b'{"receipt":"371102001201-20260310-0001",' + SEALED + b"}",
+    "transfer (sealed)": b'{"case":' + CASE_PUBLIC.replace(b'"status":', SEALED + b',"status":') + b',"events":[' + EVENT_2 + b"," + EVENT_3
+    + b"]}",
 }
 
 
@@ -186,7 +204,8 @@ def test_each_kind_round_trips(name: str) -> None:
 
 def test_personal_data_travels_only_in_transfers_and_copies() -> None:
     for name, data in GOLDEN.items():
-        assert ("王芳" in data.decode()) == (name.split(" ")[0] in ("transfer", "copy")), name
+        clear = name.split(" ")[0] in ("transfer", "copy") and "sealed" not in name  # a sealed one: only the box
+        assert ("王芳" in data.decode()) == clear, name
     # A summary or an event made from a whole case leaves it out.
     assert SummaryMessage(CASE).encode() == GOLDEN["summary"]
     assert EventMessage.decode(GOLDEN["transfer"]).case.personal is None
@@ -223,6 +242,7 @@ def test_older_and_newer_senders_are_understood() -> None:
     ("stats", b'{"rows": []}', "KeyError: 'report'"),
     ("audit", b'{"node": "371102", "incarnation": 1}', "lacks"),
     ("audit", AUDIT.replace(b'"count":12', b'"count":"12"'), "must be integers"),
+    ("revocation", b'{"issuer": "371100", "number": "3", "bundle": ""}', "number must be a whole number"),
 ])
 def test_a_malformed_payload_is_refused_with_a_reason(kind: str, payload: bytes, problem: str) -> None:
     with pytest.raises(MessageError, match=problem):
