@@ -52,6 +52,7 @@ from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.rpc.boundary import Boundary
+from govnet.node.rpc.ratelimit import RateLimit
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError
@@ -172,8 +173,10 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         http_socket = None
         try:
             http_socket = _bind_http(config.http_listen) if config.http_listen is not None else None
-            # metrics outside the boundary: it counts what the boundary answers, undecodable requests too
-            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary()])
+            # metrics outside the boundary: it counts what the boundary answers, undecodable requests too;
+            # the rate limits inside it: a refusal is a bounded status, and no servicer runs
+            limits = RateLimit(config.rate, on_refused=metrics.refused)
+            server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary(), limits])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     flush_interval=flush)

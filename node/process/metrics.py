@@ -42,6 +42,7 @@ from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
+from govnet.node.domain.ratelimit import CLASSES, KINDS
 from govnet.node.rpc.boundary import PARSED, behavior_of, with_behavior
 from govnet.node.store import audit as audit_chain
 from govnet.node.store import cases as case_rows
@@ -74,6 +75,7 @@ EXPORTED = (
     "govnet_store_bytes",
     "govnet_audit_chains_broken",
     "govnet_audit_chain_breaks_total",
+    "govnet_rate_limited_total",
 )
 QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -328,12 +330,28 @@ class AuditCollector(Collector):
                                   value=sum(int(h["breaks"]) for h in heads))
 
 
+def rate_limited_counter(registry: CollectorRegistry) -> Counter:
+    """Calls refused by the rate limits (node.rpc.ratelimit), by the bucket's kind and the call's class.
+    Every pair is there from the start (at 0), so an alert sees a series rise rather than appear."""
+    counter = Counter("govnet_rate_limited", "Calls refused RESOURCE_EXHAUSTED by a rate limit, by kind "
+                      "(peer, account) and class of call (api, sync, meta)", ("kind", "class"), registry=registry)
+    for kind in KINDS:
+        for call_class in CLASSES:
+            counter.labels(kind, call_class)
+    return counter
+
+
 @dataclass
 class NodeMetrics:
-    """The node's registry with its RPC interceptor and store collector."""
+    """The node's registry with its RPC interceptor, store collector and rate-limit counter."""
 
     registry: CollectorRegistry
     rpc: RpcMetrics
+    rate_limited: Counter
+
+    def refused(self, kind: str, call_class: str) -> None:
+        """Count a call a rate limit refused (``node.rpc.ratelimit.RateLimit``'s ``on_refused``)."""
+        self.rate_limited.labels(kind, call_class).inc()
 
 
 def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta) -> NodeMetrics:
@@ -341,4 +359,4 @@ def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interv
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
     registry.register(AuditCollector(store))
-    return NodeMetrics(registry, rpc)
+    return NodeMetrics(registry, rpc, rate_limited_counter(registry))
