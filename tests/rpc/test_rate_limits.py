@@ -1,0 +1,132 @@
+"""Rate limits over real gRPC (node.rpc.ratelimit): one noisy client cannot slow the others.
+
+One in-process node listens on every loopback address ("[::]"): the quiet client calls it
+at 127.0.0.1, the flooding one at ::1, so they are two peers to the node (a client cannot
+pick its source address in grpc, and every 127.x address leaves from 127.0.0.1). The flood
+is a process of its own (tests/support/flood.py), so it does not share this interpreter's
+lock with the node it floods.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.sync.transport.grpc import RETRY_AFTER_KEY
+from govnet.v1 import cases_pb2, cases_pb2_grpc
+
+from support.helpers import submit
+
+FLOOD = Path(__file__).parent.parent / "support" / "flood.py"
+FLOOD_CALLS_IN_FLIGHT = 8
+QUIET_CALLS = 60
+QUIET_PACE_S = 0.02  # the quiet client: about 30 calls a second, under its limit of 50
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1]
+
+
+def quiet_latencies(client: GovnetClient, receipt: str, calls: int = QUIET_CALLS) -> list[float]:
+    out = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        client.track(receipt)
+        out.append(time.perf_counter() - started)
+        time.sleep(QUIET_PACE_S)
+    return out
+
+
+def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_latency(make_node) -> None:  # type: ignore[no-untyped-def]
+    node, _ = make_node("371102", "county", listen="[::]:0", rate={"peer_per_s": 50.0, "peer_burst": 50})
+    port = node.node.port
+    quiet = GovnetClient(f"127.0.0.1:{port}")
+    try:
+        receipt = submit(quiet, "SJ-0001").case.receipt
+        quiet_latencies(quiet, receipt, 5)  # warm up: the channel, the node's caches
+        alone = quiet_latencies(quiet, receipt)
+        flooder = subprocess.Popen(["nice", "-n", "19", sys.executable, str(FLOOD), f"[::1]:{port}", receipt, str(FLOOD_CALLS_IN_FLIGHT)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert flooder.stdout is not None and flooder.stdin is not None
+            assert flooder.stdout.readline().strip() == "flooding"
+            flooded = quiet_latencies(quiet, receipt)
+            # the node's other work goes on: a new case is taken in under the flood
+            during = submit(quiet, "SJ-0001").case
+            flooder.stdin.close()
+            seen = json.loads(flooder.stdout.readline())
+            assert flooder.wait(10) == 0
+        finally:
+            flooder.kill()
+            flooder.wait(10)
+    finally:
+        quiet.close()
+
+    print(f"quiet p95 alone {p95(alone) * 1000:.2f} ms, under the flood {p95(flooded) * 1000:.2f} ms "
+          f"(medians {statistics.median(alone) * 1000:.2f}, {statistics.median(flooded) * 1000:.2f}); "
+          f"flood: {seen['ok']} admitted, {seen['refused']} refused")
+    assert seen["other"] == []
+    assert seen["refused"] > seen["ok"] >= 50  # its own share (the burst, then the rate) was served
+    # the retry hint, twice: the trailer the up-link reads, and the standard RetryInfo
+    hint_ms = int(seen["trailers"][RETRY_AFTER_KEY])
+    assert 1 <= hint_ms <= 20  # one call's worth at 50 a second is 20 ms
+    assert seen["retry_info_s"] == pytest.approx(hint_ms / 1000)
+    assert seen["message"].startswith("too many calls from this peer; retry after")
+    assert during.receipt
+    # the quiet client kept its latency (a ratio, not an absolute time: the machine is shared)
+    assert p95(flooded) < 5 * p95(alone) + 0.005
+    refused = node.node.metrics.registry.get_sample_value(
+        "govnet_rate_limited_total", {"kind": "peer", "class": "api"})
+    assert refused == seen["refused"]
+
+
+def test_an_account_over_its_rate_is_refused_while_another_behind_the_same_address_goes_on(make_node) -> None:  # type: ignore[no-untyped-def]
+    node, client = make_node("371102", "county", rate={"account_per_s": 1.0, "account_burst": 3})
+    receipt = submit(client, "SJ-0001").case.receipt  # no token: no account limit
+    noisy = grpc.insecure_channel(node.address)
+    try:
+        stub = cases_pb2_grpc.CaseServiceStub(noisy)
+        request = cases_pb2.TrackCaseRequest(receipt=receipt)
+        for _ in range(3):
+            stub.Track(request, timeout=5, metadata=(("authorization", "Bearer noisy-token"),))
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Track(request, timeout=5, metadata=(("authorization", "Bearer noisy-token"),))
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refused.value.details().startswith("too many calls from this account; retry after")
+        assert 500 <= int(dict(refused.value.trailing_metadata())[RETRY_AFTER_KEY]) <= 1000
+        # another person at the same address, and calls without a token, are not held back
+        for _ in range(3):
+            stub.Track(request, timeout=5, metadata=(("authorization", "Bearer quiet-token"),))
+        client.track(receipt)
+    finally:
+        noisy.close()
+    assert node.node.metrics.registry.get_sample_value(
+        "govnet_rate_limited_total", {"kind": "account", "class": "api"}) == 1
+
+
+def test_the_client_waits_out_a_short_hint_once_then_says_the_node_is_busy(make_node) -> None:  # type: ignore[no-untyped-def]
+    node, _ = make_node("371102", "county", rate={"peer_per_s": 0.5, "peer_burst": 50})
+    waits: list[float] = []
+    client = GovnetClient(node.address, sleep=waits.append)  # waits without waiting: the bucket stays empty
+    try:
+        submit(client, "SJ-0001")
+        while True:  # use up what is left of the burst (the catalog and the first case took some)
+            try:
+                client.list(limit=1)
+            except ClientError as exc:
+                busy = exc
+                break
+    finally:
+        client.close()
+    assert busy.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(waits) == 1 and 1.0 < waits[0] <= 2.0  # one call's worth at 0.5 a second: 2 s
+    assert str(busy).startswith("the node is busy; retry in ") and str(busy).endswith(" s")
+    assert busy.retry_after_s is not None and busy.retry_after_s <= 2.0
