@@ -75,9 +75,7 @@ def address_of(peer: str) -> str:
 def peer_key(context: grpc.aio.ServicerContext) -> str:
     """Who is calling: the certificate's common name over mutual TLS, else the address without port.
     (Where node.rpc.peer's ``peer_of(context)`` exists, its identity is this key.)"""
-    names = context.auth_context().get(CN_KEY) or ()
-    if names:
-        name = names[0]
+    for name in context.auth_context().get(CN_KEY) or ():
         return "cn:" + (name.decode(errors="replace") if isinstance(name, bytes) else str(name))
     return address_of(context.peer() or "")
 

@@ -10,6 +10,7 @@ lock with the node it floods.
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,9 @@ from support.helpers import submit
 
 FLOOD = Path(__file__).parent.parent / "support" / "flood.py"
 FLOOD_CALLS_IN_FLIGHT = 8
-QUIET_CALLS = 60
+QUIET_CALLS = 20  # per window
+ROUNDS = 3
+SETTLE_S = 0.05
 QUIET_PACE_S = 0.02  # the quiet client: about 30 calls a second, under its limit of 50
 
 
@@ -46,25 +49,35 @@ def quiet_latencies(client: GovnetClient, receipt: str, calls: int = QUIET_CALLS
 
 
 def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_latency(make_node) -> None:  # type: ignore[no-untyped-def]
-    node, _ = make_node("371102", "county", listen="[::]:0", rate={"peer_per_s": 50.0, "peer_burst": 50})
+    node, _ = make_node("371102", "county", listen="[::]:0", rate={"peer_per_s": 50.0, "peer_burst": 10})
     port = node.node.port
     quiet = GovnetClient(f"127.0.0.1:{port}")
     try:
         receipt = submit(quiet, "SJ-0001").case.receipt
         quiet_latencies(quiet, receipt, 5)  # warm up: the channel, the node's caches
-        alone = quiet_latencies(quiet, receipt)
-        flooder = subprocess.Popen(["nice", "-n", "19", sys.executable, str(FLOOD), f"[::1]:{port}", receipt, str(FLOOD_CALLS_IN_FLIGHT)],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        flooder = subprocess.Popen(["nice", "-n", "19", sys.executable, str(FLOOD), f"[::1]:{port}", receipt,
+                                    str(FLOOD_CALLS_IN_FLIGHT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        alone: list[float] = []
+        flooded: list[float] = []
         try:
             assert flooder.stdout is not None and flooder.stdin is not None
             assert flooder.stdout.readline().strip() == "flooding"
-            flooded = quiet_latencies(quiet, receipt)
+            # Windows with the flood paused and running, in turn: the machine is shared, and
+            # its load drifts; taking turns puts the same drift into both sets of samples.
+            for _ in range(ROUNDS):
+                flooder.send_signal(signal.SIGSTOP)
+                time.sleep(SETTLE_S)
+                alone += quiet_latencies(quiet, receipt)
+                flooder.send_signal(signal.SIGCONT)
+                time.sleep(SETTLE_S)
+                flooded += quiet_latencies(quiet, receipt)
             # the node's other work goes on: a new case is taken in under the flood
             during = submit(quiet, "SJ-0001").case
             flooder.stdin.close()
             seen = json.loads(flooder.stdout.readline())
             assert flooder.wait(10) == 0
         finally:
+            flooder.send_signal(signal.SIGCONT)
             flooder.kill()
             flooder.wait(10)
     finally:
@@ -74,7 +87,7 @@ def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_laten
           f"(medians {statistics.median(alone) * 1000:.2f}, {statistics.median(flooded) * 1000:.2f}); "
           f"flood: {seen['ok']} admitted, {seen['refused']} refused")
     assert seen["other"] == []
-    assert seen["refused"] > seen["ok"] >= 50  # its own share (the burst, then the rate) was served
+    assert seen["refused"] > seen["ok"] >= 10  # its own share (the burst, then the rate) was served
     # the retry hint, twice: the trailer the up-link reads, and the standard RetryInfo
     hint_ms = int(seen["trailers"][RETRY_AFTER_KEY])
     assert 1 <= hint_ms <= 20  # one call's worth at 50 a second is 20 ms
