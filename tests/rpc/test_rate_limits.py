@@ -9,6 +9,8 @@ lock with the node it floods.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import signal
 import statistics
@@ -20,8 +22,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from govnet.node.domain.ratelimit import ACCOUNT, API, META, SYNC, Verdict
 from govnet.node.rpc.client import ClientError, GovnetClient
-from govnet.sync.transport.grpc import RETRY_AFTER_KEY
+from govnet.node.rpc.ratelimit import account_key, address_of, class_of, refusal_status
+from govnet.sync.envelope import PROTOCOL_VERSION
+from govnet.sync.transport.base import Hello, ParentBusy
+from govnet.sync.transport.grpc import RETRY_AFTER_KEY, GrpcTransport
 from govnet.v1 import cases_pb2, cases_pb2_grpc
 
 from support.helpers import submit
@@ -143,3 +149,69 @@ def test_the_client_waits_out_a_short_hint_once_then_says_the_node_is_busy(make_
     assert len(waits) == 1 and 1.0 < waits[0] <= 2.0  # one call's worth at 0.5 a second: 2 s
     assert str(busy).startswith("the node is busy; retry in ") and str(busy).endswith(" s")
     assert busy.retry_after_s is not None and busy.retry_after_s <= 2.0
+
+
+def test_a_child_over_its_sync_rate_is_told_how_long_to_back_off(make_node) -> None:  # type: ignore[no-untyped-def]
+    node, _ = make_node("371102", "county", catalog=False, rate={"sync_per_s": 0.5, "sync_burst": 1})
+
+    async def hellos() -> ParentBusy:
+        transport = GrpcTransport(node.address, retries=1)
+        hello = Hello("371102001", "township", PROTOCOL_VERSION, 0, 1)
+        try:
+            await transport.hello(hello)
+            with pytest.raises(ParentBusy) as busy:
+                await transport.hello(hello)
+            return busy.value
+        finally:
+            await transport.close()
+
+    busy = asyncio.run(hellos())
+    # the up-link's driver backs off by the hint it read, not by its default second
+    assert 1.0 < busy.retry_after_s <= 2.0
+    assert node.node.metrics.registry.get_sample_value(
+        "govnet_rate_limited_total", {"kind": "peer", "class": "sync"}) == 1
+
+
+# --- who is calling, and what class of call (pure) ---
+
+
+@pytest.mark.parametrize(("peer", "key"), [
+    ("ipv4:10.0.0.7:51234", "ipv4:10.0.0.7"),
+    ("ipv6:[::1]:51234", "ipv6:[::1]"),
+    ("ipv6:[fe80::1%25eth0]:443", "ipv6:[fe80::1%25eth0]"),
+    ("unix:/run/govnet.sock", "unix:/run/govnet.sock"),
+    ("unix:", "unix:"),
+])
+def test_a_peer_is_its_address_without_the_port(peer: str, key: str) -> None:
+    assert address_of(peer) == key
+
+
+@pytest.mark.parametrize(("metadata", "account"), [
+    ((), None),
+    ((("authorization", "Basic dXNlcg=="),), None),
+    ((("authorization", "Bearer "),), None),
+    ((("x-other", "1"), ("authorization", "Bearer abc")), "token:" + hashlib.sha256(b"abc").hexdigest()[:16]),
+    ((("authorization", "bearer abc"),), "token:" + hashlib.sha256(b"abc").hexdigest()[:16]),
+])
+def test_an_account_is_a_hash_of_its_bearer_token_never_the_token(metadata, account) -> None:  # type: ignore[no-untyped-def]
+    assert account_key(metadata) == account
+
+
+@pytest.mark.parametrize(("method", "call_class"), [
+    ("/govnet.v1.CaseService/Track", API),
+    ("/govnet.v1.SyncService/Push", SYNC),
+    ("/govnet.v1.SyncService/Hello", SYNC),
+    ("/govnet.v1.SyncService/Status", API),  # an operator's call, not a child's session
+    ("/grpc.health.v1.Health/Check", META),
+    ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", META),
+])
+def test_each_method_has_its_class(method: str, call_class: str) -> None:
+    assert class_of(method) == call_class
+
+
+def test_a_refusal_carries_the_hint_in_milliseconds_rounded_up() -> None:
+    code, message, trailing = refusal_status(Verdict(False, 0.0123, ACCOUNT))
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert message == "too many calls from this account; retry after 0.01 s"
+    assert dict(trailing)[RETRY_AFTER_KEY] == "13"
+    assert "grpc-status-details-bin" in dict(trailing)

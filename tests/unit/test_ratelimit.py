@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from govnet.node.domain.ratelimit import (
@@ -16,6 +18,7 @@ from govnet.node.domain.ratelimit import (
     RateSettings,
     charges_for,
 )
+from govnet.node.process.config import ConfigError, build_config, build_settings, env_overrides, load_config, write_config
 
 TEN_BURST_THREE = Rate(10.0, 3)  # one call every 0.1 s on average, three at once
 
@@ -124,3 +127,29 @@ def test_each_class_of_call_has_its_own_limits() -> None:
     assert [(c.kind, c.rate) for c in charges_for(limits, SYNC, "cn:371102001", "token:ab")] == [(PEER, Rate(1000, 2000))]
     limiter = RateLimiter()
     assert all(limiter.admit(charges_for(limits, META, "p", None), 0).admitted for _ in range(1000))
+
+
+# --- [rate] in govnet.toml ---
+
+
+@pytest.mark.parametrize(("raw", "error"), [
+    ({"peer_per_s": -1}, "rate.peer_per_s: -1 is outside 0.0 … 1000000.0"),
+    ({"peer_burst": 0}, "rate.peer_burst: 0 is outside 1 … 1000000"),
+    ({"account_burst": 2.5}, "rate.account_burst: 2.5 is not a whole number"),
+    ({"sync_per_s": "fast"}, "rate.sync_per_s: 'fast' is not a number"),
+    ({"max_keys": 10}, "rate.max_keys: 10 is outside 100 … 1000000"),
+])
+def test_the_rate_section_is_validated_with_one_line_naming_the_key(raw: dict[str, object], error: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_settings("rate", raw)
+    assert str(info.value) == error
+
+
+def test_the_rate_section_defaults_and_overrides(tmp_path: Path) -> None:
+    assert build_settings("rate", {}) == RateSettings()
+    assert build_settings("rate", {"peer_per_s": 20, "meta_per_s": 0}) == RateSettings(peer_per_s=20.0, meta_per_s=0.0)
+    assert env_overrides({"GOVNET_RATE_ACCOUNT_PER_S": "5"}) == {"rate": {"account_per_s": 5.0}}
+    config = build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0", parent="127.0.0.1:1",
+                          rate={"account_per_s": 5.0, "account_burst": 10})
+    write_config(config)
+    assert load_config(tmp_path, environ={}).rate == RateSettings(account_per_s=5.0, account_burst=10)
