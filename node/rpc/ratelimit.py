@@ -25,16 +25,23 @@ with the hint twice: the ``retry-after-ms`` trailing metadata the sync transport
 reads from a busy parent (``sync.transport.grpc``: the up-link backs off by it), and a
 ``google.rpc.RetryInfo`` in the rich status details for any gRPC client that knows the
 standard. ``GovnetClient`` (the CLI) reads either and retries once.
+
+Refusals are counted (``govnet_rate_limited_total{kind,class}``) and logged at most once a
+``LOG_EVERY_S``: one warning line with how many calls were refused since the last and who
+the latest was (its peer address or certificate name, or its account's hash), so a flood
+cannot flood the log too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -53,6 +60,9 @@ _SYNC_SERVICE = sync_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name
 SYNC_METHODS = frozenset(f"/{_SYNC_SERVICE}/{name}" for name in ("Hello", "Push", "Pull", "Digest"))
 META_SERVICES = ("grpc.health.v1.Health", REFLECTION, "grpc.reflection.v1.ServerReflection")
 CN_KEY = "x509_common_name"
+LOG_EVERY_S = 60.0
+
+log = logging.getLogger("govnet.rpc")
 
 
 def class_of(method: str) -> str:
@@ -65,10 +75,11 @@ def class_of(method: str) -> str:
 
 def address_of(peer: str) -> str:
     """A gRPC peer string without its port: ``ipv4:10.0.0.7:51234`` -> ``ipv4:10.0.0.7``,
-    ``ipv6:[::1]:51234`` -> ``ipv6:[::1]``; ``unix:…`` and anything else unchanged."""
+    ``ipv6:%5B::1%5D:51234`` (grpc percent-encodes the brackets) -> ``ipv6:[::1]``; ``unix:…``
+    and anything else unchanged."""
     head, sep, port = peer.rpartition(":")
     if sep and port.isdigit() and head.partition(":")[0] in ("ipv4", "ipv6"):
-        return head
+        return unquote(head)
     return peer
 
 
@@ -124,6 +135,8 @@ class RateLimit(grpc.aio.ServerInterceptor):
         self.limiter = RateLimiter(settings.max_keys)
         self.on_refused = on_refused
         self.monotonic = monotonic
+        self._logged_at = -math.inf
+        self._unlogged = 0  # refusals since the last log line
 
     async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -136,12 +149,14 @@ class RateLimit(grpc.aio.ServerInterceptor):
         inner = behavior_of(handler)
 
         async def admit(context: grpc.aio.ServicerContext) -> None:
-            charges = charges_for(self.limits, call_class, peer_key(context), account)
-            verdict = self.limiter.admit(charges, self.monotonic())
+            peer = peer_key(context)
+            now = self.monotonic()
+            verdict = self.limiter.admit(charges_for(self.limits, call_class, peer, account), now)
             if verdict.admitted:
                 return
             if self.on_refused is not None:
                 self.on_refused(verdict.refused_by, call_class)
+            self._noted(now, call_class, verdict.refused_by, account if verdict.refused_by == ACCOUNT else peer)
             code, message, trailing = refusal_status(verdict)
             await context.abort(code, message, trailing)
 
@@ -160,3 +175,13 @@ class RateLimit(grpc.aio.ServerInterceptor):
             return await result if inspect.isawaitable(result) else result
 
         return with_behavior(handler, answered, handler.request_deserializer)
+
+    def _noted(self, now: float, call_class: str, kind: str, who: str | None) -> None:
+        """Log the refusals, one line a ``LOG_EVERY_S`` at most."""
+        self._unlogged += 1
+        if now - self._logged_at < LOG_EVERY_S:
+            return
+        log.warning("rate limit: %d call(s) refused since the last report; the latest: %s %s (%s calls)",
+                    self._unlogged, kind, who, call_class,
+                    extra={"kind": kind, "who": who, "class": call_class})
+        self._logged_at, self._unlogged = now, 0

@@ -54,7 +54,7 @@ def quiet_latencies(client: GovnetClient, receipt: str, calls: int = QUIET_CALLS
     return out
 
 
-def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_latency(make_node) -> None:  # type: ignore[no-untyped-def]
+def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_latency(make_node, caplog) -> None:  # type: ignore[no-untyped-def]
     node, _ = make_node("371102", "county", listen="[::]:0", rate={"peer_per_s": 50.0, "peer_burst": 10})
     port = node.node.port
     quiet = GovnetClient(f"127.0.0.1:{port}")
@@ -105,6 +105,9 @@ def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_laten
     refused = node.node.metrics.registry.get_sample_value(
         "govnet_rate_limited_total", {"kind": "peer", "class": "api"})
     assert refused == seen["refused"]
+    # one log line for the whole flood, naming the flooding peer (not one per refused call)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rate limit:")]
+    assert len(lines) == 1 and "peer ipv6:[::1] (api calls)" in lines[0]
 
 
 def test_an_account_over_its_rate_is_refused_while_another_behind_the_same_address_goes_on(make_node) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +181,8 @@ def test_a_child_over_its_sync_rate_is_told_how_long_to_back_off(make_node) -> N
 @pytest.mark.parametrize(("peer", "key"), [
     ("ipv4:10.0.0.7:51234", "ipv4:10.0.0.7"),
     ("ipv6:[::1]:51234", "ipv6:[::1]"),
-    ("ipv6:[fe80::1%25eth0]:443", "ipv6:[fe80::1%25eth0]"),
+    ("ipv6:%5B::1%5D:51234", "ipv6:[::1]"),  # as grpc writes it
+    ("ipv6:%5Bfe80::1%25eth0%5D:443", "ipv6:[fe80::1%eth0]"),
     ("unix:/run/govnet.sock", "unix:/run/govnet.sock"),
     ("unix:", "unix:"),
 ])
