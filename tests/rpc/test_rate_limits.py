@@ -91,9 +91,11 @@ def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_laten
 
     print(f"quiet p95 alone {p95(alone) * 1000:.2f} ms, under the flood {p95(flooded) * 1000:.2f} ms "
           f"(medians {statistics.median(alone) * 1000:.2f}, {statistics.median(flooded) * 1000:.2f}); "
-          f"flood: {seen['ok']} admitted, {seen['refused']} refused")
+          f"flood: {seen['ok']} admitted, {seen['refused']} refused in {seen['seconds']:.1f} s")
     assert seen["other"] == []
     assert seen["refused"] > seen["ok"] >= 10  # its own share (the burst, then the rate) was served
+    # and no more than its share: the node did the flooder's work at most at the configured rate
+    assert seen["ok"] <= 10 + 50 * seen["seconds"]
     # the retry hint, twice: the trailer the up-link reads, and the standard RetryInfo
     hint_ms = int(seen["trailers"][RETRY_AFTER_KEY])
     assert 1 <= hint_ms <= 20  # one call's worth at 50 a second is 20 ms

@@ -3,7 +3,8 @@
 It keeps IN_FLIGHT Track calls in flight at once, as fast as the node answers, until its
 standard input closes (or 30 s pass); it prints one line "flooding" once the node has
 refused some of its calls, and at the end one JSON line: calls admitted, refused,
-anything else, and what one refusal carried (message, trailing metadata, RetryInfo).
+anything else, how many seconds it flooded, and what one refusal carried (message,
+trailing metadata, RetryInfo).
 
 Its own process, so its Python does not share the test's interpreter lock with the node
 under test: what the test measures is the node's work under the flood, not two event
@@ -16,6 +17,7 @@ import asyncio
 import json
 import sys
 import threading
+import time
 from typing import Any
 
 import grpc
@@ -30,6 +32,7 @@ ANNOUNCE_AFTER_REFUSALS = 50
 
 async def flood(address: str, receipt: str, in_flight: int, token: str, stop: threading.Event) -> dict[str, Any]:
     seen: dict[str, Any] = {"ok": 0, "refused": 0, "other": [], "message": "", "trailers": {}, "retry_info_s": None}
+    started = time.monotonic()
     metadata = (("authorization", f"Bearer {token}"),) if token else None
     request = cases_pb2.TrackCaseRequest(receipt=receipt)
     async with grpc.aio.insecure_channel(address) as channel:
@@ -51,6 +54,7 @@ async def flood(address: str, receipt: str, in_flight: int, token: str, stop: th
                         print("flooding", flush=True)
 
         await asyncio.gather(*(worker() for _ in range(in_flight)))
+    seen["seconds"] = time.monotonic() - started  # from the first call to the last answer
     return seen
 
 
