@@ -34,6 +34,7 @@ cannot flood the log too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import logging
@@ -112,8 +113,12 @@ def retry_hint_ms(retry_after_s: float) -> int:
 
 def refusal_status(verdict: Verdict) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
     """The code, message and trailing metadata of a refused call (both forms of the hint)."""
-    ms = retry_hint_ms(verdict.retry_after_s)
-    who = "account" if verdict.refused_by == ACCOUNT else "peer"
+    return _refusal(retry_hint_ms(verdict.retry_after_s), "account" if verdict.refused_by == ACCOUNT else "peer")
+
+
+@functools.lru_cache(maxsize=4096)
+def _refusal(ms: int, who: str) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
+    # Built once per hint: a flood's refusals mostly ask for the same few milliseconds.
     message = f"too many calls from this {who}; retry after {ms / 1000:.2f} s"
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     delay = duration_pb2.Duration(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from click.testing import CliRunner
 
 from govnet.node.domain.ratelimit import ACCOUNT, API, META, SYNC, Verdict
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.rpc.ratelimit import account_key, address_of, class_of, refusal_status
+from govnet.ops.cli import main
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, ParentBusy
 from govnet.sync.transport.grpc import RETRY_AFTER_KEY, GrpcTransport
@@ -221,3 +223,13 @@ def test_a_refusal_carries_the_hint_in_milliseconds_rounded_up() -> None:
     assert message == "too many calls from this account; retry after 0.01 s"
     assert dict(trailing)[RETRY_AFTER_KEY] == "13"
     assert "grpc-status-details-bin" in dict(trailing)
+
+
+def test_the_cli_says_the_node_is_busy_in_one_line_when_the_hint_is_long(make_node) -> None:  # type: ignore[no-untyped-def]
+    # one call every 10 s: the catalog load took the burst, so the next call's hint is ~10 s,
+    # longer than the CLI waits by itself
+    node, _ = make_node("371102", "county", rate={"peer_per_s": 0.1, "peer_burst": 1})
+    run = CliRunner().invoke(main, ["case", "list", "--node", node.address])
+    assert run.exit_code == 1
+    lines = run.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("govnet: error: RESOURCE_EXHAUSTED: the node is busy; retry in ")
