@@ -36,8 +36,8 @@ from support.helpers import submit
 
 FLOOD = Path(__file__).parent.parent / "support" / "flood.py"
 FLOOD_CALLS_IN_FLIGHT = 8
-QUIET_CALLS = 20  # per window
-ROUNDS = 3
+QUIET_CALLS = 5  # per window
+ROUNDS = 10
 SETTLE_S = 0.05
 QUIET_PACE_S = 0.02  # the quiet client: about 30 calls a second, under its limit of 50
 
@@ -139,7 +139,7 @@ def test_an_account_over_its_rate_is_refused_while_another_behind_the_same_addre
 
 
 def test_the_client_waits_out_a_short_hint_once_then_says_the_node_is_busy(make_node) -> None:  # type: ignore[no-untyped-def]
-    node, _ = make_node("371102", "county", rate={"peer_per_s": 0.5, "peer_burst": 50})
+    node, _ = make_node("371102", "county", rate={"peer_per_s": 0.5, "peer_burst": 5})
     waits: list[float] = []
     client = GovnetClient(node.address, sleep=waits.append)  # waits without waiting: the bucket stays empty
     try:
