@@ -84,7 +84,11 @@ def node_init(directory: Path, node_id: str, level: str, listen: str, parent: st
 @click.argument("directory", type=click.Path(path_type=Path))
 @friendly
 def node_serve(directory: Path) -> None:
-    """Run the node whose configuration and store are in DIRECTORY (until SIGTERM or Ctrl-C)."""
+    """Run the node whose configuration and store are in DIRECTORY (until SIGTERM or Ctrl-C).
+
+    Calls over a peer's or an account's rate are refused RESOURCE_EXHAUSTED with a retry
+    hint; the limits are [rate] in DIRECTORY/govnet.toml (README: "Rate limits").
+    """
     from govnet.node.process.logs import setup_logging
     from govnet.node.process.server import StartError, serve
 

@@ -63,6 +63,7 @@ from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.process.tls import NodeTls, TlsError, load_node_tls
 from govnet.node.rpc.boundary import Boundary
 from govnet.node.rpc.peer import AuthInterceptor, Verifier
+from govnet.node.rpc.ratelimit import RateLimit
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError, Unit
@@ -220,10 +221,12 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         http_socket = None
         try:
             http_socket = _bind_http(config.http_listen) if config.http_listen is not None else None
-            # metrics outside the boundary: it counts what the boundary answers, undecodable requests
-            # too; the boundary outside authentication, so a refusal is answered by its rules as well
+            # metrics outside the boundary: it counts what the boundary answers, undecodable requests too;
+            # the rate limits next, so a flood is refused (a bounded status, no servicer run) before the
+            # peer's certificate is checked; authentication inside the boundary, answered by its rules
+            limits = RateLimit(config.rate, on_refused=metrics.refused)
             server = grpc.aio.server(options=SERVER_OPTIONS,
-                                     interceptors=[metrics.rpc, Boundary(), AuthInterceptor(verifier)])
+                                     interceptors=[metrics.rpc, Boundary(), limits, AuthInterceptor(verifier)])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     accounts=accounts, flush_interval=flush)

@@ -22,6 +22,7 @@ from govnet.federation.tree import Level, NodeIdError, check_node_id
 from govnet.node.app.links import SyncSettings
 from govnet.node.domain.audit import ALGORITHMS, DEFAULT_ALGORITHM
 from govnet.node.domain.deadlines import SupervisionSettings
+from govnet.node.domain.ratelimit import RateSettings
 from govnet.node.domain.statistics import StatsSettings
 from govnet.sync.batching import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 
@@ -83,6 +84,7 @@ class NodeConfig:
     audit_hash: str = DEFAULT_ALGORITHM  # the audit chain's hash (sha256 | sm3), for a store with no events yet
     http: HttpSettings = HttpSettings()
     tls: TlsSettings = field(default_factory=lambda: TlsSettings())
+    rate: RateSettings = RateSettings()
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -102,6 +104,7 @@ class NodeConfig:
         out["sync"] = dataclasses.asdict(self.sync)
         out["supervision"] = dataclasses.asdict(self.supervision)
         out["statistics"] = dataclasses.asdict(self.statistics)
+        out["rate"] = dataclasses.asdict(self.rate)
         if self.audit_hash != DEFAULT_ALGORITHM:
             out["audit"] = {"hash": self.audit_hash}
         return out
@@ -134,6 +137,8 @@ class Number:
 
 _DUPLICATE_WINDOW = Number(int, 0, 3650)  # intake.duplicate_window_days (its own message: days)
 _HTTP_SECONDS = Number(float, 0.1, 300.0)  # http.handler_timeout_s, http.head_deadline_s
+_RATE = Number(float, 0.0, 1_000_000.0)  # rate.*_per_s
+_BURST = Number(int, 1, 1_000_000)  # rate.*_burst
 
 # Every key of govnet.toml, by section: text, or a number with its bounds. Checking a file,
 # converting an environment override (always text) and building the settings all read this.
@@ -167,10 +172,23 @@ SCHEMA: dict[str, dict[str, type[str] | type[bool] | Number]] = {
         "flush_interval_s": Number(float, 0.01, 60.0),
         "heartbeat_s": Number(float, 1.0, 86_400.0),
     },
+    # Calls a second (0: no limit) and bursts, per peer and per account, by class of call
+    # (node.domain.ratelimit).
+    "rate": {
+        "peer_per_s": _RATE,
+        "peer_burst": _BURST,
+        "account_per_s": _RATE,
+        "account_burst": _BURST,
+        "sync_per_s": _RATE,
+        "sync_burst": _BURST,
+        "meta_per_s": _RATE,
+        "meta_burst": _BURST,
+        "max_keys": Number(int, 100, 1_000_000),
+    },
 }
 # The sections that are settings objects, one key per field; a topology's [defaults] shares them.
-SETTINGS: dict[str, type[SyncSettings] | type[SupervisionSettings] | type[StatsSettings]] = {
-    "sync": SyncSettings, "supervision": SupervisionSettings, "statistics": StatsSettings,
+SETTINGS: dict[str, type[SyncSettings] | type[SupervisionSettings] | type[StatsSettings] | type[RateSettings]] = {
+    "sync": SyncSettings, "supervision": SupervisionSettings, "statistics": StatsSettings, "rate": RateSettings,
 }
 ENV_PREFIX = "GOVNET_"
 
@@ -185,7 +203,7 @@ def check_number(key: str, value: Any, rule: Number) -> int | float:
 
 
 def build_settings(section: str, raw: Mapping[str, Any]) -> Any:
-    """The settings object of ``section`` (sync, supervision, statistics) from its TOML table;
+    """The settings object of ``section`` (sync, supervision, statistics, rate) from its TOML table;
     keys not given keep their defaults."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{section}: {raw!r} is not a table of settings")
@@ -250,6 +268,7 @@ def build_config(
     statistics: dict[str, Any] | None = None,
     audit_hash: str = DEFAULT_ALGORITHM,
     tls: dict[str, Any] | None = None,
+    rate: dict[str, Any] | None = None,
 ) -> NodeConfig:
     """Validate the parts of a configuration and assemble it."""
     try:
@@ -293,6 +312,7 @@ def build_config(
         audit_hash=audit_hash,
         http=_http_settings(http or {}),
         tls=build_tls(tls or {}),
+        rate=build_settings("rate", rate or {}),
     )
 
 
@@ -353,6 +373,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
             audit_hash=str(raw.get("audit", {}).get("hash", DEFAULT_ALGORITHM)),
             http={k: v for k, v in raw.get("http", {}).items() if k != "listen"},
             tls=raw.get("tls", {}),
+            rate=raw.get("rate", {}),
         )
     except ConfigError as exc:
         # Name the variable when the bad value came from the environment, not the file.

@@ -45,6 +45,7 @@ from govnet.node.domain.certificates import EXPIRED, OUTSIDE_SUBTREE, REVOKED, U
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
 from govnet.node.domain.lifecycle import FINISHED, RUNNING
+from govnet.node.domain.ratelimit import CLASSES, KINDS
 from govnet.node.process.tls import NodeTls
 from govnet.node.rpc.boundary import PARSED, behavior_of, with_behavior
 from govnet.node.rpc.peer import Verifier
@@ -84,6 +85,7 @@ EXPORTED = (
     "govnet_certificate_expiry_seconds",
     "govnet_auth_refused_total",
     "govnet_revoked_certificates",
+    "govnet_rate_limited_total",
 )
 QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -380,12 +382,28 @@ class TlsCollector(Collector):
                                 value=self.revoked())
 
 
+def rate_limited_counter(registry: CollectorRegistry) -> Counter:
+    """Calls refused by the rate limits (node.rpc.ratelimit), by the bucket's kind and the call's class.
+    Every pair is there from the start (at 0), so an alert sees a series rise rather than appear."""
+    counter = Counter("govnet_rate_limited", "Calls refused RESOURCE_EXHAUSTED by a rate limit, by kind "
+                      "(peer, account) and class of call (api, sync, meta)", ("kind", "class"), registry=registry)
+    for kind in KINDS:
+        for call_class in CLASSES:
+            counter.labels(kind, call_class)
+    return counter
+
+
 @dataclass
 class NodeMetrics:
-    """The node's registry with its RPC interceptor and store collector."""
+    """The node's registry with its RPC interceptor, store collector and rate-limit counter."""
 
     registry: CollectorRegistry
     rpc: RpcMetrics
+    rate_limited: Counter
+
+    def refused(self, kind: str, call_class: str) -> None:
+        """Count a call a rate limit refused (``node.rpc.ratelimit.RateLimit``'s ``on_refused``)."""
+        self.rate_limited.labels(kind, call_class).inc()
 
 
 def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta, *,
@@ -399,4 +417,4 @@ def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interv
     registry.register(AuditCollector(store))
     if verifier is not None:
         registry.register(TlsCollector(verifier, tls, plaintext, revoked))
-    return NodeMetrics(registry, rpc)
+    return NodeMetrics(registry, rpc, rate_limited_counter(registry))

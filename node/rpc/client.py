@@ -16,12 +16,22 @@ one) — the ``certs`` argument, else the folder ``$GOVNET_CERTS`` names (what `
 sets). Without either it speaks plaintext, which only a node configured with
 ``tls.plaintext = true`` accepts. The node's certificate is checked against the root and
 must carry the name every node certificate has (``node.govnet``).
+
+A busy node (a rate limit, ``node.rpc.ratelimit``, or a parent's admission bound) answers
+RESOURCE_EXHAUSTED with a retry hint (``retry-after-ms`` trailing metadata, or a
+``google.rpc.RetryInfo`` in the status details). Such a call was refused before any work
+was done, so the client waits the hint and tries once more when the hint is short (at
+most ``MAX_RETRY_WAIT_S`` and the call's timeout); if the node is still busy, the error
+reads "the node is busy; retry in 1.2 s". RESOURCE_EXHAUSTED without a hint (a message
+over a size limit) is not retried.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +44,7 @@ from grpc_status import rpc_status
 
 from govnet.node.domain.catalog import Catalog
 from govnet.node.rpc.convert import item_to_proto
+from govnet.sync.transport.grpc import RETRY_AFTER_KEY
 from govnet.v1 import (
     accounts_pb2,
     accounts_pb2_grpc,
@@ -52,6 +63,7 @@ from govnet.v1 import supervision_pb2 as sv
 DEFAULT_TIMEOUT = 10.0
 CERTS_ENV = "GOVNET_CERTS"
 ANY_NODE = "node.govnet"  # the name every node certificate carries (node.domain.certificates)
+MAX_RETRY_WAIT_S = 5.0  # a longer hint is the person's to wait out, not the CLI's
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
@@ -104,10 +116,11 @@ class ClientError(Exception):
     """A call the node refused or could not answer; ``str()`` is the node's one line."""
 
     def __init__(self, code: grpc.StatusCode, message: str,
-                 violations: Sequence[tuple[str, str]] = ()) -> None:
+                 violations: Sequence[tuple[str, str]] = (), retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.violations = tuple(violations)  # (field path, description) from the status details
+        self.retry_after_s = retry_after_s  # a busy node's hint: the call may be sent again after it
 
     @property
     def field(self) -> str:
@@ -131,7 +144,34 @@ class ClientError(Exception):
                              f"certificate (--certs / ${CERTS_ENV})? ({details})")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return cls(code, f"node at {address} did not answer in time")
+        if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+            hint = retry_hint(exc)
+            if hint is not None:
+                return cls(code, f"the node is busy; retry in {math.ceil(hint * 10) / 10:.1f} s", retry_after_s=hint)
         return cls(code, details or code.name, field_violations(exc))
+
+
+def retry_hint(exc: grpc.RpcError) -> float | None:
+    """The seconds a busy node asks a refused call to wait: its ``retry-after-ms`` trailer, else the
+    ``google.rpc.RetryInfo`` in its status details; None when it gave no hint."""
+    if not isinstance(exc, grpc.Call):
+        return None
+    for key, value in exc.trailing_metadata() or ():
+        if key == RETRY_AFTER_KEY:
+            try:
+                return max(0.0, int(value) / 1000)
+            except (TypeError, ValueError):
+                break
+    try:
+        status = rpc_status.from_call(exc)
+    except (ValueError, DecodeError):
+        return None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return max(0.0, info.retry_delay.ToTimedelta().total_seconds())
+    return None
 
 
 def field_violations(exc: grpc.RpcError) -> list[tuple[str, str]]:
@@ -184,12 +224,13 @@ def aio_channel(address: str, certs: Path | None, options: Sequence[tuple[str, A
 
 class GovnetClient:
     def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None,
-                 certs: Path | None = None) -> None:
+                 certs: Path | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.address = address
         self.timeout = timeout
         if token is None:
             token = os.environ.get("GOVNET_TOKEN", "").strip() or saved_token(address)
         self.token = token
+        self.sleep = sleep  # waits out a busy node's hint (injectable, so tests need not wait)
         self._channel = secure_channel(address, certs)
         self._cases = cases_pb2_grpc.CaseServiceStub(self._channel)
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
@@ -208,11 +249,17 @@ class GovnetClient:
         self.close()
 
     def _call(self, method: Callable[..., T], request: Message) -> T:
-        try:
-            metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
-            return method(request, timeout=self.timeout, metadata=metadata)
-        except grpc.RpcError as exc:
-            raise ClientError.from_rpc(exc, self.address) from None
+        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
+        for attempt in (1, 2):
+            try:
+                return method(request, timeout=self.timeout, metadata=metadata)
+            except grpc.RpcError as exc:
+                error = ClientError.from_rpc(exc, self.address)
+            wait = error.retry_after_s
+            if attempt == 2 or wait is None or wait > min(MAX_RETRY_WAIT_S, self.timeout):
+                raise error
+            self.sleep(wait)  # refused before any work was done: the same call again is safe
+        raise AssertionError("unreachable")
 
     # --- people ---
 
