@@ -120,14 +120,20 @@ def _statistics_lag(conn: sqlite3.Connection) -> str | None:
     (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM case_event").fetchone()
     (about,) = conn.execute("SELECT count(*) FROM complaint WHERE about_node = ?", (meta["node_id"],)).fetchone()
     counted, complaints = int(meta.get("stats_event_id", 0)), int(meta.get("stats_complaints", 0))
-    if counted == top and complaints == about:
-        return None
-    return f"counted events up to {counted} of {top}, complaints {complaints} of {about}"
+    if counted != top or complaints != about:
+        return f"counted events up to {counted} of {top}, complaints {complaints} of {about}"
+    # The audit trail sends the chain's head up on the same rhythm (node.app.audit): a node with a
+    # parent has caught up once the head it last sent is its chain's length.
+    if "audit_head" in tables and parent_id(meta["node_id"]):
+        row = conn.execute("SELECT count, sent_count FROM audit_head WHERE id = 1").fetchone()
+        if row is not None and row[0] != row[1]:
+            return f"audit chain head sent up to {row[1]} of {row[0]} events"
+    return None
 
 
 def statistics_settled(data_dir: Path, settle_s: float = 10.0) -> None:
     """Wait (at most ``settle_s``, then fail the test saying what is left) until the node's
-    statistics ledger has counted everything.
+    statistics ledger has counted everything (and its audit trail has sent its head up).
 
     The ledger counts new events in the background, writes of the node's own (its rows, and
     a report in the outbox): a test that compares the store before and after a call, or
