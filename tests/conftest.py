@@ -18,6 +18,39 @@ from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
 
+# The test files that take longest, longest first (about the seconds each takes on an idle
+# 2-core machine: half what --durations showed on a loaded one; list the files over ~10 s,
+# and put a new long file in its place here). `make test` runs
+# `pytest -n 2 --dist loadfile --no-loadscope-reorder`: each worker takes whole files in
+# this order, so the long ones start at once on both workers and the many short files fill
+# in behind them, and the two finish together. (xdist's own order, most tests first, put the
+# one- and two-test files, the longest of all, at the very end: one worker ran them alone.)
+LONGEST_FIRST = (
+    "sim/test_sync_property.py",  # ~100
+    "process/test_sync_processes.py",  # ~70
+    "process/test_demo.py",  # ~65
+    "process/test_cli.py",  # ~40
+    "process/test_backup.py",  # ~20
+    "process/test_config_env.py",  # ~18
+    "process/test_restore_processes.py",  # ~15
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files of ``LONGEST_FIRST`` first, in its order; every other file after them in
+    collection order, and each file's tests in their own order (a stable sort by file)."""
+    here = Path(__file__).parent
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        try:
+            return rank.get(item.path.relative_to(here).as_posix(), len(rank))
+        except ValueError:  # a test outside tests/
+            return len(rank)
+
+    items.sort(key=place)
+
+
 @pytest.fixture(scope="session")
 def loop() -> Iterator[BackgroundLoop]:
     bg = BackgroundLoop()
