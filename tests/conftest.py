@@ -17,7 +17,6 @@ from govnet.ops.processes import init_node
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
-
 # The test files that take longest, longest first (about the seconds each takes on an idle
 # 2-core machine: half what --durations showed on a loaded one; list the files over ~10 s,
 # and put a new long file in its place here). `make test` runs
