@@ -17,21 +17,27 @@ from govnet.ops.processes import init_node
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 
-# The test files that take longest, longest first (about the seconds each takes on an idle
-# 2-core machine: half what --durations showed on a loaded one; list the files over ~10 s,
-# and put a new long file in its place here). `make test` runs
-# `pytest -n 2 --dist loadfile --no-loadscope-reorder`: each worker takes whole files in
-# this order, so the long ones start at once on both workers and the many short files fill
-# in behind them, and the two finish together. (xdist's own order, most tests first, put the
-# one- and two-test files, the longest of all, at the very end: one worker ran them alone.)
+# The test files that take longest, longest first, in about the seconds each takes on an idle
+# 2-core machine (in-process files: their CPU seconds; files that spawn nodes: half what
+# --durations showed on a loaded machine); list the files over ~10 s, and put a new long file
+# in its place here. `make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder`:
+# each worker takes whole files in this order, so the long ones start at once on both
+# workers and the many short files fill in behind them, and the two finish within a short
+# file of each other. (xdist's own order, most tests first, puts the one- and two-test files,
+# the longest of all, at the very end, where one worker can be left running one alone.)
 LONGEST_FIRST = (
-    "sim/test_sync_property.py",  # ~100
+    "sim/test_sync_property.py",  # ~65 (two tests, one hypothesis property of 5 examples)
     "process/test_sync_processes.py",  # ~70
-    "process/test_demo.py",  # ~65
+    "process/test_demo.py",  # ~65 (one test)
     "process/test_cli.py",  # ~40
     "process/test_backup.py",  # ~20
     "process/test_config_env.py",  # ~18
-    "process/test_restore_processes.py",  # ~15
+    "sim/test_sync_core.py",  # ~16
+    "sim/test_rollup_truth.py",  # ~16 (two tests)
+    "process/test_restore_processes.py",  # ~15 (one test)
+    "sim/test_restore_sync.py",  # ~10
+    "rpc/test_case_types.py",  # ~9
+    "rpc/test_fuzz.py",  # ~8 (one test)
 )
 
 
