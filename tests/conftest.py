@@ -12,10 +12,10 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient
 from govnet.node.store import statistics as stat_rows
-from govnet.ops.processes import init_node
 
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+from support.stores import init_node  # ops.processes.init_node, its fresh store made once a process
 
 # The test files that take longest, longest first, in about the seconds each takes on an idle
 # 2-core machine (in-process files: their CPU seconds; files that spawn nodes: half what

@@ -42,10 +42,7 @@ them instead of SQL.
 
 from __future__ import annotations
 
-import atexit
 import random
-import shutil
-import tempfile
 import zlib
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -71,7 +68,7 @@ from govnet.node.process.build import Node, build_node
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.store import inbox, links, outbox, quarantine
 from govnet.node.store.cases import CaseRecord, StoredEvent
-from govnet.node.store.engine import DB_FILE, Store
+from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseSummary
 from govnet.ops.applicants import fake_applicant
 from govnet.sync.envelope import Envelope
@@ -81,6 +78,7 @@ from govnet.sync.transport.memory import Faults, MemoryTransport
 
 from support.helpers import every_case
 from support.inprocess import BackgroundLoop
+from support.stores import create_store
 
 # A Tuesday morning in Beijing, far from holidays.
 START = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
@@ -112,29 +110,6 @@ def _skip_fsync(store: Store) -> None:
 
     sa_event.listen(engine, "connect", relax)
     engine.dispose()
-
-
-# Fresh stores made by ``Store.create`` in this process, by (node id, creation time): the
-# directory each was made in. Why: every ``Store.create`` runs the whole alembic history
-# (about 0.15 s of CPU, with fsyncs); a simulation builds the same 15 empty stores for each
-# run it compares (the property test: ~120 of them), and a closed store just created for the
-# same node at the same time is the same store as a copy of its file.
-_FRESH: dict[tuple[str, datetime], Path] = {}
-
-
-def create_store(data_dir: Path, node_id: str, now: datetime) -> None:
-    """What ``Store.create(data_dir, node_id, level_of(node_id), now).close()`` leaves in
-    ``data_dir``: made by it the first time in this process, copied from that one after."""
-    key = (node_id, now)
-    made = _FRESH.get(key)
-    if made is None:
-        made = Path(tempfile.mkdtemp(prefix="govnet-sim-fresh-store-"))
-        atexit.register(shutil.rmtree, made, True)
-        Store.create(made, node_id, level_of(node_id), now).close()
-        _FRESH[key] = made
-    for name in (DB_FILE, DB_FILE + "-wal"):  # closed: the WAL is checkpointed into the file (and gone)
-        if (made / name).exists():
-            shutil.copyfile(made / name, data_dir / name)
 
 
 class NotSettled(RuntimeError):
@@ -198,7 +173,7 @@ class Federation:
         for n in self.nodes:
             d = self.base_dir / n
             d.mkdir(parents=True, exist_ok=False)
-            create_store(d, n, self.clock.now())
+            create_store(d, n, level_of(n), self.clock.now())  # Store.create, made once a process
             self.open_node(n)
 
     def open_node(self, node_id: str, *, apply_inline: bool = True, inbox_capacity: int = INBOX_CAPACITY) -> Node:
