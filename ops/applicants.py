@@ -24,6 +24,9 @@ REGIONS = ("371102", "371103", "371121", "371122", "371100", "370102", "370203",
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国红梅玉凤志鹏飞宇浩然欣怡子轩"
 LANDLINE_AREAS = ("0633", "0531", "0532", "010", "021")
+# Digits of a local number in each area, as the national numbering plan has them (the window
+# checks numbers against it, by the phonenumbers library).
+LOCAL_DIGITS = {"0633": 7, "0531": 8, "0532": 8, "010": 8, "021": 8}
 MOBILE_PREFIXES = ("130", "133", "135", "136", "138", "139", "150", "151", "158", "159",
                    "176", "177", "180", "186", "187", "189", "199")
 
@@ -42,7 +45,8 @@ def phone(rng: random.Random) -> str:
     if rng.random() < 0.85:
         return rng.choice(MOBILE_PREFIXES) + f"{rng.randint(0, 99_999_999):08d}"
     area = rng.choice(LANDLINE_AREAS)
-    local_len = 8 if len(area) == 3 else rng.choice((7, 8))
+    drawn = 8 if len(area) == 3 else rng.choice((7, 8))  # drawn as before, so a seed's other draws stay as they were
+    local_len = LOCAL_DIGITS.get(area, drawn)
     return f"{area}-{rng.randint(2 * 10 ** (local_len - 1), 10 ** local_len - 1)}"
 
 

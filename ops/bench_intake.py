@@ -56,7 +56,7 @@ from govnet.node.domain.catalog import Catalog, ServiceItem, load_catalog_file, 
 from govnet.node.rpc.client import CHANNEL_OPTIONS, GovnetClient
 from govnet.node.store.engine import SQLITE_VERSION, Store
 from govnet.ops.applicants import person_name, phone, resident_id
-from govnet.ops.processes import init_node, spawn_node
+from govnet.ops.processes import init_node, spawn_node, tool_token
 from govnet.ops.rawlimit import count_rows, spawn_raw
 from govnet.v1 import cases_pb2, cases_pb2_grpc
 
@@ -128,7 +128,8 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 async def _drive(stubs: Sequence[cases_pb2_grpc.CaseServiceStub], requests: Sequence[cases_pb2.SubmitCaseRequest],
-                 concurrency: int, label: str) -> tuple[float, list[float]]:
+                 concurrency: int, label: str, metadata: tuple[tuple[str, str], ...] | None = None,
+                 ) -> tuple[float, list[float]]:
     """Send every request with ``concurrency`` in flight; return (wall seconds, latencies)."""
     latencies: list[float] = []
     next_index = 0
@@ -142,7 +143,7 @@ async def _drive(stubs: Sequence[cases_pb2_grpc.CaseServiceStub], requests: Sequ
             request = requests[i]
             started = time.perf_counter()
             try:
-                response = await stub.Submit(request, timeout=CALL_TIMEOUT)
+                response = await stub.Submit(request, timeout=CALL_TIMEOUT, metadata=metadata)
             except grpc.aio.AioRpcError as exc:
                 raise BenchError(
                     f"{label}: call {i} (key {request.idempotency_key}) failed: "
@@ -186,8 +187,11 @@ def _stats(seconds: float, latencies: list[float]) -> RunStats:
 
 async def measure(targets: dict[str, str], warmup: Sequence[cases_pb2.SubmitCaseRequest],
                   requests: Sequence[cases_pb2.SubmitCaseRequest], concurrency: int, channels: int,
-                  rounds: int = 1) -> dict[str, RunStats]:
+                  rounds: int = 1, token: str = "") -> dict[str, RunStats]:
     """Warm up every target (label → address), then time ``requests`` against each.
+
+    ``token``: the clerk's login token, sent with every call to both targets (the raw server
+    ignores it; the node checks it, as it does every clerk's call).
 
     The requests are cut into ``rounds`` slices and the targets take turns slice by
     slice (node, raw, node, raw …), so a change in the machine's load during the run
@@ -204,9 +208,10 @@ async def measure(targets: dict[str, str], warmup: Sequence[cases_pb2.SubmitCase
                 except TimeoutError:
                     raise BenchError(f"{label}: no connection to {targets[label]} within 10 s") from None
         stubs = {label: [cases_pb2_grpc.CaseServiceStub(ch) for ch in chs] for label, chs in chans.items()}
+        metadata = (("authorization", f"Bearer {token}"),) if token else None
         if warmup:
             for label in targets:
-                await _drive(stubs[label], warmup, concurrency, f"{label} warm-up")
+                await _drive(stubs[label], warmup, concurrency, f"{label} warm-up", metadata)
         rounds = max(1, min(rounds, len(requests)))
         bounds = [len(requests) * r // rounds for r in range(rounds + 1)]
         seconds = {label: 0.0 for label in targets}
@@ -214,7 +219,7 @@ async def measure(targets: dict[str, str], warmup: Sequence[cases_pb2.SubmitCase
         for r in range(rounds):
             chunk = requests[bounds[r]:bounds[r + 1]]
             for label in targets:
-                took, lat = await _drive(stubs[label], chunk, concurrency, label)
+                took, lat = await _drive(stubs[label], chunk, concurrency, label, metadata)
                 seconds[label] += took
                 latencies[label] += lat
     finally:
@@ -323,12 +328,13 @@ def run_intake_bench(cases: int = 3000, concurrency: int = 16, *, warmup: int = 
         init_node(node_dir, NODE_ID, NODE_LEVEL.value, parent="127.0.0.1:1")  # the parent is never called
         node = spawn_node(node_dir)
         try:
-            with GovnetClient(node.address, timeout=60) as client:
+            token = tool_token(node_dir, node.address)  # the bench's own clerk, signed in like every clerk
+            with GovnetClient(node.address, timeout=60, token=token) as client:
                 client.put_catalog(catalog)
             raw = spawn_raw(raw_db)
             try:
                 stats = asyncio.run(measure({"node": node.address, "raw": raw.address}, warm, timed,
-                                            concurrency, channels, rounds))
+                                            concurrency, channels, rounds, token))
             finally:
                 raw.stop()
         finally:

@@ -32,7 +32,7 @@ from govnet.node.rpc.client import GovnetClient
 from govnet.ops.applicants import person_name, phone, resident_id
 from govnet.ops.bench_intake import BenchError, describe_machine, machine_facts
 from govnet.ops.bench_sync import publish_catalog
-from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
+from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node, tool_token
 
 CHAIN = (("371100", "city"), ("371102", "county"), ("371102001", "township"), ("371102001201", "village"))
 VILLAGE_ITEM = "MZ-0005"  # decided at the village; an agent point takes it itself
@@ -120,8 +120,11 @@ def run_rollup_bench(changes: int = 20, flush_interval_s: float = 0.5, stats_int
         for d in dirs:
             nodes.append(spawn_node(d))
         city_node, township_node, village_node = nodes[0], nodes[2], nodes[3]
-        with GovnetClient(city_node.address) as city, GovnetClient(township_node.address) as township, \
-                GovnetClient(village_node.address) as village:
+        city_token, township_token, village_token = (tool_token(n.data_dir, n.address)
+                                                     for n in (city_node, township_node, village_node))
+        with GovnetClient(city_node.address, token=city_token) as city, \
+                GovnetClient(township_node.address, token=township_token) as township, \
+                GovnetClient(village_node.address, token=village_token) as village:
             deadline = time.monotonic() + READY_TIMEOUT
             while city.stats().coverage.nodes_reported < len(CHAIN):
                 if time.monotonic() > deadline:

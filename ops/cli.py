@@ -76,8 +76,12 @@ def up(topology_file: Path, start_timeout: float) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        for node_id in federation.prepare():
+        created = federation.prepare()
+        for node_id in created:
             click.echo(f"initialised {node_id} in {topology.get(node_id).data_dir}")
+        if created:
+            click.echo("new nodes have no accounts yet: add the first with "
+                       "'govnet user add LOGIN --role ops --data-dir DATA_DIR', then 'govnet login'")
         federation.start(start_timeout, on_started=lambda m: click.echo(
             f"{m.spec.node_id} ({m.spec.level}) serving on {m.spec.listen}, http {m.spec.http}, pid {m.proc.pid}"))
     except LaunchError as exc:

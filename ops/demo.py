@@ -23,6 +23,11 @@ does), loads the sample catalog at the city and drives a day the way people woul
    with each node's health, sync lag and open alarms (``govnet status``), then every node
    is stopped cleanly.
 
+Every call is made by a signed-in person (``DEMO_ACCOUNTS``, written into each new data
+directory; the demo prints how to log in): the window (a comprehensive window with the chief
+representative's signing power), the village agents, ops with supervision, and applicants
+who rate with the one-time code printed on their receipt.
+
 The topology stays in the directory: ``govnet up DIR/topology.toml`` starts the same
 federation again on the data the day left.
 """
@@ -41,10 +46,10 @@ from typing import Any
 
 from govnet.node.domain.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
-from govnet.ops.applicants import fake_applicant, person_name
+from govnet.ops.applicants import fake_applicant
 from govnet.ops.launcher import Federation, Member, format_status, read_statuses
-from govnet.ops.processes import free_ports
-from govnet.ops.topology import TopologyError, city_topology, dump_topology, load_topology
+from govnet.ops.processes import AccountSpec, free_ports
+from govnet.ops.topology import NodeSpec, TopologyError, city_topology, dump_topology, load_topology
 
 CITY = "371100"
 SETTINGS = {
@@ -54,6 +59,18 @@ SETTINGS = {
 }
 CUT_OFF = "371102002"  # the township whose link goes down mid-day
 WAIT_S = 30.0  # the longest any one step waits for the federation to settle
+DEMO_PASSWORD = "govnet-demo"  # a demo on loopback: printed, known, never for a real node
+WINDOW, AGENT, ADMIN = "window", "daiban", "admin"
+
+
+def demo_accounts(spec: NodeSpec) -> list[AccountSpec]:
+    """The people of each demo node (same password everywhere)."""
+    people = [AccountSpec(ADMIN, ("ops", "supervisor"), DEMO_PASSWORD, name="运维 周磊"),
+              AccountSpec(WINDOW, ("window_clerk", "chief_representative"), DEMO_PASSWORD, name="综合窗口 王敏",
+                          departments=("*",))]
+    if spec.level.value == "village":
+        people.append(AccountSpec(AGENT, ("village_agent",), DEMO_PASSWORD, name="代办员 李娟"))
+    return people
 
 
 def write_topology(base: Path) -> Path:
@@ -96,17 +113,21 @@ class Day:
     def __init__(self, federation: Federation, rng: random.Random) -> None:
         self.federation, self.rng = federation, rng
         self.items = load_catalog_file(sample_catalog_path()).items
-        self.clients: dict[str, GovnetClient] = {}
+        self.clients: dict[tuple[str, str], GovnetClient] = {}
         self.receipts: dict[str, str] = {}  # receipt -> node where the applicant applied
+        self.codes: dict[str, str] = {}  # receipt -> the rating code printed on it (the applicant's)
         self.refused: Counter[str] = Counter()
         self.why: dict[str, str] = {}  # the first refusal of each kind, to show what the desk said
 
-    def client(self, node_id: str) -> GovnetClient:
-        if node_id not in self.clients:
+    def client(self, node_id: str, login: str = WINDOW) -> GovnetClient:
+        """A client of the node, signed in as ``login`` (the window by default)."""
+        if (node_id, login) not in self.clients:
             spec = self.federation.topology.get(node_id)
             assert spec is not None
-            self.clients[node_id] = GovnetClient(str(spec.listen), timeout=10)
-        return self.clients[node_id]
+            client = GovnetClient(str(spec.listen), timeout=10, token="")
+            client.login(login, DEMO_PASSWORD)
+            self.clients[(node_id, login)] = client
+        return self.clients[(node_id, login)]
 
     def close(self) -> None:
         for c in self.clients.values():
@@ -118,21 +139,24 @@ class Day:
     def items_at(self, level: str, proxy: bool = False) -> list[ServiceItem]:
         return [i for i in self.items if i.authority_level.value == level and (i.proxy or not proxy)]
 
-    def submit(self, node_id: str, item: ServiceItem, agent: str = "", complete: bool = True) -> str | None:
+    def submit(self, node_id: str, item: ServiceItem, agent: bool = False, complete: bool = True) -> str | None:
+        """An application at the node's window, or carried by its village agent (``agent``)."""
         materials = list(item.core_materials) if complete else list(item.core_materials)[:-1]
         try:
-            done = self.client(node_id).submit(
+            done = self.client(node_id, AGENT if agent else WINDOW).submit(
                 idempotency_key=f"demo-{node_id}-{len(self.receipts)}-{self.rng.random()}", item_code=item.code,
-                materials=materials, agent=agent, actor=agent or f"窗口 {node_id[-3:]}", **asdict(fake_applicant(self.rng)))
+                materials=materials, **asdict(fake_applicant(self.rng)))
         except ClientError as exc:
             self.refused[exc.code.name] += 1
             return None
         self.receipts[done.case.receipt] = node_id
+        self.codes[done.case.receipt] = done.rating_code
         return done.case.receipt
 
     def act(self, node_id: str, receipt: str, action: str, **params: Any) -> Any:
         try:
-            return self.client(node_id).act(receipt, action, actor=params.pop("actor", "窗口 王敏"), **params)
+            params.pop("actor", None)  # who acts is who signed in
+            return self.client(node_id).act(receipt, action, **params)
         except ClientError as exc:
             self.refused[exc.code.name] += 1
             self.why.setdefault(exc.code.name, f"{action} on {receipt}: {exc}")
@@ -144,10 +168,9 @@ class Day:
         levels = ("village", "township", "township", "county", "city")
         count = 0
         for village in villages:
-            agent = f"代办员 {person_name(self.rng)}"
             for i in range(per_village):
                 pool = self.items_at(levels[i % len(levels)], proxy=True)
-                if pool and self.submit(village, self.rng.choice(pool), agent=agent):
+                if pool and self.submit(village, self.rng.choice(pool), agent=True):
                     count += 1
         return count
 
@@ -217,7 +240,7 @@ class Day:
             try:
                 done = self.client(township).submit(
                     idempotency_key=f"demo-paper-{township}-{n}", item_code=item.code,
-                    materials=list(item.core_materials), actor="窗口 纸质补录", happened_at=then.isoformat(),
+                    materials=list(item.core_materials), happened_at=then.isoformat(),
                     **asdict(fake_applicant(self.rng)))
             except ClientError as exc:
                 self.refused[exc.code.name] += 1
@@ -229,7 +252,7 @@ class Day:
         return entered
 
     def red_cards(self, node: str) -> int:
-        return sum(1 for a in self.client(node).alarms(open_only=True).alarms if a.card == "red")
+        return sum(1 for a in self.client(node, ADMIN).alarms(open_only=True).alarms if a.card == "red")
 
     def evaluations_and_a_complaint(self) -> tuple[Counter[str], str]:
         ratings: Counter[str] = Counter()
@@ -244,9 +267,10 @@ class Day:
                 continue
             rating = "dissatisfied" if not ratings["dissatisfied"] else self.rng.choice(
                 ("very_satisfied", "satisfied", "satisfied", "basically_satisfied"))
-            try:
-                self.client(at).evaluate(receipt, rating, comment="排队时间长" if rating == "dissatisfied" else "",
-                                         actor="申请人")
+            try:  # the applicant, with the code printed on the receipt (no login)
+                with GovnetClient(self.client(at).address, timeout=10, token="") as applicant:
+                    applicant.evaluate(receipt, rating, comment="排队时间长" if rating == "dissatisfied" else "",
+                                       rating_code=self.codes.get(receipt, ""))
                 ratings[rating] += 1
             except ClientError as exc:
                 self.refused[exc.code.name] += 1
@@ -280,12 +304,17 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
         print(f"govnet demo: {exc}")
         return 1
     print(f"data directory: {base} (topology: {topology.path})")
-    federation = Federation(topology)
+    federation = Federation(topology, accounts=demo_accounts)
     created = federation.prepare()
     say(f"{len(created)} data directories created; starting {len(topology.nodes)} nodes, parents first …")
     started: list[Member] = []
     federation.start(on_started=started.append)
     say(f"{len(started)} nodes serving: 1 city, 2 counties, 4 townships, 8 villages")
+    city = topology.get(CITY)
+    assert city is not None
+    say(f"how to log in: every node has the accounts {ADMIN} (运维, 监察员), {WINDOW} (综合窗口, 首席代表) and, at "
+        f"villages, {AGENT} (村代办员); password '{DEMO_PASSWORD}'. E.g. "
+        f"'govnet login --user {WINDOW} --node {city.listen}', then 'govnet case list --node {city.listen}'")
     day = Day(federation, rng)
     try:
         return _the_day(day, federation, say)
@@ -300,7 +329,7 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
 def _the_day(day: Day, federation: Federation, say: Progress) -> int:
     topology = federation.topology
     catalog = load_catalog_file(sample_catalog_path())
-    put = day.client(CITY).put_catalog(catalog)
+    put = day.client(CITY, ADMIN).put_catalog(catalog)
     everywhere = wait_until(lambda: all(day.client(n.node_id).list_items().releases for n in topology.nodes))
     say(f"catalog version {put.version} ({put.item_count} items) loaded at the city"
         + (" and in force at every node" if everywhere else " (still travelling down)"))
@@ -355,7 +384,7 @@ def _the_day(day: Day, federation: Federation, say: Progress) -> int:
     from govnet.node.cli.stats import format_stats
 
     def rolled_up() -> bool:
-        got = day.client(CITY).stats(by="level")
+        got = day.client(CITY, ADMIN).stats(by="level")
         c = got.total.counters
         rated = sum(getattr(c, f"eval_{r}") for r in ("very_satisfied", "satisfied", "basically_satisfied",
                                                        "dissatisfied", "very_dissatisfied"))
@@ -364,7 +393,7 @@ def _the_day(day: Day, federation: Federation, say: Progress) -> int:
 
     say("the city's rollup " + ("has everything" if wait_until(rolled_up, 15) else "is still catching up"))
     print()
-    print(format_stats(day.client(CITY).stats(by="level")))
+    print(format_stats(day.client(CITY, ADMIN).stats(by="level")))
     print()
     statuses = read_statuses(topology, 2.0)
     print("each node and its links (govnet status):")

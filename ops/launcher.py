@@ -35,7 +35,15 @@ from typing import Any
 import httpx
 
 from govnet.node.process.config import CONFIG_FILE, ConfigError, env_name, load_config
-from govnet.ops.processes import SERVING, govnet_command, init_node, read_banner, stop_process
+from govnet.ops.processes import (
+    SERVING,
+    AccountSpec,
+    add_accounts,
+    govnet_command,
+    init_node,
+    read_banner,
+    stop_process,
+)
 from govnet.ops.topology import NodeSpec, Topology, TopologyError
 
 STOP_WAIT_S = 20.0  # a node's own grace is 5 s per phase; beyond this it is stuck
@@ -65,8 +73,8 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GOVNET_")}
 
 
-def prepare_node(spec: NodeSpec, topology: Topology) -> bool:
-    """Create the node's data directory if it has none; True if it was created."""
+def prepare_node(spec: NodeSpec, topology: Topology, accounts: Sequence[AccountSpec] = ()) -> bool:
+    """Create the node's data directory if it has none, with ``accounts`` in its store; True if it was created."""
     if (spec.data_dir / CONFIG_FILE).exists():
         try:
             config = load_config(spec.data_dir, {})
@@ -80,6 +88,7 @@ def prepare_node(spec: NodeSpec, topology: Topology) -> bool:
         init_node(spec.data_dir, spec.node_id, spec.level.value,
                   str(spec.parent_address) if spec.parent_address else None, listen=str(spec.listen),
                   http_listen=str(spec.http), log_level=spec.log_level, **topology.settings)
+        add_accounts(spec.data_dir, accounts)
     except (ConfigError, OSError) as exc:
         raise LaunchError(f"node {spec.node_id}: cannot create {spec.data_dir}: {exc}") from None
     return True
@@ -113,10 +122,14 @@ def _last_line(path: Path) -> str:
 class Federation:
     topology: Topology
     members: dict[str, Member] = field(default_factory=dict)
+    # The people a new data directory starts with (the demo's; none for 'govnet up', whose
+    # operator adds the first account with 'govnet user add … --data-dir DIR').
+    accounts: Callable[[NodeSpec], Sequence[AccountSpec]] = field(default=lambda spec: ())
 
     def prepare(self) -> list[str]:
         """Create missing data directories; the ids of the nodes created."""
-        return [spec.node_id for spec in self.topology.nodes if prepare_node(spec, self.topology)]
+        return [spec.node_id for spec in self.topology.nodes
+                if prepare_node(spec, self.topology, self.accounts(spec))]
 
     def _spawn(self, spec: NodeSpec) -> Member:
         log_path = spec.data_dir / LOG_FILE

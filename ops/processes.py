@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -45,6 +46,52 @@ def free_ports(n: int) -> list[int]:
 def free_port() -> int:
     """One loopback port that was free a moment ago."""
     return free_ports(1)[0]
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """An account a tool writes into a node's store before the node serves (as ``govnet user
+    add --data-dir`` does): the demo's people, a benchmark's own clerk."""
+
+    login: str
+    roles: tuple[str, ...]
+    password: str
+    name: str = ""
+    departments: tuple[str, ...] = ()
+    backup_for: str = ""
+
+
+def add_accounts(data_dir: Path, accounts: Sequence[AccountSpec]) -> None:
+    """Write ``accounts`` into the node's store (those whose login exists already are left as they are)."""
+    from govnet.node.app.accounts import Accounts
+    from govnet.node.domain.clock import SystemClock
+    from govnet.node.domain.people import Role
+
+    if not accounts:
+        return
+    store = Store.open(data_dir)
+    try:
+        people = Accounts(store, SystemClock())
+        held = {a.login for a in people.list()}
+        for a in accounts:
+            if a.login not in held:
+                people.add(a.login, a.name, [Role(r) for r in a.roles], a.password, a.departments, a.backup_for)
+    finally:
+        store.close()
+
+
+def tool_token(data_dir: Path, address: str, login: str = "govnet-tool") -> str:
+    """A token for a tool driving a node it started itself (a benchmark): an account for every
+    department with signing power and ops, its password random and never shown."""
+    import secrets
+
+    from govnet.node.rpc.client import GovnetClient
+
+    password = secrets.token_urlsafe(16)
+    add_accounts(data_dir, [AccountSpec(login, ("window_clerk", "chief_representative", "ops", "supervisor"),
+                                        password, name="工具", departments=("*",))])
+    with GovnetClient(address, token="") as client:
+        return client.login(login, password).token
 
 
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,

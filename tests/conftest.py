@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +11,10 @@ import pytest
 
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.clock import ManualClock
-from govnet.node.rpc.client import GovnetClient
+from govnet.node.rpc.client import GovnetClient, save_token
 from govnet.node.store import statistics as stat_rows
 
+from support.accounts import add_tester
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
 from support.stores import init_node  # ops.processes.init_node, its fresh store made once a process
@@ -57,6 +59,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=place)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def token_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's own token file (never the user's ~/.config/govnet): clients and ``govnet``
+    commands of the tests send the tokens kept there (support/accounts.py)."""
+    path = tmp_path_factory.mktemp("tokens") / "tokens.json"
+    before = os.environ.get("GOVNET_TOKEN_FILE")
+    os.environ["GOVNET_TOKEN_FILE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("GOVNET_TOKEN_FILE", None)
+    else:
+        os.environ["GOVNET_TOKEN_FILE"] = before
+
+
 @pytest.fixture(scope="session")
 def loop() -> Iterator[BackgroundLoop]:
     bg = BackgroundLoop()
@@ -97,8 +113,10 @@ class NodeFactory:
     def __call__(self, node_id: str = "371102", level: str = "county", parent: str | None = "127.0.0.1:1",
                  catalog: bool = True, **options) -> tuple[InProcessNode, GovnetClient]:
         data_dir = init_node(self.tmp_path / node_id, node_id, level, None if level == "city" else parent, **options)
+        token = add_tester(data_dir)
         node = start_in_process(self.loop, data_dir, self.clock)
         _wait_for_first_report(data_dir, node_id)
+        save_token(node.address, token)
         client = GovnetClient(node.address)
         self.nodes.append(node)
         self.clients.append(client)

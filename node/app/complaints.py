@@ -11,17 +11,19 @@ copies change nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from govnet.federation.routing import root_of
 from govnet.federation.tree import NodeIdError, check_node_id, level_of, parent_id
-from govnet.node.app.desk import DeskError, ErrorKind
+from govnet.node.app.desk import DeskError, ErrorKind, checked
 from govnet.node.app.replication import URGENT
 from govnet.node.app.wakeup import Wakeup
+from govnet.node.domain import limits
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import SupervisionSettings, complaint_due
+from govnet.node.domain.limits import excerpt
 from govnet.node.domain.messages import ComplaintCopy, ComplaintMessage
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import complaints as complaint_rows
@@ -31,7 +33,7 @@ from govnet.node.store.outbox import send
 from govnet.node.store.unit import StoreMeta, Unit, next_value, utc_text
 
 KIND = ComplaintMessage.KIND
-MAX_TEXT = 1000
+MAX_TEXT = limits.COMPLAINT
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,10 @@ class ComplaintDesk:
         return self.store.meta
 
     def file(self, cmd: FileCommand) -> Complaint:
-        text = cmd.text.strip()
-        if not text:
-            raise DeskError(ErrorKind.INVALID, "say what the complaint is about (--text)", "text")
-        if len(text) > MAX_TEXT:
-            raise DeskError(ErrorKind.INVALID, f"the complaint is longer than {MAX_TEXT} characters", "text")
+        m = "FileComplaintRequest"
+        text = checked(m, "text", cmd.text, what="say what the complaint is about (--text)")
+        cmd = replace(cmd, receipt=checked(m, "receipt", cmd.receipt), about_node=checked(m, "about_node", cmd.about_node),
+                      department=checked(m, "department", cmd.department))
         if bool(cmd.receipt.strip()) == bool(cmd.about_node.strip()):
             raise DeskError(ErrorKind.INVALID, "a complaint is about a case (--receipt) or a window (--about NODE "
                                                "--department D): give exactly one", "receipt")
@@ -86,7 +87,7 @@ class ComplaintDesk:
             try:
                 check_node_id(about, level_of(about))
             except (NodeIdError, ValueError) as exc:
-                raise DeskError(ErrorKind.INVALID, f"--about {about!r}: {exc}", "about_node") from None
+                raise DeskError(ErrorKind.INVALID, f"--about {excerpt(about)}: {exc}", "about_node") from None
             if root_of(about) != root_of(self.meta.node_id):
                 raise DeskError(ErrorKind.INVALID, f"node {about} is not in this network (city "
                                                    f"{root_of(self.meta.node_id)})", "about_node")
@@ -122,17 +123,16 @@ class ComplaintDesk:
         return row
 
     def resolve(self, complaint_id: str, resolution: str, actor: str) -> Complaint:
-        key = complaint_id.strip()
-        if not resolution.strip():
-            raise DeskError(ErrorKind.INVALID, "say how the complaint was resolved (--resolution)", "resolution")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who resolves it? give the actor", "actor")
+        m = "ResolveComplaintRequest"
+        key = checked(m, "complaint_id", complaint_id, what="which complaint?")
+        resolution = checked(m, "resolution", resolution, what="say how the complaint was resolved (--resolution)")
+        actor = checked(m, "actor", actor, what="who resolves it?")
         now = self.clock.now()
 
         def work(s: Unit) -> Complaint:
             row = complaint_rows.find(s, key)
             if row is None:
-                raise DeskError(ErrorKind.NOT_FOUND, f"no complaint {key or '(empty)'} on node {self.meta.node_id}",
+                raise DeskError(ErrorKind.NOT_FOUND, f"no complaint {key} on node {self.meta.node_id}",
                                 "complaint_id")
             if row.supervisor != self.meta.node_id:
                 raise DeskError(ErrorKind.PRECONDITION, f"complaint {key} is tracked by node {row.supervisor}: "
@@ -161,7 +161,7 @@ class ComplaintDesk:
 
     def list(self, status: str = "", about_node: str = "", today: date | None = None) -> list[ComplaintView]:
         if status not in ("", "open", "resolved"):
-            raise DeskError(ErrorKind.INVALID, f"status {status!r} is not open or resolved", "status")
+            raise DeskError(ErrorKind.INVALID, f"status {excerpt(status)} is not open or resolved", "status")
         today = today or local_date(self.clock.now())
         with self.store.reading() as s:
             rows = complaint_rows.listed(s, status, about_node)

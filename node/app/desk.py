@@ -11,7 +11,19 @@ steps supervision takes are all decided by the lifecycle's table (``lifecycle.de
 the desk writes the verdict (the new state, its events, the messages they cause).
 
 Errors carry a ``kind`` the gRPC layer maps to a status code; their text is one line a
-clerk can act on.
+clerk can act on, and ``field``: the path of the request field at fault (``applicant.name``,
+``materials[3]``), which the gRPC layer turns into a field violation.
+
+Limits (``node.domain.limits``): every text a request carries is cleaned by its field's rule
+(``node.domain.text``) and bounded before any unit of work starts (``checked``,
+``checked_list``: supervision and complaints use the same two); required fields that are
+empty are refused naming the field. A step that would make the case's encoded size (its
+hand-over payload) exceed its budget is refused before anything is written: a step that may
+repeat fills a case up to ``RECORD_CASE_BYTES``, a step toward its end up to
+``PROGRESS_CASE_BYTES`` (``limits.case_budget``), a refused request the node records up to
+``MAX_CASE_BYTES``; the room left is for the alarms and hand-overs a full case still earns.
+So a full case can still be decided and closed, and no case grows past what one sync batch
+carries.
 """
 
 from __future__ import annotations
@@ -19,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -29,6 +43,7 @@ from govnet.federation.routing import deciding_node
 from govnet.federation.tree import Level, parent_id
 from govnet.node.app import replication
 from govnet.node.app.wakeup import Wakeup
+from govnet.node.domain import limits
 from govnet.node.domain.applicant import Applicant, ApplicantError
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
@@ -36,6 +51,7 @@ from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import (
     SYSTEM_ACTOR,
     TERMINAL,
+    Action,
     ActionRefused,
     ActParams,
     CaseState,
@@ -54,7 +70,12 @@ from govnet.node.domain.lifecycle import (
     decide,
     intake,
 )
+from govnet.node.domain.limits import MAX_CASE_BYTES, case_budget, excerpt, limit_of
+from govnet.node.domain.messages import TransferMessage, dumps
+from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.domain.text import TextError, clean, clean_all
+from govnet.node.store import replicas
 from govnet.node.store.case_history import last_happened_at, state_of, write_state
 from govnet.node.store.cases import (
     CaseRecord,
@@ -66,6 +87,7 @@ from govnet.node.store.cases import (
     load_case_row,
     record_from_row,
     record_idempotency,
+    state_columns,
     update_case,
 )
 from govnet.node.store.catalog import PublishedCatalog
@@ -73,7 +95,9 @@ from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
 from govnet.node.store.unit import Unit, next_value, utc_text
 
-MAX_KEY_LENGTH = 128
+log = logging.getLogger("govnet.desk")
+_REMEMBERED_CASES = 4096  # cases whose history size the desk remembers (most recently acted on)
+MAX_KEY_LENGTH = limits.KEY
 # A request from another node that is not a lifecycle action: (session, row, params, now).
 RequestHandler = Callable[[Unit, CaseRow, dict, datetime], None]
 
@@ -83,6 +107,8 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"  # NOT_FOUND
     PRECONDITION = "precondition"  # FAILED_PRECONDITION
     CONFLICT = "conflict"  # ALREADY_EXISTS
+    UNAUTHENTICATED = "unauthenticated"  # UNAUTHENTICATED: no valid token
+    DENIED = "denied"  # PERMISSION_DENIED: the person's roles do not allow it (node.domain.people)
 
 
 class DeskError(Exception):
@@ -90,6 +116,61 @@ class DeskError(Exception):
         super().__init__(message)
         self.kind = kind
         self.field = field
+
+
+def checked(message: str, field: str, value: str, *, required: bool | None = None, what: str = "") -> str:
+    """``value`` of ``message.field`` cleaned by its rule and within its limit (``limits.LIMITS``),
+    or ``DeskError(INVALID)`` naming the field. ``required``: overrides the table (a field that is
+    required only for some actions); ``what``: how an empty required field is asked for."""
+    limit = limit_of(message, field)
+    try:
+        text = clean(value, limit.kind, limit.chars, field)
+    except TextError as exc:
+        raise DeskError(ErrorKind.INVALID, str(exc), field) from None
+    if not text and (limit.required if required is None else required):
+        raise DeskError(ErrorKind.INVALID, f"{field} is required" + (f": {what}" if what else ""), field)
+    return text
+
+
+def checked_list(message: str, field: str, values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Each entry of a repeated field cleaned and bounded; the error names the entry (``materials[3]``)."""
+    limit = limit_of(message, field)
+    try:
+        return clean_all(tuple(values), limit.kind, limit.chars, limit.entries, field)
+    except TextError as exc:
+        raise DeskError(ErrorKind.INVALID, str(exc), field if exc.index is None else f"{field}[{exc.index}]") from None
+
+
+def check_submit(cmd: SubmitCommand) -> SubmitCommand:
+    """The application with every text cleaned and bounded (the applicant is checked apart)."""
+    agent = checked("SubmitCaseRequest", "agent", cmd.agent)
+    return replace(
+        cmd,
+        idempotency_key=checked("SubmitCaseRequest", "idempotency_key", cmd.idempotency_key,
+                                what="any unique string per application"),
+        item_code=checked("SubmitCaseRequest", "item_code", cmd.item_code, what="the code of the service item"),
+        materials=checked_list("SubmitCaseRequest", "materials", cmd.materials),
+        agent=agent,
+        note=checked("SubmitCaseRequest", "note", cmd.note),
+        # A village agent carrying the case (代办) may stand in for the clerk.
+        actor=checked("SubmitCaseRequest", "actor", cmd.actor, required=not agent,
+                      what="the clerk or agent receiving the case"),
+    )
+
+
+def check_params(action: str, params: ActParams) -> tuple[str, ActParams]:
+    """A clerk's action and its parameters, every text cleaned and bounded."""
+    m = "ActRequest"
+    action = checked(m, "action", action, what="what to do with the case (accept, review, approve …)")
+    return action, replace(
+        params,
+        actor=checked(m, "actor", params.actor, what=f"who does this {action}? the clerk's name or id"),
+        reason=checked(m, "reason", params.reason),
+        materials=checked_list(m, "materials", params.materials),
+        departments=checked_list(m, "departments", params.departments),
+        department=checked(m, "department", params.department),
+        approver=checked(m, "approver", params.approver),
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +185,7 @@ class SubmitCommand:
     note: str = ""
     actor: str = ""
     happened_at: datetime | None = None  # a paper application entered later (back-filled)
+    person: Person | None = None  # who is at the window (authenticated): checked against the item's department
 
     def fingerprint(self) -> str:
         """What the idempotency key is bound to: every field but the key itself."""
@@ -126,6 +208,7 @@ class SubmitCommand:
 class Submitted:
     record: CaseRecord
     replayed: bool
+    rating_code: str = ""  # the applicant's one-time rating code, shown once (printed on the receipt)
 
 
 @dataclass(frozen=True)
@@ -136,7 +219,8 @@ class Acted:
 
 class CaseDesk:
     def __init__(self, store: Store, calendar: WorkCalendar, clock: Clock, duplicate_window_days: int, *,
-                 backfill_after: timedelta = timedelta(hours=1), outbox_filled: Wakeup | None = None) -> None:
+                 backfill_after: timedelta = timedelta(hours=1), outbox_filled: Wakeup | None = None,
+                 rating_codes: Callable[[Unit, str], str] | None = None) -> None:
         self.store = store
         self.calendar = calendar
         self.clock = clock
@@ -147,6 +231,10 @@ class CaseDesk:
         # An event entered this long after it happened is flagged ``backfilled`` in its detail
         # (``supervision.backfill_after_s`` in the configuration).
         self.backfill_after = backfill_after
+        # (unit, receipt) -> a fresh one-time rating code for the receipt (node.app.accounts), in the intake's unit
+        self.rating_codes = rating_codes
+        # receipt -> ((event_count, updated_at) of its row, the case's encoded bytes): ``check_size``.
+        self._case_bytes: OrderedDict[str, tuple[tuple[int, str], int]] = OrderedDict()
 
     async def submit(self, cmd: SubmitCommand) -> Submitted:
         """Intake one application: validation here, the unit of work on the store's writer."""
@@ -158,13 +246,11 @@ class CaseDesk:
 
     def _intake_work(self, cmd: SubmitCommand, catalog: PublishedCatalog | None = None) -> Callable[[Unit], Submitted]:
         """Validate an application (raising ``DeskError``) and return its unit of work."""
-        key = cmd.idempotency_key.strip()
-        if not key:
-            raise DeskError(ErrorKind.INVALID, "idempotency_key is required: any unique string per application", "idempotency_key")
-        if len(key) > MAX_KEY_LENGTH:
-            raise DeskError(ErrorKind.INVALID, f"idempotency_key is longer than {MAX_KEY_LENGTH} characters", "idempotency_key")
+        cmd = check_submit(cmd)
+        key = cmd.idempotency_key
         try:
-            applicant = Applicant.create(cmd.applicant_name, cmd.applicant_id, cmd.applicant_phone)
+            applicant = Applicant.create(cmd.applicant_name, cmd.applicant_id, cmd.applicant_phone,
+                                         today=local_date(self.clock.now()))
         except ApplicantError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), f"applicant.{exc.field}") from None
         catalog = catalog or self.store.catalog()
@@ -174,8 +260,10 @@ class CaseDesk:
         item = catalog.items.get(code)
         if item is None:
             releases = ", ".join(f"{i} v{v}" for i, v in sorted(catalog.releases.items()))
-            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code or '(empty)'} in catalog version {catalog.version} "
+            raise DeskError(ErrorKind.NOT_FOUND, f"no item {code} in catalog version {catalog.version} "
                             f"(releases here: {releases})", "item_code")
+        if cmd.person is not None:
+            check_allowed(cmd.person, Op.SUBMIT, Facts(department=item.department))
         check_happened(cmd.happened_at, self.clock.now())
         fingerprint = cmd.fingerprint()
         release = catalog.sources[code]
@@ -191,7 +279,7 @@ class CaseDesk:
             if seen_hash != fingerprint:
                 raise DeskError(
                     ErrorKind.CONFLICT,
-                    f"idempotency key {key!r} was already used for another application "
+                    f"idempotency key {excerpt(key)} was already used for another application "
                     f"(receipt {seen_receipt}); use a new key for a new application",
                     "idempotency_key",
                 )
@@ -237,26 +325,39 @@ class CaseDesk:
             assert row is not None
             self._hand_over(s, row, record.state, deciding_node(meta.node_id, item.authority_level), now,
                             actor=cmd.agent or cmd.actor, prior_events=[event])
-            return Submitted(record_from_row(row), replayed=False)
+            return Submitted(record_from_row(row), replayed=False, rating_code=self._rating_code(s, record.state.receipt))
         replication.announce(s, meta, columns, [event], now, self._priority(record.state, now))
-        return Submitted(record, replayed=False)
+        return Submitted(record, replayed=False, rating_code=self._rating_code(s, record.state.receipt))
+
+    def _rating_code(self, s: Unit, receipt: str) -> str:
+        return self.rating_codes(s, receipt) if self.rating_codes is not None else ""
 
     async def act(self, receipt_text: str, action: str, params: ActParams,
-                  happened_at: datetime | None = None) -> Acted:
-        """One action on a case: the unit of work goes straight to the store's writer."""
+                  happened_at: datetime | None = None, person: Person | None = None) -> Acted:
+        """One action on a case: the unit of work goes straight to the store's writer.
+
+        ``person``: who acts (authenticated): their roles are checked against the case's department
+        (``node.domain.people``) and the event records them, whatever ``params.actor`` says."""
         receipt = self._parse_receipt(receipt_text)
+        action, params = check_params(action, params)
         check_happened(happened_at, self.clock.now())
-        acted = await self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at))
+        if person is not None:
+            params = replace(params, actor=person.actor)
+        acted = await self.store.run_unit(lambda s: self._act(s, receipt, action, params, happened_at, person))
         self.after_commit()
         return acted
 
     def _act(self, s: Unit, receipt: str, action: str, params: ActParams,
-             happened_at: datetime | None = None) -> Acted:
+             happened_at: datetime | None = None, person: Person | None = None) -> Acted:
         meta = self.store.meta
         now = self.clock.now()
         row = load_case_row(s, receipt)
         if row is None:
             raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {meta.node_id}", "receipt")
+        if person is not None and action in ACTIONS:
+            # A joint opinion is given by the reviewing department, every other action by the case's own.
+            department = params.department.strip() if action == "opinion" else row.department
+            check_allowed(person, action, Facts(department=department))
         if row.owner != meta.node_id:
             if action not in replication.REQUESTABLE:
                 raise DeskError(
@@ -265,7 +366,7 @@ class CaseDesk:
                     f"{' or '.join(replication.REQUESTABLE)} can be requested from here",
                 )
             if not params.actor.strip():
-                raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor")
+                raise DeskError(ErrorKind.INVALID, f"who requests this {action}? give the actor", "actor")
             replication.request(s, meta, row, action, _params_dict(params), now)
             return Acted(record_from_row(row), forwarded_to=row.owner)
         self._apply(s, row, action, params, now, happened_at)
@@ -291,6 +392,7 @@ class CaseDesk:
             transition = act(record.state, action, params, ctx)
         except LifecycleError as exc:
             raise _desk_error(exc) from None
+        self.check_size(s, row, record.state, transition, now, case_budget(action))
         update_case(s, row, transition.case, now)
         event = append_event(s, meta, row.receipt, transition.case.event_count,
                              self._flagged(transition.event, happened, now), now, happened=happened)
@@ -324,11 +426,18 @@ class CaseDesk:
                 handler(s, row, params, now)
                 return
             fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-            self._apply(s, row, action, ActParams(**fields), now)
+            # Checked where it was made; checked again here, by this node's limits, before it is applied.
+            checked_action, checked_params = check_params(action, ActParams(**fields))
+            self._apply(s, row, checked_action, checked_params, now)
         except DeskError as exc:
             refused = Note(actor=params.get("actor", ""), reason=str(exc), detail={"requested": action})
-            self.write_transition(s, row, self.decide(record_from_row(row).state, SystemAction.REQUEST_REFUSED,
-                                                      refused, now), now)
+            try:
+                self.write_transition(s, row, self.decide(record_from_row(row).state, SystemAction.REQUEST_REFUSED,
+                                                          refused, now), now, budget=MAX_CASE_BYTES)
+            except DeskError as full:
+                # The case cannot hold even the record of the refusal: the request is dropped
+                # (it was refused anyway), said in the log, and the case stays within its limit.
+                log.warning("request %s on case %s refused and not recorded: %s", action, row.receipt, full)
 
     def record_take_over(self, s: Unit, row: CaseRow | dict[str, Any], previous_owner: str, now: datetime) -> None:
         """Record that this node now owns the case (``row``: the ORM row, or the columns of
@@ -361,10 +470,62 @@ class CaseDesk:
         except LifecycleError as exc:
             raise _desk_error(exc) from None
 
-    def write_transition(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> None:
-        """A step decided outside a clerk's action (an alarm, a timeout default, a rating…), written and announced."""
+    def write_transition(self, s: Unit, row: CaseRow, transition: Transition, now: datetime,
+                         budget: int | None = None) -> None:
+        """A step decided outside a clerk's action (an alarm, a timeout default, a rating…), written and announced.
+
+        ``budget``: refuse the step (``DeskError``, nothing written) if the case would outgrow it —
+        ``case_budget(step)`` for a person's step (a rating, an appeal), ``MAX_CASE_BYTES`` for a
+        refused request; None for the node's bounded own steps (alarms, timeout agreements),
+        which the room above the other budgets is for."""
+        if budget is not None:
+            self.check_size(s, row, record_from_row(row).state, transition, now, budget)
         events = self._write(s, row, transition, now)
         replication.announce(s, self.store.meta, row, events, now, self._priority(transition.case, now))
+
+    def check_size(self, s: Unit, row: CaseRow, before: CaseState, transition: Transition, now: datetime,
+                   budget: int) -> None:
+        """Refuse ``transition`` (FAILED_PRECONDITION) if the case it makes would encode, as a hand-over
+        carries it, to more than ``budget`` bytes. Computed before anything is written: the case as
+        it is now, plus what the new state and the new events add (each event as it will be stored).
+
+        Reading a case's whole history for every action would add a third to an action's cost, so
+        the size it reaches is remembered per case, keyed by what its row will say about it (its
+        count of events and the instant it was last written): any other change to the case (an
+        alarm, a take-over, a rolled-back unit) changes that key and the case is read again."""
+        remembered = self._case_bytes.get(row.receipt)
+        if remembered is not None and remembered[0] == (row.event_count, row.updated_at):
+            now_bytes = remembered[1]
+        else:
+            now_bytes = len(TransferMessage(*replicas.whole_case(s, row)).encode())
+        old, new = state_columns(before, now), state_columns(transition.case, now)
+        meta = self.store.meta
+        stamp = utc_text(now)
+        added = 0
+        for i, draft in enumerate(transition.events):
+            added += 1 + len(dumps({
+                "receipt": row.receipt, "seq": before.event_count + i + 1, "action": draft.action,
+                "from_status": draft.from_status, "to_status": draft.to_status, "actor": draft.actor,
+                "reason": draft.reason, "detail": json.dumps(dict(draft.detail), ensure_ascii=False, sort_keys=True),
+                "happened_at": stamp, "recorded_at": stamp, "origin": meta.node_id,
+                "origin_incarnation": meta.incarnation, "origin_seq": 10**15, "superseded": False,
+            }))
+        size = now_bytes + len(dumps(new)) - len(dumps(old)) + added
+        if size > budget:
+            step = transition.event.action
+            raise DeskError(ErrorKind.PRECONDITION,
+                            f"case {row.receipt} is full: with this {step} it would take {limits.count(size)} bytes, "
+                            f"and a {step} may fill a case up to {limits.count(budget)} (a case travels whole when it "
+                            "is handed over; the rest is kept for deciding and closing it); shorten the text")
+        # Newest last, oldest forgotten; each operation alone, so that units on other threads
+        # (supervision's) never see the memory half-changed.
+        self._case_bytes.pop(row.receipt, None)
+        self._case_bytes[row.receipt] = ((transition.case.event_count, stamp), size)
+        if len(self._case_bytes) > _REMEMBERED_CASES:
+            try:
+                self._case_bytes.popitem(last=False)
+            except KeyError:
+                pass
 
     def _write(self, s: Unit, row: CaseRow, transition: Transition, now: datetime) -> list[dict[str, Any]]:
         """The verdict on an owned case's row, and its events in order."""
@@ -393,6 +554,7 @@ class CaseDesk:
         return record, self.store.events(receipt)
 
     def _parse_receipt(self, text: str) -> str:
+        checked("ActRequest", "receipt", text, what="the case's receipt number")
         try:
             return str(Receipt.parse(text))
         except ReceiptError as exc:
@@ -427,13 +589,24 @@ def check_happened(happened_at: datetime | None, now: datetime) -> None:
 
 def parse_happened(text: str) -> datetime | None:
     """``happened_at`` as it comes over the wire ('' when the event happens now)."""
-    if not text.strip():
+    text = checked("ActRequest", "happened_at", text)
+    if not text:
         return None
     try:
-        return datetime.fromisoformat(text.strip())
+        return datetime.fromisoformat(text)
     except ValueError:
-        raise DeskError(ErrorKind.INVALID, f"happened_at {text!r} is not an RFC 3339 time "
+        raise DeskError(ErrorKind.INVALID, f"happened_at {excerpt(text)} is not an RFC 3339 time "
                         "(e.g. 2026-03-09T15:30:00+08:00)", "happened_at") from None
+
+
+ACTIONS = frozenset(a.value for a in Action)
+
+
+def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:
+    """``DeskError`` DENIED naming the role needed, unless ``person`` may do ``op`` (``node.domain.people``)."""
+    refusal = authorize(person, op, facts)
+    if refusal is not None:
+        raise DeskError(ErrorKind.DENIED, str(refusal))
 
 
 def _params_dict(params: ActParams) -> dict:

@@ -71,6 +71,8 @@ from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
 from govnet.node.app import audit
 from govnet.node.app import statistics_ledger as stats_store
+from govnet.node.domain.catalog import CatalogError
+from govnet.node.domain.limits import catalog_violation
 from govnet.node.domain.messages import (
     AnyMessage,
     AuditHeadMessage,
@@ -176,8 +178,14 @@ def notify_owners_above(s: Unit, meta: StoreMeta, child: str, now: datetime) -> 
 
 
 def request(s: Unit, meta: StoreMeta, row: CaseRow, action: str, params: dict[str, Any], now: datetime) -> None:
-    send(s, meta, target=row.owner, message=RequestMessage(row.receipt, action, params, meta.node_id, utc_text(now)),
-         case_key=row.receipt, priority=URGENT, now=now)
+    request_to(s, meta, row.receipt, row.owner, action, params, now)
+
+
+def request_to(s: Unit, meta: StoreMeta, receipt: str, owner: str, action: str, params: dict[str, Any],
+               now: datetime) -> None:
+    """A request to the owner of a case this node may hold only as a summary (an ancestor's)."""
+    send(s, meta, target=owner, message=RequestMessage(receipt, action, params, meta.node_id, utc_text(now)),
+         case_key=receipt, priority=URGENT, now=now)
 
 
 def send_catalog(s: Unit, meta: StoreMeta, child: str, version: int, issuer: str,
@@ -187,9 +195,15 @@ def send_catalog(s: Unit, meta: StoreMeta, child: str, version: int, issuer: str
 
 
 def publish_local(s: Unit, store: Any, catalog: Any, now: datetime, expected_version: int = 0) -> int:
-    """A catalog published at this node: store it and send it to every registered child."""
-    version = store.publish_catalog_in(s, catalog, now, expected_version=expected_version)
+    """A catalog published at this node: store it and send it to every registered child.
+    A release past the limits (``limits.catalog_violation``: lengths, counts, and a size that fits
+    one sync batch) is refused with a ``CatalogError`` before anything is stored."""
     items = [i.to_dict() for i in sorted(catalog.items, key=lambda i: i.code)]
+    violation = catalog_violation(catalog.issuer, items)
+    if violation is not None:
+        code, field, message = violation
+        raise CatalogError(message, item_code=code or None, field=field)
+    version = store.publish_catalog_in(s, catalog, now, expected_version=expected_version)
     for child in replicas.child_ids(s):
         send_catalog(s, store.meta, child, version, catalog.issuer, items, now)
     return int(version)
@@ -346,8 +360,11 @@ class Replicator:
             # The case moved on (escalated); the request follows it.
             forward(s, self.meta, Envelope(**{**env.__dict__, "target": row.owner}))
             return
-        self.desk.apply_request(s, row, message.action, dict(message.params), now,
-                                self.requests.get(message.action))
+        handler = self.requests.get(message.action)
+        params = dict(message.params)
+        if handler is not None:
+            params["node"] = env.origin  # who asks, as the envelope (authenticated by its link) says
+        self.desk.apply_request(s, row, message.action, params, now, handler)
 
     def _summary(self, s: Unit, case: CaseSnapshot, now: datetime) -> None:
         if not replicas.store_summary(s, case, now):

@@ -31,13 +31,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from govnet.federation.tree import is_ancestor
 from govnet.node.app import replication
 from govnet.node.app.audit import ALARM as AUDIT_ALARM
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed, checked
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
@@ -53,6 +55,7 @@ from govnet.node.domain.deadlines import (
     recorded_keys,
 )
 from govnet.node.domain.lifecycle import (
+    RATINGS,
     RECTIFY_OPEN,
     RUNNING,
     ActParams,
@@ -63,12 +66,14 @@ from govnet.node.domain.lifecycle import (
     Transition,
     check_rating,
 )
+from govnet.node.domain.limits import case_budget
+from govnet.node.domain.people import Facts, Op, Person
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import audit as audit_chain
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
-from govnet.node.store.models import CaseRow
+from govnet.node.store.models import CaseRow, CaseSummary
 from govnet.node.store.replicas import events_of
 from govnet.node.store.supervision import alarm_rows, running_receipts, running_summaries
 from govnet.node.store.unit import Unit
@@ -76,6 +81,7 @@ from govnet.node.store.unit import Unit
 log = logging.getLogger("govnet.supervision")
 
 EVALUATE = SystemAction.EVALUATE.value
+APPEAL_DECIDED = SystemAction.APPEAL_DECIDED.value
 CARD = {WARN: "yellow", OVERDUE: "red", STEP_OVERDUE: "red", TIMEOUT_AGREE: "note"}
 
 
@@ -222,31 +228,45 @@ class Supervisor:
 
     # --- suspensions (lifecycle actions; the resume names the suspension it ends) ---
 
-    async def suspend(self, receipt: str, kind: str, days: int, reason: str, actor: str) -> Any:
-        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind.strip(),
-                                                                 days=days))
+    async def suspend(self, receipt: str, kind: str, days: int, reason: str, actor: str,
+                      person: Person | None = None) -> Any:
+        m = "SuspendRequest"
+        kind = checked(m, "kind", kind, what="hearing, testing, inspection or expert_review")
+        reason = checked(m, "reason", reason, what=f"why the clock stops for {kind}, told to the applicant")
+        actor = checked(m, "actor", person.actor if person is not None else actor, what="who suspends the case")
+        return await self.desk.act(receipt, "suspend", ActParams(actor=actor, reason=reason, kind=kind, days=days),
+                                   person=person)
 
-    async def resume(self, receipt: str, reason: str, actor: str) -> Any:
+    async def resume(self, receipt: str, reason: str, actor: str, person: Person | None = None) -> Any:
+        reason = checked("ResumeRequest", "reason", reason)
+        actor = checked("ResumeRequest", "actor", person.actor if person is not None else actor,
+                        what="who resumes the case")
         events = (await asyncio.to_thread(self.desk.get, receipt))[1]
         kinds = [e.detail.get("kind", "") for e in events if e.action == "suspend"]
         return await self.desk.act(receipt, "resume", ActParams(actor=actor, reason=reason,
-                                                                kind=kinds[-1] if kinds else ""))
+                                                                kind=kinds[-1] if kinds else ""), person=person)
 
     # --- evaluation, rectification, appeal ---
 
-    def evaluate(self, receipt: str, rating: str, comment: str, actor: str) -> Evaluated:
+    def evaluate(self, receipt: str, rating: str, comment: str, actor: str,
+                 use_code: Callable[[Unit], None] | None = None) -> Evaluated:
         """The applicant's rating, given where they applied (here): applied at once if this
-        node owns the case, otherwise sent to the owner as a request."""
+        node owns the case, otherwise sent to the owner as a request.
+
+        ``actor``: the terminal's account, or the applicant who entered the receipt's rating code;
+        ``use_code``: uses that code up, in the same unit of work (a refused rating keeps it)."""
         key = _receipt(receipt)
         try:
-            value = check_rating(rating)
+            value = check_rating(checked("EvaluateRequest", "rating", rating, what=", ".join(RATINGS)))
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        if len(comment) > 500:
-            raise DeskError(ErrorKind.INVALID, "comment is longer than 500 characters", "comment")
-        params = {"rating": value, "comment": comment.strip(), "at": self.here, "actor": actor.strip() or "applicant"}
+        comment = checked("EvaluateRequest", "comment", comment)
+        actor = checked("EvaluateRequest", "actor", actor)
+        params = {"rating": value, "comment": comment, "at": self.here, "actor": actor or "applicant"}
         now = self.clock.now()
         with self.store.transaction() as s:
+            if use_code is not None:
+                use_code(s)
             done = self._evaluate_here(s, key, params, now)
         self.desk.after_commit()
         return done
@@ -262,7 +282,7 @@ class Supervisor:
         if row.owner != self.here:
             replication.request(s, self.store.meta, row, EVALUATE, params, now)
             return Evaluated(receipt, params["rating"], row.owner, "")
-        self.desk.write_transition(s, row, rated, now)
+        self.desk.write_transition(s, row, rated, now, budget=case_budget(EVALUATE))
         opened = [e for e in rated.events if e.action == RECTIFY_OPEN]
         return Evaluated(receipt, params["rating"], "", opened[0].detail["due"] if opened else "")
 
@@ -280,47 +300,82 @@ class Supervisor:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        self.desk.write_transition(s, row, self._rated(s, row, params, now), now)
+        self.desk.write_transition(s, row, self._rated(s, row, params, now), now,
+                                   budget=case_budget(EVALUATE))
 
-    def rectify(self, receipt: str, note: str, actor: str) -> dict[str, Any]:
+    def rectify(self, receipt: str, note: str, actor: str, person: Person | None = None) -> dict[str, Any]:
         """Close the rectification a dissatisfied rating opened (at the owner)."""
         key = _receipt(receipt)
-        if not note.strip():
-            raise DeskError(ErrorKind.INVALID, "say what was rectified (--note)", "note")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who closes the rectification? give the actor", "actor")
-        done = self._follow_up(key, SystemAction.RECTIFY_CLOSE, note, actor)
+        note = checked("RectifyRequest", "note", note, what="say what was rectified (--note)")
+        actor = checked("RectifyRequest", "actor", person.actor if person is not None else actor,
+                        what="who closes the rectification?")
+        done = self._follow_up(key, SystemAction.RECTIFY_CLOSE, note, actor, person=person, op=Op.RECTIFY)
         return dict(done.event.detail)
 
-    def appeal(self, receipt: str, reason: str, actor: str) -> None:
+    def appeal(self, receipt: str, reason: str, actor: str, person: Person | None = None) -> None:
         """The owner contests a rating it holds to be made in bad faith."""
         key = _receipt(receipt)
-        if not reason.strip():
-            raise DeskError(ErrorKind.INVALID, "an appeal needs its reason: why was the rating made in bad faith?",
-                            "reason")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who appeals? give the actor", "actor")
-        self._follow_up(key, SystemAction.APPEAL, reason, actor)
+        reason = checked("AppealRequest", "reason", reason, what="why was the rating made in bad faith?")
+        actor = checked("AppealRequest", "actor", person.actor if person is not None else actor, what="who appeals?")
+        self._follow_up(key, SystemAction.APPEAL, reason, actor, person=person, op=Op.APPEAL)
 
-    def decide_appeal(self, receipt: str, upheld: bool, reason: str, actor: str) -> None:
-        """The outcome of an appeal: upheld (the rating was in bad faith) or rejected."""
+    def decide_appeal(self, receipt: str, upheld: bool, reason: str, actor: str,
+                      person: Person | None = None) -> str:
+        """The outcome of an appeal: upheld (the rating was in bad faith) or rejected.
+
+        With ``person`` (a supervisor, authenticated here): never about its own node, so it is
+        decided at a node above the owner (the rated node) and sent to the owner as a request
+        (returns the owner it went to). Without ``person`` (the simulation, trusted callers):
+        recorded here at the owner."""
         key = _receipt(receipt)
-        if not reason.strip():
-            raise DeskError(ErrorKind.INVALID, "give the reason for the appeal's outcome", "reason")
-        if not actor.strip():
-            raise DeskError(ErrorKind.INVALID, "who decides the appeal? give the actor", "actor")
-        self._follow_up(key, SystemAction.APPEAL_DECIDED, reason, actor, upheld=upheld)
+        reason = checked("DecideAppealRequest", "reason", reason, what="give the reason for the appeal's outcome")
+        actor = checked("DecideAppealRequest", "actor", person.actor if person is not None else actor,
+                        what="who decides the appeal?")
+        if person is None:
+            self._follow_up(key, SystemAction.APPEAL_DECIDED, reason, actor, upheld=upheld)
+            return ""
+        now = self.clock.now()
+        with self.store.transaction() as s:
+            row = load_case_row(s, key)
+            summary = s.get(CaseSummary, key) if row is None else None
+            owner = row.owner if row is not None else summary.owner if summary is not None else ""
+            if not owner:
+                raise DeskError(ErrorKind.NOT_FOUND, f"no case {key} on node {self.here}", "receipt")
+            check_allowed(person, Op.DECIDE_APPEAL, Facts(node=owner))
+            replication.request_to(s, self.store.meta, key, owner, APPEAL_DECIDED,
+                                   {"upheld": upheld, "reason": reason, "actor": f"{person.actor}@{self.here}"},
+                                   now)
+        self.desk.after_commit()
+        return owner
 
-    def _follow_up(self, receipt: str, step: SystemAction, reason: str, actor: str, upheld: bool = False) -> Transition:
-        """A step after a rating, at the owner, in one unit of work: the lifecycle decides, this writes."""
+    def decide_appeal_request(self, s: Unit, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
+        """An appeal's outcome decided by a supervisor above (``params["node"]``: the node that sent
+        it, as its envelope says), applied at the owner; refused on the record from anywhere else."""
+        node = str(params.get("node", ""))
+        if not node or node == self.here or not is_ancestor(node, self.here):
+            raise DeskError(ErrorKind.DENIED, f"an appeal about node {self.here} is decided above it, not at "
+                            f"{node or 'an unknown node'}")
+        followed = FollowUp(reason=str(params.get("reason", "")), actor=str(params.get("actor", "")),
+                            record=rating_record(s, row.receipt), upheld=bool(params.get("upheld")))
+        self.desk.write_transition(s, row, self.desk.decide(record_from_row(row).state, SystemAction.APPEAL_DECIDED,
+                                                            followed, now), now)
+
+    def _follow_up(self, receipt: str, step: SystemAction, reason: str, actor: str, upheld: bool = False,
+                   person: Person | None = None, op: str = "") -> Transition:
+        """A step after a rating, at the owner, in one unit of work: the lifecycle decides, this writes
+        (``person``: checked for ``op`` against the case's department, and recorded as the actor)."""
+        if person is not None:
+            actor = person.actor
 
         def work(s: Unit) -> Transition:
             row = self._owned(s, receipt)
+            if person is not None:
+                check_allowed(person, op, Facts(department=row.department))
             now = self.clock.now()
             params = FollowUp(reason=reason.strip(), actor=actor.strip(), record=rating_record(s, receipt),
                               upheld=upheld)
             done = self.desk.decide(record_from_row(row).state, step, params, now)
-            self.desk.write_transition(s, row, done, now)
+            self.desk.write_transition(s, row, done, now, budget=case_budget(step))
             return done
 
         with self.store.transaction() as s:
@@ -338,6 +393,7 @@ class Supervisor:
 
 
 def _receipt(text: str) -> str:
+    checked("EvaluateRequest", "receipt", text, what="the case's receipt number")
     try:
         return str(Receipt.parse(text))
     except ReceiptError as exc:

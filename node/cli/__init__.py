@@ -1,5 +1,5 @@
 """The node's command groups (``node``, ``catalog``, ``case``, supervision, statistics and
-``audit`` commands) over the typed client, with pure ``format_*`` functions apart from printing.
+``audit`` commands, ``login`` and ``user``) over the typed client, with pure ``format_*`` functions apart from printing.
 The ``govnet`` entry point that gathers them lives in ``govnet.ops.cli``."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import click
 
 def add_commands(main: click.Group) -> None:
     """Add the node's commands to the entry point's top-level group."""
-    from govnet.node.cli import audit, commands, stats, supervision
+    from govnet.node.cli import accounts, audit, commands, stats, supervision
 
     for command in (commands.node, commands.catalog, commands.case, commands.sync, supervision.alarms,
-                    supervision.complaint, stats.stats, audit.audit):
+                    supervision.complaint, stats.stats, audit.audit, accounts.login, accounts.logout,
+                    accounts.whoami, accounts.user):
         main.add_command(command)

@@ -74,6 +74,7 @@ def node_init(directory: Path, node_id: str, level: str, listen: str, parent: st
     store.close()
     path = write_config(config)
     click.echo(f"node {config.node_id} ({config.level}) initialised: {path}")
+    click.echo(f"no accounts yet: add the first with 'govnet user add LOGIN --role ops --data-dir {directory}'")
 
 
 @node.command("serve")
@@ -196,9 +197,13 @@ def case_submit(item_code: str, name: str, id_number: str, phone: str, materials
         click.echo(to_json({"receipt": c.receipt, "status": c.status, "case_type": c.case_type,
                             "owner": c.owner, "replayed": done.replayed,
                             "possible_duplicate": c.possible_duplicate, "duplicate_of": c.duplicate_of,
-                            "missing_core": list(c.missing_core)}))
+                            "missing_core": list(c.missing_core), "received_by": c.received_by,
+                            "rating_code": done.rating_code}))
         return
     click.echo(f"receipt {c.receipt}  ({c.case_type}, {c.status}{', already submitted' if done.replayed else ''})")
+    if done.rating_code:
+        # Printed on the receipt, for the applicant only: shown this once.
+        click.echo(f"rating code {done.rating_code}  (for the applicant's rating; print it on the receipt)")
     if c.missing_core:
         click.echo("missing core materials: " + ", ".join(c.missing_core))
     if c.possible_duplicate:

@@ -8,7 +8,6 @@ A refusal about one request field (the node's status details name it) reads
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -64,13 +63,10 @@ node_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
-def default_actor() -> str:
-    return os.environ.get("GOVNET_ACTOR") or getpass.getuser()
-
-
 def actor_option(help: str | None = None) -> Callable[[F], F]:
-    """``--actor``: who acts, by default $GOVNET_ACTOR or the login name."""
-    return click.option("--actor", default=default_actor, show_default="$GOVNET_ACTOR or your login", help=help)
+    """``--actor``: deprecated and ignored (kept so old scripts still run): the node records the
+    person logged in with ``govnet login``, never a name typed on the command line."""
+    return click.option("--actor", default="", hidden=True, help="Deprecated, ignored: the logged-in person acts.")
 
 
 class OneLineErrors(click.Group):

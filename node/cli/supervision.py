@@ -84,14 +84,17 @@ def alarms(open_only: bool, scan: bool, node: str, as_json: bool) -> None:
 @click.argument("receipt")
 @click.option("--rating", required=True, type=click.Choice(RATINGS), help="The applicant's rating.")
 @click.option("--comment", default="", help="The applicant's comment, if any.")
-@click.option("--actor", default="", help="Who entered it (default: the applicant).")
+@click.option("--code", default="", help="The one-time rating code printed on the receipt (the applicant's own).")
 @node_option
 @json_option
 @friendly
-def evaluate(receipt: str, rating: str, comment: str, actor: str, node: str, as_json: bool) -> None:
-    """The applicant rates a delivered case, at the node where they applied (once per case)."""
-    with GovnetClient(node) as client:
-        done = client.evaluate(receipt, rating, comment, actor)
+def evaluate(receipt: str, rating: str, comment: str, code: str, node: str, as_json: bool) -> None:
+    """The applicant rates a delivered case, at the node where they applied (once per case).
+
+    Only the applicant's own channel: the one-time code printed on the receipt (--code), or a
+    self-service terminal's login. A clerk's login cannot rate."""
+    with GovnetClient(node, token="" if code else None) as client:  # the code needs (and sends) no login
+        done = client.evaluate(receipt, rating, comment, rating_code=code)
     text = f"{done.receipt}: rated {done.rating}"
     if done.forwarded_to:
         text += f"; sent to node {done.forwarded_to}, which handled the case"
@@ -163,10 +166,14 @@ def appeal(receipt: str, reason: str, actor: str, node: str, as_json: bool) -> N
 @json_option
 @friendly
 def appeal_decide(receipt: str, outcome: str, reason: str, actor: str, node: str, as_json: bool) -> None:
-    """Record the outcome of an appeal."""
+    """Decide an appeal against a rating (a supervisor, at a node above the rated one).
+
+    A supervisor never decides an appeal about its own node: run this at an ancestor of the
+    node that handled the case; the outcome is sent there and recorded in the case's history."""
     with GovnetClient(node) as client:
         done = client.decide_appeal(receipt, upheld=outcome == "upheld", reason=reason, actor=actor)
-    show(as_json, done, f"{done.receipt}: appeal {outcome}")
+    sent = f"; sent to node {done.forwarded_to}, which records it" if done.forwarded_to else ""
+    show(as_json, done, f"{done.receipt}: appeal {outcome}{sent}")
 
 @click.group("complaint")
 def complaint() -> None:

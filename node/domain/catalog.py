@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from govnet.federation.tree import Level
+from govnet.node.domain.limits import excerpt
 
 __all__ = [
     "CODE_PATTERN",
@@ -602,8 +603,8 @@ def _strip(value: object) -> object:
 def _unknown_key(key: object, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(str(key), known, n=1)
     if close:
-        return f"unknown key {str(key)!r} (did you mean {close[0]!r}?)"
-    return f"unknown key {str(key)!r} (expected one of {', '.join(known)})"
+        return f"unknown key {excerpt(str(key))} (did you mean {close[0]!r}?)"
+    return f"unknown key {excerpt(str(key))} (expected one of {', '.join(known)})"
 
 
 def _check_code(code: object) -> str:
@@ -614,7 +615,7 @@ def _check_code(code: object) -> str:
         at.fail(f"expected text, got {_describe(code)}")
     if CODE_PATTERN.fullmatch(code) is None:
         at.fail(
-            f"{code!r} is not a valid item code "
+            f"{excerpt(code)} is not a valid item code "
             "(capital-letter department prefix, '-', 3 to 6 digits, e.g. 'HB-0001')"
         )
     return code
@@ -627,7 +628,7 @@ def _check_text(value: object, at: _At, what: str = "") -> str:
     if not value.strip():
         at.fail(f"{label}must not be empty")
     if value != value.strip():
-        at.fail(f"{label}{value!r} has leading or trailing whitespace")
+        at.fail(f"{label}{excerpt(value)} has leading or trailing whitespace")
     return value
 
 
@@ -663,7 +664,7 @@ def _to_enum(value: object, enum_type: type[_E], at: _At, noun: str) -> _E:
         try:
             return enum_type(value.strip())
         except ValueError:
-            at.fail(f"unknown {noun} {value!r} (expected one of {choices})")
+            at.fail(f"unknown {noun} {excerpt(value)} (expected one of {choices})")
     at.fail(f"expected a {noun} name ({choices}), got {_describe(value)}")
 
 
@@ -680,7 +681,7 @@ def _check_materials(value: object, at: _At) -> tuple[Material, ...]:
             at.fail(f"material {number} ({name}): core must be true or false, got {_describe(material.core)}")
         if name in seen:
             # A one-time notice that names a material twice confuses the applicant.
-            at.fail(f"material {name!r} is listed twice")
+            at.fail(f"material {excerpt(name)} is listed twice")
         seen.add(name)
     if not any(m.core for m in materials):
         # Something, at least the application itself, must always be present.
@@ -701,7 +702,7 @@ def _check_fees(value: object, at: _At) -> tuple[Fee, ...]:
         _check_text(fee.basis, at, f"fee {number} ({name}) basis")
         if name in seen:
             # Fees are collected once, per name. A duplicate would charge twice.
-            at.fail(f"fee {name!r} is listed twice")
+            at.fail(f"fee {excerpt(name)} is listed twice")
         seen.add(name)
     return fees
 
@@ -719,10 +720,10 @@ def _check_joint(value: object, item_type: ItemType, department: str, at: _At) -
     if department in others:
         # The lead (first-handler) department is `department`. Listing it
         # again would make it notify and wait for itself.
-        at.fail(f"lists the lead department {department!r}; name only the other departments")
+        at.fail(f"lists the lead department {excerpt(department)}; name only the other departments")
     if len(set(others)) != len(others):
         twice = next(d for d in others if others.count(d) > 1)
-        at.fail(f"department {twice!r} is listed twice")
+        at.fail(f"department {excerpt(twice)} is listed twice")
 
 
 def _claim_code(first_seen: dict[str, int], code: str, number: int) -> None:
@@ -754,7 +755,7 @@ def _tables(raw: object, at: _At, noun: str, keys: Sequence[str], build: Callabl
                 at.fail(f"{noun} {number}: {_unknown_key(key, keys)}")
         for key in keys:
             if key not in entry:
-                at.fail(f"{noun} {number}: missing key {key!r}")
+                at.fail(f"{noun} {number}: missing key {excerpt(str(key))}")
         built.append(build(**{key: _strip(entry[key]) for key in keys}))
     return tuple(built)
 
@@ -765,6 +766,6 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise CatalogError(f"invalid JSON: duplicate key {key!r}")
+            raise CatalogError(f"invalid JSON: duplicate key {excerpt(str(key))}")
         result[key] = value
     return result

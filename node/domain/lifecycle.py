@@ -47,6 +47,7 @@ from typing import Any
 from govnet.federation.tree import Level
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ItemType, ServiceItem
+from govnet.node.domain.limits import excerpt, excerpts
 
 # Default limits of the Administrative Licensing Law (行政许可法), in working days.
 DECISION_DAYS = 20  # art. 42: decide within 20 days
@@ -267,7 +268,7 @@ def check_rating(rating: str) -> str:
     """The rating as stored, or ValueError naming the five levels."""
     value = rating.strip().lower().replace(" ", "_").replace("-", "_")
     if value not in RATINGS:
-        raise ValueError(f"rating {rating!r} is not one of {', '.join(RATINGS)}")
+        raise ValueError(f"rating {excerpt(rating)} is not one of {', '.join(RATINGS)}")
     return value
 
 
@@ -505,7 +506,7 @@ def act(case: CaseState, action: str, params: ActParams, ctx: Context) -> Transi
         chosen = Action(action)
     except ValueError:
         raise InvalidParams(
-            f"unknown action {action!r}; actions are: {', '.join(a.value for a in Action)}"
+            f"unknown action {excerpt(action)}; actions are: {', '.join(a.value for a in Action)}"
         ) from None
     return decide(case, chosen, params, ctx)
 
@@ -664,7 +665,7 @@ def _supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     unexpected = [m for m in given if m not in owed]
     if unexpected:
         raise ActionRefused(
-            f"material(s) not owed: {', '.join(unexpected)}; owed: {', '.join(owed) or 'nothing'}"
+            f"material(s) not owed: {excerpts(unexpected)}; owed: {', '.join(owed) or 'nothing'}"
         )
     requested = tuple(m for m in case.requested_materials if m not in given)
     pending = tuple(m for m in case.pending_materials if m not in given)
@@ -704,7 +705,7 @@ def _opinion(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     opinions = {d: (o, r) for d, o, r in case.joint}
     if dept not in opinions:
         raise ActionRefused(
-            f"department {dept or '(none)'} is not in this joint review; "
+            f"department {excerpt(dept) if dept else '(none)'} is not in this joint review; "
             f"reviewers: {', '.join(opinions)}"
         )
     if opinions[dept][0] != "pending":
@@ -779,7 +780,7 @@ def is_suspended(case: CaseState) -> bool:
 
 def _suspend(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     if p.kind not in SUSPEND_KINDS:
-        raise InvalidParams(f"suspend for what? kind {p.kind or '(none)'!r} is not one of {', '.join(SUSPEND_KINDS)}")
+        raise InvalidParams(f"suspend for what? kind {excerpt(p.kind)} is not one of {', '.join(SUSPEND_KINDS)}")
     if not p.reason.strip():
         raise InvalidParams(f"a suspension for {p.kind} needs its reason, told to the applicant")
     if isinstance(p.days, bool) or not isinstance(p.days, int) or not 1 <= p.days <= 250:
@@ -935,7 +936,7 @@ def _check_known(item: ServiceItem, materials: Sequence[str]) -> None:
     unknown = [m for m in materials if m not in known]
     if unknown:
         raise InvalidParams(
-            f"item {item.code} does not list material(s) {', '.join(unknown)}; "
+            f"item {item.code} does not list material(s) {excerpts(unknown)}; "
             f"its materials are: {', '.join(m.name for m in item.materials)}"
         )
 

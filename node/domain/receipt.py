@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from govnet.federation.tree import NodeIdError, level_of
+from govnet.node.domain.limits import excerpt
 
 # The totally anti-symmetric quasigroup of order 10 from H. Michael Damm's
 # 2004 thesis. Row = running interim digit, column = next input digit. Its
@@ -106,9 +107,10 @@ class Receipt:
         reported as a typo even when it also broke the node id.
         """
         if not isinstance(text, str):
-            raise ReceiptError(f"receipt {text!r} is not text: {_FORMAT_HINT}")
+            raise ReceiptError(f"receipt {excerpt(str(text))} is not text: {_FORMAT_HINT}")
         folded = unicodedata.normalize("NFKC", text).strip()
-        shown = folded or repr(text)
+        # Quoted whole only when short: a message never echoes more than a prefix of its input.
+        shown = folded if folded and len(folded) <= 40 and folded.isprintable() else excerpt(folded or text, 40)
         groups = _SEPARATORS.split(folded) if folded else []
         if len(groups) != 4 or not all(g.isascii() and g.isdigit() for g in groups):
             raise ReceiptError(f"receipt {shown}: not four groups of digits; {_FORMAT_HINT}")

@@ -8,7 +8,8 @@ collaborators in its constructor, in this order:
 2. one ``Wakeup``, "the outbox holds something new", given to every part whose commits
    queue messages (desk, complaints, the inbox's applying) — the link driver listens
    once the node runs, so a new case leaves at once instead of at the next interval;
-3. the case desk; supervision (alarms, ratings) over the desk; complaints;
+3. the accounts (people and their tokens; the rating codes the desk prints at intake);
+   the case desk; supervision (alarms, ratings) over the desk; complaints;
 4. the replicator, which applies what arrives: the desk for cases, and, from the parts
    built before it, complaints' envelope kind and the rating request (so nothing is
    registered on anything afterwards); the inbox over the replicator;
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from govnet.federation.tree import parent_id
+from govnet.node.app.accounts import Accounts
 from govnet.node.app.audit import AuditTrail, use_configured_algorithm
 from govnet.node.app.complaints import KIND as COMPLAINT
 from govnet.node.app.complaints import ComplaintDesk, apply_complaint
@@ -45,10 +47,10 @@ from govnet.node.app.inbox import Inbox
 from govnet.node.app.links import ChildrenSide, UpLink, catalog_publisher
 from govnet.node.app.replication import Replicator
 from govnet.node.app.statistics_ledger import StatsLedger
-from govnet.node.app.supervision import EVALUATE, Supervisor
+from govnet.node.app.supervision import APPEAL_DECIDED, EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
-from govnet.node.domain.clock import Clock
+from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.rpc.boundary import Boundary
@@ -147,14 +149,18 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     use_configured_algorithm(store, config.audit_hash)
     settings = config.supervision
     outbox_filled = Wakeup()
+    # Tokens expire in wall time: a simulated clock (tests, simulations jump days) must not end a shift.
+    accounts = Accounts(store, SystemClock())
     desk = CaseDesk(store, calendar, clock, config.duplicate_window_days,
-                    backfill_after=timedelta(seconds=settings.backfill_after_s), outbox_filled=outbox_filled)
+                    backfill_after=timedelta(seconds=settings.backfill_after_s), outbox_filled=outbox_filled,
+                    rating_codes=accounts.issue_rating_code)
     supervisor = Supervisor(store, desk, calendar, clock, settings)
     complaints = ComplaintDesk(store, calendar, clock, settings, outbox_filled=outbox_filled)
     meta = store.meta
     replicator = Replicator(meta, desk, catalog_publisher(store),
                             kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload)},
-                            requests={EVALUATE: supervisor.evaluate_request})
+                            requests={EVALUATE: supervisor.evaluate_request,
+                                      APPEAL_DECIDED: supervisor.decide_appeal_request})
     inbox = Inbox(store, replicator, clock, apply_inline=apply_inline, capacity=inbox_capacity,
                   outbox_filled=outbox_filled)
     uplink = UpLink(store, inbox, clock, config.sync) if parent_id(config.node_id) else None
@@ -176,7 +182,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
             server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[metrics.rpc, Boundary()])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
-                                    flush_interval=flush)
+                                    accounts=accounts, flush_interval=flush)
             port = _bind(server, config)
         except StartError:
             if http_socket is not None:

@@ -19,7 +19,9 @@ from govnet.node.app.replication import publish_local
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import ActParams
+from govnet.node.domain.people import WINDOW_ROLES, Op
 from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
 from govnet.node.rpc.errors import rpc, rpc_stream
 from govnet.node.store.engine import Store
@@ -29,12 +31,19 @@ MAX_LIST = 1000
 
 
 class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
-    def __init__(self, desk: CaseDesk) -> None:
+    """Cases: every call but Track (public: anyone holding the receipt) needs a login; the
+    event records the authenticated person, never the request's free-text ``actor``."""
+
+    def __init__(self, desk: CaseDesk, auth: Auth) -> None:
         self.desk = desk
+        self.auth = auth
         self.here = desk.store.meta.node_id
 
     @rpc
     async def Submit(self, request: cases_pb2.SubmitCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.SubmitCaseResponse:
+        person = await self.auth.person(context)
+        # A village agent carries the case itself (代办); a clerk may enter it for a named agent.
+        agent = person.actor if not person.roles & WINDOW_ROLES else request.agent
         cmd = SubmitCommand(
             idempotency_key=request.idempotency_key,
             item_code=request.item_code,
@@ -42,16 +51,20 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             applicant_id=request.applicant.id_number,
             applicant_phone=request.applicant.phone,
             materials=tuple(request.materials),
-            agent=request.agent,
+            agent=agent,
             note=request.note,
-            actor=request.actor,
+            actor=person.actor,
             happened_at=parse_happened(request.happened_at),
+            person=person,
         )
         done = await self.desk.submit(cmd)
-        return cases_pb2.SubmitCaseResponse(case=case_to_proto(done.record, here=self.here), replayed=done.replayed)
+        case = case_to_proto(done.record, here=self.here)
+        case.received_by = person.actor if not done.replayed else ""
+        return cases_pb2.SubmitCaseResponse(case=case, replayed=done.replayed, rating_code=done.rating_code)
 
     @rpc
     async def Get(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.Case:
+        await self.auth.require(context, Op.READ_CASES)
         record, events = await asyncio.to_thread(self.desk.get, request.receipt)
         return case_to_proto(record, events, self.here)
 
@@ -71,6 +84,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
 
     @rpc
     async def List(self, request: cases_pb2.ListCasesRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ListCasesResponse:
+        await self.auth.require(context, Op.READ_CASES)
         limit = request.limit or 100
         if not 0 < limit <= MAX_LIST:
             raise DeskError(ErrorKind.INVALID, f"limit must be from 1 to {MAX_LIST}", "limit")
@@ -103,8 +117,9 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
 
     @rpc
     async def Act(self, request: cases_pb2.ActRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
+        person = await self.auth.person(context)
         params = ActParams(
-            actor=request.actor,
+            actor=person.actor,
             reason=request.reason,
             materials=tuple(request.materials),
             departments=tuple(request.departments),
@@ -112,15 +127,19 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             agree=request.agree,
             approver=request.approver,
         )
-        acted = await self.desk.act(request.receipt, request.action, params, parse_happened(request.happened_at))
+        acted = await self.desk.act(request.receipt, request.action, params, parse_happened(request.happened_at),
+                                    person=person)
         events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
         return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, store: Store, clock: Clock) -> None:
+    """The catalog is public (the ten publics, 十公开); publishing a release needs ops."""
+
+    def __init__(self, store: Store, clock: Clock, auth: Auth) -> None:
         self.store = store
         self.clock = clock
+        self.auth = auth
 
     def _publish(self, catalog: Catalog, expected_version: int) -> int:
         with self.store.transaction() as s:
@@ -154,6 +173,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @rpc
     async def PutCatalog(self, request: catalog_pb2.PutCatalogRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.PutCatalogResponse:
+        await self.auth.require(context, Op.PUBLISH_CATALOG)
         if not request.items:
             raise DeskError(ErrorKind.INVALID, "the catalog has no items; refusing to publish an empty catalog", "items")
         items: list[ServiceItem] = []

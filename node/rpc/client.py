@@ -4,11 +4,19 @@ Every call has a deadline (``timeout`` seconds, default 10) so a dead or unreach
 node fails the call instead of hanging it. Errors arrive as ``ClientError`` carrying
 the gRPC status code, the node's one-line message and, when the node named the request
 field at fault (a ``google.rpc.BadRequest`` in the status details), its field violations.
+
+Every call carries the caller's token (``authorization: Bearer …``) when there is one: the
+``token`` given, else ``$GOVNET_TOKEN``, else the one ``govnet login`` saved for this node's
+address in the token file (``$GOVNET_TOKEN_FILE``, default ``~/.config/govnet/tokens.json``,
+mode 0600). ``login`` gets a token and uses it from then on.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -20,6 +28,8 @@ from grpc_status import rpc_status
 from govnet.node.domain.catalog import Catalog
 from govnet.node.rpc.convert import item_to_proto
 from govnet.v1 import (
+    accounts_pb2,
+    accounts_pb2_grpc,
     cases_pb2,
     cases_pb2_grpc,
     catalog_pb2,
@@ -39,6 +49,46 @@ CHANNEL_OPTIONS = [
 ]
 
 T = TypeVar("T")
+
+
+def token_file() -> Path:
+    """Where ``govnet login`` keeps tokens, one per node address."""
+    configured = os.environ.get("GOVNET_TOKEN_FILE", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CONFIG_HOME", "~/.config")).expanduser() / "govnet" / "tokens.json"
+
+
+def _saved() -> dict[str, Any]:
+    path = token_file()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def saved_token(address: str) -> str:
+    entry = _saved().get(address)
+    return str(entry.get("token", "")) if isinstance(entry, dict) else ""
+
+
+def save_token(address: str, entry: dict[str, str] | None) -> Path:
+    """Keep (or with None, forget) the token for ``address``; the file is created readable by its owner only."""
+    path = token_file()
+    data = _saved()
+    if entry is None:
+        data.pop(address, None)
+    else:
+        data[address] = entry
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, ensure_ascii=False, indent=1)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
 
 
 class ClientError(Exception):
@@ -92,15 +142,19 @@ def field_violations(exc: grpc.RpcError) -> list[tuple[str, str]]:
 
 
 class GovnetClient:
-    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> None:
         self.address = address
         self.timeout = timeout
+        if token is None:
+            token = os.environ.get("GOVNET_TOKEN", "").strip() or saved_token(address)
+        self.token = token
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._cases = cases_pb2_grpc.CaseServiceStub(self._channel)
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         self._sync = sync_pb2_grpc.SyncServiceStub(self._channel)
         self._supervision = supervision_pb2_grpc.SupervisionServiceStub(self._channel)
         self._stats = stats_pb2_grpc.StatsServiceStub(self._channel)
+        self._accounts = accounts_pb2_grpc.AccountServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -113,9 +167,46 @@ class GovnetClient:
 
     def _call(self, method: Callable[..., T], request: Message) -> T:
         try:
-            return method(request, timeout=self.timeout)
+            metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
+            return method(request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise ClientError.from_rpc(exc, self.address) from None
+
+    # --- people ---
+
+    def login(self, login: str, password: str) -> accounts_pb2.LoginResponse:
+        """Get a token for ``login``; this client sends it from now on (``govnet login`` also saves it)."""
+        done = self._call(self._accounts.Login, accounts_pb2.LoginRequest(login=login, password=password))
+        self.token = done.token
+        return done
+
+    def logout(self) -> accounts_pb2.Account:
+        return self._call(self._accounts.Logout, accounts_pb2.WhoAmIRequest())
+
+    def whoami(self) -> accounts_pb2.Account:
+        return self._call(self._accounts.WhoAmI, accounts_pb2.WhoAmIRequest())
+
+    def users(self) -> accounts_pb2.ListUsersResponse:
+        return self._call(self._accounts.ListUsers, accounts_pb2.ListUsersRequest())
+
+    def add_user(self, login: str, *, roles: Sequence[str], password: str, name: str = "",
+                 departments: Sequence[str] = (), backup_for: str = "") -> accounts_pb2.Account:
+        return self._call(self._accounts.AddUser, accounts_pb2.AddUserRequest(
+            login=login, name=name, roles=list(roles), departments=list(departments), backup_for=backup_for,
+            password=password))
+
+    def disable_user(self, login: str) -> accounts_pb2.Account:
+        return self._call(self._accounts.DisableUser, accounts_pb2.LoginName(login=login))
+
+    def enable_user(self, login: str) -> accounts_pb2.Account:
+        return self._call(self._accounts.EnableUser, accounts_pb2.LoginName(login=login))
+
+    def reset_password(self, login: str, password: str) -> accounts_pb2.Account:
+        return self._call(self._accounts.ResetPassword, accounts_pb2.ResetPasswordRequest(login=login,
+                                                                                            password=password))
+
+    def set_absent(self, login: str, absent: bool = True) -> accounts_pb2.Account:
+        return self._call(self._accounts.SetAbsent, accounts_pb2.SetAbsentRequest(login=login, absent=absent))
 
     # --- cases ---
 
@@ -176,7 +267,7 @@ class GovnetClient:
         receipt: str,
         action: str,
         *,
-        actor: str,
+        actor: str = "",
         reason: str = "",
         materials: Iterable[str] = (),
         departments: Iterable[str] = (),
@@ -228,24 +319,26 @@ class GovnetClient:
     def scan(self) -> sv.ScanResponse:
         return self._call(self._supervision.Scan, sv.ScanRequest())
 
-    def suspend(self, receipt: str, *, kind: str, days: int, reason: str, actor: str) -> sv.SuspensionResponse:
+    def suspend(self, receipt: str, *, kind: str, days: int, reason: str, actor: str = "") -> sv.SuspensionResponse:
         return self._call(self._supervision.Suspend,
                           sv.SuspendRequest(receipt=receipt, kind=kind, days=days, reason=reason, actor=actor))
 
-    def resume(self, receipt: str, *, actor: str, reason: str = "") -> sv.SuspensionResponse:
+    def resume(self, receipt: str, *, actor: str = "", reason: str = "") -> sv.SuspensionResponse:
         return self._call(self._supervision.Resume, sv.ResumeRequest(receipt=receipt, reason=reason, actor=actor))
 
-    def evaluate(self, receipt: str, rating: str, comment: str = "", actor: str = "") -> sv.EvaluateResponse:
+    def evaluate(self, receipt: str, rating: str, comment: str = "", actor: str = "",
+                 rating_code: str = "") -> sv.EvaluateResponse:
         return self._call(self._supervision.Evaluate,
-                          sv.EvaluateRequest(receipt=receipt, rating=rating, comment=comment, actor=actor))
+                          sv.EvaluateRequest(receipt=receipt, rating=rating, comment=comment, actor=actor,
+                                             rating_code=rating_code))
 
-    def rectify(self, receipt: str, *, note: str, actor: str) -> sv.RectifyResponse:
+    def rectify(self, receipt: str, *, note: str, actor: str = "") -> sv.RectifyResponse:
         return self._call(self._supervision.Rectify, sv.RectifyRequest(receipt=receipt, note=note, actor=actor))
 
-    def appeal(self, receipt: str, *, reason: str, actor: str) -> sv.AppealResponse:
+    def appeal(self, receipt: str, *, reason: str, actor: str = "") -> sv.AppealResponse:
         return self._call(self._supervision.Appeal, sv.AppealRequest(receipt=receipt, reason=reason, actor=actor))
 
-    def decide_appeal(self, receipt: str, *, upheld: bool, reason: str, actor: str) -> sv.AppealResponse:
+    def decide_appeal(self, receipt: str, *, upheld: bool, reason: str, actor: str = "") -> sv.AppealResponse:
         return self._call(self._supervision.DecideAppeal,
                           sv.DecideAppealRequest(receipt=receipt, upheld=upheld, reason=reason, actor=actor))
 
@@ -254,7 +347,7 @@ class GovnetClient:
                           sv.FileComplaintRequest(text=text, receipt=receipt, about_node=about_node,
                                                   department=department))
 
-    def resolve_complaint(self, complaint_id: str, *, resolution: str, actor: str) -> sv.Complaint:
+    def resolve_complaint(self, complaint_id: str, *, resolution: str, actor: str = "") -> sv.Complaint:
         return self._call(self._supervision.ResolveComplaint,
                           sv.ResolveComplaintRequest(complaint_id=complaint_id, resolution=resolution, actor=actor))
 

@@ -76,6 +76,9 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: 
     """``here``: the node answering; where it does not own the case, it can only pass requests on."""
     st = record.state
     allowed = allowed_actions(st)
+    events = list(events)
+    # 首问负责: who first received the applicant, as the case's first event records them.
+    received_by = next((e.actor for e in events if e.action == "submit"), "")
     if here and st.owner != here:
         allowed = [a for a in allowed if a in REQUESTABLE]
     return cases_pb2.Case(
@@ -111,4 +114,5 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: 
         notice=st.notice,
         events=[event_to_proto(e) for e in events],
         allowed_actions=allowed,
+        received_by=received_by,
     )

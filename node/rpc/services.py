@@ -1,4 +1,4 @@
-"""What a node serves over gRPC: its five services, the standard health service, reflection.
+"""What a node serves over gRPC: its six services, the standard health service, reflection.
 
 ``add_services`` puts every servicer on a ``grpc.aio`` server and returns the node's
 ``Services``: the names it registered and the health servicer, through which the node
@@ -19,12 +19,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk
 from govnet.node.app.desk import CaseDesk
 from govnet.node.app.inbox import Inbox
 from govnet.node.app.links import ChildrenSide, UpLink
 from govnet.node.app.supervision import Supervisor
 from govnet.node.domain.clock import Clock
+from govnet.node.rpc.accounts import AccountServicer
+from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.cases import CaseServicer, CatalogServicer
 from govnet.node.rpc.reflection import SERVICE_NAME as REFLECTION
 from govnet.node.rpc.reflection import Reflection, read_descriptor_set
@@ -33,6 +36,8 @@ from govnet.node.rpc.supervision import SupervisionServicer
 from govnet.node.rpc.sync import SyncServicer
 from govnet.node.store.engine import Store
 from govnet.v1 import (
+    accounts_pb2,
+    accounts_pb2_grpc,
     cases_pb2,
     cases_pb2_grpc,
     catalog_pb2,
@@ -92,14 +97,17 @@ class Services:
 
 def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: CaseDesk, children: ChildrenSide,
                  inbox: Inbox, uplink: UpLink | None, supervisor: Supervisor, complaints: ComplaintDesk,
-                 flush_interval: timedelta) -> Services:
+                 accounts: Accounts, flush_interval: timedelta) -> Services:
     """Register the node's servicers, health and reflection on ``server`` (not started yet)."""
-    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk), server)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock), server)
+    auth = Auth(accounts)  # who is calling, for every servicer that acts for a person
+    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk, auth), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, auth), server)
+    accounts_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(accounts, auth), server)
     sync_pb2_grpc.add_SyncServiceServicer_to_server(
         SyncServicer(store, children, inbox, uplink, clock, flush_interval), server)
-    supervision_pb2_grpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(supervisor, complaints), server)
-    stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(store, clock), server)
+    supervision_pb2_grpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(supervisor, complaints, auth, accounts),
+                                                                  server)
+    stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServicer(store, clock, auth), server)
     health_servicer = NodeHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (
@@ -108,6 +116,7 @@ def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: C
         sync_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name,
         supervision_pb2.DESCRIPTOR.services_by_name["SupervisionService"].full_name,
         stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name,
+        accounts_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
     )
     reflected = (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, REFLECTION)
     generated = (cases_pb2.DESCRIPTOR, catalog_pb2.DESCRIPTOR, sync_pb2.DESCRIPTOR, supervision_pb2.DESCRIPTOR,

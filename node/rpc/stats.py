@@ -10,7 +10,9 @@ from govnet.federation.rollup import Report
 from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.app.statistics_ledger import StatsAnswer, StatsQueryError, answer
 from govnet.node.domain.clock import Clock
+from govnet.node.domain.people import Op
 from govnet.node.domain.statistics import COUNTERS, rates
+from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.errors import rpc
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import utc_text
@@ -48,12 +50,16 @@ def answer_to_proto(a: StatsAnswer) -> stats_pb2.StatsAnswer:
 
 
 class StatsServicer(stats_pb2_grpc.StatsServiceServicer):
-    def __init__(self, store: Store, clock: Clock) -> None:
+    """Statistics of the subtree: for a supervisor, a chief representative or ops (a login)."""
+
+    def __init__(self, store: Store, clock: Clock, auth: Auth) -> None:
         self.store = store
         self.clock = clock
+        self.auth = auth
 
     @rpc
     async def Query(self, request: stats_pb2.StatsQuery, context: grpc.aio.ServicerContext) -> stats_pb2.StatsAnswer:
+        await self.auth.require(context, Op.READ_SUPERVISION)
         try:
             got = await asyncio.to_thread(answer, self.store, request.by, request.from_day, request.to_day,
                                           self.clock.now())

@@ -12,9 +12,12 @@ from typing import TypeAlias
 
 import grpc
 
+from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk, ComplaintView, FileCommand
-from govnet.node.app.desk import DeskError, ErrorKind
+from govnet.node.app.desk import DeskError, ErrorKind, check_allowed
 from govnet.node.app.supervision import AlarmView, Supervisor
+from govnet.node.domain.people import Op, Role
+from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.errors import rpc
 from govnet.v1 import supervision_pb2, supervision_pb2_grpc
 
@@ -38,12 +41,18 @@ def complaint_to_proto(v: ComplaintView) -> supervision_pb2.Complaint:
 
 
 class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
-    def __init__(self, supervisor: Supervisor, complaints: ComplaintDesk) -> None:
+    """Every call needs a login (``node.rpc.auth``) but a rating made with the receipt's one-time
+    code (the applicant's own channel); the authenticated person is recorded, never ``actor``."""
+
+    def __init__(self, supervisor: Supervisor, complaints: ComplaintDesk, auth: Auth, accounts: Accounts) -> None:
         self.supervisor = supervisor
         self.complaints = complaints
+        self.auth = auth
+        self.accounts = accounts
 
     @rpc
     async def ListAlarms(self, request: supervision_pb2.ListAlarmsRequest, context: Ctx) -> supervision_pb2.ListAlarmsResponse:
+        await self.auth.require(context, Op.READ_SUPERVISION)
         alarms = await asyncio.to_thread(self.supervisor.alarms)
         if request.open_only:
             alarms = [a for a in alarms if a.open]
@@ -52,6 +61,7 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
 
     @rpc
     async def Scan(self, request: supervision_pb2.ScanRequest, context: Ctx) -> supervision_pb2.ScanResponse:
+        await self.auth.require(context, Op.SCAN)
         return supervision_pb2.ScanResponse(recorded=await asyncio.to_thread(self.supervisor.scan))
 
     async def _suspension(self, receipt: str) -> supervision_pb2.SuspensionResponse:
@@ -63,40 +73,63 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
 
     @rpc
     async def Suspend(self, request: supervision_pb2.SuspendRequest, context: Ctx) -> supervision_pb2.SuspensionResponse:
-        await self.supervisor.suspend(request.receipt, request.kind, request.days, request.reason, request.actor)
+        person = await self.auth.person(context)
+        await self.supervisor.suspend(request.receipt, request.kind, request.days, request.reason, person.actor,
+                                      person=person)
         return await self._suspension(request.receipt)
 
     @rpc
     async def Resume(self, request: supervision_pb2.ResumeRequest, context: Ctx) -> supervision_pb2.SuspensionResponse:
-        await self.supervisor.resume(request.receipt, request.reason, request.actor)
+        person = await self.auth.person(context)
+        await self.supervisor.resume(request.receipt, request.reason, person.actor, person=person)
         return await self._suspension(request.receipt)
 
     @rpc
     async def Evaluate(self, request: supervision_pb2.EvaluateRequest, context: Ctx) -> supervision_pb2.EvaluateResponse:
+        # The applicant's own channel only: the receipt's one-time code, or a self-service terminal.
+        person = await self.auth.optional(context)
+        use_code = None
+        if request.rating_code.strip():
+            if person is not None and Role.TERMINAL not in person.roles:
+                raise DeskError(ErrorKind.DENIED, f"rate needs role {Role.TERMINAL.label} or the applicant's own "
+                                f"code without a staff login: {person.login} cannot enter a rating")
+            receipt = request.receipt.strip()
+            use_code = await asyncio.to_thread(self.accounts.check_rating_code, receipt, request.rating_code)
+            actor = person.actor if person is not None else "applicant (rating code)"
+        elif person is None:
+            raise DeskError(ErrorKind.UNAUTHENTICATED, "a rating needs the one-time code printed on the receipt, "
+                            "or a self-service terminal's login")
+        else:
+            check_allowed(person, Op.RATE)
+            actor = person.actor
         done = await asyncio.to_thread(self.supervisor.evaluate, request.receipt, request.rating, request.comment,
-                                       request.actor)
+                                       actor, use_code)
         return supervision_pb2.EvaluateResponse(receipt=done.receipt, rating=done.rating,
                                                 forwarded_to=done.forwarded_to,
                                                 rectification_due=done.rectification_due)
 
     @rpc
     async def Rectify(self, request: supervision_pb2.RectifyRequest, context: Ctx) -> supervision_pb2.RectifyResponse:
-        done = await asyncio.to_thread(self.supervisor.rectify, request.receipt, request.note, request.actor)
+        person = await self.auth.person(context)
+        done = await asyncio.to_thread(self.supervisor.rectify, request.receipt, request.note, person.actor, person)
         return supervision_pb2.RectifyResponse(receipt=request.receipt.strip(), due=done["due"], on_time=done["on_time"])
 
     @rpc
     async def Appeal(self, request: supervision_pb2.AppealRequest, context: Ctx) -> supervision_pb2.AppealResponse:
-        await asyncio.to_thread(self.supervisor.appeal, request.receipt, request.reason, request.actor)
+        person = await self.auth.person(context)
+        await asyncio.to_thread(self.supervisor.appeal, request.receipt, request.reason, person.actor, person)
         return supervision_pb2.AppealResponse(receipt=request.receipt.strip())
 
     @rpc
     async def DecideAppeal(self, request: supervision_pb2.DecideAppealRequest, context: Ctx) -> supervision_pb2.AppealResponse:
-        await asyncio.to_thread(self.supervisor.decide_appeal, request.receipt, request.upheld, request.reason,
-                                request.actor)
-        return supervision_pb2.AppealResponse(receipt=request.receipt.strip())
+        person = await self.auth.person(context)
+        owner = await asyncio.to_thread(self.supervisor.decide_appeal, request.receipt, request.upheld, request.reason,
+                                        person.actor, person)
+        return supervision_pb2.AppealResponse(receipt=request.receipt.strip(), forwarded_to=owner)
 
     @rpc
     async def FileComplaint(self, request: supervision_pb2.FileComplaintRequest, context: Ctx) -> supervision_pb2.Complaint:
+        await self.auth.require(context, Op.FILE_COMPLAINT)
         cmd = FileCommand(text=request.text, receipt=request.receipt, about_node=request.about_node,
                           department=request.department)
         row = await asyncio.to_thread(self.complaints.file, cmd)
@@ -104,11 +137,13 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
 
     @rpc
     async def ResolveComplaint(self, request: supervision_pb2.ResolveComplaintRequest, context: Ctx) -> supervision_pb2.Complaint:
-        row = await asyncio.to_thread(self.complaints.resolve, request.complaint_id, request.resolution, request.actor)
+        person = await self.auth.require(context, Op.RESOLVE_COMPLAINT)
+        row = await asyncio.to_thread(self.complaints.resolve, request.complaint_id, request.resolution, person.actor)
         return complaint_to_proto(ComplaintView(row, False))
 
     @rpc
     async def ListComplaints(self, request: supervision_pb2.ListComplaintsRequest, context: Ctx) -> supervision_pb2.ListComplaintsResponse:
+        await self.auth.require(context, Op.READ_SUPERVISION)
         if request.about_node and not request.about_node.isdigit():
             raise DeskError(ErrorKind.INVALID, f"about_node {request.about_node!r} is not a node id", "about_node")
         views = await asyncio.to_thread(self.complaints.list, request.status, request.about_node)

@@ -390,3 +390,45 @@ class AuditPeerHead(SQLModel, table=True):
     broken_at: str | None = None
     breaks: int = 0  # how many heads did not extend the one held
     restores: int = 0  # how many times a new incarnation re-based it
+
+
+# --- people (migration 0011) ---
+
+
+class Account(SQLModel, table=True):
+    """A person (or a self-service terminal) who signs in at this node. Never the password:
+    its argon2id hash (``node.store.accounts``). Lists are JSON text."""
+
+    __tablename__ = "account"
+    login: str = Field(primary_key=True)
+    name: str  # display name (王芳)
+    roles: str  # JSON list of role names (node.domain.people.Role)
+    departments: str = "[]"  # JSON list; ["*"]: a comprehensive window
+    backup_for: str = ""  # a backup clerk (AB角): the login of the clerk it stands in for
+    absent: bool = False  # marked absent: its backup acts for it
+    disabled: bool = False
+    password_hash: str
+    created_at: str
+    changed_at: str
+
+
+class SessionToken(SQLModel, table=True):
+    """A token given out at login: only its SHA-256 is kept; dropped on logout, disable, reset."""
+
+    __tablename__ = "session_token"
+    __table_args__ = (Index("ix_session_token_login", "login"),)
+    token_hash: str = Field(primary_key=True)
+    login: str
+    issued_at: str
+    expires_at: str
+
+
+class RatingCode(SQLModel, table=True):
+    """The one-time code printed on a receipt for the applicant's rating (kept hashed)."""
+
+    __tablename__ = "rating_code"
+    receipt: str = Field(primary_key=True)
+    code_hash: str
+    issued_at: str
+    used_at: str | None = None
+    failures: int = 0

@@ -29,8 +29,9 @@ from govnet.node.rpc.client import GovnetClient
 from govnet.node.store import inbox, links, outbox
 from govnet.node.store.cases import CaseRecord
 from govnet.node.store.engine import DB_FILE
-from govnet.ops.processes import NodeProcess, free_port, init_node, spawn_node
+from govnet.ops.processes import NodeProcess, free_port, init_node
 
+from support.accounts import spawn_node
 from support.helpers import SAMPLE, all_materials, every_case, govnet, resident_id, store_of, submit, wait_for
 
 pytestmark = pytest.mark.slow

@@ -25,16 +25,16 @@ from govnet.node.process.config import load_config
 from govnet.ops.cli import main
 from govnet.ops.processes import free_port, init_node
 
+from support.accounts import TESTER_ACTOR
 from support.helpers import ID_NUMBER, NAME, PHONE, all_materials, submit
 
 ACTOR = "窗口-王芳"
-ENV = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}
-
-
 def govnet(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    # The environment as it is now: the session's token file is set by conftest.py.
+    env = {k: v for k, v in os.environ.items() if k != "GOVNET_NODE"} | {"GOVNET_ACTOR": ACTOR}
     return subprocess.run(
         [sys.executable, "-m", "govnet.ops.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env=ENV, cwd=cwd,
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
     )
 
 
@@ -273,7 +273,7 @@ def test_catalog_and_case_commands_end_to_end(make_node) -> None:
     case = json.loads(govnet("case", "show", receipt, "--json", *at).stdout)
     assert (case["status"], case["owner"], case["due"]) == ("accepted", "371102", "2026-03-24")
     assert [e["action"] for e in case["events"]] == ["submit", "accept"]
-    assert [e["actor"] for e in case["events"]] == [ACTOR, ACTOR]  # $GOVNET_ACTOR is the default actor
+    assert [e["actor"] for e in case["events"]] == [TESTER_ACTOR] * 2  # who signed in, not $GOVNET_ACTOR
 
     cases = _table_lines(govnet("case", "list", *at).stdout)
     assert cases[0].split() == ["receipt", "item", "type", "status", "due", "owner", "flags"]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from govnet.node.process.config import ConfigError, env_name, env_overrides, load_config
-from govnet.ops.processes import govnet_command, init_node, spawn_node
+from govnet.ops.processes import govnet_command, init_node
 
+from support.accounts import spawn_node
 from support.helpers import store_snapshot
 
 

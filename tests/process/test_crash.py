@@ -25,8 +25,10 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.bench_intake import make_requests, receivable_items
-from govnet.ops.processes import NodeProcess, init_node, spawn_node
+from govnet.ops.processes import NodeProcess, init_node
 from govnet.v1 import cases_pb2
+
+from support.accounts import spawn_node
 
 SEED = 20260310
 THREADS = 4

@@ -24,8 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from govnet.node.process.metrics import EXPORTED
 from govnet.node.rpc.client import GovnetClient
-from govnet.ops.processes import free_port, govnet_command, init_node, spawn_node
+from govnet.ops.processes import free_port, govnet_command, init_node
 
+from support.accounts import spawn_node
 from support.helpers import CLERK, SAMPLE, submit
 
 DEPLOY = Path(__file__).resolve().parents[2] / "ops" / "deploy"

@@ -28,7 +28,9 @@ from govnet.node.process.config import Address, HttpSettings, load_config
 from govnet.node.process.http import MAX_CONNECTIONS, HttpServer, bind, build_app
 from govnet.node.process.server import StartError, start_node
 from govnet.node.store.engine import DB_FILE, schema_head
-from govnet.ops.processes import govnet_command, init_node, spawn_node
+from govnet.ops.processes import govnet_command, init_node
+
+from support.accounts import spawn_node
 
 pytestmark = pytest.mark.slow
 

@@ -21,6 +21,7 @@ from govnet.node.store import links, outbox
 from govnet.ops.processes import free_ports, govnet_command
 from govnet.ops.topology import TopologyError, city_topology, dump_topology, parse_topology
 
+from support.accounts import sign_in_tester
 from support.helpers import SAMPLE, govnet, store_of, submit
 
 HERE = Path("/srv/fed/topology.toml")
@@ -140,6 +141,8 @@ def test_up_starts_the_tree_status_reads_it_and_sigterm_stops_it_with_outboxes_k
     try:
         assert any(line.startswith("initialised 371102 ") for line in lines)
         assert len(pids(lines)) == 2
+        for node_id, port in (("371102", county_port), ("371102001", town_port)):  # the operator's first account
+            sign_in_tester(tmp_path / "data" / node_id, f"127.0.0.1:{port}")
         with GovnetClient(f"127.0.0.1:{county_port}") as county:
             county.put_catalog(SAMPLE)  # the city's catalog, loaded at the top of this tree
         with GovnetClient(f"127.0.0.1:{town_port}") as town:

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from govnet.node.rpc.client import GovnetClient
-from govnet.ops.processes import free_port, init_node, spawn_node
+from govnet.ops.processes import free_port, init_node
 
+from support.accounts import spawn_node
 from support.helpers import SAMPLE, submit
 
 pytestmark = pytest.mark.slow

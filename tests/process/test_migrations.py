@@ -131,7 +131,8 @@ def test_a_node_process_started_on_a_release_0001_data_dir_upgrades_it_and_serve
 
     from govnet.node.process.config import build_config, write_config
     from govnet.node.rpc.client import GovnetClient
-    from govnet.ops.processes import spawn_node
+
+    from support.accounts import spawn_node
 
     path = _release_0001_store_with_a_case(tmp_path)
     write_config(build_config(tmp_path, node_id="371102", level="county", listen="127.0.0.1:0",

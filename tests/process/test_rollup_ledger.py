@@ -17,9 +17,10 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.statistics import COUNTERS
 from govnet.node.rpc.client import GovnetClient
 from govnet.node.store import statistics as stat_rows
-from govnet.ops.processes import init_node, spawn_node
+from govnet.ops.processes import init_node
 from govnet.sync.envelope import Envelope
 
+from support.accounts import spawn_node
 from support.helpers import store_of
 from support.simulation import Federation, _calendar, applicant
 

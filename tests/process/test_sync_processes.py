@@ -45,11 +45,12 @@ from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store import links, outbox
 from govnet.node.store.engine import DB_FILE, Store
 from govnet.ops.applicants import person_name, phone, resident_id
-from govnet.ops.processes import NodeProcess, free_ports, init_node, spawn_node
+from govnet.ops.processes import NodeProcess, free_ports, init_node
 from govnet.sync.transport.base import Hello, LinkDown
 from govnet.sync.transport.grpc import GrpcTransport
 from govnet.v1 import cases_pb2, sync_pb2
 
+from support.accounts import spawn_node
 from support.helpers import store_of, wait_for
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from govnet.node.domain.receipt import Receipt, damm_check_digit
-from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.node.rpc.client import ClientError, GovnetClient, saved_token
 from govnet.node.rpc.convert import item_to_proto
 from govnet.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -96,8 +96,7 @@ SUBMIT_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, tuple[str, ...]]]
     ("key-empty", {"key": ""}, S.INVALID_ARGUMENT, ("idempotency_key",)),
     ("key-too-long", {"key": "k" * 129}, S.INVALID_ARGUMENT, ("idempotency_key", "128")),
     ("item-unknown", {"code": "HB-9999"}, S.NOT_FOUND, ("HB-9999",)),
-    ("item-empty", {"code": ""}, S.NOT_FOUND, ("(empty)",)),
-    ("actor-missing", {"actor": ""}, S.INVALID_ARGUMENT, ("actor",)),
+    ("item-empty", {"code": ""}, S.INVALID_ARGUMENT, ("item_code is required",)),
     ("item-decided-below-this-node", {"code": "MZ-0005"}, S.FAILED_PRECONDITION, ("MZ-0005", "village")),
 ]
 
@@ -109,6 +108,16 @@ def test_bad_submission_is_refused(desk, overrides, code, fragments) -> None:
     item_code = overrides.pop("code", "HB-0005")
     materials = all_materials(item_code) if SAMPLE.get(item_code) else ["申请表"]
     check_refused(node, lambda: submit(d.client, item_code, materials, **overrides), code, *fragments)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token-this-node-gave-out"], ids=["no-login", "unknown-token"])
+def test_a_call_without_a_valid_login_is_refused_and_writes_nothing(desk, token) -> None:
+    node, d = desk
+    with GovnetClient(node.address, token=token) as nobody:
+        check_refused(node, lambda: submit(nobody, "HB-0005"), S.UNAUTHENTICATED, "govnet login")
+        check_refused(node, lambda: nobody.act(d.received, "accept"), S.UNAUTHENTICATED, "govnet login")
+        check_refused(node, lambda: nobody.get(d.received), S.UNAUTHENTICATED)
+        assert nobody.track(d.received).receipt == d.received  # tracking a receipt stays public
 
 
 def test_unknown_material_is_a_bad_argument(desk) -> None:
@@ -129,8 +138,8 @@ def test_refused_submission_does_not_use_up_a_receipt_number(desk) -> None:
     node, d = desk
     with pytest.raises(ClientError):
         submit(d.client, "HB-0005", id_number=wrong_check(ID_NUMBER))
-    with pytest.raises(ClientError):
-        submit(d.client, "HB-0005", actor="")
+    with pytest.raises(ClientError), GovnetClient(node.address, token="") as nobody:
+        submit(nobody, "HB-0005")
     last = max(Receipt.parse(c.receipt).seq for c in d.client.list().cases)
     new = submit(d.client, "HB-0005", id_number=resident_id("37110219700101003")).case
     assert Receipt.parse(new.receipt).seq == last + 1
@@ -161,8 +170,6 @@ ACT_CASES: list[tuple[str, Callable[[Desk], Any], grpc.StatusCode, Callable[[Des
      S.FAILED_PRECONDITION, lambda d: ("complete", "received", "accept, return, withdraw")),
     ("illegal-action-under-review", lambda d: d.client.act(d.reviewing, "deliver", actor=CLERK),
      S.FAILED_PRECONDITION, lambda d: ("deliver", "under_review", "request_supplement", "approve")),
-    ("actor-missing", lambda d: d.client.act(d.received, "accept", actor="  "),
-     S.INVALID_ARGUMENT, lambda d: ("actor",)),
     ("reject-without-reason", lambda d: d.client.act(d.reviewing, "reject", actor=CHIEF),
      S.INVALID_ARGUMENT, lambda d: ("reason",)),
     ("return-without-reason-when-nothing-missing", lambda d: d.client.act(d.complete_set, "return", actor=CLERK),
@@ -229,7 +236,7 @@ def _put(address: str, items: list[catalog_pb2.ServiceItem], expected_version: i
         try:
             return stub.PutCatalog(
                 catalog_pb2.PutCatalogRequest(issuer="371100", items=items, expected_version=expected_version),
-                timeout=10,
+                timeout=10, metadata=(("authorization", f"Bearer {saved_token(address)}"),),
             )
         except grpc.RpcError as exc:
             raise ClientError(exc.code(), exc.details()) from None

@@ -23,9 +23,11 @@ import pytest
 
 from govnet.node.domain.calendar import WorkCalendar
 from govnet.node.domain.catalog import Catalog
+from govnet.node.domain.people import Role
 from govnet.node.domain.receipt import Receipt
-from govnet.node.rpc.client import ClientError
+from govnet.node.rpc.client import ClientError, GovnetClient
 
+from support.accounts import staff
 from support.helpers import (
     CHIEF,
     CLERK,
@@ -44,7 +46,7 @@ CAL = WorkCalendar.load()
 TODAY = date(2026, 3, 10)  # the conftest clock's first day
 
 COUNTY, TOWNSHIP, VILLAGE = "371102", "371102001", "371102001201"
-AGENT = "村代办员 李四"
+AGENT = "lisi (李四)"  # a village agent's account
 
 
 def refused(code: grpc.StatusCode, call, *args, **kwargs) -> str:
@@ -68,7 +70,13 @@ def county(make_node):
 
 
 def test_immediate_case_is_decided_at_the_window_the_same_day(county) -> None:
-    node, client = county
+    node, _ = county
+    # One review, one approval: the department's window clerk reviews, its chief representative approves.
+    dept = item("HB-0003").department
+    clerk = staff(node, "wangfang", Role.WINDOW_CLERK, [dept], name="王芳")
+    chief = staff(node, "zhaoqiang", Role.CHIEF_REPRESENTATIVE, [dept], name="赵强")
+    CLERK, CHIEF = "wangfang (王芳)", "zhaoqiang (赵强)"  # noqa: N806  (the events record the signed-in people)
+    client = clerk
     done = submit(client, "HB-0003")
     c = done.case
     assert (c.case_type, c.status, c.due) == ("immediate", "received", "")
@@ -79,9 +87,9 @@ def test_immediate_case_is_decided_at_the_window_the_same_day(county) -> None:
     assert accepted.due == TODAY.isoformat()  # promised 0 days: due on the day of acceptance
     assert "approve" in accepted.allowed_actions
 
-    approved = client.act(c.receipt, "approve", actor=CHIEF)  # no review step for an immediate item
+    approved = chief.act(c.receipt, "approve")  # no review step for an immediate item
     assert (approved.status, approved.decision) == ("approved", "approved")
-    completed = client.act(c.receipt, "complete", actor=CHIEF)
+    completed = chief.act(c.receipt, "complete")
     assert completed.status == "completed"
     delivered = client.act(c.receipt, "deliver", actor=CLERK)
     assert delivered.status == "delivered"
@@ -91,6 +99,7 @@ def test_immediate_case_is_decided_at_the_window_the_same_day(county) -> None:
     assert "delivered" in msg and "none" in msg and "\n" not in msg
 
     got = client.get(c.receipt)
+    assert got.received_by == CLERK  # 首问负责
     assert history(got) == [
         ("submit", "received", CLERK),
         ("accept", "accepted", CLERK),
@@ -207,14 +216,16 @@ def test_proxy_case_carried_by_a_village_agent(make_node) -> None:
     node, client = make_node(VILLAGE, "village")
     code = "WJ-0004"  # birth registration, decided at the village point
     assert item(code).proxy and item(code).authority_level == "village"
-    done = submit(client, code, agent=AGENT, actor="")
+    client = staff(node, "lisi", Role.VILLAGE_AGENT, name="李四")  # the agent signs in; the case names them
+    done = submit(client, code)
     c = done.case
     assert (c.case_type, c.agent, c.origin, c.owner) == ("proxy", AGENT, VILLAGE, VILLAGE)
 
-    client.act(c.receipt, "accept", actor=AGENT)
-    client.act(c.receipt, "approve", actor="村委会主任")
-    client.act(c.receipt, "complete", actor="村委会主任")
-    final = client.act(c.receipt, "deliver", actor=AGENT)
+    window = GovnetClient(node.address)  # the village point's staff (the tester) decide it
+    window.act(c.receipt, "accept")
+    window.act(c.receipt, "approve")
+    window.act(c.receipt, "complete")
+    final = window.act(c.receipt, "deliver")
     assert final.status == "delivered"
     assert final.agent == AGENT
     first = final.events[0]

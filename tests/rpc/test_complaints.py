@@ -17,8 +17,9 @@ from govnet.node.domain.calendar import local_date
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.processes import init_node
 
+from support.accounts import TESTER_ACTOR, start_in_process
 from support.helpers import govnet, statistics_settled, store_snapshot, submit, wait_for
-from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+from support.inprocess import BackgroundLoop, InProcessNode
 
 S = grpc.StatusCode
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
@@ -82,13 +83,12 @@ def test_a_complaint_about_a_case_goes_to_the_owners_parent_and_is_tracked_until
     assert info.value.code is S.FAILED_PRECONDITION and f"tracked by node {COUNTY}" in str(info.value)
     assert store_snapshot(town.data_dir) == before
 
-    out = govnet("complaint", "resolve", cid, "--resolution", "约谈代办员，一次性告知", "--actor", "县监察室",
-              "--node", county.address)
+    out = govnet("complaint", "resolve", cid, "--resolution", "约谈代办员，一次性告知", "--node", county.address)
     assert out.returncode == 0, out.stderr
     assert held(c, cid).status == "resolved"
     wait_for(lambda: held(t, cid).status == "resolved" and held(v, cid).status == "resolved", 20,
              lambda: f"{held(t, cid).status} {held(v, cid).status}")
-    assert held(v, cid).resolution == "约谈代办员，一次性告知" and held(t, cid).resolved_by == "县监察室"
+    assert held(v, cid).resolution == "约谈代办员，一次性告知" and held(t, cid).resolved_by == TESTER_ACTOR  # the signed-in supervisor
     with pytest.raises(ClientError) as info:
         c.resolve_complaint(cid, resolution="again", actor="x")
     assert info.value.code is S.FAILED_PRECONDITION and "already resolved" in str(info.value)

@@ -167,7 +167,8 @@ def test_health_list_answers_every_service(make_node) -> None:
         watch.cancel()
     assert {name: s.status for name, s in listed.statuses.items()} == dict.fromkeys(
         ("", "govnet.v1.CaseService", "govnet.v1.CatalogService", "govnet.v1.SyncService",
-         "govnet.v1.SupervisionService", "govnet.v1.StatsService"), health_pb2.HealthCheckResponse.SERVING)
+         "govnet.v1.SupervisionService", "govnet.v1.StatsService", "govnet.v1.AccountService"),
+        health_pb2.HealthCheckResponse.SERVING)
 
 
 def leading_comment(file: descriptor_pb2.FileDescriptorProto, message: str, field: str) -> str:

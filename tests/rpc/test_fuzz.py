@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 import govnet.v1
 from govnet.node.domain.applicant import Applicant
 from govnet.node.process.build import MAX_MESSAGE_BYTES
-from govnet.node.rpc.client import CHANNEL_OPTIONS
+from govnet.node.rpc.client import CHANNEL_OPTIONS, saved_token
 
 from support.helpers import CLERK, ID_NUMBER, OTHER_ID, PHONE, submit
 
@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - depends on the branch
 
 S = grpc.StatusCode
 ALLOWED = {S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND, S.FAILED_PRECONDITION, S.ALREADY_EXISTS, S.RESOURCE_EXHAUSTED,
-           S.PERMISSION_DENIED}
+           S.PERMISSION_DENIED, S.UNAUTHENTICATED}
 EXAMPLES = 250  # the seeded hypothesis run, over all methods together (the fixed sweep comes on top)
 MARK = "\u0001MARK\u0001"  # replaced by bytes that are not UTF-8, same length: the framing stays valid
 NOT_UTF8 = b"\xff\xfe\xc3\x28\xa0\xa1"
@@ -207,15 +207,16 @@ def sweep(method: Method, first_of_service: bool) -> Iterator[bytes]:
 # --- calling ---
 
 
-def call(channel: grpc.Channel, method: Method, body: bytes) -> grpc.StatusCode:
-    """One call with ``body`` (a one-message stream for a streamed request); its status code."""
+def call(channel: grpc.Channel, method: Method, body: bytes, auth: tuple[tuple[str, str], ...] = ()) -> grpc.StatusCode:
+    """One call with ``body`` (a one-message stream for a streamed request), signed in with ``auth``
+    (so the fuzz reaches the servicers behind the login); its status code."""
     try:
         if method.client_streaming:
             multi = channel.stream_stream(method.path) if method.server_streaming else channel.stream_unary(method.path)
-            result = multi(iter([body]), timeout=20)
+            result = multi(iter([body]), timeout=20, metadata=auth)
         else:
             single = channel.unary_stream(method.path) if method.server_streaming else channel.unary_unary(method.path)
-            result = single(body, timeout=20)
+            result = single(body, timeout=20, metadata=auth)
         if method.server_streaming:
             list(result)
         return S.OK
@@ -270,13 +271,20 @@ def test_every_rpc_survives_a_hostile_client(make_node, caplog) -> None:
     total_before = requests_total(node)
     calls = 0
     timings: dict[str, float] = {}
+    token = (("authorization", f"Bearer {saved_token(node.address)}"),)
+
+    def signed_in(method: Method) -> tuple[tuple[str, str], ...]:
+        # As the tester (every role), so the bodies reach the servicers behind the login; Logout
+        # goes unsigned, or it would end the tester's session for every call after it.
+        return () if method.path.endswith("/Logout") else token
+
     with grpc.insecure_channel(node.address, options=CHANNEL_OPTIONS) as channel:
         services: set[str] = set()
         for method in METHODS:
             service = method.path.rsplit("/", 1)[0]
             for body in sweep(method, service not in services):
                 t0 = time.monotonic()
-                call(channel, method, body)
+                call(channel, method, body, signed_in(method))
                 timings[f"{method.path} {len(body)}"] = time.monotonic() - t0
                 calls += 1
             services.add(service)
@@ -287,7 +295,7 @@ def test_every_rpc_survives_a_hostile_client(make_node, caplog) -> None:
         @given(st.sampled_from(METHODS).flatmap(lambda m: st.tuples(st.just(m), bodies(m, texts))))
         def fuzz(case: tuple[Method, bytes]) -> None:
             nonlocal calls
-            call(channel, *case)
+            call(channel, *case, signed_in(case[0]))
             calls += 1
 
         fuzz()

@@ -16,9 +16,11 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
+from govnet.node.domain.people import Role
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.cli import main
 
+from support.accounts import staff
 from support.helpers import CHIEF, CLERK, core_materials, submit
 
 FAST = {"sync": {"flush_interval_s": 0.05}, "statistics": {"flush_interval_s": 0.05}}
@@ -80,9 +82,9 @@ def test_the_city_counts_the_countys_cases_with_coverage(city_and_county) -> Non
 
 
 def test_ratings_and_complaints_count_for_the_node_concerned(city_and_county) -> None:
-    _, city_client, _, county_client = city_and_county
+    _, city_client, county, county_client = city_and_county
     delivered, returned = decide_two_cases(county_client)
-    county_client.evaluate(delivered, "basically_satisfied", "还行", actor="申请人")
+    staff(county, "kiosk", Role.TERMINAL).evaluate(delivered, "basically_satisfied", "还行")  # the applicant, at a terminal
     county_client.file_complaint("退件理由说不清", receipt=returned)
     answer = wait_for(lambda: (a := city_client.stats()) and a.total.counters.complaints == 1 and a)
     assert answer, f"the rating and the complaint never reached the city: {city_client.stats()}"

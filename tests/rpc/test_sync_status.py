@@ -17,8 +17,9 @@ from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, ParentBusy
 from govnet.sync.transport.grpc import GrpcTransport
 
+from support.accounts import start_in_process
 from support.helpers import govnet, push_one, wait_for
-from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+from support.inprocess import BackgroundLoop, InProcessNode
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
 
