@@ -13,8 +13,12 @@ demo: $(VENV)/.installed
 
 # Two workers, a test file each at a time: the real-process tests mostly wait on fsync and
 # sockets, so two share the two cores well (every test has its own directory and ports).
+# Files in the order tests/conftest.py gives (the longest first), not xdist's (most tests
+# first), so both workers finish together. Bytecode is written even where the environment
+# says not to: every test spawns `govnet` processes, and each would compile govnet's
+# modules (and the migrations) from source again.
 test: $(VENV)/.installed-test tools lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The pure-core tests and the lint, in under a minute.
 quick: $(VENV)/.installed-test lint

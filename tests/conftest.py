@@ -19,6 +19,46 @@ from govnet.ops.processes import CA_ENV, init_node
 from support.accounts import add_tester
 from support.helpers import MORNING, store_of
 from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+from support.stores import init_node  # ops.processes.init_node, its fresh store made once a process
+
+# The test files that take longest, longest first, in about the seconds each takes on an idle
+# 2-core machine (in-process files: their CPU seconds; files that spawn nodes: half what
+# --durations showed on a loaded machine); list the files over ~10 s, and put a new long file
+# in its place here. `make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder`:
+# each worker takes whole files in this order, so the long ones start at once on both
+# workers and the many short files fill in behind them, and the two finish within a short
+# file of each other. (xdist's own order, most tests first, puts the one- and two-test files,
+# the longest of all, at the very end, where one worker can be left running one alone.)
+LONGEST_FIRST = (
+    "sim/test_sync_property.py",  # ~65 (two tests, one hypothesis property of 5 examples)
+    "process/test_sync_processes.py",  # ~70
+    "process/test_demo.py",  # ~65 (one test)
+    "process/test_cli.py",  # ~40
+    "rpc/test_bad_input.py",  # ~21
+    "process/test_backup.py",  # ~20
+    "process/test_config_env.py",  # ~18
+    "sim/test_sync_core.py",  # ~16
+    "sim/test_rollup_truth.py",  # ~16 (two tests)
+    "process/test_restore_processes.py",  # ~15 (one test)
+    "sim/test_restore_sync.py",  # ~10
+    "rpc/test_case_types.py",  # ~9
+    "rpc/test_fuzz.py",  # ~8 (one test)
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files of ``LONGEST_FIRST`` first, in its order; every other file after them in
+    collection order, and each file's tests in their own order (a stable sort by file)."""
+    here = Path(__file__).parent
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        try:
+            return rank.get(item.path.relative_to(here).as_posix(), len(rank))
+        except ValueError:  # a test outside tests/
+            return len(rank)
+
+    items.sort(key=place)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -39,12 +39,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine, select
@@ -58,12 +54,21 @@ from govnet.node.store.catalog import PublishedCatalog
 from govnet.node.store.models import Meta
 from govnet.node.store.unit import StoreError, StoreMeta, Unit, savepoint, utc_text
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# alembic (with mako and pygments under it, ~0.2 s of CPU) is imported by the functions that
+# use it, not here: every `govnet` process imports this module, and only those that open or
+# create a store need it (the CLI's client commands, `--help` and the tests' helpers do not).
+
 DB_FILE = "govnet.db"
 STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")  # the database, its WAL and shared memory
 SQLITE_VERSION = sqlite3.sqlite_version  # the SQLite library under every store (benchmarks report it)
 
 
 def _alembic_config(connection: Any) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("govnet.node.store") / "migrations"))
     cfg.attributes["connection"] = connection
@@ -72,6 +77,8 @@ def _alembic_config(connection: Any) -> Config:
 
 def schema_head() -> str:
     """The newest migration revision this release knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
     assert head is not None
     return head
@@ -179,6 +186,8 @@ class Store:
         self._engine.dispose()
 
     def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self._engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
@@ -353,6 +362,10 @@ def create_private(path: Path) -> None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to this release's head (a no-op when it is there already)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     with engine.begin() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         head = schema_head()

@@ -79,6 +79,7 @@ from govnet.sync.transport.memory import Faults, MemoryTransport
 
 from support.helpers import every_case
 from support.inprocess import BackgroundLoop
+from support.stores import create_store
 
 # A Tuesday morning in Beijing, far from holidays.
 START = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)
@@ -177,7 +178,7 @@ class Federation:
             d.mkdir(parents=True, exist_ok=False)
             if pki is not None:
                 enrol_node(d, n, level_of(n).value, pki)
-            Store.create(d, n, level_of(n), self.clock.now()).close()
+            create_store(d, n, level_of(n), self.clock.now())  # Store.create, made once a process
             self.open_node(n)
 
     def open_node(self, node_id: str, *, apply_inline: bool = True, inbox_capacity: int = INBOX_CAPACITY) -> Node:
