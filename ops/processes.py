@@ -14,12 +14,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
+from govnet.federation.tree import Level
 from govnet.node.process.config import build_config, write_config
 from govnet.node.store.engine import Store
 
@@ -99,18 +100,23 @@ CA_ENV = "GOVNET_CA_DIR"  # the CA that init_node (and 'govnet pki issue') uses 
 
 
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,
-              listen: str = "127.0.0.1:0", *, ca: Path | None = None, **options: Any) -> Path:
+              listen: str = "127.0.0.1:0", *, ca: Path | None = None,
+              make_store: Callable[[Path, str, Level], None] | None = None, **options: Any) -> Path:
     """What 'govnet node init' does, from Python, and the node's enrolment: its key made in its
     data directory and a certificate issued by the CA in ``ca`` (default ``$GOVNET_CA_DIR``).
     With ``tls={"plaintext": True}`` in ``options`` there is no certificate; with neither, the
-    node is initialised without one and refuses to start until it is enrolled."""
+    node is initialised without one and refuses to start until it is enrolled. ``make_store``
+    creates the empty store (default ``Store.create``; a test suite may hand out copies of one)."""
     from datetime import datetime
 
     from govnet.ops.pki import enrol_node
 
     config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent, **options)
     directory.mkdir(parents=True, exist_ok=True)
-    Store.create(directory, config.node_id, config.level, datetime.now(UTC)).close()
+    if make_store is None:
+        Store.create(directory, config.node_id, config.level, datetime.now(UTC)).close()
+    else:
+        make_store(directory, config.node_id, config.level)
     write_config(config)
     ca = ca or (Path(os.environ[CA_ENV]) if os.environ.get(CA_ENV) else None)
     if not config.tls.plaintext and ca is not None:

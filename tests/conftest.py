@@ -14,7 +14,7 @@ from govnet.node.domain.clock import ManualClock
 from govnet.node.rpc.client import GovnetClient, save_token
 from govnet.node.store import statistics as stat_rows
 from govnet.ops.pki import enrol_client, init_ca
-from govnet.ops.processes import CA_ENV, init_node
+from govnet.ops.processes import CA_ENV
 
 from support.accounts import add_tester
 from support.helpers import MORNING, store_of

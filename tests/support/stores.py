@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from govnet.federation.tree import Level
-from govnet.node.process.config import build_config, write_config
 from govnet.node.store.engine import DB_FILE, Store
 from govnet.node.store.unit import StoreError
+from govnet.ops import processes
 
 # (node id, level, creation time or None for "when first made") -> the directory it was made in
 _FRESH: dict[tuple[str, Level, datetime | None], Path] = {}
@@ -44,15 +44,11 @@ def create_store(data_dir: Path, node_id: str, level: Level, now: datetime | Non
         _FRESH[key] = made
     for name in (DB_FILE, DB_FILE + "-wal"):  # closed: the WAL is checkpointed into the file (and gone)
         if (made / name).exists():
-            shutil.copyfile(made / name, data_dir / name)
+            shutil.copy(made / name, data_dir / name)  # with its mode: owner-only, as made
 
 
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,
               listen: str = "127.0.0.1:0", **options: Any) -> Path:
-    """``govnet.ops.processes.init_node`` (the same config, built and written by the
-    product's functions), with the store from ``create_store``."""
-    config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent, **options)
-    directory.mkdir(parents=True, exist_ok=True)
-    create_store(directory, config.node_id, config.level)
-    write_config(config)
-    return directory
+    """``govnet.ops.processes.init_node`` (its configuration and enrolment), with the store
+    from ``create_store``."""
+    return processes.init_node(directory, node_id, level, parent, listen, make_store=create_store, **options)
