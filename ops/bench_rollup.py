@@ -114,7 +114,8 @@ def run_rollup_bench(changes: int = 20, flush_interval_s: float = 0.5, stats_int
         pki = city_pki(base / "pki", CHAIN[0][0])  # the chain speaks mutual TLS, as in production
         for node_id, level in CHAIN:
             listen = f"127.0.0.1:{free_port()}"
-            d = init_node(base / level, node_id, level, parent, listen=listen, ca=pki.ca, **options)
+            d = init_node(base / level, node_id, level, parent, listen=listen, ca=pki.ca,
+                          **dict[str, Any](options))  # sections of the configuration, by name
             publish_catalog(d, catalog)  # version 1 everywhere: nothing to send down at start
             dirs.append(d)
             parent = listen

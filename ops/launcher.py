@@ -110,7 +110,8 @@ def prepare_node(spec: NodeSpec, topology: Topology, ca: Path | None = None,
     try:
         init_node(spec.data_dir, spec.node_id, spec.level.value,
                   str(spec.parent_address) if spec.parent_address else None, listen=str(spec.listen),
-                  http_listen=str(spec.http), log_level=spec.log_level, ca=ca, **topology.settings)
+                  http_listen=str(spec.http), log_level=spec.log_level, ca=ca,
+                  **dict[str, Any](topology.settings))  # sections of the configuration, by name
         add_accounts(spec.data_dir, accounts)
     except (ConfigError, OSError, PkiError) as exc:
         raise LaunchError(f"node {spec.node_id}: cannot create {spec.data_dir}: {exc}") from None
