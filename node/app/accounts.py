@@ -37,7 +37,7 @@ from threading import Lock
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from govnet.node.app.desk import DeskError, ErrorKind
+from govnet.node.app.desk import DeskError, ErrorKind, checked, checked_list
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.people import Person, Role, StandIn, check_account
 from govnet.node.domain.receipt import Receipt, ReceiptError
@@ -89,8 +89,12 @@ class Accounts:
 
     def add(self, login: str, name: str, roles: Sequence[Role], password: str, departments: Sequence[str] = (),
             backup_for: str = "") -> AccountRecord:
-        login, name = login.strip(), name.strip() or login.strip()
-        depts = tuple(dict.fromkeys(d.strip() for d in departments if d.strip()))
+        m = "AddUserRequest"
+        login = checked(m, "login", login, what="the account's login, like wangfang")
+        name = checked(m, "name", name) or login
+        depts = tuple(dict.fromkeys(d for d in checked_list(m, "departments", tuple(departments)) if d))
+        backup_for = checked(m, "backup_for", backup_for)
+        password = checked(m, "password", password)
         try:
             check_account(login, frozenset(roles), depts, backup_for.strip(), name)
         except ValueError as exc:
@@ -109,19 +113,21 @@ class Accounts:
 
     def disable(self, login: str) -> AccountRecord:
         """No more logins; its tokens stop working at once."""
-        return self._change(login, disabled=True)
+        return self._change(checked("LoginName", "login", login), disabled=True)
 
     def enable(self, login: str) -> AccountRecord:
-        return self._change(login, disabled=False)
+        return self._change(checked("LoginName", "login", login), disabled=False)
 
     def reset(self, login: str, password: str) -> AccountRecord:
         """A new password; every token given out before stops working."""
+        login = checked("ResetPasswordRequest", "login", login)
+        password = checked("ResetPasswordRequest", "password", password)
         check_password(password)
         return self._change(login, password_hash=HASHER.hash(password))
 
     def set_absent(self, login: str, absent: bool) -> AccountRecord:
         """Mark a clerk absent (its backup, AB角, acts for it) or back."""
-        return self._change(login, absent=absent)
+        return self._change(checked("SetAbsentRequest", "login", login), absent=absent)
 
     def _change(self, login: str, **changes: object) -> AccountRecord:
         with self.store.transaction() as s:
@@ -154,8 +160,10 @@ class Accounts:
     def login(self, login: str, password: str) -> LoggedIn:
         """A token for ``login`` if the password is right and the account is enabled; the refusal
         does not say which of the two was wrong."""
+        login = checked("LoginRequest", "login", login, what="your login")
+        password = checked("LoginRequest", "password", password, what="your password")
         with self.store.reading() as s:
-            account = repo.find(s, login.strip())
+            account = repo.find(s, login)
         try:
             HASHER.verify(account.password_hash if account else _DUMMY, password)
             ok = account is not None and not account.disabled

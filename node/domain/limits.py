@@ -108,6 +108,10 @@ NODE = 32
 COMPLAINT_ID = 64
 TIMESTAMP = 64
 TYPED_NUMBER = 40  # resident ID and phone as typed
+LOGIN = 64  # an account's login (node.domain.people)
+PASSWORD = 128  # hashed whole by argon2 at every login: a bound keeps a login's cost bounded
+DAY = 10  # YYYY-MM-DD
+ROLES = 10
 # Entries.
 MATERIALS = 50
 DEPARTMENTS = 20
@@ -130,6 +134,7 @@ class Kind(StrEnum):
     TEXT = "text"  # prose: lines and tabs kept, invisible characters stripped, other controls refused
     TOKEN = "token"  # an identifier or a word from a list: one line, no controls, no invisible characters
     CATALOG = "catalog"  # a catalog's text: length here, everything else by the catalog's own rules
+    SECRET = "secret"  # a password: kept exactly as typed (never normalised), only its length bounded
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,7 @@ LIMITS: tuple[Limit, ...] = (
     L("ResolveComplaintRequest", "resolution", REASON, Kind.TEXT, required=True),
     L("ResolveComplaintRequest", "actor", PERSON, Kind.NAME),
     L("PutCatalogRequest", "items", 0, Kind.CATALOG, entries=CATALOG_ITEMS),
+    L("PutCatalogRequest", "issuer", NODE, Kind.TOKEN),
     L("ServiceItem", "code", ITEM_CODE, Kind.CATALOG),
     L("ServiceItem", "name", ITEM_NAME, Kind.CATALOG),
     L("ServiceItem", "department", DEPARTMENT, Kind.CATALOG),
@@ -210,6 +216,34 @@ LIMITS: tuple[Limit, ...] = (
     L("Fee", "name", ITEM_NAME, Kind.CATALOG),
     L("Fee", "standard", FEE_TEXT, Kind.CATALOG),
     L("Fee", "basis", FEE_TEXT, Kind.CATALOG),
+    # Filters of the reads: never stored, bounded all the same (a filter is compared with every row).
+    L("ListCasesRequest", "status", WORD, Kind.TOKEN),
+    L("ListCasesRequest", "item_code", ITEM_CODE, Kind.TOKEN),
+    L("ListCasesRequest", "department", DEPARTMENT, Kind.LABEL),
+    L("ListCasesRequest", "due_before", DAY, Kind.TOKEN),
+    L("ListCasesRequest", "page_token", RECEIPT, Kind.TOKEN),
+    L("GetItemRequest", "code", ITEM_CODE, Kind.TOKEN, required=True),
+    L("ListItemsRequest", "department", DEPARTMENT, Kind.LABEL),
+    L("ListItemsRequest", "authority_level", WORD, Kind.TOKEN),
+    L("ListComplaintsRequest", "status", WORD, Kind.TOKEN),
+    L("ListComplaintsRequest", "about_node", NODE, Kind.TOKEN),
+    L("StatsQuery", "by", WORD, Kind.TOKEN),
+    L("StatsQuery", "from_day", DAY, Kind.TOKEN),
+    L("StatsQuery", "to_day", DAY, Kind.TOKEN),
+    L("EvaluateRequest", "rating_code", WORD, Kind.TOKEN),
+    # People (node.app.accounts).
+    L("LoginRequest", "login", LOGIN, Kind.TOKEN, required=True),
+    L("LoginRequest", "password", PASSWORD, Kind.SECRET, required=True),
+    L("AddUserRequest", "login", LOGIN, Kind.TOKEN, required=True),
+    L("AddUserRequest", "name", PERSON, Kind.NAME),
+    L("AddUserRequest", "roles", WORD, Kind.TOKEN, entries=ROLES),
+    L("AddUserRequest", "departments", DEPARTMENT, Kind.LABEL, entries=DEPARTMENTS),
+    L("AddUserRequest", "backup_for", LOGIN, Kind.TOKEN),
+    L("AddUserRequest", "password", PASSWORD, Kind.SECRET, required=True),
+    L("ResetPasswordRequest", "login", LOGIN, Kind.TOKEN, required=True),
+    L("ResetPasswordRequest", "password", PASSWORD, Kind.SECRET, required=True),
+    L("SetAbsentRequest", "login", LOGIN, Kind.TOKEN, required=True),
+    L("LoginName", "login", LOGIN, Kind.TOKEN, required=True),
 )
 del L
 

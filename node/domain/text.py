@@ -71,6 +71,10 @@ def clean(value: str, kind: Kind, limit: int, label: str) -> str:
     ``label`` is how the message names the field ("note", "applicant name")."""
     if not isinstance(value, str):
         raise TextError(f"{label} is not text")
+    if kind is Kind.SECRET:  # a password is compared as typed: only its length is checked
+        if len(value) > limit:
+            raise TextError(f"{label} is {count(len(value))} characters; at most {count(limit)} are allowed")
+        return value
     text = unicodedata.normalize("NFC", value)
     if kind is Kind.TEXT:
         text = text.replace("\r\n", "\n").replace("\r", "\n")

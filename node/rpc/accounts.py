@@ -12,7 +12,7 @@ import asyncio
 import grpc
 
 from govnet.node.app.accounts import Accounts
-from govnet.node.app.desk import DeskError, ErrorKind, check_allowed
+from govnet.node.app.desk import DeskError, ErrorKind, check_allowed, checked_list
 from govnet.node.domain.people import Op, Person, Role, covers, parse_roles
 from govnet.node.rpc.auth import Auth, bearer
 from govnet.node.rpc.cases import rpc
@@ -68,7 +68,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
     async def AddUser(self, request: accounts_pb2.AddUserRequest, context: Ctx) -> accounts_pb2.Account:
         await self.auth.require(context, Op.MANAGE_USERS)
         try:
-            roles = parse_roles(request.roles)
+            roles = parse_roles(checked_list("AddUserRequest", "roles", tuple(request.roles)))
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "roles") from None
         added = await asyncio.to_thread(self.accounts.add, request.login, request.name, sorted(roles),

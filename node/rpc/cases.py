@@ -14,7 +14,7 @@ from datetime import date
 
 import grpc
 
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, parse_happened
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, checked, parse_happened
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
@@ -90,6 +90,11 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         if not 0 < limit <= MAX_LIST:
             raise DeskError(ErrorKind.INVALID, f"limit must be from 1 to {MAX_LIST}", "limit")
         due_before = None
+        m = "ListCasesRequest"
+        status, item_code = checked(m, "status", request.status), checked(m, "item_code", request.item_code)
+        department = checked(m, "department", request.department)
+        checked(m, "due_before", request.due_before)
+        checked(m, "page_token", request.page_token)
         if request.due_before:
             try:
                 due_before = date.fromisoformat(request.due_before)
@@ -103,9 +108,9 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
                 raise DeskError(ErrorKind.INVALID, "page_token is not one this node gave out", "page_token") from None
         rows = await asyncio.to_thread(
             self.desk.store.list_cases,
-            status=request.status,
-            item_code=request.item_code,
-            department=request.department,
+            status=status,
+            item_code=item_code,
+            department=department,
             due_before=due_before,
             after_receipt=after,
             limit=limit + 1,  # one more tells whether there is a next page
@@ -150,7 +155,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     @rpc
     async def GetItem(self, request: catalog_pb2.GetItemRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.GetItemResponse:
         catalog = await asyncio.to_thread(self.store.catalog)
-        code = request.code.strip()
+        code = checked("GetItemRequest", "code", request.code, what="the item's code, like HB-0001")
         if not code:
             raise DeskError(ErrorKind.INVALID, "code is required: the item code to look up, e.g. SJ-0001", "code")
         item = catalog.items.get(code)
@@ -161,12 +166,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @rpc
     async def ListItems(self, request: catalog_pb2.ListItemsRequest, context: grpc.aio.ServicerContext) -> catalog_pb2.ListItemsResponse:
+        department = checked("ListItemsRequest", "department", request.department)
+        level = checked("ListItemsRequest", "authority_level", request.authority_level)
         catalog = await asyncio.to_thread(self.store.catalog)
         items = [
             i
             for i in sorted(catalog.items.values(), key=lambda i: i.code)
-            if (not request.department or i.department == request.department)
-            and (not request.authority_level or i.authority_level.value == request.authority_level)
+            if (not department or i.department == department)
+            and (not level or i.authority_level.value == level)
         ]
         return catalog_pb2.ListItemsResponse(
             items=[item_to_proto(i) for i in items], version=catalog.version, issuer=catalog.issuer,
@@ -186,7 +193,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 raise exc.located(index=index) from None
         # A node publishes under its own name only, and only items within its authority
         # (federation.authority): a village cannot publish "the city's" release.
-        catalog = Catalog(items=tuple(items), issuer=request.issuer or self.store.meta.node_id)
+        catalog = Catalog(items=tuple(items), issuer=checked("PutCatalogRequest", "issuer", request.issuer) or self.store.meta.node_id)
         try:
             version = await asyncio.to_thread(self._publish, catalog, request.expected_version)
         except Unauthorized as exc:

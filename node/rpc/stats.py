@@ -7,7 +7,7 @@ import asyncio
 import grpc
 
 from govnet.federation.rollup import Report
-from govnet.node.app.desk import DeskError, ErrorKind
+from govnet.node.app.desk import DeskError, ErrorKind, checked
 from govnet.node.app.statistics_ledger import StatsAnswer, StatsQueryError, answer
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.people import Op
@@ -61,7 +61,9 @@ class StatsServicer(stats_pb2_grpc.StatsServiceServicer):
     async def Query(self, request: stats_pb2.StatsQuery, context: grpc.aio.ServicerContext) -> stats_pb2.StatsAnswer:
         await self.auth.require(context, Op.READ_SUPERVISION)
         try:
-            got = await asyncio.to_thread(answer, self.store, request.by, request.from_day, request.to_day,
+            got = await asyncio.to_thread(answer, self.store, checked("StatsQuery", "by", request.by),
+                                          checked("StatsQuery", "from_day", request.from_day),
+                                          checked("StatsQuery", "to_day", request.to_day),
                                           self.clock.now())
         except StatsQueryError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc)) from None

@@ -14,8 +14,9 @@ import grpc
 
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk, ComplaintView, FileCommand
-from govnet.node.app.desk import DeskError, ErrorKind, check_allowed
+from govnet.node.app.desk import DeskError, ErrorKind, check_allowed, checked
 from govnet.node.app.supervision import AlarmView, Supervisor
+from govnet.node.domain.limits import excerpt
 from govnet.node.domain.people import Op, Role
 from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.errors import rpc
@@ -89,7 +90,7 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
         # The applicant's own channel only: the receipt's one-time code, or a self-service terminal.
         person = await self.auth.optional(context)
         use_code = None
-        if request.rating_code.strip():
+        if checked("EvaluateRequest", "rating_code", request.rating_code):
             if person is not None and Role.TERMINAL not in person.roles:
                 raise DeskError(ErrorKind.DENIED, f"rate needs role {Role.TERMINAL.label} or the applicant's own "
                                 f"code without a staff login: {person.login} cannot enter a rating")
@@ -144,7 +145,9 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
     @rpc
     async def ListComplaints(self, request: supervision_pb2.ListComplaintsRequest, context: Ctx) -> supervision_pb2.ListComplaintsResponse:
         await self.auth.require(context, Op.READ_SUPERVISION)
-        if request.about_node and not request.about_node.isdigit():
-            raise DeskError(ErrorKind.INVALID, f"about_node {request.about_node!r} is not a node id", "about_node")
-        views = await asyncio.to_thread(self.complaints.list, request.status, request.about_node)
+        status = checked("ListComplaintsRequest", "status", request.status)
+        about = checked("ListComplaintsRequest", "about_node", request.about_node)
+        if about and not about.isdigit():
+            raise DeskError(ErrorKind.INVALID, f"about_node {excerpt(about)} is not a node id", "about_node")
+        views = await asyncio.to_thread(self.complaints.list, status, about)
         return supervision_pb2.ListComplaintsResponse(complaints=[complaint_to_proto(v) for v in views])
