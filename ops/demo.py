@@ -269,7 +269,8 @@ class Day:
             rating = "dissatisfied" if not ratings["dissatisfied"] else self.rng.choice(
                 ("very_satisfied", "satisfied", "satisfied", "basically_satisfied"))
             try:  # the applicant, with the code printed on the receipt (no login)
-                with GovnetClient(self.client(at).address, timeout=10, token="") as applicant:
+                certs = self.federation.pki.client if self.federation.pki is not None else None
+                with GovnetClient(self.client(at).address, timeout=10, token="", certs=certs) as applicant:
                     applicant.evaluate(receipt, rating, comment="排队时间长" if rating == "dissatisfied" else "",
                                        rating_code=self.codes.get(receipt, ""))
                 ratings[rating] += 1

@@ -110,6 +110,11 @@ class NodeConfig:
         return out
 
 
+
+# The [rate] section with every limit off (0: no limit): for a node whose one client is the load on
+# purpose (the intake benchmark, tests that flood a node to test something else).
+NO_RATE_LIMITS: dict[str, Any] = {"peer_per_s": 0.0, "account_per_s": 0.0, "sync_per_s": 0.0, "meta_per_s": 0.0}
+
 @dataclass(frozen=True)
 class TlsSettings:
     """[tls]: mutual TLS by default. The node's key, its certificate (the leaf, then the issuing

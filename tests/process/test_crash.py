@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.process.config import NO_RATE_LIMITS
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.bench_intake import make_requests, receivable_items
@@ -104,7 +105,9 @@ def test_sigkill_loses_no_acknowledged_case_and_leaves_no_half_written_one(tmp_p
     started = time.monotonic()
     rng = random.Random(SEED)
     catalog = load_catalog_file(sample_catalog_path())
-    data_dir = init_node(tmp_path / "node", "371102", "county", parent="127.0.0.1:1")
+    # The clients submit as fast as they can on purpose: the node's rate limits (tested in
+    # tests/rpc/test_rate_limits.py) would turn that load away before it reaches the store.
+    data_dir = init_node(tmp_path / "node", "371102", "county", parent="127.0.0.1:1", rate=NO_RATE_LIMITS)
     node: NodeProcess = spawn_node(data_dir)
     with GovnetClient(node.address) as client:
         client.put_catalog(catalog)
