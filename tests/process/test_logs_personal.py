@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from govnet.node.rpc.client import ClientError, GovnetClient
-from govnet.ops.processes import free_port, init_node, spawn_node
+from govnet.ops.processes import free_port, init_node
 
+from support.accounts import spawn_node
 from support.helpers import SAMPLE, resident_id, submit
 
 pytestmark = pytest.mark.slow

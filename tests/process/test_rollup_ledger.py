@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from govnet.node.app.replication import ApplyError
+from govnet.node.app.replication import Unauthorized
 from govnet.node.app.statistics_ledger import StatsLedger, own_rows
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.statistics import COUNTERS
@@ -93,8 +93,10 @@ def test_the_highest_version_wins_and_strangers_are_refused(tmp_path: Path) -> N
                 with core.store.transaction() as s:
                     core.replicator.process(s, env, now)
             assert received_at(core.store.path, VILLAGE) == 7
-            # A node reports only its own counts: a row about a sibling goes to quarantine.
-            with pytest.raises(ApplyError, match="about other nodes .*371102001202"), core.store.transaction() as s:
+            # A node reports only its own counts: a row about a sibling is refused by the authority
+            # checks (federation.authority) before the ledger sees it, and goes to quarantine.
+            with pytest.raises(Unauthorized, match="names node 371102001202, which is not in its subtree"), \
+                    core.store.transaction() as s:
                 core.replicator.process(s, stats_envelope(VILLAGE, "371102001202", 9, 1, 3), now)
             assert received_at(core.store.path, "371102001202") == 0
         finally:

@@ -25,8 +25,9 @@ from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store import outbox
 from govnet.ops.applicants import person_name, phone, resident_id
-from govnet.ops.processes import NodeProcess, free_ports, init_node, spawn_node
+from govnet.ops.processes import NodeProcess, free_ports, init_node
 
+from support.accounts import spawn_node
 from support.helpers import store_of, wait_for
 
 pytestmark = pytest.mark.slow
