@@ -8,13 +8,19 @@ PERMISSION_DENIED with a one-line reason, nothing stored, ``govnet_sync_refused_
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import grpc
 import pytest
 
+from govnet.federation.tree import level_of, parent_id
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
 from govnet.node.domain.messages import StatsMessage, StatsReportPart
+from govnet.node.process.tls import load_node_tls, node_name
 from govnet.node.rpc.client import ClientError
+from govnet.ops.pki import enrol_node
+from govnet.ops.processes import CA_ENV
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.v1 import sync_pb2, sync_pb2_grpc
 
@@ -28,10 +34,22 @@ def refused(node, reason: str) -> float:  # type: ignore[no-untyped-def]
     return float(value)
 
 
-def test_a_push_in_another_nodes_name_is_permission_denied(make_node) -> None:  # type: ignore[no-untyped-def]
+def channel_as(node_id: str, address: str, folder: Path) -> grpc.Channel:
+    """A raw channel to ``address`` with the certificate of node ``node_id`` (issued by the session's
+    city CA): what that node's up-link presents, so the parent knows the caller as that node."""
+    enrol_node(folder, node_id, level_of(node_id).value, Path(os.environ[CA_ENV]))
+    tls = load_node_tls(folder, "tls/ca.crt", "tls/node.crt", "tls/node.key", node_id)
+    parent = parent_id(node_id)
+    assert parent is not None
+    return grpc.secure_channel(address, tls.channel_credentials(), options=[
+        ("grpc.ssl_target_name_override", node_name(parent))])
+
+
+def test_a_push_in_another_nodes_name_is_permission_denied(make_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     node, client = make_node(COUNTY, "county", catalog=False)
     payload = StatsMessage(StatsReportPart(OTHER_TOWN, 10**6, "2026-03-10T00:00:00+00:00"), ()).encode()
-    with grpc.insecure_channel(node.address) as channel:
+    # the township's own certificate: the forgery is in what it sends, not in who it is
+    with channel_as(TOWN, node.address, tmp_path / "town") as channel:
         stub = sync_pb2_grpc.SyncServiceStub(channel)
         stub.Hello(sync_pb2.HelloRequest(node_id=TOWN, level="township", protocol_version=PROTOCOL_VERSION,
                                          incarnation=1), timeout=10)

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_status import rpc_status
 
-from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.node.rpc.client import ClientError, GovnetClient, secure_channel
 from govnet.node.rpc.errors import MAX_MESSAGE_CHARS
 from govnet.ops.cli import main
 from govnet.v1 import cases_pb2, sync_pb2
@@ -80,7 +80,7 @@ def test_an_undecodable_request_answers_invalid_argument_logs_one_warning_and_is
     total = requests_total(node)
     invalid = {label: counted(node, label, "INVALID_ARGUMENT") for _, label, *_ in calls}
     caplog.set_level(logging.WARNING)
-    with grpc.insecure_channel(node.address) as channel:
+    with secure_channel(node.address, None) as channel:
         for method, _, body, streaming, message in calls:
             error = raw_call(channel, method, body, streaming)
             assert error.code() is S.INVALID_ARGUMENT, (method, error.code(), error.details())
@@ -109,7 +109,7 @@ def test_a_field_refusal_carries_a_bad_request_violation(make_node) -> None:
     assert refused.line().startswith("applicant.name: ")
 
     # The same, read as any gRPC client reads it: the status details hold a google.rpc.BadRequest.
-    with grpc.insecure_channel(node.address) as channel, pytest.raises(grpc.RpcError) as raw:
+    with secure_channel(node.address, None) as channel, pytest.raises(grpc.RpcError) as raw:
         channel.unary_unary("/govnet.v1.CatalogService/GetItem")(b"", timeout=5)  # an empty code
     status = rpc_status.from_call(raw.value)
     assert raw.value.code() is S.INVALID_ARGUMENT and status is not None
@@ -159,7 +159,7 @@ def test_a_64_kb_bad_input_gets_its_real_reason_in_a_short_message(make_node) ->
 
 def test_health_list_answers_every_service(make_node) -> None:
     node, _ = make_node()
-    with grpc.insecure_channel(node.address) as channel:
+    with secure_channel(node.address, None) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         listed = stub.List(health_pb2.HealthListRequest(), timeout=5)
         watch = stub.Watch(health_pb2.HealthCheckRequest(service="govnet.v1.CaseService"), timeout=5)
@@ -195,7 +195,7 @@ def comment_above(proto: str, declaration: str) -> str:
 
 def test_reflection_shows_the_proto_comments(make_node) -> None:
     node, _ = make_node()
-    with grpc.insecure_channel(node.address) as channel:
+    with secure_channel(node.address, None) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)  # grpcio-reflection's own client
         assert "govnet.v1.CaseService" in database.get_services()
         file = database.FindFileContainingSymbol("govnet.v1.SubmitCaseRequest")

@@ -1,10 +1,9 @@
 """Rate limits over real gRPC (node.rpc.ratelimit): one noisy client cannot slow the others.
 
-One in-process node listens on every loopback address ("[::]"): the quiet client calls it
-at 127.0.0.1, the flooding one at ::1, so they are two peers to the node (a client cannot
-pick its source address in grpc, and every 127.x address leaves from 127.0.0.1). The flood
-is a process of its own (tests/support/flood.py), so it does not share this interpreter's
-lock with the node it floods.
+One in-process node over mutual TLS: the quiet client presents the session's client
+certificate, the flooding one a certificate of its own, so they are two peers to the node (over
+TLS a peer is the name its certificate carries, not its address). The flood is a process of its
+own (tests/support/flood.py), so it does not share this interpreter's lock with the node it floods.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -23,16 +23,19 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
+from govnet.node.domain.people import ALL_DEPARTMENTS, Role
 from govnet.node.domain.ratelimit import ACCOUNT, API, META, SYNC, Verdict
-from govnet.node.rpc.client import ClientError, GovnetClient
+from govnet.node.rpc.client import CERTS_ENV, ClientError, GovnetClient, secure_channel
 from govnet.node.rpc.ratelimit import account_key, address_of, class_of, refusal_status
 from govnet.ops.cli import main
+from govnet.ops.pki import enrol_client
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, ParentBusy
-from govnet.sync.transport.grpc import RETRY_AFTER_KEY, GrpcTransport
+from govnet.sync.transport.grpc import RETRY_AFTER_KEY
 from govnet.v1 import cases_pb2, cases_pb2_grpc
 
-from support.helpers import submit
+from support.accounts import staff
+from support.helpers import submit, uplink_as
 
 FLOOD = Path(__file__).parent.parent / "support" / "flood.py"
 FLOOD_CALLS_IN_FLIGHT = 8
@@ -56,40 +59,39 @@ def quiet_latencies(client: GovnetClient, receipt: str, calls: int = QUIET_CALLS
     return out
 
 
-def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_latency(make_node, caplog) -> None:  # type: ignore[no-untyped-def]
-    node, _ = make_node("371102", "county", listen="[::]:0", rate={"peer_per_s": 50.0, "peer_burst": 10})
-    port = node.node.port
-    quiet = GovnetClient(f"127.0.0.1:{port}")
+def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_latency(  # type: ignore[no-untyped-def]
+        make_node, caplog, city_pki: Path, tmp_path: Path) -> None:
+    node, quiet = make_node("371102", "county", rate={"peer_per_s": 50.0, "peer_burst": 10})
+    flooder_certs = tmp_path / "flooder"
+    enrol_client(flooder_certs, "flooder", "ops", city_pki / "ca")
+    receipt = submit(quiet, "SJ-0001").case.receipt
+    quiet_latencies(quiet, receipt, 5)  # warm up: the channel, the node's caches
+    flooder = subprocess.Popen(["nice", "-n", "19", sys.executable, str(FLOOD), node.address, receipt,
+                                str(FLOOD_CALLS_IN_FLIGHT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, CERTS_ENV: str(flooder_certs)})
+    alone: list[float] = []
+    flooded: list[float] = []
     try:
-        receipt = submit(quiet, "SJ-0001").case.receipt
-        quiet_latencies(quiet, receipt, 5)  # warm up: the channel, the node's caches
-        flooder = subprocess.Popen(["nice", "-n", "19", sys.executable, str(FLOOD), f"[::1]:{port}", receipt,
-                                    str(FLOOD_CALLS_IN_FLIGHT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        alone: list[float] = []
-        flooded: list[float] = []
-        try:
-            assert flooder.stdout is not None and flooder.stdin is not None
-            assert flooder.stdout.readline().strip() == "flooding"
-            # Windows with the flood paused and running, in turn: the machine is shared, and
-            # its load drifts; taking turns puts the same drift into both sets of samples.
-            for _ in range(ROUNDS):
-                flooder.send_signal(signal.SIGSTOP)
-                time.sleep(SETTLE_S)
-                alone += quiet_latencies(quiet, receipt)
-                flooder.send_signal(signal.SIGCONT)
-                time.sleep(SETTLE_S)
-                flooded += quiet_latencies(quiet, receipt)
-            # the node's other work goes on: a new case is taken in under the flood
-            during = submit(quiet, "SJ-0001").case
-            flooder.stdin.close()
-            seen = json.loads(flooder.stdout.readline())
-            assert flooder.wait(10) == 0
-        finally:
+        assert flooder.stdout is not None and flooder.stdin is not None
+        assert flooder.stdout.readline().strip() == "flooding"
+        # Windows with the flood paused and running, in turn: the machine is shared, and
+        # its load drifts; taking turns puts the same drift into both sets of samples.
+        for _ in range(ROUNDS):
+            flooder.send_signal(signal.SIGSTOP)
+            time.sleep(SETTLE_S)
+            alone += quiet_latencies(quiet, receipt)
             flooder.send_signal(signal.SIGCONT)
-            flooder.kill()
-            flooder.wait(10)
+            time.sleep(SETTLE_S)
+            flooded += quiet_latencies(quiet, receipt)
+        # the node's other work goes on: a new case is taken in under the flood
+        during = submit(quiet, "SJ-0001").case
+        flooder.stdin.close()
+        seen = json.loads(flooder.stdout.readline())
+        assert flooder.wait(10) == 0
     finally:
-        quiet.close()
+        flooder.send_signal(signal.SIGCONT)
+        flooder.kill()
+        flooder.wait(10)
 
     print(f"quiet p95 alone {p95(alone) * 1000:.2f} ms, under the flood {p95(flooded) * 1000:.2f} ms "
           f"(medians {statistics.median(alone) * 1000:.2f}, {statistics.median(flooded) * 1000:.2f}); "
@@ -111,29 +113,35 @@ def test_a_flooding_peer_is_refused_with_a_hint_and_a_quiet_peer_keeps_its_laten
     assert refused == seen["refused"]
     # one log line for the whole flood, naming the flooding peer (not one per refused call)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rate limit:")]
-    assert len(lines) == 1 and "peer ipv6:[::1] (api calls)" in lines[0]
+    assert len(lines) == 1 and "peer cn:flooder (api calls)" in lines[0]
 
 
 def test_an_account_over_its_rate_is_refused_while_another_behind_the_same_address_goes_on(make_node) -> None:  # type: ignore[no-untyped-def]
     node, client = make_node("371102", "county", rate={"account_per_s": 1.0, "account_burst": 3})
-    receipt = submit(client, "SJ-0001").case.receipt  # no token: no account limit
-    noisy = grpc.insecure_channel(node.address)
+    receipt = submit(client, "SJ-0001").case.receipt  # the tester's account, not the two below
+    # two people signed in at the same address (logging in carries no token: no account limit)
+    people = {login: staff(node, login, Role.WINDOW_CLERK, [ALL_DEPARTMENTS]) for login in ("noisy", "quiet")}
+    tokens = {login: (("authorization", f"Bearer {c.token}"),) for login, c in people.items()}
+    for c in people.values():
+        c.close()
+    raw = secure_channel(node.address, None)
     try:
-        stub = cases_pb2_grpc.CaseServiceStub(noisy)
+        stub = cases_pb2_grpc.CaseServiceStub(raw)
         request = cases_pb2.TrackCaseRequest(receipt=receipt)
         for _ in range(3):
-            stub.Track(request, timeout=5, metadata=(("authorization", "Bearer noisy-token"),))
+            stub.Track(request, timeout=5, metadata=tokens["noisy"])
         with pytest.raises(grpc.RpcError) as refused:
-            stub.Track(request, timeout=5, metadata=(("authorization", "Bearer noisy-token"),))
+            stub.Track(request, timeout=5, metadata=tokens["noisy"])
         assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert refused.value.details().startswith("too many calls from this account; retry after")
         assert 500 <= int(dict(refused.value.trailing_metadata())[RETRY_AFTER_KEY]) <= 1000
         # another person at the same address, and calls without a token, are not held back
         for _ in range(3):
-            stub.Track(request, timeout=5, metadata=(("authorization", "Bearer quiet-token"),))
-        client.track(receipt)
+            stub.Track(request, timeout=5, metadata=tokens["quiet"])
+        for _ in range(3):
+            stub.Track(request, timeout=5)
     finally:
-        noisy.close()
+        raw.close()
     assert node.node.metrics.registry.get_sample_value(
         "govnet_rate_limited_total", {"kind": "account", "class": "api"}) == 1
 
@@ -158,11 +166,11 @@ def test_the_client_waits_out_a_short_hint_once_then_says_the_node_is_busy(make_
     assert busy.retry_after_s is not None and busy.retry_after_s <= 2.0
 
 
-def test_a_child_over_its_sync_rate_is_told_how_long_to_back_off(make_node) -> None:  # type: ignore[no-untyped-def]
+def test_a_child_over_its_sync_rate_is_told_how_long_to_back_off(make_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     node, _ = make_node("371102", "county", catalog=False, rate={"sync_per_s": 0.5, "sync_burst": 1})
 
     async def hellos() -> ParentBusy:
-        transport = GrpcTransport(node.address, retries=1)
+        transport = uplink_as("371102001", node.address, tmp_path / "township", retries=1)
         hello = Hello("371102001", "township", PROTOCOL_VERSION, 0, 1)
         try:
             await transport.hello(hello)

@@ -20,9 +20,8 @@ from govnet.sync.batching import RECEIVE_LIMIT
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import PROTOCOL_VERSION, WITHHELD, Envelope, Withheld
 from govnet.sync.transport.base import BatchRefused, Hello
-from govnet.sync.transport.grpc import GrpcTransport
 
-from support.helpers import push_one
+from support.helpers import push_one, uplink_as
 from support.inprocess import BackgroundLoop, start_in_process
 
 CITY, COUNTY = "371100", "371102"
@@ -41,7 +40,7 @@ def test_a_batch_larger_than_the_parents_limit_is_refused_as_such(loop: Backgrou
     city = start_in_process(loop, init_node(tmp_path / CITY, CITY, "city"))
     try:
         async def scenario() -> None:
-            transport = GrpcTransport(city.address, timeout_s=5.0)
+            transport = uplink_as(COUNTY, city.address, tmp_path / "county-tls", timeout_s=5.0)
             try:
                 await transport.hello(Hello(COUNTY, "county", PROTOCOL_VERSION, 0, 1))
                 stream = transport.open_push(COUNTY, 1)
@@ -68,7 +67,7 @@ def test_a_pull_reply_is_cut_to_what_the_child_takes_and_withholds_what_never_fi
     city = start_in_process(loop, init_node(tmp_path / CITY, CITY, "city"))
     try:
         async def hello() -> int:
-            transport = GrpcTransport(city.address, timeout_s=5.0)
+            transport = uplink_as(COUNTY, city.address, tmp_path / "county-tls", timeout_s=5.0)
             try:
                 return (await transport.hello(Hello(COUNTY, "county", PROTOCOL_VERSION, 0, 1))).incarnation
             finally:
@@ -76,13 +75,17 @@ def test_a_pull_reply_is_cut_to_what_the_child_takes_and_withholds_what_never_fi
 
         incarnation = loop.run(hello())
         store = city.store
+        with store.reading() as s:  # what the city queues for a child that registers: its certificates
+            registered = [e.kind for e in outbox.pending(s, COUNTY)]
+        assert registered == ["certificates"]
+        first = len(registered)  # the envelopes of this test follow them in the outbox
         with store.transaction() as s:
             for size in (5_000, 200_000, 5_000, 5_000):
                 outbox.send_encoded(s, store.meta, target=COUNTY, kind="event", payload=b"{" + b" " * size + b"}",
                                     case_key="371102-01-000001-3", priority=0, now=datetime.now(UTC))
 
         async def pull() -> list[Envelope]:
-            transport = GrpcTransport(city.address, timeout_s=5.0)
+            transport = uplink_as(COUNTY, city.address, tmp_path / "county-tls", timeout_s=5.0)
             try:
                 got = await transport.pull(COUNTY, 1, incarnation, Cursor(), 200, 100_000)
                 return list(got.envelopes)
@@ -90,18 +93,18 @@ def test_a_pull_reply_is_cut_to_what_the_child_takes_and_withholds_what_never_fi
                 await transport.close()
 
         got = loop.run(pull())
-        assert [e.kind for e in got] == ["event", WITHHELD, "event", "event"]
-        assert Withheld.decode(got[1].payload).size > 200_000
+        assert [e.kind for e in got] == [*registered, "event", WITHHELD, "event", "event"]
+        assert Withheld.decode(got[first + 1].payload).size > 200_000
         with store.reading() as s:
-            assert [e.kind for e in outbox.pending(s, COUNTY)] == ["event", WITHHELD, "event", "event"]
+            assert [e.kind for e in outbox.pending(s, COUNTY)] == [*registered, "event", WITHHELD, "event", "event"]
             assert quarantine.per_link(s) == {(COUNTY, "sender"): 1}
         with GovnetClient(city.address) as client:
             (entry,) = client.quarantine().items
-            assert (entry.side, entry.reason, entry.envelope.seq) == ("sender", "too_large", 2)
+            assert (entry.side, entry.reason, entry.envelope.seq) == ("sender", "too_large", first + 2)
             assert client.replay(entry.id).requeued  # it fits the city's own limit: queued again
             assert list(client.quarantine().items) == []
         with store.reading() as s:
             again = outbox.pending(s, COUNTY)[-1]
-        assert (again.seq, again.kind, again.origin_seq) == (5, "event", entry.envelope.origin_seq)
+        assert (again.seq, again.kind, again.origin_seq) == (first + 5, "event", entry.envelope.origin_seq)
     finally:
         city.stop()

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from govnet.node.rpc.client import CERTS_ENV, aio_channel
 from govnet.v1 import cases_pb2, cases_pb2_grpc
 
 LIMIT_S = 30.0
@@ -35,7 +38,8 @@ async def flood(address: str, receipt: str, in_flight: int, token: str, stop: th
     started = time.monotonic()
     metadata = (("authorization", f"Bearer {token}"),) if token else None
     request = cases_pb2.TrackCaseRequest(receipt=receipt)
-    async with grpc.aio.insecure_channel(address) as channel:
+    # mutual TLS with the session's client certificate ($GOVNET_CERTS, inherited from the test)
+    async with aio_channel(address, Path(os.environ[CERTS_ENV]) if os.environ.get(CERTS_ENV) else None) as channel:
         stub = cases_pb2_grpc.CaseServiceStub(channel)
 
         async def worker() -> None:
