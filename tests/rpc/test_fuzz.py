@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 import govnet.v1
 from govnet.node.domain.applicant import Applicant
 from govnet.node.process.build import MAX_MESSAGE_BYTES
+from govnet.node.process.config import NO_RATE_LIMITS
 from govnet.node.rpc.client import CHANNEL_OPTIONS, saved_token, secure_channel
 
 from support.helpers import CLERK, ID_NUMBER, OTHER_ID, PHONE, submit
@@ -261,11 +262,10 @@ def check_stored_cases(client) -> int:
 # No rate limits on the fuzzed node (0: none): every body reaches the boundary and the servicers,
 # and the tester's calls between the fuzz's are never refused and retried by the client (which
 # would count twice). The limits have their own tests (tests/rpc/test_rate_limits.py).
-UNLIMITED = {"peer_per_s": 0.0, "account_per_s": 0.0, "meta_per_s": 0.0, "sync_per_s": 0.0}
 
 
 def test_every_rpc_survives_a_hostile_client(make_node, caplog) -> None:
-    node, client = make_node(rate=UNLIMITED)
+    node, client = make_node(rate=NO_RATE_LIMITS)
     receipts = [submit(client, "SJ-0001").case.receipt, submit(client, "HB-0005", key="second").case.receipt]
     client.act(receipts[1], "accept", actor=CLERK)
     known = [*receipts, "371102", "371102001", "371100", "SJ-0001", "HB-0005", ID_NUMBER, OTHER_ID, PHONE, CLERK,
