@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 DB_FILE = "govnet.db"
 STORE_FILES = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm")  # the database, its WAL and shared memory
+WRITE = "govnet_write"  # the execution option of the store's write transactions (``_begin``)
 SQLITE_VERSION = sqlite3.sqlite_version  # the SQLite library under every store (benchmarks report it)
 
 
@@ -82,6 +83,14 @@ def schema_head() -> str:
     head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
     assert head is not None
     return head
+
+
+def _begin(conn: Any) -> None:
+    # A write transaction takes SQLite's write lock at BEGIN (IMMEDIATE). Another process writing
+    # the same store (an operator's 'govnet user add --data-dir' beside a running node, a test's
+    # second Store) then makes it wait up to busy_timeout; a deferred BEGIN that read first would
+    # fail at its first write with "database is locked", at once, whatever the timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
 def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -119,6 +128,7 @@ class _Queued:
 class Store:
     def __init__(self, engine: Engine, meta: StoreMeta, path: Path) -> None:
         self._engine = engine
+        self._write_engine = engine.execution_options(**{WRITE: True})  # its transactions BEGIN IMMEDIATE
         self.meta = meta
         self.path = path
         self._write_lock = threading.Lock()
@@ -138,7 +148,7 @@ class Store:
     def _engine_for(path: Path) -> Engine:
         engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _set_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _begin)
         return engine
 
     @classmethod
@@ -196,7 +206,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Unit]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_lock, Session(self._engine, expire_on_commit=False, info=self.session_info) as session:
+        with self._write_lock, Session(self._write_engine, expire_on_commit=False, info=self.session_info) as session:
             try:
                 yield session
                 session.commit()
@@ -248,7 +258,7 @@ class Store:
     def _commit_group(self, batch: list[_Queued]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self._write_lock, Session(self._engine, expire_on_commit=False, info=self.session_info) as s:
+            with self._write_lock, Session(self._write_engine, expire_on_commit=False, info=self.session_info) as s:
                 for unit in batch:
                     try:
                         with savepoint(s):
