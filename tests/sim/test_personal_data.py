@@ -49,7 +49,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
 def raw_bytes(f: Federation, node: str) -> bytes:
     """Everything the node's store files hold on disk now (after a checkpoint of the WAL)."""
     store = f.core(node).store
-    with store.transaction() as s:
+    with store.reading() as s:  # no write transaction: a checkpoint cannot run inside one
         s.connection().exec_driver_sql("PRAGMA wal_checkpoint(FULL)")
     return b"".join((store.path.parent / name).read_bytes() for name in STORE_FILES
                     if (store.path.parent / name).exists())
