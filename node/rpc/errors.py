@@ -35,6 +35,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from govnet.node.app.desk import DeskError, ErrorKind
+from govnet.node.app.inbox import Forbidden
 from govnet.node.domain.catalog import CatalogError
 from govnet.node.store.unit import Conflict
 from govnet.sync.admission import Busy
@@ -116,6 +117,8 @@ def refusal_for(exc: BaseException) -> Refusal | None:
     if isinstance(exc, Busy):
         retry_ms = str(int(exc.retry_after_s * 1000))
         return Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), trailing=((RETRY_AFTER_KEY, retry_ms),))
+    if isinstance(exc, Forbidden):  # what this peer may not send (logged and counted where refused)
+        return Refusal(grpc.StatusCode.PERMISSION_DENIED, str(exc))
     if isinstance(exc, Refused):
         return Refusal(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     return None

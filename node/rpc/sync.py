@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
-from govnet.node.app.inbox import Forbidden, Inbox, NotReplayable
+from govnet.node.app.inbox import Inbox, NotReplayable
 from govnet.node.app.links import ChildrenSide, StillTooLarge, UpLink, link_reports, requeue_withheld
 from govnet.node.domain.clock import Clock
 from govnet.node.rpc.cases import rpc, rpc_stream
 from govnet.node.rpc.peer import check_claim
 from govnet.node.store import quarantine
 from govnet.node.store.engine import Store
-from govnet.sync.admission import Busy
 from govnet.sync.digest import PeriodDigest
-from govnet.sync.transport.base import Hello, Refused
-from govnet.sync.transport.grpc import RETRY_AFTER_KEY
+from govnet.sync.transport.base import Hello
 from govnet.sync.transport.wire import cursor_from_proto, cursor_to_proto, envelope_to_proto
 from govnet.v1 import sync_pb2, sync_pb2_grpc
 
@@ -40,21 +38,10 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
         self.clock = clock
         self.flush_interval = flush_interval
 
-    async def _guarded(self, context: grpc.aio.ServicerContext, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except Busy as exc:
-            context.set_trailing_metadata(((RETRY_AFTER_KEY, str(int(exc.retry_after_s * 1000))),))
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except Forbidden as exc:  # what this peer may not send (logged and counted where refused)
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        except Refused as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-
     @rpc
     async def Hello(self, request: sync_pb2.HelloRequest, context: grpc.aio.ServicerContext) -> sync_pb2.HelloResponse:
         await check_claim(context, request.node_id, self.store.meta.node_id, "Hello")
-        reply = await self._guarded(context, self.children.hello, Hello(
+        reply = await asyncio.to_thread(self.children.hello, Hello(
             request.node_id, request.level, request.protocol_version, request.catalog_version, request.incarnation,
             dict(request.catalog_releases)))
         return sync_pb2.HelloResponse(node_id=reply.node_id, level=reply.level, protocol_version=reply.protocol_version,
@@ -69,14 +56,14 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
         # cost as much as parsing them.
         async for request in requests:
             await check_claim(context, request.sender, self.store.meta.node_id, "Push")
-            cursor = await self._guarded(context, self.children.push, request.sender, request.sender_incarnation,
+            cursor = await asyncio.to_thread(self.children.push, request.sender, request.sender_incarnation,
                                          request.envelopes, request.settled_below)
             yield sync_pb2.PushResponse(applied=cursor_to_proto(cursor))
 
     @rpc
     async def Pull(self, request: sync_pb2.PullRequest, context: grpc.aio.ServicerContext) -> sync_pb2.PullResponse:
         await check_claim(context, request.child, self.store.meta.node_id, "Pull")
-        reply = await self._guarded(context, self.children.pull, request.child, request.child_incarnation,
+        reply = await asyncio.to_thread(self.children.pull, request.child, request.child_incarnation,
                                     request.parent_incarnation, cursor_from_proto(request.applied),
                                     request.max_envelopes, request.max_bytes)
         return sync_pb2.PullResponse(parent_incarnation=reply.parent_incarnation,
@@ -87,7 +74,7 @@ class SyncServicer(sync_pb2_grpc.SyncServiceServicer):
     async def Digest(self, request: sync_pb2.DigestRequest, context: grpc.aio.ServicerContext) -> sync_pb2.DigestResponse:
         await check_claim(context, request.child, self.store.meta.node_id, "Digest")
         periods = [PeriodDigest(p.period, p.count, p.hash) for p in request.periods]
-        differ = await self._guarded(context, self.children.digest, request.child, periods)
+        differ = await asyncio.to_thread(self.children.digest, request.child, periods)
         return sync_pb2.DigestResponse(divergent=differ)
 
     @rpc
