@@ -496,9 +496,10 @@ def run_sync_bench(cases: int = 10_000, batch_max: int = 200, flush_interval_s: 
         take_overs = scalar(township_db, "SELECT count(*) FROM case_event WHERE action = 'take_over'")
         quarantined = scalar(township_db, "SELECT count(*) FROM quarantine")
         # What is left of the backlog: the node's own periodic reports (statistics, the audit chain's
-        # head) may be queued again at any moment, and are not the bench's.
-        left = scalar(village_dir / DB_FILE, "SELECT count(*) FROM outbox WHERE link = ? AND kind NOT IN ('stats', 'audit')",
-                      (TOWNSHIP,))
+        # head) may be queued again at any moment, and so may the applicants the village withheld
+        # before it knew its owners' certificates (sent sealed once it does): none is the bench's.
+        left = scalar(village_dir / DB_FILE, "SELECT count(*) FROM outbox WHERE link = ? "
+                      "AND kind NOT IN ('stats', 'audit', 'applicant')", (TOWNSHIP,))
         conn = sqlite3.connect(str(raw_db))
         try:
             raw_rows = conn.execute("SELECT count(*) FROM envelope").fetchone()[0]
