@@ -48,6 +48,11 @@ Catalog releases
     so a release that was stored before a farther issuer raised an item's authority no
     longer overrides it.
 
+Deliveries at the window (一窗受理、一窗出件)
+    The result of a case is handed over where the applicant applied, whoever owns the case:
+    the owner records a delivery another node asks for only when that node is the case's
+    origin (``check_window_delivery``); any other node asking is refused on the record.
+
 Appeals
     An appeal against a rating of node X is decided at an ancestor of X, never at X or below
     it (``check_appeal_decider``); which person may decide it is the people rules' matter.
@@ -71,6 +76,7 @@ __all__ = [
     "check_from_child",
     "check_from_parent",
     "check_release",
+    "check_window_delivery",
     "check_vouched",
     "in_subtree",
     "may_define",
@@ -91,6 +97,7 @@ class Reason(StrEnum):
     CATALOG_AUTHORITY = "catalog_authority"  # an item above the issuer's authority
     NOT_AN_ISSUER = "not_an_issuer"  # a township or village release
     APPEAL_DECIDER = "appeal_decider"  # an appeal decided at or below the rated node
+    NOT_THE_WINDOW = "not_the_window"  # a delivery recorded at a node other than the case's origin
 
 
 @dataclass(frozen=True)
@@ -221,4 +228,13 @@ def check_appeal_decider(decider: str, rated: str) -> Refusal | None:
     if rated == decider or decider not in (_chain(rated) or ()):
         return Refusal(Reason.APPEAL_DECIDER, f"an appeal about node {rated} is decided by one of its ancestors, "
                                               f"not by {decider}")
+    return None
+
+
+def check_window_delivery(sender: str, case_origin: str, receipt: str) -> Refusal | None:
+    """A delivery of case ``receipt`` recorded at ``sender`` is the owner's to record only if
+    ``sender`` is the window where the applicant applied (the case's origin)."""
+    if not sender or sender != case_origin:
+        return Refusal(Reason.NOT_THE_WINDOW, f"case {receipt} is delivered at the window where it was applied "
+                                              f"for ({case_origin}), not at {sender or 'an unknown node'}")
     return None

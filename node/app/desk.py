@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from govnet.federation.authority import check_window_delivery
 from govnet.federation.routing import deciding_node
 from govnet.federation.tree import Level, parent_id
 from govnet.node.app import replication
@@ -69,13 +70,14 @@ from govnet.node.domain.lifecycle import (
     act,
     decide,
     intake,
+    may_deliver,
 )
 from govnet.node.domain.limits import MAX_CASE_BYTES, case_budget, excerpt, limit_of
 from govnet.node.domain.messages import TransferMessage, dumps
 from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.domain.text import TextError, clean, clean_all
-from govnet.node.store import replicas
+from govnet.node.store import deliveries, replicas
 from govnet.node.store.case_history import last_happened_at, state_of, write_state
 from govnet.node.store.cases import (
     CaseRecord,
@@ -83,6 +85,7 @@ from govnet.node.store.cases import (
     append_event,
     find_idempotency,
     find_recent_duplicate,
+    get_case,
     insert_case,
     load_case_row,
     record_from_row,
@@ -90,6 +93,7 @@ from govnet.node.store.cases import (
     state_columns,
     update_case,
 )
+from govnet.node.store.cases import events as case_events
 from govnet.node.store.catalog import PublishedCatalog
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow
@@ -358,6 +362,8 @@ class CaseDesk:
             # A joint opinion is given by the reviewing department, every other action by the case's own.
             department = params.department.strip() if action == "opinion" else row.department
             check_allowed(person, action, Facts(department=department))
+        if row.owner != meta.node_id and action == Action.DELIVER and row.origin == meta.node_id:
+            return self._deliver_at_window(s, row, params, happened_at or now, now)
         if row.owner != meta.node_id:
             if action not in replication.REQUESTABLE:
                 raise DeskError(
@@ -371,6 +377,75 @@ class CaseDesk:
             return Acted(record_from_row(row), forwarded_to=row.owner)
         self._apply(s, row, action, params, now, happened_at)
         return Acted(record_from_row(row))
+
+    # --- one window receives, one window delivers (一窗受理、一窗出件) ---
+    #
+    # The window where the applicant applied (the case's origin) hands the result over whoever
+    # owns the case. The owner stays the case's only writer: the origin keeps its own record of
+    # the delivery (``window_delivery``: shown at once, also while its link up is down) and
+    # queues a ``deliver`` request to the owner in the same transaction; the owner records the
+    # delivery as its event when the request arrives (store-and-forward: exactly once, as every
+    # targeted envelope) and announces it like any other, so the origin's copy and every
+    # ancestor's summary say ``delivered``. Order across links: the origin delivers only a case
+    # its copy shows completed, and that state reached it from the owner, which never leaves
+    # ``completed`` but by delivering; so the request finds the case completed, or already
+    # delivered at the owner's own window (then it is refused on the record). A rating made
+    # at the origin after the delivery is queued behind the request on the same outbox, so the
+    # owner applies the delivery first.
+
+    def _deliver_at_window(self, s: Unit, row: CaseRow, params: ActParams, happened: datetime,
+                           now: datetime) -> Acted:
+        meta = self.store.meta
+        held = deliveries.delivered_here(s, row.receipt)
+        if held is not None:
+            raise DeskError(ErrorKind.PRECONDITION, f"case {row.receipt} was already delivered at this window "
+                            f"({held.at} by {held.actor})")
+        refusal = may_deliver(record_from_row(row).state)
+        if refusal is not None:
+            raise DeskError(ErrorKind.PRECONDITION, f"{refusal} (as node {meta.node_id} has heard from its owner "
+                            f"{row.owner})")
+        last = last_happened_at(s, row.receipt)
+        if last and utc_text(happened) < last:
+            raise DeskError(ErrorKind.INVALID, f"happened_at {utc_text(happened)} is before the case's last "
+                            f"event ({last})", "happened_at")
+        done = deliveries.record(s, row.receipt, params.actor, happened, now)
+        replication.request(s, meta, row, Action.DELIVER.value,
+                            {"actor": params.actor, "delivered_at": done.at}, now)
+        return Acted(self._seen_here(record_from_row(row), done), forwarded_to=row.owner)
+
+    def deliver_request(self, s: Unit, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
+        """A delivery recorded at the window where the applicant applied, arriving at the owner
+        (``params["node"]``: the sender, as its envelope says): recorded as the owner's ``deliver``
+        event, at the time it happened there; refused on the record from any other node."""
+        node = str(params.get("node", ""))
+        refusal = check_window_delivery(node, row.origin, row.receipt)
+        if refusal is not None:
+            raise DeskError(ErrorKind.DENIED, str(refusal))
+        actor = str(params.get("actor", "")).strip()
+        happened: datetime | None = None
+        try:
+            happened = datetime.fromisoformat(str(params.get("delivered_at", "")))
+        except ValueError:
+            happened = None
+        last = last_happened_at(s, row.receipt)
+        if happened is None or happened.tzinfo is None or happened > now or (last and utc_text(happened) < last):
+            happened = None  # a clock that disagrees: the owner records it as of now
+        _, checked_params = check_params(Action.DELIVER.value, ActParams(actor=f"{actor}@{node}", at=node))
+        self._apply(s, row, Action.DELIVER.value, checked_params, now, happened)
+
+    def seen_here(self, s: Unit, record: CaseRecord) -> CaseRecord:
+        """The case as this node shows it: its row, and a delivery made at this window that its
+        owner has not recorded yet (read in the caller's session)."""
+        return self._seen_here(record, deliveries.delivered_here(s, record.state.receipt))
+
+    @staticmethod
+    def _seen_here(record: CaseRecord, delivered: deliveries.Delivered | None) -> CaseRecord:
+        if delivered is None:
+            return record
+        state = record.state
+        if state.status is Status.COMPLETED:
+            state = replace(state, status=Status.DELIVERED)
+        return replace(record, state=state, window_delivery=delivered)
 
     def _apply(self, s: Unit, row: CaseRow, action: str, params: ActParams, now: datetime,
                happened_at: datetime | None = None) -> None:
@@ -548,10 +623,11 @@ class CaseDesk:
 
     def get(self, receipt_text: str) -> tuple[CaseRecord, list[StoredEvent]]:
         receipt = self._parse_receipt(receipt_text)
-        record = self.store.get_case(receipt)
-        if record is None:
-            raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.store.meta.node_id}", "receipt")
-        return record, self.store.events(receipt)
+        with self.store.reading() as s:
+            record = get_case(s, receipt)
+            if record is None:
+                raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.store.meta.node_id}", "receipt")
+            return self.seen_here(s, record), case_events(s, receipt)
 
     def _parse_receipt(self, text: str) -> str:
         checked("ActRequest", "receipt", text, what="the case's receipt number")

@@ -291,7 +291,9 @@ class Supervisor:
         rating = Rating(rating=params["rating"], comment=params.get("comment", ""), at=params.get("at", self.here),
                         actor=params.get("actor") or "applicant", rectification_days=self.settings.rectification_days,
                         record=rating_record(s, row.receipt))
-        return self.desk.decide(record_from_row(row).state, SystemAction.EVALUATE, rating, now)
+        # At the window where it was applied for, a delivery made here counts before the owner records it.
+        state = self.desk.seen_here(s, record_from_row(row)).state
+        return self.desk.decide(state, SystemAction.EVALUATE, rating, now)
 
     def evaluate_request(self, s: Unit, row: CaseRow, params: dict[str, Any], now: datetime) -> None:
         """A rating made at the origin, arriving at the owner (refusals go on the record): the

@@ -257,6 +257,7 @@ class ActParams:
     approver: str = ""
     kind: str = ""  # suspend: hearing | testing | inspection | expert_review
     days: int = 0  # suspend: the planned duration in working days
+    at: str = ""  # deliver: the window (node) where the result was handed over, when not the owner's
 
 
 SUSPEND_KINDS = ("hearing", "testing", "inspection", "expert_review")
@@ -801,8 +802,21 @@ def _complete(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     return {}, {"decision": case.decision}
 
 
+def may_deliver(case: CaseState) -> str | None:
+    """Why ``case`` may not be handed over to the applicant now, or None: the one place the rule
+    sits, checked by the owner (its ``deliver`` step) and by the window where the applicant applied
+    (before it records a delivery of a case owned elsewhere). Rules that hold delivery back until
+    something else is done (fees unpaid) belong here."""
+    if case.status is not Status.COMPLETED:
+        return f"case {case.receipt} is {case.status}: only a completed case (its result issued) can be delivered"
+    return None
+
+
 def _deliver(case: CaseState, p: ActParams, ctx: Context) -> Changes:
-    return {}, {}
+    refusal = may_deliver(case)
+    if refusal is not None:
+        raise ActionRefused(refusal)
+    return {}, ({"at": p.at} if p.at else {})
 
 
 def _withdraw(case: CaseState, p: ActParams, ctx: Context) -> Changes:

@@ -125,6 +125,7 @@ PERMISSIONS: Mapping[str, Permission] = {
     **{a.value: _CLERK_WORK for a in Action},
     Action.SUPPLEMENT.value: Permission((W, C, V), Scope.DEPARTMENT),  # an agent brings the material
     Action.WITHDRAW.value: Permission((W, C, V), Scope.DEPARTMENT),
+    Action.DELIVER.value: Permission((W, C, V), Scope.DEPARTMENT),  # a village agent point hands results over too
     Action.APPROVE.value: _DECISION,
     Action.REJECT.value: _DECISION,
     Action.EXTEND.value: _DECISION,

@@ -57,6 +57,7 @@ from govnet.node.app.supervision import APPEAL_DECIDED, EVALUATE, Supervisor
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock, SystemClock
+from govnet.node.domain.lifecycle import Action
 from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
@@ -193,6 +194,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                             kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload),
                                    ApplicantMessage.KIND: keyring.take},
                             requests={EVALUATE: supervisor.evaluate_request,
+                                      Action.DELIVER.value: desk.deliver_request,
                                       APPEAL_DECIDED: supervisor.decide_appeal_request},
                             down={RevocationMessage.KIND: revocations.apply,
                                   CertificatesMessage.KIND: keyring.apply})

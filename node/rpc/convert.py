@@ -80,7 +80,8 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: 
     # 首问负责: who first received the applicant, as the case's first event records them.
     received_by = next((e.actor for e in events if e.action == "submit"), "")
     if here and st.owner != here:
-        allowed = [a for a in allowed if a in REQUESTABLE]
+        # The window where the applicant applied also hands the result over (the owner records it).
+        allowed = [a for a in allowed if a in REQUESTABLE or (a == "deliver" and st.origin == here)]
     return cases_pb2.Case(
         receipt=st.receipt,
         item_code=st.item_code,

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from govnet.node.domain.applicant import Applicant
 from govnet.node.domain.lifecycle import CaseState, CaseType, EventDraft, Status
 from govnet.node.store import audit
+from govnet.node.store.deliveries import Delivered
 from govnet.node.store.models import CaseEventRow, CaseRow, IdempotencyKey
 from govnet.node.store.unit import StoreMeta, Unit, _db, insert_rows, insert_sql, next_value, query, utc_text
 
@@ -49,6 +50,9 @@ class CaseRecord:
     department: str
     possible_duplicate: bool
     duplicate_of: str
+    # Set where the result was handed over at this window and the owner has not recorded it yet
+    # (``node.app.desk``: one window receives, one window delivers).
+    window_delivery: Delivered | None = None
 
 
 def _date_text(d: date | None) -> str | None:

@@ -453,3 +453,19 @@ class ApplicantOwed(SQLModel, table=True):
     __tablename__ = "applicant_owed"
     receipt: str = Field(primary_key=True)
     recorded_at: str
+
+
+# --- window deliveries (migration 0013) ---
+
+
+class WindowDelivery(SQLModel, table=True):
+    """A result handed over here, at the window where the applicant applied, of a case owned
+    elsewhere (``node.app.desk``): this node's own record, kept apart from the owner's history
+    (only the owner writes the case). The owner records the delivery as an event when the
+    request it causes arrives; until then this record is what the window shows."""
+
+    __tablename__ = "window_delivery"
+    receipt: str = Field(primary_key=True)
+    actor: str  # who handed it over (the person signed in)
+    delivered_at: str  # when (RFC 3339, UTC)
+    recorded_at: str

@@ -12,6 +12,7 @@ from govnet.federation.authority import (
     check_from_parent,
     check_release,
     check_vouched,
+    check_window_delivery,
     in_subtree,
 )
 from govnet.federation.tree import Level
@@ -180,3 +181,17 @@ def test_an_ancestors_release_is_loaded_by_hand_only_before_the_parent_answered(
         here: str, issuer: str, isolated: bool, reason: Reason | None) -> None:
     refusal = check_release(here, issuer, [("HB-0001", C)], {}, local=True, isolated=isolated)
     assert (refusal.reason if refusal else None) is reason
+
+
+@pytest.mark.parametrize(("sender", "case_origin", "allowed"), [
+    (VILLAGE, VILLAGE, True),  # the window where the applicant applied
+    (TOWN, VILLAGE, False),  # a relay on the way
+    (SIBLING_VILLAGE, VILLAGE, False),
+    (COUNTY, VILLAGE, False),  # the owner delivers with its own action, not by request
+    ("", VILLAGE, False),
+])
+def test_a_delivery_is_recorded_for_the_cases_origin_only(sender: str, case_origin: str, allowed: bool) -> None:
+    refusal = check_window_delivery(sender, case_origin, "371102001201-01-000001-5")
+    assert (refusal is None) is allowed
+    if refusal is not None:
+        assert refusal.reason is Reason.NOT_THE_WINDOW

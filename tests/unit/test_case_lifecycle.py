@@ -26,6 +26,7 @@ from govnet.node.domain.lifecycle import (
     act,
     allowed_actions,
     intake,
+    may_deliver,
 )
 
 CATALOG = load_catalog_file(sample_catalog_path())
@@ -237,3 +238,16 @@ def test_applicant_may_withdraw_an_open_case(steps: list[str]) -> None:
     assert (w.last.event.action, w.last.event.reason) == ("withdraw", "申请人撤回")
     with pytest.raises(IllegalAction, match="withdrawn"):
         act(withdrawn, "accept", ActParams(actor=CLERK), w.ctx())
+
+
+def test_only_a_completed_case_may_be_delivered_and_the_delivery_names_the_window() -> None:
+    w = Window(new_case("SJ-0001"))
+    w.do("accept")
+    assert may_deliver(w.case) == "case 371102-01-000001-3 is accepted: only a completed case (its result issued) can be delivered"
+    w.do("approve", actor=CHIEF)
+    assert may_deliver(w.case) is not None  # approved: the licence is not issued yet
+    w.do("complete")
+    assert may_deliver(w.case) is None
+    w.do("deliver", at="371102001201")
+    assert (w.case.status, w.details[-1]) == (Status.DELIVERED, {"at": "371102001201"})
+    assert may_deliver(w.case) is not None
