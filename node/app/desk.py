@@ -629,6 +629,10 @@ class CaseDesk:
                 raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.store.meta.node_id}", "receipt")
             return self.seen_here(s, record), case_events(s, receipt)
 
+    def parse_receipt(self, text: str) -> str:
+        """A receipt as a client typed it, checked (its limit, its form, its check digit)."""
+        return self._parse_receipt(text)
+
     def _parse_receipt(self, text: str) -> str:
         checked("ActRequest", "receipt", text, what="the case's receipt number")
         try:

@@ -235,7 +235,8 @@ def case_show(receipt: str, node: str, as_json: bool) -> None:
 @json_option
 @friendly
 def case_track(receipt: str, node: str, as_json: bool) -> None:
-    """Public progress of a case by its receipt number (no personal data)."""
+    """Public progress of a case by its receipt number, as the applicant reads it (Chinese, Beijing
+    time, no personal data). Any node answers: one that does not hold the case asks up the tree."""
     with GovnetClient(node) as client:
         t = client.track(receipt)
     click.echo(to_json(t) if as_json else format_track(t))
@@ -291,6 +292,10 @@ def case_act(receipt: str, action: str, actor: str, reason: str, materials: tupl
     c = done.case
     if as_json:
         click.echo(to_json(done))
+    elif done.forwarded_to and action == "deliver":
+        # One window receives, one window delivers: recorded here at once, the owner records it after.
+        click.echo(f"{c.receipt}: deliver → {c.status} at this window; node {done.forwarded_to}, which handled the "
+                   "case, records it when the request reaches it")
     elif done.forwarded_to:
         click.echo(f"{c.receipt}: {action} requested from node {done.forwarded_to}, which handles the case")
     else:

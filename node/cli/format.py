@@ -102,6 +102,9 @@ def format_case_list(cases: Sequence[cases_pb2.Case]) -> str:
 
 
 def format_track(t: cases_pb2.TrackCaseResponse) -> str:
+    """The applicant's view as the answering node rendered it (``node.domain.progress``)."""
+    if t.text:
+        return t.text
     head = format_fields(
         [("receipt", t.receipt), ("item", t.item_name), ("department", t.department),
          ("status", t.status), ("due", t.due or "-"), ("handled at", t.owner)]

@@ -61,8 +61,9 @@ from govnet.node.domain.lifecycle import Action
 from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
-from govnet.node.process.tls import NodeTls, TlsError, load_node_tls
+from govnet.node.process.tls import NodeTls, TlsError, load_node_tls, node_name
 from govnet.node.rpc.boundary import Boundary
+from govnet.node.rpc.cases import ParentTrack
 from govnet.node.rpc.peer import AuthInterceptor, Verifier
 from govnet.node.rpc.ratelimit import RateLimit
 from govnet.node.rpc.services import Services, add_services
@@ -231,7 +232,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                                      interceptors=[metrics.rpc, Boundary(), limits, AuthInterceptor(verifier)])
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
-                                    accounts=accounts, flush_interval=flush)
+                                    accounts=accounts, flush_interval=flush,
+                                    parent_track=_parent_track(config, tls))
             port = _bind(server, config, tls)
         except StartError:
             if http_socket is not None:
@@ -247,6 +249,15 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         served = Served(server, services, port, http, endpoints)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
                 uplink, children, driver, ledger, metrics, served, audit, revocations, tls)
+
+
+def _parent_track(config: NodeConfig, tls: NodeTls | None) -> ParentTrack | None:
+    """How Track asks the parent about a receipt this node does not know (None at the city)."""
+    parent = parent_id(config.node_id)
+    if config.parent is None or parent is None:
+        return None
+    return ParentTrack(str(config.parent), tls.channel_credentials() if tls is not None else None,
+                       node_name(parent) if tls is not None else None)
 
 
 def _bind(server: grpc.aio.Server, config: NodeConfig, tls: NodeTls | None) -> int:

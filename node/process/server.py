@@ -95,6 +95,8 @@ class RunningNode:
             except TimeoutError:
                 task.cancel()
         await self.served.grpc.stop(grace)
+        if self.served.services.parent_track is not None:
+            await self.served.services.parent_track.close()
         if self._transport is not None:
             await self._transport.close()
         if self.http is not None:

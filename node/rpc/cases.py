@@ -10,6 +10,7 @@ with its trace and answered INTERNAL without internals.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
 
 import grpc
@@ -17,10 +18,12 @@ import grpc
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, checked, parse_happened
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
+from govnet.node.app.tracking import HOP_DEADLINE_S, MAX_HOPS, Known, Source, Tracker
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import ActParams
 from govnet.node.domain.people import WINDOW_ROLES, Op
+from govnet.node.domain.progress import not_known, render
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
@@ -29,16 +32,70 @@ from govnet.node.store.engine import Store
 from govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 
 MAX_LIST = 1000
+log = logging.getLogger("govnet.rpc.cases")
+
+
+class ParentTrack:
+    """The parent's ``Track``, asked over the node's own mutual-TLS channel (opened on first use,
+    inside the serving event loop): a receipt this node does not know."""
+
+    def __init__(self, address: str, credentials: grpc.ChannelCredentials | None, server_name: str | None) -> None:
+        self.address = address
+        self.credentials = credentials
+        self.server_name = server_name
+        self._stub: cases_pb2_grpc.CaseServiceStub | None = None
+        self._channel: grpc.aio.Channel | None = None
+
+    def _open(self) -> cases_pb2_grpc.CaseServiceStub:
+        if self._stub is None:
+            if self.credentials is None:
+                self._channel = grpc.aio.insecure_channel(self.address)
+            else:
+                options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
+                self._channel = grpc.aio.secure_channel(self.address, self.credentials, options=options)
+            self._stub = cases_pb2_grpc.CaseServiceStub(self._channel)
+        return self._stub
+
+    async def track(self, receipt: str, hops: int, timeout: float) -> cases_pb2.TrackCaseResponse:
+        """The parent's answer; ``grpc.aio.AioRpcError`` when it cannot be reached or does not know."""
+        answer: cases_pb2.TrackCaseResponse = await self._open().Track(
+            cases_pb2.TrackCaseRequest(receipt=receipt, hops=hops), timeout=timeout)
+        return answer
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
+def track_to_proto(known: Known, here: str) -> cases_pb2.TrackCaseResponse:
+    p = known.progress
+    return cases_pb2.TrackCaseResponse(
+        receipt=p.receipt, item_name=known.item_name, department=known.department, status=known.status,
+        due=known.due, owner=known.owner, progress=[event_to_proto(e, public=True) for e in known.events],
+        known=True, stage=p.stage.value, headline=p.headline, missing_materials=list(p.missing),
+        handled_at=p.handled_at, collect_at=p.collect_at,
+        steps=[cases_pb2.TrackStep(at=s.at.isoformat(), text=s.text) for s in p.steps],
+        text=render(p), answered_by=here, source=known.source.value,
+    )
+
+
+def unknown_to_proto(receipt: str, here: str, *, link_down: bool) -> cases_pb2.TrackCaseResponse:
+    p = not_known(receipt, link_down)
+    return cases_pb2.TrackCaseResponse(receipt=receipt, known=False, stage=p.stage.value, headline=p.headline,
+                                       text=render(p), answered_by=here, source=Source.NONE.value,
+                                       link_down=link_down)
 
 
 class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
     """Cases: every call but Track (public: anyone holding the receipt) needs a login; the
     event records the authenticated person, never the request's free-text ``actor``."""
 
-    def __init__(self, desk: CaseDesk, auth: Auth) -> None:
+    def __init__(self, desk: CaseDesk, auth: Auth, parent: ParentTrack | None = None) -> None:
         self.desk = desk
         self.auth = auth
         self.here = desk.store.meta.node_id
+        self.tracker = Tracker(desk)
+        self.parent = parent  # the parent's Track (None at the city, or a node started without its parent)
 
     @rpc
     async def Submit(self, request: cases_pb2.SubmitCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.SubmitCaseResponse:
@@ -71,17 +128,25 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
 
     @rpc
     async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
-        record, events = await asyncio.to_thread(self.desk.get, request.receipt)
-        st = record.state
-        return cases_pb2.TrackCaseResponse(
-            receipt=st.receipt,
-            item_name=record.item_name,
-            department=record.department,
-            status=st.status.value,
-            due=st.due.isoformat() if st.due else "",
-            owner=st.owner,
-            progress=[event_to_proto(e, public=True) for e in events],
-        )
+        """Public: the first node up the tree that knows the receipt answers (``node.app.tracking``)."""
+        receipt = self.desk.parse_receipt(request.receipt)
+        if not 0 <= request.hops <= MAX_HOPS:
+            raise DeskError(ErrorKind.INVALID, f"hops {request.hops} is not from 0 to {MAX_HOPS}", "hops")
+        known = await asyncio.to_thread(self.tracker.known, receipt)
+        if known is not None:
+            return track_to_proto(known, self.here)
+        if self.parent is None or not self.tracker.may_ask_up(receipt, request.hops):
+            raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here} or above it", "receipt")
+        remaining = context.time_remaining()
+        timeout = HOP_DEADLINE_S if remaining is None else min(HOP_DEADLINE_S, max(remaining - 0.2, 0.1))
+        try:
+            return await self.parent.track(receipt, request.hops + 1, timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here} or above it",
+                                "receipt") from None
+            log.info("track: the parent could not be asked", extra={"receipt": receipt, "error": exc.code().name})
+            return unknown_to_proto(receipt, self.here, link_down=True)
 
     @rpc
     async def List(self, request: cases_pb2.ListCasesRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ListCasesResponse:

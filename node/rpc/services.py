@@ -28,7 +28,7 @@ from govnet.node.app.supervision import Supervisor
 from govnet.node.domain.clock import Clock
 from govnet.node.rpc.accounts import AccountServicer
 from govnet.node.rpc.auth import Auth
-from govnet.node.rpc.cases import CaseServicer, CatalogServicer
+from govnet.node.rpc.cases import CaseServicer, CatalogServicer, ParentTrack
 from govnet.node.rpc.reflection import SERVICE_NAME as REFLECTION
 from govnet.node.rpc.reflection import Reflection, read_descriptor_set
 from govnet.node.rpc.stats import StatsServicer
@@ -84,6 +84,7 @@ class Services:
 
     names: tuple[str, ...]  # govnet's own services (full names), each with its health status
     health: health.aio.HealthServicer
+    parent_track: ParentTrack | None = None  # the channel Track asks the parent on (closed at stop)
 
     async def serving(self) -> None:
         """The server is started: report it and each service SERVING."""
@@ -97,10 +98,10 @@ class Services:
 
 def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: CaseDesk, children: ChildrenSide,
                  inbox: Inbox, uplink: UpLink | None, supervisor: Supervisor, complaints: ComplaintDesk,
-                 accounts: Accounts, flush_interval: timedelta) -> Services:
+                 accounts: Accounts, flush_interval: timedelta, parent_track: ParentTrack | None = None) -> Services:
     """Register the node's servicers, health and reflection on ``server`` (not started yet)."""
     auth = Auth(accounts)  # who is calling, for every servicer that acts for a person
-    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk, auth), server)
+    cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk, auth, parent_track), server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, auth, inbox.refusals), server)
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(accounts, auth), server)
     sync_pb2_grpc.add_SyncServiceServicer_to_server(
@@ -123,4 +124,4 @@ def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: C
                  stats_pb2.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         Reflection(reflected, read_descriptor_set(), generated), server)
-    return Services(names, health_servicer)
+    return Services(names, health_servicer, parent_track)

@@ -1,0 +1,139 @@
+"""Tracking a receipt from any node (办件查询): who answers, and from what.
+
+A receipt is answered by the first node that knows the case, looking up the tree:
+
+* the origin (where the applicant applied) and the owner hold the whole case and its public
+  history: full progress (the origin also counts a delivery made at its window that the owner
+  has not recorded yet);
+* every ancestor of the origin holds the case's summary (the state without personal data and
+  without events): progress from the summary;
+* a node above the origin that holds nothing of it has not (yet) heard of it: NOT_FOUND;
+* any other node knows nothing of it and asks its parent (the parent asks its parent… until a
+  node that knows), each hop counted, at most ``MAX_HOPS``, within the caller's deadline; a node
+  whose link up is down (or the city, the top of the tree) says so instead.
+
+This module reads what this node holds and says what to do next (``Lookup``); the asking
+itself is the RPC layer's (``node.rpc.cases``), which calls the parent's ``Track``. What the
+applicant sees is ``node.domain.progress``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from govnet.federation.tree import is_ancestor, parent_id
+from govnet.node.app.desk import CaseDesk
+from govnet.node.domain.lifecycle import is_suspended
+from govnet.node.domain.progress import CaseFacts, Happened, Progress, progress
+from govnet.node.domain.receipt import Receipt
+from govnet.node.store.cases import CaseRecord, StoredEvent, get_case
+from govnet.node.store.cases import events as case_events
+from govnet.node.store.models import CaseSummary
+
+MAX_HOPS = 4  # village -> township -> county -> city is 3; one more for a city above a lone county tree
+HOP_DEADLINE_S = 3.0  # at most this long for one hop's answer (less when the caller's deadline is nearer)
+
+
+class Source(StrEnum):
+    CASE = "case"  # the origin or the owner (or an earlier owner): the whole case
+    SUMMARY = "summary"  # an ancestor: the case's summary
+    ABOVE = "above"  # answered by a node above, asked over the link up
+    NONE = "none"  # nobody could answer
+
+
+@dataclass(frozen=True)
+class Known:
+    """What this node can answer itself."""
+
+    progress: Progress
+    source: Source
+    status: str
+    due: str
+    owner: str
+    item_name: str
+    department: str
+    events: tuple[StoredEvent, ...] = ()  # the public history (a case held here)
+
+
+class Tracker:
+    def __init__(self, desk: CaseDesk) -> None:
+        self.desk = desk
+        self.store = desk.store
+
+    @property
+    def here(self) -> str:
+        return self.store.meta.node_id
+
+    def may_ask_up(self, receipt: str, hops: int) -> bool:
+        """Whether this node asks its parent about a receipt it does not know (``hops``: asked so far).
+
+        Not when the receipt was issued in this node's own subtree (its number begins with the
+        issuing node's id): every summary of such a case passes through this node on its way up,
+        so the levels above know nothing this node could not; the case is not (yet) known here."""
+        if parent_id(self.here) is None or hops >= MAX_HOPS:
+            return False
+        origin = Receipt.parse(receipt).node_id
+        return origin != self.here and not is_ancestor(self.here, origin)
+
+    def known(self, receipt: str) -> Known | None:
+        """The answer from what this node holds (blocking: run it in a worker thread), or None."""
+        with self.store.reading() as s:
+            record = get_case(s, receipt)
+            if record is not None:
+                seen = self.desk.seen_here(s, record)
+                events = case_events(s, receipt)
+                return _from_case(seen, events)
+            summary = s.get(CaseSummary, receipt)
+            return _from_summary(summary) if summary is not None else None
+
+
+_PUBLIC_STEPS = frozenset({"submit", "accept", "return", "review", "request_supplement", "supplement", "start_joint",
+                           "escalate", "extend", "suspend", "resume", "approve", "reject", "complete", "deliver",
+                           "withdraw"})
+
+
+def _from_case(record: CaseRecord, events: list[StoredEvent]) -> Known:
+    st = record.state
+    delivered = record.window_delivery
+    history = tuple(Happened(e.action, datetime.fromisoformat(e.happened_at), e.origin)
+                    for e in events if e.seq > 0 and e.action in _PUBLIC_STEPS)
+    facts = CaseFacts(
+        receipt=st.receipt, item_name=record.item_name, department=record.department, status=st.status.value,
+        origin=st.origin, owner=st.owner, submitted_at=st.submitted_at, due=st.due, missing_core=st.missing_core,
+        requested_materials=st.requested_materials, pending_materials=st.pending_materials,
+        suspended=is_suspended(st), decision=st.decision, accepted_on=st.accepted_on, decided_on=st.decided_on,
+        delivered_at=datetime.fromisoformat(delivered.at) if delivered is not None else None, history=history,
+    )
+    public = tuple(e for e in events if e.seq > 0 and e.action in _PUBLIC_STEPS)
+    return Known(progress(facts), Source.CASE, st.status.value, st.due.isoformat() if st.due else "", st.owner,
+                 record.item_name, record.department, public)
+
+
+def _from_summary(summary: CaseSummary) -> Known:
+    st = json.loads(summary.state)
+    suspended = bool(st.get("pause_started")) and st.get("status") in ("under_review", "joint_review")
+    facts = CaseFacts(
+        receipt=summary.receipt, item_name=str(st.get("item_name", "")), department=summary.department,
+        status=summary.status, origin=summary.origin, owner=summary.owner,
+        submitted_at=datetime.fromisoformat(summary.submitted_at), due=_date(summary.due),
+        missing_core=_list(st.get("missing_core")), requested_materials=_list(st.get("requested_materials")),
+        pending_materials=_list(st.get("pending_materials")), suspended=suspended,
+        decision=str(st.get("decision", "")), accepted_on=_date(st.get("accepted_on")),
+        decided_on=_date(summary.decided_on), from_summary=True,
+    )
+    return Known(progress(facts), Source.SUMMARY, summary.status, summary.due or "", summary.owner, facts.item_name,
+                 summary.department)
+
+
+def _date(text: object) -> date | None:
+    return date.fromisoformat(text) if isinstance(text, str) and text else None
+
+
+def _list(text: object) -> tuple[str, ...]:
+    if not isinstance(text, str) or not text:
+        return ()
+    values = json.loads(text)
+    return tuple(str(v) for v in values) if isinstance(values, list) else ()
