@@ -98,7 +98,8 @@ _PUBLIC_STEPS = frozenset({"submit", "accept", "return", "review", "request_supp
 def _from_case(record: CaseRecord, events: list[StoredEvent]) -> Known:
     st = record.state
     delivered = record.window_delivery
-    history = tuple(Happened(e.action, datetime.fromisoformat(e.happened_at), e.origin)
+    # A delivery happened at the window that recorded it ("at"), though the owner's event records it.
+    history = tuple(Happened(e.action, datetime.fromisoformat(e.happened_at), str(e.detail.get("at") or e.origin))
                     for e in events if e.seq > 0 and e.action in _PUBLIC_STEPS)
     facts = CaseFacts(
         receipt=st.receipt, item_name=record.item_name, department=record.department, status=st.status.value,

@@ -75,6 +75,8 @@ def format_case(case: cases_pb2.Case) -> str:
             ("joint", ", ".join(f"{j.department}: {j.opinion}" for j in case.joint)),
             ("decision", f"{case.decision} {case.decision_reason}".strip()),
             ("notice", case.notice),
+            ("delivered here", f"{case.window_delivered_at} by {case.window_delivered_by}"
+             if case.window_delivered_at else ""),
             ("duplicate?", f"possible duplicate of {case.duplicate_of}" if case.possible_duplicate else ""),
             ("catalog", f"{case.catalog_issuer} version {case.catalog_version}".strip()),
             ("next actions", ", ".join(case.allowed_actions) or "none (closed)"),

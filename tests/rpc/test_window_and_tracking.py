@@ -71,6 +71,9 @@ def test_a_village_delivers_a_county_decision_and_any_node_tracks_it(live, sampl
         agent = staff(village, "agent-li", Role.VILLAGE_AGENT, name="李四")
         done = agent.act_response(receipt, "deliver")
         assert (done.forwarded_to, done.case.status) == (COUNTY, "delivered")
+        shown = v.get(receipt)  # at once, before the county has heard of it
+        assert (shown.status, shown.window_delivered_by) == ("delivered", "agent-li (李四)")
+        assert shown.window_delivered_at.endswith("+00:00")
         with GovnetClient(village.address, token="") as applicant:  # the code on the receipt, no login
             rated = applicant.evaluate(receipt, "very_satisfied", "村里就能领证", rating_code=code)
         assert rated.forwarded_to == COUNTY
@@ -92,11 +95,13 @@ def test_a_village_delivers_a_county_decision_and_any_node_tracks_it(live, sampl
         assert (at_village.source, at_village.answered_by) == ("case", VILLAGE)
         assert [s.text for s in at_village.steps] == [
             "村便民服务站 提交申请", "县级政务服务中心 已受理", "县级政务服务中心 作出决定：准予",
-            "县级政务服务中心 已办结，结果已制作", "县级政务服务中心 结果已领取"]
+            "县级政务服务中心 已办结，结果已制作", "村便民服务站 结果已领取"]
         assert all(s.at.endswith("+08:00") for s in at_village.steps)
 
         # A sibling village knows nothing of it: it asks up, and the township answers from its summary.
         with GovnetClient(sibling.address) as s:
+            # The township's summary is refreshed by the owner's events passing it on their way to the village.
+            wait_for(lambda: s.track(receipt).stage == "delivered", 30, lambda: s.track(receipt).headline)
             asked = s.track(receipt)
         assert (asked.known, asked.answered_by, asked.source, asked.stage) == (True, TOWN, "summary", "delivered")
         for shown in (at_city, at_village, asked):
