@@ -690,7 +690,9 @@ def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:
 
 
 def _params_dict(params: ActParams) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()}
+    # ``at`` is the owner's to fill in (a delivery's window): never sent, so a request's payload
+    # stays what nodes of the earlier release expect.
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items() if k != "at"}
 
 
 def _desk_error(exc: LifecycleError) -> DeskError:
