@@ -5,6 +5,10 @@ run the pure lifecycle, and write the new state together with its event (and, at
 intake, the idempotency key and the receipt counter). A refused call raises and
 leaves the store exactly as it was.
 
+The window where the applicant applied delivers a completed case whoever owns it: it keeps its
+own record of the delivery (shown at once) and asks the owner to record it (see "one window
+receives, one window delivers" below).
+
 The desk decides nothing about a case itself: a clerk's action, the hand-over that sends a
 case up, the take-over that records it arrived, a request refused on the record, and the
 steps supervision takes are all decided by the lifecycle's table (``lifecycle.decide``);

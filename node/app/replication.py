@@ -10,7 +10,8 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               hears back where they applied. Relays on the way refresh their summary.
 ``summary``   (up to the city)    the state without personal data; every ancestor keeps
               it, for supervision and tracking.
-``request``   (to the owner)      a supplement or a withdrawal made at another node; the
+``request``   (to the owner)      a supplement or a withdrawal made at another node, a rating
+              or a delivery made at the window where the applicant applied; the
               owner applies it (or records why it could not) and the result flows back.
 ``catalog``   (to every descendant) a catalog version.
 ``complaint`` (to the supervisor and the node complained about) a complaint's newest version

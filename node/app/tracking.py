@@ -10,7 +10,7 @@ A receipt is answered by the first node that knows the case, looking up the tree
 * a node above the origin that holds nothing of it has not (yet) heard of it: NOT_FOUND;
 * any other node knows nothing of it and asks its parent (the parent asks its parent… until a
   node that knows), each hop counted, at most ``MAX_HOPS``, within the caller's deadline; a node
-  whose link up is down (or the city, the top of the tree) says so instead.
+  whose link up is down says so instead. Who asks is ``federation.tracking``'s rule.
 
 This module reads what this node holds and says what to do next (``Lookup``); the asking
 itself is the RPC layer's (``node.rpc.cases``), which calls the parent's ``Track``. What the
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from govnet.federation.tree import is_ancestor, parent_id
+from govnet.federation.tracking import MAX_HOPS, asks_parent
 from govnet.node.app.desk import CaseDesk
 from govnet.node.domain.lifecycle import is_suspended
 from govnet.node.domain.progress import CaseFacts, Happened, Progress, progress
@@ -33,7 +33,7 @@ from govnet.node.store.cases import CaseRecord, StoredEvent, get_case
 from govnet.node.store.cases import events as case_events
 from govnet.node.store.models import CaseSummary
 
-MAX_HOPS = 4  # village -> township -> county -> city is 3; one more for a city above a lone county tree
+__all__ = ["HOP_DEADLINE_S", "MAX_HOPS", "Known", "Source", "Tracker"]
 HOP_DEADLINE_S = 3.0  # at most this long for one hop's answer (less when the caller's deadline is nearer)
 
 
@@ -70,13 +70,8 @@ class Tracker:
     def may_ask_up(self, receipt: str, hops: int) -> bool:
         """Whether this node asks its parent about a receipt it does not know (``hops``: asked so far).
 
-        Not when the receipt was issued in this node's own subtree (its number begins with the
-        issuing node's id): every summary of such a case passes through this node on its way up,
-        so the levels above know nothing this node could not; the case is not (yet) known here."""
-        if parent_id(self.here) is None or hops >= MAX_HOPS:
-            return False
-        origin = Receipt.parse(receipt).node_id
-        return origin != self.here and not is_ancestor(self.here, origin)
+        Not when the receipt was issued in this node's own subtree (``federation.tracking``)."""
+        return asks_parent(self.here, Receipt.parse(receipt).node_id, hops)
 
     def known(self, receipt: str) -> Known | None:
         """The answer from what this node holds (blocking: run it in a worker thread), or None."""
