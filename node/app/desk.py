@@ -393,7 +393,10 @@ class CaseDesk:
     # ancestor's summary say ``delivered``. Order across links: the origin delivers only a case
     # its copy shows completed, and that state reached it from the owner, which never leaves
     # ``completed`` but by delivering; so the request finds the case completed, or already
-    # delivered at the owner's own window (then it is refused on the record). A rating made
+    # delivered at the owner's own window (then it is refused on the record). One exception: an
+    # owner restored from a backup taken before it completed the case may see the request before
+    # the origin's recovery transfer gives the completion back; it refuses it on the record too
+    # (visible in the history at both ends), and the window's own record stays. A rating made
     # at the origin after the delivery is queued behind the request on the same outbox, so the
     # owner applies the delivery first.
 

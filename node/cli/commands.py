@@ -284,7 +284,8 @@ def case_act(receipt: str, action: str, actor: str, reason: str, materials: tupl
              departments: tuple[str, ...], department: str, agree: bool, approver: str, happened_at: str,
              node: str, as_json: bool) -> None:
     """Apply ACTION to a case: accept, return, review, request_supplement, supplement,
-    start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw."""
+    start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw.
+    A case decided at another node is delivered at the window where it was applied for."""
     with GovnetClient(node) as client:
         done = client.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
                                    departments=departments, department=department, agree=agree,
