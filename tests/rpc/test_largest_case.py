@@ -28,11 +28,10 @@ from govnet.node.domain.people import ALL_DEPARTMENTS, Role
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.node.store import replicas
 from govnet.node.store.cases import load_case_row
-from govnet.ops.processes import init_node
 
 from support.accounts import staff, start_in_process
 from support.helpers import CLERK, ID_NUMBER, PHONE, submit, wait_for
-from support.inprocess import BackgroundLoop, InProcessNode
+from support.inprocess import BackgroundLoop, InProcessNode, in_process_nodes
 
 S = grpc.StatusCode
 CITY, COUNTY = "371100", "371102"
@@ -42,18 +41,8 @@ BIG = "HB-9001"
 @pytest.fixture
 def nodes(loop: BackgroundLoop, tmp_path: Path) -> Iterator[Callable[..., InProcessNode]]:
     """Nodes on the real clock, their links flushing at once."""
-    started: list[InProcessNode] = []
-
-    def start(node_id: str, level: str, parent: str | None = None) -> InProcessNode:
-        d = init_node(tmp_path / node_id, node_id, level, parent, listen="127.0.0.1:0",
-                      sync={"flush_interval_s": 0.05, "digest_interval_s": 30.0})
-        node = start_in_process(loop, d)
-        started.append(node)
-        return node
-
-    yield start
-    for n in started:
-        n.stop()
+    yield from in_process_nodes(loop, tmp_path, {"flush_interval_s": 0.05, "digest_interval_s": 30.0},
+                                start=start_in_process)
 
 
 def catalog_with_the_biggest_item() -> Catalog:

@@ -12,13 +12,12 @@ import pytest
 
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.rpc.client import GovnetClient
-from govnet.ops.processes import init_node
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, ParentBusy
 
 from support.accounts import start_in_process
 from support.helpers import govnet, push_one, uplink_as, wait_for
-from support.inprocess import BackgroundLoop, InProcessNode
+from support.inprocess import BackgroundLoop, InProcessNode, in_process_nodes
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
 
@@ -26,21 +25,7 @@ FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
 @pytest.fixture
 def nodes(loop: BackgroundLoop, tmp_path: Path) -> Iterator[Callable[..., InProcessNode]]:
     """Nodes on the real clock (the link driver's backoff runs on it)."""
-    started: list[InProcessNode] = []
-
-    def start(node_id: str, level: str, parent: str | None = None, listen: str = "127.0.0.1:0",
-              **sync: float) -> InProcessNode:
-        d = init_node(tmp_path / node_id, node_id, level, parent, listen=listen, sync={**FAST, **sync})
-        node = start_in_process(loop, d)
-        started.append(node)
-        return node
-
-    yield start
-    for n in started:
-        try:
-            n.stop()
-        except Exception:
-            pass
+    yield from in_process_nodes(loop, tmp_path, FAST, start=start_in_process)
 
 
 def status_json(address: str) -> dict:
@@ -86,7 +71,7 @@ def test_a_parent_that_refuses_the_child_is_shown_in_the_childs_status(nodes) ->
 
 
 def test_a_busy_parent_answers_resource_exhausted_with_a_retry_hint(nodes, tmp_path: Path) -> None:
-    county = nodes("371102", "county", parent="127.0.0.1:1", admission_limit=1)
+    county = nodes("371102", "county", parent="127.0.0.1:1", sync_options={"admission_limit": 1})
 
     async def push_while_full() -> float:
         transport = uplink_as("371102001", county.address, tmp_path / "township", retries=1)

@@ -27,27 +27,14 @@ from govnet.sync.transport.grpc import GrpcTransport
 from govnet.v1 import sync_pb2, sync_pb2_grpc
 
 from support.helpers import wait_for
-from support.inprocess import BackgroundLoop, InProcessNode, start_in_process
+from support.inprocess import BackgroundLoop, InProcessNode, in_process_nodes, start_in_process
 
 FAST = {"flush_interval_s": 0.1, "digest_interval_s": 5.0}
 
 
 @pytest.fixture
 def nodes(loop: BackgroundLoop, tmp_path: Path) -> Iterator[Callable[..., InProcessNode]]:
-    started: list[InProcessNode] = []
-
-    def start(node_id: str, level: str, parent: str | None = None, **options: object) -> InProcessNode:
-        d = init_node(tmp_path / node_id, node_id, level, parent, sync=FAST, **options)
-        node = start_in_process(loop, d)
-        started.append(node)
-        return node
-
-    yield start
-    for n in started:
-        try:
-            n.stop()
-        except Exception:
-            pass
+    yield from in_process_nodes(loop, tmp_path, FAST)
 
 
 def transport_as(node_dir: Path, node_id: str, parent: InProcessNode) -> Callable[[], GrpcTransport]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,3 +62,30 @@ def start_in_process(loop: BackgroundLoop, data_dir: Path, clock: Clock | None =
     return InProcessNode(loop, node, data_dir)
 
 
+
+
+def in_process_nodes(loop: BackgroundLoop, root: Path, sync: Mapping[str, float],
+                     start: Callable[[BackgroundLoop, Path], InProcessNode] = start_in_process,
+                     ) -> Iterator[Callable[..., InProcessNode]]:
+    """The body of a ``nodes`` fixture (``yield from in_process_nodes(...)``): a function that
+    initialises a node under ``root`` (``sync``: its sync settings, overridable per node) and
+    starts it with ``start``; every node started is stopped after the test, also one the test
+    stopped itself (a second stop of such a node may fail: that is not the test's failure)."""
+    started: list[InProcessNode] = []
+
+    def node(node_id: str, level: str, parent: str | None = None, listen: str = "127.0.0.1:0",
+             sync_options: Mapping[str, float] | None = None, **options: object) -> InProcessNode:
+        from govnet.ops.processes import init_node
+
+        d = init_node(root / node_id, node_id, level, parent, listen=listen, sync={**sync, **(sync_options or {})},
+                      **options)
+        running = start(loop, d)
+        started.append(running)
+        return running
+
+    yield node
+    for running in started:
+        try:
+            running.stop()
+        except Exception:
+            pass
