@@ -243,20 +243,23 @@ def case_track(receipt: str, node: str, as_json: bool) -> None:
 
 
 @case.command("list")
-@click.option("--status", default="")
+@click.option("--status", "statuses", multiple=True, metavar="STATUS[,STATUS…]",
+              help="Cases in any of these statuses (repeat it, or a comma list).")
+@click.option("--open", "open_only", is_flag=True, help="Only cases not finished yet.")
 @click.option("--item", "item_code", default="")
 @click.option("--department", default="")
-@click.option("--due-before", default="", metavar="YYYY-MM-DD")
+@click.option("--due-before", default="", metavar="YYYY-MM-DD", help="Unfinished cases due on or before this day.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--page-token", default="")
 @node_option
 @json_option
 @friendly
-def case_list(status: str, item_code: str, department: str, due_before: str, limit: int, page_token: str,
-              node: str, as_json: bool) -> None:
-    """List cases, filtered by status, item, department, due date."""
+def case_list(statuses: tuple[str, ...], open_only: bool, item_code: str, department: str, due_before: str,
+              limit: int, page_token: str, node: str, as_json: bool) -> None:
+    """List cases, filtered by status (several), open only, item, department, due date; each row
+    with the item's name and the applicant's masked name."""
     with GovnetClient(node) as client:
-        page = client.list(status=status, item_code=item_code, department=department,
+        page = client.list(statuses=statuses, open_only=open_only, item_code=item_code, department=department,
                            due_before=due_before, limit=limit, page_token=page_token)
     if as_json:
         click.echo(to_json(page))

@@ -92,12 +92,22 @@ def format_case(case: cases_pb2.Case) -> str:
     return head + "\n\n" + events
 
 
+# How a clerk reads a case's status (the list's 状态 column); the code stays in --json.
+STATUS_NAMES = {
+    "received": "待受理", "returned": "已退件", "accepted": "已受理", "under_review": "审查中",
+    "awaiting_supplement": "待补正", "joint_review": "联合审查", "escalated": "已上报", "approved": "已批准",
+    "rejected": "不予许可", "completed": "已办结", "delivered": "已送达", "withdrawn": "已撤回",
+}
+
+
 def format_case_list(cases: Sequence[cases_pb2.Case]) -> str:
+    """One row per case: the item's name and the applicant's masked name (empty where this node
+    does not hold the applicant), the status in Chinese, the promised due date."""
     return format_table(
-        ["receipt", "item", "type", "status", "due", "owner", "flags"],
+        ["受理编号", "事项", "事项名称", "申请人", "类型", "状态", "承诺期限", "承办节点", "标记"],
         [
-            (c.receipt, c.item_code, c.case_type, c.status, c.due or "-", c.owner,
-             "dup?" if c.possible_duplicate else "")
+            (c.receipt, c.item_code, c.item_name, c.applicant_masked or "-", c.case_type,
+             STATUS_NAMES.get(c.status, c.status), c.due or "-", c.owner, "疑似重复" if c.possible_duplicate else "")
             for c in cases
         ],
     )

@@ -38,7 +38,7 @@ table they describe; every other module imports them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -206,6 +206,22 @@ TERMINAL: frozenset[Status] = frozenset(s for s, moves in TRANSITIONS.items() if
 # Waits for nobody, so it cannot be overdue (the node's overdue count): closed, or rejected or
 # completed. An approved case still owes the licence it was approved for.
 FINISHED: frozenset[Status] = TERMINAL | {S.REJECTED, S.COMPLETED}
+
+
+def statuses_named(names: Iterable[str]) -> frozenset[Status]:
+    """The statuses a filter names (each entry may be a comma list; blanks are ignored).
+
+    ``ValueError`` names the first unknown one and lists the valid statuses."""
+    out: set[Status] = set()
+    for entry in names:
+        for name in (part.strip() for part in entry.split(",")):
+            if not name:
+                continue
+            try:
+                out.add(Status(name))
+            except ValueError:
+                raise ValueError(f"unknown status {name!r}: choose from {', '.join(s.value for s in Status)}") from None
+    return frozenset(out)
 
 class LifecycleError(Exception):
     """A refused step; the case is unchanged. ``str()`` is one line for the clerk."""

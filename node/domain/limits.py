@@ -111,6 +111,7 @@ TYPED_NUMBER = 40  # resident ID and phone as typed
 LOGIN = 64  # an account's login (node.domain.people)
 PASSWORD = 128  # hashed whole by argon2 at every login: a bound keeps a login's cost bounded
 DAY = 10  # YYYY-MM-DD
+STATUSES = 12  # a case list's status filter: each status at most once
 ROLES = 10
 # Entries.
 MATERIALS = 50
@@ -222,6 +223,7 @@ LIMITS: tuple[Limit, ...] = (
     L("ListCasesRequest", "department", DEPARTMENT, Kind.LABEL),
     L("ListCasesRequest", "due_before", DAY, Kind.TOKEN),
     L("ListCasesRequest", "page_token", RECEIPT, Kind.TOKEN),
+    L("ListCasesRequest", "statuses", WORD, Kind.TOKEN, entries=STATUSES),
     L("GetItemRequest", "code", ITEM_CODE, Kind.TOKEN, required=True),
     L("ListItemsRequest", "department", DEPARTMENT, Kind.LABEL),
     L("ListItemsRequest", "authority_level", WORD, Kind.TOKEN),

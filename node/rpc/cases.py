@@ -15,13 +15,13 @@ from datetime import date
 
 import grpc
 
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, checked, parse_happened
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, checked, checked_list, parse_happened
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.app.tracking import HOP_DEADLINE_S, MAX_HOPS, Known, Source, Tracker
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.lifecycle import ActParams
+from govnet.node.domain.lifecycle import FINISHED, ActParams, statuses_named
 from govnet.node.domain.people import WINDOW_ROLES, Op
 from govnet.node.domain.progress import not_known, render
 from govnet.node.domain.receipt import Receipt, ReceiptError
@@ -158,6 +158,15 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         m = "ListCasesRequest"
         status, item_code = checked(m, "status", request.status), checked(m, "item_code", request.item_code)
         department = checked(m, "department", request.department)
+        named = {"status": (status,), "statuses": checked_list(m, "statuses", list(request.statuses))}
+        statuses: set[str] = set()
+        for field, names in named.items():
+            try:
+                statuses |= {s.value for s in statuses_named(names)}
+            except ValueError as exc:
+                raise DeskError(ErrorKind.INVALID, f"{field}: {exc}", field) from None
+        # Finished cases wait for nobody: "open only" and "due before" leave them out.
+        not_statuses = {s.value for s in FINISHED} if request.open_only or request.due_before else set()
         checked(m, "due_before", request.due_before)
         checked(m, "page_token", request.page_token)
         if request.due_before:
@@ -173,12 +182,13 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
                 raise DeskError(ErrorKind.INVALID, "page_token is not one this node gave out", "page_token") from None
         rows = await asyncio.to_thread(
             self.desk.store.list_cases,
-            status=status,
+            statuses=statuses,
             item_code=item_code,
             department=department,
             due_before=due_before,
             after_receipt=after,
             limit=limit + 1,  # one more tells whether there is a next page
+            not_statuses=not_statuses,
         )
         page, more = rows[:limit], len(rows) > limit
         return cases_pb2.ListCasesResponse(

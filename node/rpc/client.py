@@ -340,10 +340,13 @@ class GovnetClient:
         due_before: str = "",
         limit: int = 100,
         page_token: str = "",
+        statuses: Sequence[str] = (),
+        open_only: bool = False,
     ) -> cases_pb2.ListCasesResponse:
         request = cases_pb2.ListCasesRequest(
             status=status, item_code=item_code, department=department,
             due_before=due_before, limit=limit, page_token=page_token,
+            statuses=list(statuses), open_only=open_only,
         )
         return self._call(self._cases.List, request)
 

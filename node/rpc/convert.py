@@ -118,4 +118,5 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: 
         events=[event_to_proto(e) for e in events],
         allowed_actions=allowed,
         received_by=received_by,
+        applicant_masked=record.applicant.masked().name,
     )

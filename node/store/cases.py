@@ -11,6 +11,7 @@ Every function takes the caller's session and never commits.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -92,17 +93,21 @@ def events(s: Unit, receipt: str) -> list[StoredEvent]:
 def list_cases(
     s: Unit,
     *,
-    status: str = "",
+    statuses: Collection[str] = (),
     item_code: str = "",
     department: str = "",
     due_before: date | None = None,
     after_receipt: str = "",
     limit: int = 100,
+    not_statuses: Collection[str] = (),
 ) -> list[CaseRecord]:
-    """Cases matching every given filter, in receipt order, after ``after_receipt``."""
+    """Cases matching every given filter, in receipt order, after ``after_receipt``
+    (``statuses``: any of them; ``not_statuses``: none of them)."""
     chosen = select(CaseRow)
-    if status:
-        chosen = chosen.where(CaseRow.status == status)
+    if statuses:
+        chosen = chosen.where(col(CaseRow.status).in_(sorted(statuses)))
+    if not_statuses:
+        chosen = chosen.where(col(CaseRow.status).not_in(sorted(not_statuses)))
     if item_code:
         chosen = chosen.where(CaseRow.item_code == item_code)
     if department:

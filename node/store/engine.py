@@ -32,7 +32,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -345,17 +345,19 @@ class Store:
     def list_cases(
         self,
         *,
-        status: str = "",
+        statuses: Collection[str] = (),
         item_code: str = "",
         department: str = "",
         due_before: date | None = None,
         after_receipt: str = "",
         limit: int = 100,
+        not_statuses: Collection[str] = (),
     ) -> list[CaseRecord]:
         """Cases matching every given filter, in receipt order, after ``after_receipt``."""
         with self.reading() as s:
-            return cases.list_cases(s, status=status, item_code=item_code, department=department,
-                                    due_before=due_before, after_receipt=after_receipt, limit=limit)
+            return cases.list_cases(s, statuses=statuses, item_code=item_code, department=department,
+                                    due_before=due_before, after_receipt=after_receipt, limit=limit,
+                                    not_statuses=not_statuses)
 
     def count_cases(self) -> int:
         with self.reading() as s:

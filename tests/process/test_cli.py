@@ -276,9 +276,11 @@ def test_catalog_and_case_commands_end_to_end(make_node) -> None:
     assert [e["actor"] for e in case["events"]] == [TESTER_ACTOR] * 2  # who signed in, not $GOVNET_ACTOR
 
     cases = _table_lines(govnet("case", "list", *at).stdout)
-    assert cases[0].split() == ["receipt", "item", "type", "status", "due", "owner", "flags"]
+    assert cases[0].split() == ["受理编号", "事项", "事项名称", "申请人", "类型", "状态", "承诺期限", "承办节点", "标记"]
     assert len(cases) == 3
-    assert cases[2].split()[:5] == [receipt, "HB-0005", "promised", "accepted", "2026-03-24"]
+    row = cases[2].split()
+    assert (row[:2], row[3:7]) == ([receipt, "HB-0005"], [NAME[0] + "*" * (len(NAME) - 1), "promised", "已受理",
+                                                         "2026-03-24"])
 
     tracked = govnet("case", "track", receipt, "--json", *at)
     assert tracked.returncode == 0, tracked.stderr
