@@ -3,9 +3,10 @@
 Who supervises: the parent of the node complained about (for a case, its owner; for a
 window, the node the window belongs to); the city supervises itself. The filing node
 writes the complaint with its deadline (``supervision.complaint_days`` working days) and
-sends a copy, as a ``complaint`` envelope, to the supervisor and to the node complained
-about, in the same transaction. The supervisor resolves it and sends the new version to
-the other two. Each copy keeps the highest ``version`` it has seen, so repeats and late
+sends a copy, as a ``complaint`` envelope, to the supervisor, to the node complained
+about and to every ancestor of that node (so the city sees the complaints of the whole
+tree), in the same transaction. The supervisor resolves it and sends the new version to
+the others. Each copy keeps the highest ``version`` it has seen, so repeats and late
 copies change nothing.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from govnet.federation.routing import root_of
-from govnet.federation.tree import NodeIdError, check_node_id, level_of, parent_id
+from govnet.federation.tree import NodeIdError, ancestors, check_node_id, is_ancestor, level_of, parent_id
 from govnet.node.app.desk import DeskError, ErrorKind, checked
 from govnet.node.app.replication import URGENT
 from govnet.node.app.wakeup import Wakeup
@@ -154,7 +155,8 @@ class ComplaintDesk:
         values = row.model_dump()
         complaint_rows.keep(s, values)
         here = self.meta.node_id
-        for target in dict.fromkeys((row.supervisor, row.about_node, row.filed_at_node)):
+        # Every ancestor of the node complained about keeps a copy: the city watches the whole tree.
+        for target in dict.fromkeys((row.supervisor, row.about_node, row.filed_at_node, *ancestors(row.about_node))):
             if target != here:
                 send(s, self.meta, target=target, message=ComplaintMessage(ComplaintCopy.from_dict(values)),
                      case_key=f"complaint:{row.complaint_id}", priority=URGENT, now=now)
@@ -172,7 +174,9 @@ class ComplaintDesk:
 def apply_complaint(s: Unit, meta: StoreMeta, message: ComplaintMessage) -> None:
     """A complaint's copy arriving at one of the nodes that keep it (newest version wins)."""
     values = message.complaint.to_dict()
-    if meta.node_id not in (values["supervisor"], values["about_node"], values["filed_at_node"]):
-        raise ValueError(f"complaint {values['complaint_id']} does not concern node {meta.node_id}")
+    here = meta.node_id
+    if here not in (values["supervisor"], values["about_node"], values["filed_at_node"]) and \
+            not is_ancestor(here, str(values["about_node"])):
+        raise ValueError(f"complaint {values['complaint_id']} does not concern node {here}")
     complaint_rows.keep(s, values)
 

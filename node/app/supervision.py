@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from govnet.federation.tree import is_ancestor
+from govnet.federation.tree import ancestors, is_ancestor
 from govnet.node.app import replication
 from govnet.node.app.audit import ALARM as AUDIT_ALARM
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed, checked
@@ -67,22 +67,31 @@ from govnet.node.domain.lifecycle import (
     check_rating,
 )
 from govnet.node.domain.limits import case_budget
+from govnet.node.domain.messages import RectificationMessage
 from govnet.node.domain.people import Facts, Op, Person
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import audit as audit_chain
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
-from govnet.node.store.models import CaseRow, CaseSummary
+from govnet.node.store.models import CaseRow, CaseSummary, Rectification
+from govnet.node.store.outbox import send
 from govnet.node.store.replicas import events_of
-from govnet.node.store.supervision import alarm_rows, running_receipts, running_summaries
-from govnet.node.store.unit import Unit
+from govnet.node.store.supervision import (
+    alarm_rows,
+    keep_rectification,
+    open_rectifications,
+    running_receipts,
+    running_summaries,
+)
+from govnet.node.store.unit import StoreMeta, Unit, utc_text
 
 log = logging.getLogger("govnet.supervision")
 
 EVALUATE = SystemAction.EVALUATE.value
 APPEAL_DECIDED = SystemAction.APPEAL_DECIDED.value
 CARD = {WARN: "yellow", OVERDUE: "red", STEP_OVERDUE: "red", TIMEOUT_AGREE: "note"}
+RECTIFICATION = "rectification"  # the alarm kind of an open rectification (整改), here or below
 
 
 @dataclass(frozen=True)
@@ -196,17 +205,28 @@ class Supervisor:
             rows = alarm_rows(s, ALARM_ACTIONS)
             summaries = running_summaries(s)
             broken = audit_chain.broken_chains(s)
+            rectifications = open_rectifications(s)
         views = [AlarmView(receipt=r, kind=a, card=CARD[a], item_code=item, owner=owner, status=status, due=due,
                            since=happened, open=status in RUNNING and a != TIMEOUT_AGREE, detail=json.loads(d),
                            backfilled=is_backfilled(happened, recorded, self.settings))
                  for r, a, d, happened, recorded, item, owner, status, due in rows]
         views += self._watched_from_summaries(summaries)
+        views += self._rectifications(rectifications)
         # A descendant whose audit chain was rewritten (node.app.audit): about a node, not a case.
         views += [AlarmView(receipt="", kind=AUDIT_ALARM, card="red", item_code="", owner=node, status="", due="",
                             since=since, open=True, detail={"node": node, "reason": why}, backfilled=False)
                   for node, why, since in broken]
         order = {"red": 0, "yellow": 1, "note": 2}
         return sorted(views, key=lambda v: (not v.open, order[v.card], v.since, v.receipt))
+
+    def _rectifications(self, rows: list[Rectification]) -> list[AlarmView]:
+        """Open rectifications, here and in the whole subtree (their owners send them up): red
+        once past their due date, yellow before."""
+        today = local_date(self.clock.now()).isoformat()
+        return [AlarmView(receipt=r.receipt, kind=RECTIFICATION, card="red" if today > r.due else "yellow",
+                          item_code=r.item_code, owner=r.owner, status="", due=r.due, since=r.opened_at, open=True,
+                          detail={"rating": r.rating, "department": r.department, "due": r.due}, backfilled=False)
+                for r in rows]
 
     def _watched_from_summaries(self, summaries: list[str]) -> list[AlarmView]:
         """An ancestor holds only summaries of its subtree's cases: it sees their case deadlines
@@ -283,6 +303,7 @@ class Supervisor:
             replication.request(s, self.store.meta, row, EVALUATE, params, now)
             return Evaluated(receipt, params["rating"], row.owner, "")
         self.desk.write_transition(s, row, rated, now, budget=case_budget(EVALUATE))
+        self._publish_rectification(s, row, rated, now)
         opened = [e for e in rated.events if e.action == RECTIFY_OPEN]
         return Evaluated(receipt, params["rating"], "", opened[0].detail["due"] if opened else "")
 
@@ -302,8 +323,9 @@ class Supervisor:
             params = {**params, "rating": check_rating(str(params.get("rating", "")))}
         except ValueError as exc:
             raise DeskError(ErrorKind.INVALID, str(exc), "rating") from None
-        self.desk.write_transition(s, row, self._rated(s, row, params, now), now,
-                                   budget=case_budget(EVALUATE))
+        rated = self._rated(s, row, params, now)
+        self.desk.write_transition(s, row, rated, now, budget=case_budget(EVALUATE))
+        self._publish_rectification(s, row, rated, now)
 
     def rectify(self, receipt: str, note: str, actor: str, person: Person | None = None) -> dict[str, Any]:
         """Close the rectification a dissatisfied rating opened (at the owner)."""
@@ -378,12 +400,34 @@ class Supervisor:
                               upheld=upheld)
             done = self.desk.decide(record_from_row(row).state, step, params, now)
             self.desk.write_transition(s, row, done, now, budget=case_budget(step))
+            self._publish_rectification(s, row, done, now)
             return done
 
         with self.store.transaction() as s:
             done = work(s)
         self.desk.after_commit()
         return done
+
+    def _publish_rectification(self, s: Unit, row: CaseRow, done: Transition, now: datetime) -> None:
+        """A rectification opened or closed here (the owner): kept here and sent to every ancestor,
+        which hold no events and so could not see it otherwise (the city watches the whole tree)."""
+        for e in done.events:
+            if e.action == RECTIFY_OPEN:
+                values = {"rating": rating_record(s, row.receipt).rating, "opened_at": utc_text(now),
+                          "due": str(e.detail["due"]), "closed_on": ""}
+            elif e.action == SystemAction.RECTIFY_CLOSE.value:
+                held = s.get(Rectification, row.receipt)
+                record = rating_record(s, row.receipt)
+                values = {"rating": record.rating, "opened_at": held.opened_at if held else "",
+                          "due": record.rectification_due, "closed_on": local_date(now).isoformat()}
+            else:
+                continue
+            message = RectificationMessage(receipt=row.receipt, owner=self.here, item_code=row.item_code,
+                                           department=row.department, updated_at=utc_text(now), **values)
+            keep_rectification(s, message.to_dict())
+            for ancestor in ancestors(self.here):
+                send(s, self.store.meta, target=ancestor, message=message, case_key=f"rectification:{row.receipt}",
+                     priority=replication.URGENT, now=now)
 
     def _owned(self, s: Unit, receipt: str) -> CaseRow:
         row = load_case_row(s, receipt)
@@ -392,6 +436,15 @@ class Supervisor:
         if row.owner != self.here:
             raise DeskError(ErrorKind.PRECONDITION, f"case {receipt} is handled by node {row.owner}: do this there")
         return row
+
+
+def apply_rectification(s: Unit, meta: StoreMeta, message: RectificationMessage) -> None:
+    """A rectification's news arriving at an ancestor of the node that must rectify (a closed one
+    stays closed, whatever arrives after)."""
+    if not is_ancestor(meta.node_id, message.owner):
+        raise ValueError(f"rectification of case {message.receipt} at node {message.owner} does not concern "
+                         f"node {meta.node_id}: it goes to that node's ancestors")
+    keep_rectification(s, message.to_dict())
 
 
 def _receipt(text: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ import click
 from govnet.node.cli.commands import case
 from govnet.node.cli.common import actor_option, friendly, json_option, node_option
 from govnet.node.cli.format import format_fields, format_table, to_json
+from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.lifecycle import RATINGS, SUSPEND_KINDS
 from govnet.node.rpc.client import GovnetClient
 from govnet.v1 import supervision_pb2 as sv
@@ -29,27 +31,46 @@ def _what(a: sv.Alarm) -> str:
         return f"past due {detail.get('due', '')}"
     if a.kind == "audit_chain_broken":  # about a node (the owner column), not a case
         return f"audit chain: {detail.get('reason', '')}"
+    if a.kind == "rectification":  # opened by a dissatisfied rating, at the node in the owner column
+        return f"整改 {detail.get('department', '')}：评价 {detail.get('rating', '')}，限 {a.due} 前完成"
     return f"{detail.get('step', 'joint_opinion')}: {detail.get('department', '')} past {detail.get('due', '')}"
 
 
+CARDS = {"red": "红牌", "yellow": "黄牌", "note": "提示"}
+
+
+def _beijing(instant: str) -> str:
+    """An RFC 3339 instant as people read it here: Beijing time, to the minute ("" stays "-")."""
+    if not instant:
+        return "-"
+    return datetime.fromisoformat(instant).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def format_alarms(listing: sv.ListAlarmsResponse) -> str:
+    """Alarms of this node and of its whole subtree: the 涉及节点 column names the node each concerns."""
     if not listing.alarms:
-        return f"node {listing.node_id}: no alarms"
-    rows = [(a.card, a.kind, a.receipt, a.item_code, a.owner, a.due or "-", a.since[:19],
-             "open" if a.open else "closed", _what(a) + (" [back-filled]" if a.backfilled else ""))
+        return f"节点 {listing.node_id}：无预警"
+    rows = [(CARDS.get(a.card, a.card), a.kind, a.receipt or "-", a.item_code or "-", a.owner, a.due or "-",
+             _beijing(a.since), "办理中" if a.open else "已结", _what(a) + (" [back-filled]" if a.backfilled else ""))
             for a in listing.alarms]
     reds = sum(1 for a in listing.alarms if a.open and a.card == "red")
     yellows = sum(1 for a in listing.alarms if a.open and a.card == "yellow")
-    table = format_table(["card", "kind", "receipt", "item", "owner", "due", "since", "case", "what"], rows)
-    return f"node {listing.node_id}: {reds} red, {yellows} yellow open\n\n{table}"
+    table = format_table(["牌", "类别", "受理编号", "事项", "涉及节点", "期限", "发出时间（北京）", "状态", "说明"], rows)
+    return f"节点 {listing.node_id}：未结红牌 {reds} 张，黄牌 {yellows} 张\n\n{table}"
+
+
+COMPLAINT_STATUS = {"open": "待处理", "resolved": "已办结"}
 
 
 def format_complaints(complaints: Sequence[sv.Complaint]) -> str:
+    """Complaints this node keeps, its whole subtree's included: 被投诉节点 names the node each is about."""
     if not complaints:
-        return "no complaints"
-    rows = [(c.complaint_id, c.status + (" OVERDUE" if c.overdue else ""), c.receipt or "-", c.about_node,
-             c.department, c.supervisor, c.filed_on, c.due, c.resolved_on or "-") for c in complaints]
-    return format_table(["id", "status", "case", "about", "department", "supervisor", "filed", "due", "resolved"], rows)
+        return "无投诉"
+    rows = [(c.complaint_id, COMPLAINT_STATUS.get(c.status, c.status) + ("（已超期）" if c.overdue else ""),
+             c.receipt or "-", c.about_node, c.department, c.supervisor, c.filed_on, c.due, c.resolved_on or "-")
+            for c in complaints]
+    return format_table(["编号", "状态", "受理编号", "被投诉节点", "窗口（部门）", "督办节点", "投诉日期", "办结期限",
+                         "办结日期"], rows)
 
 
 def format_complaint(c: sv.Complaint) -> str:
@@ -72,8 +93,9 @@ def show(as_json: bool, msg: Any, text: str) -> None:
 @json_option
 @friendly
 def alarms(open_only: bool, scan: bool, node: str, as_json: bool) -> None:
-    """Warnings (yellow cards), overdue and step alarms (red cards), open ones first: receipt,
-    item, owner, due date, since when."""
+    """Warnings (yellow cards), overdue and step alarms (red cards) and open rectifications, of
+    this node and its whole subtree, open ones first: receipt, item, the node concerned, due
+    date, since when (Beijing time)."""
     with GovnetClient(node) as client:
         if scan:
             client.scan()
@@ -200,7 +222,8 @@ def complaint_file(text: str, receipt: str, about_node: str, department: str, no
 @json_option
 @friendly
 def complaint_list(status: str, about_node: str, node: str, as_json: bool) -> None:
-    """Complaints this node keeps: open (overdue first), then resolved."""
+    """Complaints about this node and its whole subtree (and those filed here): open (overdue
+    first), then resolved, each with the node it is about."""
     with GovnetClient(node) as client:
         listing = client.complaints(status=status, about_node=about_node)
     show(as_json, listing, format_complaints(listing.complaints))

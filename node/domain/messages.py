@@ -495,6 +495,46 @@ class ComplaintMessage:
         return built
 
 
+RECTIFICATION_FIELDS = ("receipt", "owner", "item_code", "department", "rating", "opened_at", "due", "closed_on",
+                        "updated_at")
+
+
+@dataclass(frozen=True)
+class RectificationMessage:
+    """A rectification opened or closed at the owner, to each of its ancestors (they hold no
+    events, so they learn of it here; ``node.app.supervision``). ``closed_on`` "": still open."""
+
+    KIND: ClassVar[str] = "rectification"
+    receipt: str
+    owner: str
+    item_code: str
+    department: str
+    rating: str
+    opened_at: str
+    due: str
+    closed_on: str
+    updated_at: str
+
+    def encode(self) -> bytes:
+        return dumps(self.to_dict())
+
+    def to_dict(self) -> dict[str, str]:
+        return {f: getattr(self, f) for f in RECTIFICATION_FIELDS}
+
+    @classmethod
+    def decode(cls, data: bytes) -> RectificationMessage:
+        body = _loads(data)
+
+        def build() -> RectificationMessage:
+            values = {f: body[f] for f in RECTIFICATION_FIELDS}
+            if not all(isinstance(v, str) for v in values.values()):
+                raise MessageError("rectification: every field is text")
+            return cls(**values)
+
+        built: RectificationMessage = _decoding(cls.KIND, build)
+        return built
+
+
 @dataclass(frozen=True)
 class StatsReportPart:
     """A node's latest word: counts complete up to ``as_of`` (RFC 3339); its registered children."""
@@ -664,11 +704,11 @@ class ApplicantMessage:
 
 AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
               | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage | RevocationMessage
-              | CertificatesMessage | ApplicantMessage)
+              | CertificatesMessage | ApplicantMessage | RectificationMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
     m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
                         CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage, RevocationMessage,
-                        CertificatesMessage, ApplicantMessage)
+                        CertificatesMessage, ApplicantMessage, RectificationMessage)
 }
 
 

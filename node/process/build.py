@@ -53,12 +53,12 @@ from govnet.node.app.links import ChildrenSide, UpLink, catalog_publisher
 from govnet.node.app.replication import Replicator
 from govnet.node.app.revocations import Revocations
 from govnet.node.app.statistics_ledger import StatsLedger
-from govnet.node.app.supervision import APPEAL_DECIDED, EVALUATE, Supervisor
+from govnet.node.app.supervision import APPEAL_DECIDED, EVALUATE, Supervisor, apply_rectification
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.domain.lifecycle import Action
-from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RevocationMessage
+from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RectificationMessage, RevocationMessage
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.process.tls import NodeTls, TlsError, load_node_tls, node_name
@@ -193,6 +193,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     meta = store.meta
     replicator = Replicator(meta, desk, catalog_publisher(store),
                             kinds={COMPLAINT: lambda s, payload: apply_complaint(s, meta, payload),
+                                   RectificationMessage.KIND: lambda s, payload: apply_rectification(s, meta, payload),
                                    ApplicantMessage.KIND: keyring.take},
                             requests={EVALUATE: supervisor.evaluate_request,
                                       Action.DELIVER.value: desk.deliver_request,

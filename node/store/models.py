@@ -311,6 +311,24 @@ class Complaint(SQLModel, table=True):
     updated_at: str
 
 
+class Rectification(SQLModel, table=True):
+    """A rectification (整改) a dissatisfied rating opened, as the owner and every ancestor see it
+    (migration 0016). The owner's history is the authority (``rectify_open`` / ``rectify_close``
+    events); this row is what travels up so an ancestor, which holds only summaries, can watch it.
+    Closing is final: an ``open`` copy arriving after a ``closed`` one changes nothing."""
+
+    __tablename__ = "rectification"
+    receipt: str = Field(primary_key=True)
+    owner: str  # the node that handled the case and must rectify
+    item_code: str
+    department: str
+    rating: str
+    opened_at: str  # RFC 3339
+    due: str  # ISO date
+    closed_on: str = ""  # ISO date; "" while open
+    updated_at: str
+
+
 # --- statistics (migration 0006) ---
 
 

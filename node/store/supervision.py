@@ -11,7 +11,8 @@ from typing import Any
 from sqlmodel import Session
 
 from govnet.node.domain.lifecycle import RUNNING
-from govnet.node.store.unit import query
+from govnet.node.store.models import Rectification
+from govnet.node.store.unit import execute, insert_sql, query
 
 _RUNNING_SQL = ", ".join(f"'{s.value}'" for s in sorted(RUNNING))
 
@@ -40,3 +41,24 @@ def running_summaries(s: Session) -> list[str]:
         SELECT state FROM case_summary
         WHERE status IN ({_RUNNING_SQL}) AND due IS NOT NULL
           AND receipt NOT IN (SELECT receipt FROM case_record)""")]
+
+
+# A closed rectification stays closed: an open copy (late, repeated) never reopens it.
+_KEEP_RECTIFICATION = (
+    insert_sql(Rectification.__table__)  # type: ignore[attr-defined]
+    + " ON CONFLICT (receipt) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in Rectification.model_fields if c != "receipt")
+    + " WHERE rectification.closed_on = ''"
+)
+
+
+def keep_rectification(s: Session, values: dict[str, Any]) -> None:
+    """Write a rectification's columns unless the one held is already closed."""
+    execute(s, _KEEP_RECTIFICATION, values)
+
+
+def open_rectifications(s: Session) -> list[Rectification]:
+    """Every rectification held here that is not closed yet, the earliest due first."""
+    return [Rectification(**dict(zip(Rectification.model_fields, r))) for r in query(
+        s, f"SELECT {', '.join(Rectification.model_fields)} FROM rectification WHERE closed_on = '' "
+           "ORDER BY due, receipt")]

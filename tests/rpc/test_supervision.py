@@ -97,7 +97,7 @@ def test_the_owner_records_a_yellow_then_a_red_card_once_even_across_a_restart(m
             assert [(a["kind"], a["card"], a["receipt"], a["item_code"]) for a in listed] == [
                 ("overdue", "red", receipt, "HB-0005"), ("warn", "yellow", receipt, "HB-0005")]
             text = govnet("alarms", "--node", again.address)
-            assert text.returncode == 0 and "1 red, 1 yellow open" in text.stdout and receipt in text.stdout
+            assert text.returncode == 0 and "未结红牌 1 张，黄牌 1 张" in text.stdout and receipt in text.stdout
             # Decided late: the alarms stay on record, no longer open.
             c2.act(receipt, "approve", actor=CHIEF)
             assert [a.open for a in c2.alarms().alarms] == [False, False]

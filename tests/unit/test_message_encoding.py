@@ -31,6 +31,7 @@ from govnet.node.domain.messages import (
     EventMessage,
     MessageError,
     Personal,
+    RectificationMessage,
     RequestMessage,
     RestoredMessage,
     RevocationMessage,
@@ -90,6 +91,10 @@ SAMPLES["stats"] = StatsMessage(
                                                                       "escalated": 1}, (1 << 32) + 5,
                   "2026-03-10T16:00:00.000000+00:00"),),
 )
+
+SAMPLES["rectification"] = RectificationMessage(
+    "371102001201-20260310-0001", "371102001", "MZ-0005", "民政局", "dissatisfied", "2026-03-20T02:00:00.000000+00:00",
+    "2026-04-10", "", "2026-03-20T02:00:00.000000+00:00")
 
 SAMPLES["audit"] = AuditHeadMessage("371102001201", 2, "sha256", 12, "ab" * 32, 9, "cd" * 32)
 
@@ -180,6 +185,9 @@ GOLDEN: dict[str, bytes] = {
     "revocation": REVOCATION,
     "certificates": CERTIFICATES,
     "applicant": b'{"receipt":"371102001201-20260310-0001",' + SEALED + b"}",
+    "rectification": '{"closed_on":"","department":"民政局","due":"2026-04-10","item_code":"MZ-0005",'
+    '"opened_at":"2026-03-20T02:00:00.000000+00:00","owner":"371102001","rating":"dissatisfied",'
+    '"receipt":"371102001201-20260310-0001","updated_at":"2026-03-20T02:00:00.000000+00:00"}'.encode(),
     "transfer (sealed)": b'{"case":' + CASE_PUBLIC.replace(b'"status":', SEALED + b',"status":') + b',"events":[' + EVENT_2 + b"," + EVENT_3
     + b"]}",
 }
