@@ -48,16 +48,18 @@ from govnet.federation.rollup import (
     totals,
 )
 from govnet.federation.routing import in_subtree, root_of
-from govnet.federation.tree import parent_id
+from govnet.federation.tree import level_of, parent_id
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.messages import StatsMessage, StatsReportPart, StatsRowPart
 from govnet.node.domain.statistics import (
     COUNTED_ACTIONS,
     COUNTERS,
+    RANKINGS,
     ComplaintFact,
     EventFact,
     StatsSettings,
+    rank,
     tally,
 )
 from govnet.node.store import catalog as catalog_rows
@@ -261,14 +263,17 @@ def apply_stats(s: Unit, message: StatsMessage, origin: str, now: datetime) -> N
 
 @dataclass(frozen=True)
 class StatsAnswer:
-    node: str
+    node: str  # the root of the subtree the figures are about (the answering node, or a node below it)
     by: str
     first_day: str
     last_day: str
-    groups: dict[str, dict[str, int]]
+    groups: dict[str, dict[str, int]]  # in rank order when ranked, else by key
     total: dict[str, int]
     coverage: Coverage
     answered_at: datetime
+    answered_by: str = ""
+    rank_by: str = ""  # "" = not ranked
+    descending: bool = True
 
 
 def check_question(by: str, first_day: str, last_day: str) -> tuple[str, str, str]:
@@ -293,14 +298,33 @@ def check_question(by: str, first_day: str, last_day: str) -> tuple[str, str, st
 _BY_COLUMN = {"item": "item_code", "department": "department", "day": "day"}
 
 
-def answer(store: Store, by: str, first_day: str, last_day: str, now: datetime) -> StatsAnswer:
-    """Totals over this node's subtree, grouped ``by``, with their coverage (blocking read).
+def check_drill(me: str, subtree: str, rank_by: str) -> tuple[str, str]:
+    """The root of the figures asked for (``subtree``: this node or one below it; "": this node)
+    and the ranking (``rank_by``: a rate or a counter, ``statistics.RANKINGS``; "": none)."""
+    root = subtree.strip() or me
+    try:
+        level_of(root)
+    except ValueError as exc:
+        raise StatsQueryError(f"subtree: {root!r} is not a node id ({exc})") from None
+    if not in_subtree(root, me):
+        raise StatsQueryError(f"subtree: node {root} is not in the subtree of node {me}: ask one of its ancestors")
+    rank_by = rank_by.strip()
+    if rank_by and rank_by not in RANKINGS:
+        raise StatsQueryError(f"rank_by: {rank_by!r} is not one of {', '.join(RANKINGS)}")
+    return root, rank_by
+
+
+def answer(store: Store, by: str, first_day: str, last_day: str, now: datetime, subtree: str = "",
+           rank_by: str = "", descending: bool = True) -> StatsAnswer:
+    """Totals over this node's subtree (or the subtree of ``subtree``, a node below it: the
+    drill-down), grouped ``by``, ranked by ``rank_by`` if given, with their coverage (blocking read).
 
     A city holds a row per node, day, item and department for years; SQLite sums them
     first (per node, or per item / department / day over the subtree's nodes), and the
     tree's groupings (``federation.rollup.totals``) run over those few sums."""
     by, first_day, last_day = check_question(by, first_day, last_day)
-    me = store.meta.node_id
+    here = store.meta.node_id
+    me, rank_by = check_drill(here, subtree, rank_by)
     column = _BY_COLUMN.get(by)
     days = (first_day or "0000-00-00", last_day or "9999-99-99")
     with store.reading() as s:
@@ -313,10 +337,14 @@ def answer(store: Store, by: str, first_day: str, last_day: str, now: datetime) 
             rows = [VersionedRow(RowKey(me, **{"day": "", "item_code": "", "department": "", column: g}), 0,
                                  dict(zip(COUNTERS, c))) for g, *c in raw]
         reports = stat_rows.reports(s)
-        heard = stat_rows.children_heard(s)
+        # Hellos are heard only from this node's own children: a node below has none to show here.
+        heard = stat_rows.children_heard(s) if me == here else {}
     groups = totals(rows, by, me, COUNTERS)
+    if rank_by:
+        groups = {key: groups[key] for key in rank(groups, rank_by, descending)}
     cover = coverage(me, reports, heard)
-    return StatsAnswer(me, by, first_day, last_day, groups, grand_total(groups, COUNTERS), cover, now)
+    return StatsAnswer(me, by, first_day, last_day, groups, grand_total(groups, COUNTERS), cover, now,
+                       answered_by=here, rank_by=rank_by, descending=descending)
 
 
 def own_rows(store: Store, node: str | None = None) -> Iterable[VersionedRow]:

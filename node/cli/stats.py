@@ -16,6 +16,7 @@ from govnet.federation.rollup import GROUPINGS
 from govnet.node.cli.common import friendly, json_option, node_option
 from govnet.node.cli.format import format_table, to_json
 from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.statistics import RANKINGS
 from govnet.node.rpc.client import GovnetClient
 from govnet.v1 import stats_pb2
 
@@ -66,9 +67,16 @@ def format_stats(a: stats_pb2.StatsAnswer) -> str:
     span = (f"{a.from_day} to {a.to_day}" if a.from_day and a.to_day else f"from {a.from_day}" if a.from_day
             else f"up to {a.to_day}" if a.to_day else "all days")
     head = f"statistics of node {a.node} and its subtree, by {a.by}, {span}"
+    if a.answered_by and a.answered_by != a.node:
+        head += f" (drilled down from node {a.answered_by})"
+    if a.rank_by:
+        head += f", ranked by {a.rank_by} ({'lowest' if a.ascending else 'highest'} first; unknown rates last)"
     headers = [a.by, *(h for h, _ in COLUMNS), "evaluations", "fees (yuan)", "on-time", "immediate",
                "satisfied", "avg days"]
     body = [_row(g) for g in a.groups] + [_row(a.total)]
+    if a.rank_by:  # 名次: the place of each group; the total has none
+        headers = ["名次", *headers]
+        body = [[str(n), *row] for n, row in enumerate(body[:-1], 1)] + [["", *body[-1]]]
     lines = [head, "", format_table(headers, body) if a.groups else "(no cases counted in this period)"]
     cov = a.coverage
     lines += ["", f"coverage: {cov.nodes_reported} of {cov.nodes_known} known nodes have reported"]
@@ -91,18 +99,31 @@ def _day(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @click.command("stats")
-@click.option("--by", type=click.Choice(GROUPINGS), default="node", show_default=True,
-              help="Group the totals by level, child of this node, node, item, department or day.")
+@click.option("--by", type=click.Choice(GROUPINGS), default=None,
+              help="Group the totals by level, child of this node, node, item, department (window) or day "
+                   "[default: child with --subtree or --rank-by, else node].")
+@click.option("--subtree", default="", metavar="NODE_ID",
+              help="Drill down: the figures of this node's subtree (a node below the one asked), e.g. a county "
+                   "asked at the city.")
+@click.option("--rank-by", type=click.Choice(RANKINGS), default=None,
+              help="Rank the groups by a rate (on_time, immediate, satisfaction, average_processing_days) or a "
+                   "counter; ties keep their order, unknown rates come last.")
+@click.option("--ascending", is_flag=True, help="With --rank-by: lowest first (default: highest first).")
 @click.option("--from", "from_day", default="", metavar="YYYY-MM-DD", callback=_day, help="First day (inclusive).")
 @click.option("--to", "to_day", default="", metavar="YYYY-MM-DD", callback=_day, help="Last day (inclusive).")
 @node_option
 @json_option
 @friendly
-def stats(by: str, from_day: str, to_day: str, node: str, as_json: bool) -> None:
+def stats(by: str | None, subtree: str, rank_by: str | None, ascending: bool, from_day: str, to_day: str, node: str,
+          as_json: bool) -> None:
     """Case statistics of a node's whole subtree (rolled up exactly), with their coverage:
-    which nodes reported up to when, and when each child was last heard from."""
+    which nodes reported up to when, and when each child was last heard from. Ranks the groups
+    (--rank-by), drills into a node below (--subtree), per department with --by department."""
     if from_day and to_day and from_day > to_day:
         raise click.BadParameter(f"--from {from_day} is after --to {to_day}", param_hint="'--to'")
+    if by is None:
+        by = "child" if subtree or rank_by else "node"
     with GovnetClient(node) as client:
-        got = client.stats(by=by, from_day=from_day, to_day=to_day)
+        got = client.stats(by=by, from_day=from_day, to_day=to_day, subtree=subtree.strip(), rank_by=rank_by or "",
+                           ascending=ascending)
     click.echo(to_json(got) if as_json else format_stats(got))

@@ -232,6 +232,8 @@ LIMITS: tuple[Limit, ...] = (
     L("StatsQuery", "by", WORD, Kind.TOKEN),
     L("StatsQuery", "from_day", DAY, Kind.TOKEN),
     L("StatsQuery", "to_day", DAY, Kind.TOKEN),
+    L("StatsQuery", "subtree", NODE, Kind.TOKEN),
+    L("StatsQuery", "rank_by", WORD, Kind.TOKEN),
     L("EvaluateRequest", "rating_code", WORD, Kind.TOKEN),
     # People (node.app.accounts).
     L("LoginRequest", "login", LOGIN, Kind.TOKEN, required=True),

@@ -167,3 +167,30 @@ def rates(counts: Mapping[str, int]) -> Rates:
         satisfaction=_ratio(satisfied, evaluations),
         average_processing_days=_ratio(counts.get("processing_days", 0), completed),
     )
+
+
+RATES: tuple[str, ...] = ("on_time", "immediate", "satisfaction", "average_processing_days")
+# What groups can be ranked by: a derived rate, or any counter (the number of complaints, of red cards…).
+RANKINGS: tuple[str, ...] = (*RATES, *(c for c in COUNTERS if c not in RATES))
+
+
+def measure(counts: Mapping[str, int], name: str) -> float | None:
+    """The value ranked by ``name``: a rate (None when its denominator is 0) or a counter."""
+    if name in RATES:
+        value: float | None = getattr(rates(counts), name)
+        return value
+    if name in COUNTERS:
+        return float(counts.get(name, 0))
+    raise ValueError(f"cannot rank by {name!r}; choose one of {', '.join(RANKINGS)}")
+
+
+def rank(groups: Mapping[str, Mapping[str, int]], name: str, descending: bool = True) -> list[str]:
+    """The group keys ordered by ``name`` (highest first unless ``descending`` is False).
+
+    Ties keep the groups' own order (the keys sorted), whichever the direction; a group whose rate
+    is unknown (nothing to divide by) comes last either way: "no case" is neither best nor worst."""
+    known = [(key, v) for key, v in ((k, measure(c, name)) for k, c in sorted(groups.items())) if v is not None]
+    unknown = [k for k in sorted(groups) if measure(groups[k], name) is None]
+    # sorted() is stable, also with reverse=True: equal values stay in key order.
+    ordered = sorted(known, key=lambda kv: kv[1], reverse=descending)
+    return [k for k, _ in ordered] + unknown

@@ -449,6 +449,10 @@ class GovnetClient:
 
     # --- statistics ---
 
-    def stats(self, by: str = "node", from_day: str = "", to_day: str = "") -> stats_pb2.StatsAnswer:
-        """Totals over the node's subtree, grouped ``by``, between two days (inclusive; "" = open)."""
-        return self._call(self._stats.Query, stats_pb2.StatsQuery(by=by, from_day=from_day, to_day=to_day))
+    def stats(self, by: str = "node", from_day: str = "", to_day: str = "", subtree: str = "", rank_by: str = "",
+              ascending: bool = False) -> stats_pb2.StatsAnswer:
+        """Totals over the node's subtree (or ``subtree``'s, below it), grouped ``by``, between two
+        days (inclusive; "" = open), ranked by ``rank_by`` if given."""
+        return self._call(self._stats.Query, stats_pb2.StatsQuery(by=by, from_day=from_day, to_day=to_day,
+                                                                  subtree=subtree, rank_by=rank_by,
+                                                                  ascending=ascending))

@@ -46,7 +46,11 @@ def answer_to_proto(a: StatsAnswer) -> stats_pb2.StatsAnswer:
                       for c in cov.children],
         ),
         answered_at=utc_text(a.answered_at),
+        answered_by=a.answered_by, rank_by=a.rank_by, ascending=not a.descending,
     )
+
+
+_FIELDS = {"by": "by", "from": "from_day", "to": "to_day", "subtree": "subtree", "rank_by": "rank_by"}
 
 
 class StatsServicer(stats_pb2_grpc.StatsServiceServicer):
@@ -64,7 +68,12 @@ class StatsServicer(stats_pb2_grpc.StatsServiceServicer):
             got = await asyncio.to_thread(answer, self.store, checked("StatsQuery", "by", request.by),
                                           checked("StatsQuery", "from_day", request.from_day),
                                           checked("StatsQuery", "to_day", request.to_day),
-                                          self.clock.now())
+                                          self.clock.now(),
+                                          checked("StatsQuery", "subtree", request.subtree),
+                                          checked("StatsQuery", "rank_by", request.rank_by),
+                                          not request.ascending)
         except StatsQueryError as exc:
-            raise DeskError(ErrorKind.INVALID, str(exc)) from None
+            # The message starts with the field it is about ("subtree: …"): name it in the details too.
+            field = str(exc).split(":", 1)[0]
+            raise DeskError(ErrorKind.INVALID, str(exc), _FIELDS.get(field, "")) from None
         return answer_to_proto(got)
