@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from govnet.federation.routing import root_of
+from govnet.federation.routing import in_subtree, root_of
 from govnet.federation.tree import NodeIdError, ancestors, check_node_id, is_ancestor, level_of, parent_id
 from govnet.node.app.desk import DeskError, ErrorKind, checked
 from govnet.node.app.replication import URGENT
@@ -162,11 +162,18 @@ class ComplaintDesk:
                      case_key=f"complaint:{row.complaint_id}", priority=URGENT, now=now)
 
     def list(self, status: str = "", about_node: str = "", today: date | None = None) -> list[ComplaintView]:
+        """The complaints held here (this node's whole subtree: every ancestor keeps a copy),
+        ``about_node``: only those about that node or a node below it (the drill-down)."""
         if status not in ("", "open", "resolved"):
             raise DeskError(ErrorKind.INVALID, f"status {excerpt(status)} is not open or resolved", "status")
+        if about_node:
+            try:
+                level_of(about_node)
+            except ValueError as exc:
+                raise DeskError(ErrorKind.INVALID, f"about_node {excerpt(about_node)}: {exc}", "about_node") from None
         today = today or local_date(self.clock.now())
         with self.store.reading() as s:
-            rows = complaint_rows.listed(s, status, about_node)
+            rows = [r for r in complaint_rows.listed(s, status) if not about_node or in_subtree(r.about_node, about_node)]
         views = [ComplaintView(r, r.status == "open" and today.isoformat() > r.due) for r in rows]
         return sorted(views, key=lambda v: (v.row.status != "open", not v.overdue, v.row.filed_at))
 

@@ -217,7 +217,8 @@ def complaint_file(text: str, receipt: str, about_node: str, department: str, no
 
 @complaint.command("list")
 @click.option("--status", default="", type=click.Choice(["", "open", "resolved"]))
-@click.option("--about", "about_node", default="", metavar="NODE_ID")
+@click.option("--about", "about_node", default="", metavar="NODE_ID",
+              help="Only complaints about this node or a node below it.")
 @node_option
 @json_option
 @friendly

@@ -6,17 +6,25 @@ the township closes it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from govnet.federation.tree import Level
+from govnet.node.app.supervision import apply_rectification
+from govnet.node.domain.messages import RectificationMessage
 from govnet.node.rpc.client import GovnetClient
+from govnet.node.store.engine import Store
+from govnet.node.store.models import Rectification
+from govnet.node.store.supervision import open_rectifications
 
 from support.accounts import start_in_process
 from support.helpers import CHIEF, CLERK, govnet, submit, wait_for
 from support.inprocess import BackgroundLoop, InProcessNode, in_process_nodes
+from support.stores import create_store
 
 CITY, COUNTY, TOWN = "371100", "371102", "371102001"
 
@@ -53,6 +61,9 @@ def test_the_city_sees_a_townships_complaint_and_open_rectification(nodes, sampl
         listing = govnet("complaint", "list", "--node", city.address)
         assert listing.returncode == 0, listing.stderr
         assert filed.complaint_id in listing.stdout and TOWN in listing.stdout and "民政办" in listing.stdout
+        # Drilled down: about the county or below has it, about another county does not.
+        assert [x.complaint_id for x in c.complaints(about_node=COUNTY).complaints] == [filed.complaint_id]
+        assert list(c.complaints(about_node="371103").complaints) == []
 
         # A case the township decides and delivers; the applicant rates it dissatisfied.
         submitted = submit(t, "MZ-0002")
@@ -78,3 +89,30 @@ def test_the_city_sees_a_townships_complaint_and_open_rectification(nodes, sampl
         assert rectifications(town.address) == []
         wait_for(lambda: rectifications(city.address) == [], 30, lambda: f"still open at the city: "
                  f"{rectifications(city.address)}")
+
+
+def test_a_closed_rectification_stays_closed_and_only_ancestors_keep_one(tmp_path: Path) -> None:
+    """The city's copy, made from the envelopes as they arrive: a late 'open' never reopens a
+    closed one; a node that is not above the owner refuses the envelope (it goes to quarantine)."""
+    create_store(tmp_path, CITY, Level.CITY)
+    store = Store.open(tmp_path)
+    opened = RectificationMessage(receipt="371102001-1-000001-5", owner=TOWN, item_code="MZ-0002",
+                                  department="民政办", rating="dissatisfied", opened_at="2026-03-10T01:00:00+00:00",
+                                  due="2026-03-31", closed_on="", updated_at="2026-03-10T01:00:00+00:00")
+    closed = dataclasses.replace(opened, closed_on="2026-03-20", updated_at="2026-03-20T01:00:00+00:00")
+    try:
+        with store.transaction() as s:
+            apply_rectification(s, store.meta, opened)
+        with store.reading() as s:
+            assert [r.receipt for r in open_rectifications(s)] == [opened.receipt]
+        with store.transaction() as s:
+            apply_rectification(s, store.meta, closed)
+            apply_rectification(s, store.meta, opened)  # late or repeated: changes nothing
+        with store.reading() as s:
+            assert open_rectifications(s) == []
+            assert s.get(Rectification, opened.receipt).closed_on == "2026-03-20"
+        stranger = dataclasses.replace(opened, receipt="381100-1-000001-1", owner="381100")
+        with pytest.raises(ValueError, match="does not concern node 371100"), store.transaction() as s:
+            apply_rectification(s, store.meta, stranger)
+    finally:
+        store.close()
