@@ -1,7 +1,7 @@
 """``govnet stats``: the statistics of a subtree.
 
-The table is for people: one line per group with the counts and rates, then a coverage
-footer that says which nodes the totals include, how old the oldest report is and when
+The table is for people (Chinese headings, Beijing time): one line per group with the counts
+and rates, then a coverage footer that says which nodes the totals include, how old the oldest report is and when
 each child was last heard from, so a stale total never passes for a fresh one.
 """
 
@@ -29,6 +29,17 @@ RATINGS = ("eval_very_satisfied", "eval_satisfied", "eval_basically_satisfied", 
            "eval_very_dissatisfied")
 
 
+# The table is read by supervisors: Chinese headings, by counter (a counter without one shows its
+# COLUMNS header), and the groupings' names.
+HEADINGS = {
+    "received": "收件", "accepted": "受理", "immediate": "即办", "completed": "办结", "on_time": "按期办结",
+    "overdue": "红牌", "warnings": "黄牌", "returned": "退件", "escalated": "上报", "supplement_requests": "补正",
+    "complaints": "投诉",
+}
+GROUP_NAMES = {"level": "层级", "child": "下级", "node": "节点", "item": "事项", "department": "部门（窗口）",
+               "day": "日期"}
+
+
 def _percent(msg: stats_pb2.Rates, field: str) -> str:
     return f"{getattr(msg, field) * 100:.1f}%" if msg.HasField(field) else "-"
 
@@ -44,48 +55,48 @@ def _row(g: stats_pb2.StatsGroup) -> list[Any]:
 def _when(text: str, now: datetime | None) -> str:
     """An instant as people read it, with its age against the node's own clock."""
     if not text:
-        return "never"
+        return "从未"
     at = datetime.fromisoformat(text)
-    shown = at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " Beijing time"
+    shown = at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " 北京时间"
     if now is None:
         return shown
     age = max(0.0, (now - at).total_seconds())
     if age < 120:
-        ago = f"{age:.0f} s ago"
+        ago = f"{age:.0f} 秒前"
     elif age < 7200:
-        ago = f"{age / 60:.0f} min ago"
+        ago = f"{age / 60:.0f} 分钟前"
     elif age < 172_800:
-        ago = f"{age / 3600:.1f} h ago"
+        ago = f"{age / 3600:.1f} 小时前"
     else:
-        ago = f"{age / 86_400:.1f} days ago"
-    return f"{shown} ({ago})"
+        ago = f"{age / 86_400:.1f} 天前"
+    return f"{shown}（{ago}）"
 
 
 def format_stats(a: stats_pb2.StatsAnswer) -> str:
     """The answer as a table with its coverage footer."""
     now = datetime.fromisoformat(a.answered_at) if a.answered_at else None
-    span = (f"{a.from_day} to {a.to_day}" if a.from_day and a.to_day else f"from {a.from_day}" if a.from_day
-            else f"up to {a.to_day}" if a.to_day else "all days")
-    head = f"statistics of node {a.node} and its subtree, by {a.by}, {span}"
+    span = (f"{a.from_day} 至 {a.to_day}" if a.from_day and a.to_day else f"自 {a.from_day} 起" if a.from_day
+            else f"至 {a.to_day} 止" if a.to_day else "全部日期")
+    head = f"节点 {a.node} 及其下级的办件统计（by {a.by}：按{GROUP_NAMES.get(a.by, a.by)}），{span}"
     if a.answered_by and a.answered_by != a.node:
-        head += f" (drilled down from node {a.answered_by})"
+        head += f"，由节点 {a.answered_by} 下钻"
     if a.rank_by:
-        head += f", ranked by {a.rank_by} ({'lowest' if a.ascending else 'highest'} first; unknown rates last)"
-    headers = [a.by, *(h for h, _ in COLUMNS), "evaluations", "fees (yuan)", "on-time", "immediate",
-               "satisfied", "avg days"]
+        head += f"，按 {a.rank_by} 排名（{'从低到高' if a.ascending else '从高到低'}；无法计算者排最后）"
+    headers = [GROUP_NAMES.get(a.by, a.by), *(HEADINGS.get(name, h) for h, name in COLUMNS), "评价", "收费（元）",
+               "按期率", "即办率", "满意率", "平均工作日"]
     body = [_row(g) for g in a.groups] + [_row(a.total)]
     if a.rank_by:  # 名次: the place of each group; the total has none
         headers = ["名次", *headers]
         body = [[str(n), *row] for n, row in enumerate(body[:-1], 1)] + [["", *body[-1]]]
-    lines = [head, "", format_table(headers, body) if a.groups else "(no cases counted in this period)"]
+    lines = [head, "", format_table(headers, body) if a.groups else "（本期无办件）"]
     cov = a.coverage
-    lines += ["", f"coverage: {cov.nodes_reported} of {cov.nodes_known} known nodes have reported"]
+    lines += ["", f"覆盖：已知 {cov.nodes_known} 个节点，{cov.nodes_reported} 个已上报"]
     if cov.missing:
-        lines.append("  never reported (not in these totals): " + ", ".join(cov.missing))
+        lines.append("  从未上报（不在合计内）：" + "、".join(cov.missing))
     if cov.HasField("oldest") and cov.oldest.node:
-        lines.append(f"  oldest report: node {cov.oldest.node}, complete up to {_when(cov.oldest.as_of, now)}")
+        lines.append(f"  最早的上报：节点 {cov.oldest.node}，数据完整至 {_when(cov.oldest.as_of, now)}")
     for child in cov.children:
-        lines.append(f"  child {child.child}: last heard {_when(child.last_heard, now)}")
+        lines.append(f"  下级 {child.child}：最近联系 {_when(child.last_heard, now)}")
     return "\n".join(lines)
 
 

@@ -36,7 +36,7 @@ def test_the_demo_runs_a_day_of_the_federation_and_stops_every_node(tmp_path: Pa
     assert re.search(r"complaint filed: \S+ about 371102002\d{3}-", out)
     assert "refused calls" not in out  # the clerks only do what each case allows
     assert "the city's rollup has everything" in out
-    assert "coverage: 15 of 15 known nodes have reported" in out
+    assert "覆盖：已知 15 个节点，15 个已上报" in out
     assert "15 of 15 nodes answering" in out and "DOWN" not in out
     assert "15 of 15 nodes stopped cleanly" in out
     # The rollup table has a row per level and the total.

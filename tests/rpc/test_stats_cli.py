@@ -102,12 +102,12 @@ def test_cli_prints_a_table_with_its_coverage_and_json_for_scripts(city_and_coun
     runner = CliRunner()
     table = runner.invoke(main, ["stats", "--node", city.address, "--by", "level"])
     assert table.exit_code == 0, table.output
-    assert "statistics of node 371100 and its subtree, by level" in table.output
+    assert "节点 371100 及其下级的办件统计（by level：按层级）" in table.output
     lines = table.output.splitlines()
     county_line = next(line for line in lines if line.startswith("county"))
     assert county_line.split()[1:5] == ["2", "1", "1", "1"]  # received, accepted, immediate, completed
-    assert "coverage: 2 of 2 known nodes have reported" in table.output
-    assert "child 371102: last heard 2026-03-10" in table.output and "oldest report: node" in table.output
+    assert "覆盖：已知 2 个节点，2 个已上报" in table.output
+    assert "下级 371102：最近联系 2026-03-10" in table.output and "最早的上报：节点" in table.output
 
     run = runner.invoke(main, ["stats", "--node", city.address, "--by", "item", "--from", DAY, "--to", DAY, "--json"])
     assert run.exit_code == 0, run.output
@@ -158,8 +158,8 @@ def test_the_table_says_which_nodes_are_missing_and_how_old_the_oldest_report_is
                                     reports=[old], children=[stats_pb2.ChildHeard(child="371102001")]),
     )
     text = format_stats(answer)
-    assert "by node, from 2026-03-10" in text
-    assert "coverage: 1 of 3 known nodes have reported" in text
-    assert "never reported (not in these totals): 371102, 371102001" in text
-    assert "oldest report: node 371102001201, complete up to 2026-03-10 09:00:00 Beijing time (2.0 h ago)" in text
-    assert "child 371102001: last heard never" in text
+    assert "（by node：按节点），自 2026-03-10 起" in text
+    assert "覆盖：已知 3 个节点，1 个已上报" in text
+    assert "从未上报（不在合计内）：371102、371102001" in text
+    assert "最早的上报：节点 371102001201，数据完整至 2026-03-10 09:00:00 北京时间（2.0 小时前）" in text
+    assert "下级 371102001：最近联系 从未" in text

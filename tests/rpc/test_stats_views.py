@@ -85,7 +85,7 @@ def test_cli_ranks_and_drills_down(city) -> None:
     runner = CliRunner()
     ranked = runner.invoke(main, ["stats", "--node", address, "--rank-by", "on_time"])
     assert ranked.exit_code == 0, ranked.output
-    assert "by child" in ranked.output and "ranked by on_time (highest first" in ranked.output
+    assert "按下级" in ranked.output and "按 on_time 排名（从高到低" in ranked.output
     lines = ranked.output.splitlines()
     assert lines[2].split()[0] == "名次"
     assert [line.split()[:2] for line in lines[4:6]] == [["1", BUSY], ["2", QUIET]]
