@@ -89,17 +89,19 @@ def show(as_json: bool, msg: Any, text: str) -> None:
 @click.option("--open", "open_only", is_flag=True, help="Only alarms on cases still running.")
 @click.option("--scan", is_flag=True, help="Look for new alarms first (the node also does it every "
                                            "supervision.scan_interval_s).")
+@click.option("--about", "about_node", default="", metavar="NODE_ID",
+              help="Only alarms about this node or a node below it.")
 @node_option
 @json_option
 @friendly
-def alarms(open_only: bool, scan: bool, node: str, as_json: bool) -> None:
+def alarms(open_only: bool, scan: bool, about_node: str, node: str, as_json: bool) -> None:
     """Warnings (yellow cards), overdue and step alarms (red cards) and open rectifications, of
     this node and its whole subtree, open ones first: receipt, item, the node concerned, due
     date, since when (Beijing time)."""
     with GovnetClient(node) as client:
         if scan:
             client.scan()
-        listing = client.alarms(open_only=open_only)
+        listing = client.alarms(open_only=open_only, about_node=about_node)
     show(as_json, listing, format_alarms(listing))
 
 @case.command("evaluate")

@@ -229,6 +229,7 @@ LIMITS: tuple[Limit, ...] = (
     L("ListItemsRequest", "authority_level", WORD, Kind.TOKEN),
     L("ListComplaintsRequest", "status", WORD, Kind.TOKEN),
     L("ListComplaintsRequest", "about_node", NODE, Kind.TOKEN),
+    L("ListAlarmsRequest", "about_node", NODE, Kind.TOKEN),
     L("StatsQuery", "by", WORD, Kind.TOKEN),
     L("StatsQuery", "from_day", DAY, Kind.TOKEN),
     L("StatsQuery", "to_day", DAY, Kind.TOKEN),

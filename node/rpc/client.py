@@ -405,8 +405,9 @@ class GovnetClient:
 
     # --- supervision ---
 
-    def alarms(self, open_only: bool = False) -> sv.ListAlarmsResponse:
-        return self._call(self._supervision.ListAlarms, sv.ListAlarmsRequest(open_only=open_only))
+    def alarms(self, open_only: bool = False, about_node: str = "") -> sv.ListAlarmsResponse:
+        return self._call(self._supervision.ListAlarms, sv.ListAlarmsRequest(open_only=open_only,
+                                                                             about_node=about_node))
 
     def scan(self) -> sv.ScanResponse:
         return self._call(self._supervision.Scan, sv.ScanRequest())

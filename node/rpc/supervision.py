@@ -12,6 +12,8 @@ from typing import TypeAlias
 
 import grpc
 
+from govnet.federation.routing import in_subtree
+from govnet.federation.tree import level_of
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk, ComplaintView, FileCommand
 from govnet.node.app.desk import DeskError, ErrorKind, check_allowed, checked
@@ -54,9 +56,17 @@ class SupervisionServicer(supervision_pb2_grpc.SupervisionServiceServicer):
     @rpc
     async def ListAlarms(self, request: supervision_pb2.ListAlarmsRequest, context: Ctx) -> supervision_pb2.ListAlarmsResponse:
         await self.auth.require(context, Op.READ_SUPERVISION)
+        about = checked("ListAlarmsRequest", "about_node", request.about_node)
+        if about:
+            try:
+                level_of(about)
+            except ValueError as exc:
+                raise DeskError(ErrorKind.INVALID, f"about_node {excerpt(about)}: {exc}", "about_node") from None
         alarms = await asyncio.to_thread(self.supervisor.alarms)
         if request.open_only:
             alarms = [a for a in alarms if a.open]
+        if about:  # the drill-down: the alarms of that node's subtree (an alarm's owner is the node it concerns)
+            alarms = [a for a in alarms if a.owner and in_subtree(a.owner, about)]
         return supervision_pb2.ListAlarmsResponse(alarms=[alarm_to_proto(a) for a in alarms],
                                                   node_id=self.supervisor.here)
 

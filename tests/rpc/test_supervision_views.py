@@ -81,6 +81,8 @@ def test_the_city_sees_a_townships_complaint_and_open_rectification(nodes, sampl
         assert (seen["owner"], seen["due"], seen["item_code"], seen["card"]) == (TOWN, rated.rectification_due,
                                                                                  "MZ-0002", "yellow")
         assert [a["receipt"] for a in rectifications(county.address)] == [receipt]
+        assert [a.receipt for a in c.alarms(about_node=COUNTY).alarms if a.kind == "rectification"] == [receipt]
+        assert list(c.alarms(about_node="371103").alarms) == []
         assert [a["receipt"] for a in rectifications(town.address)] == [receipt]  # the owner lists its own too
         shown = govnet("alarms", "--node", city.address)
         assert shown.returncode == 0 and receipt in shown.stdout and TOWN in shown.stdout
