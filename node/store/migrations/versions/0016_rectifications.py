@@ -1,7 +1,7 @@
 """Rectifications every ancestor watches (``rectification``).
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
