@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BUILD_INPUTS := pyproject.toml setup.py $(wildcard protos/govnet/v1/*.proto)
 
-.PHONY: demo test quick lint lint-tree install clean tools
+.PHONY: demo test quick lint lint-tree install clean tools browser
 
 demo: $(VENV)/.installed
 	$(BIN)/govnet demo
@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 # first), so both workers finish together. Bytecode is written even where the environment
 # says not to: every test spawns `govnet` processes, and each would compile govnet's
 # modules (and the migrations) from source again.
-test: $(VENV)/.installed-test tools lint
+test: $(VENV)/.installed-test tools browser lint
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The pure-core tests and the lint, in under a minute.
@@ -45,6 +45,14 @@ lint-tree:
 tools:
 	@command -v promtool >/dev/null 2>&1 || apt-get install -y --no-install-recommends prometheus \
 	  || { apt-get update && apt-get install -y --no-install-recommends prometheus; }
+
+# The console's browser tests: Debian's chromium (driven by the pinned playwright, pointed at
+# /usr/bin/chromium; playwright never downloads a browser of its own) and CJK fonts, so the
+# screenshots show Chinese, not boxes.
+browser:
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . ; } \
+	  || apt-get install -y --no-install-recommends chromium fonts-noto-cjk \
+	  || { apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
 
 install: $(VENV)/.installed
 
