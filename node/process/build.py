@@ -36,6 +36,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -75,6 +76,7 @@ from govnet.sync.transport.base import Transport
 if TYPE_CHECKING:
     # Imported where a node serves HTTP: Starlette and uvicorn take a noticeable share of a
     # node's start (~0.5 s on a busy 2-core machine), which nodes without [http] need not pay.
+    from govnet.node.console.pages import Console
     from govnet.node.process.http import HttpServer, NodeHttp
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a full catalog (~700 items) is ~2 MiB; cases are small
@@ -100,6 +102,8 @@ class Served:
     port: int
     http: HttpServer | None
     endpoints: NodeHttp | None  # the monitoring endpoints the HTTP port serves
+    console: HttpServer | None = None  # the console's pages ([console] listen), HTTPS with the node's certificate
+    pages: Console | None = None
 
 
 @dataclass(frozen=True)
@@ -222,9 +226,11 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                            plaintext=serve and tls is None, revoked=revocations.count)
     served = None
     if serve:
-        http_socket = None
+        http_socket = console_socket = None
         try:
             http_socket = _bind_http(config.http_listen) if config.http_listen is not None else None
+            if config.console_listen is not None:
+                console_socket = _bind_http(config.console_listen, "console.listen")
             # metrics outside the boundary: it counts what the boundary answers, undecodable requests too;
             # the rate limits next, so a flood is refused (a bounded status, no servicer run) before the
             # peer's certificate is checked; authentication inside the boundary, answered by its rules
@@ -237,8 +243,9 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                                     parent_track=_parent_track(config, tls))
             port = _bind(server, config, tls)
         except StartError:
-            if http_socket is not None:
-                http_socket.close()
+            for sock in (http_socket, console_socket):
+                if sock is not None:
+                    sock.close()
             store.close()
             raise
         http = endpoints = None
@@ -247,7 +254,11 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
 
             endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
             http = HttpServer(build_app(endpoints.routes(), config.http), http_socket, config.http)
-        served = Served(server, services, port, http, endpoints)
+        console = pages = None
+        if console_socket is not None:
+            console, pages = _console(config, console_socket, tls, store=store, desk=desk, accounts=accounts,
+                                      supervisor=supervisor, uplink=uplink, calendar=calendar, clock=clock, flush=flush)
+        served = Served(server, services, port, http, endpoints, console, pages)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
                 uplink, children, driver, ledger, metrics, served, audit, revocations, tls)
 
@@ -274,10 +285,28 @@ def _bind(server: grpc.aio.Server, config: NodeConfig, tls: NodeTls | None) -> i
     return port
 
 
-def _bind_http(listen: Address) -> socket.socket:
+def _bind_http(listen: Address, key: str = "http.listen") -> socket.socket:
     from govnet.node.process.http import bind
 
     try:
         return bind(listen)
     except OSError as exc:
-        raise StartError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None
+        raise StartError(f"{key}: cannot listen on {listen}: {exc.strerror or exc}") from None
+
+
+def _console(config: NodeConfig, sock: socket.socket, tls: NodeTls | None, *, store: Store, desk: CaseDesk,
+             accounts: Accounts, supervisor: Supervisor, uplink: UpLink | None, calendar: WorkCalendar, clock: Clock,
+             flush: timedelta) -> tuple[HttpServer, Console]:
+    """The console's pages on their own port: HTTPS with the node's certificate and key unless the
+    console (or the whole node) is configured plaintext."""
+    from govnet.node.console.pages import Console
+    from govnet.node.process.http import HttpServer, build_app
+
+    files = None
+    if tls is not None and not config.console_plaintext:
+        files = tuple(str(p if p.is_absolute() else config.data_dir / p)
+                      for p in (Path(config.tls.cert), Path(config.tls.key)))
+    pages = Console(store, desk, accounts, supervisor, uplink, calendar, clock, flush, secure=files is not None)
+    server = HttpServer(build_app(pages.routes(), config.http), sock, config.http,
+                        tls_files=(files[0], files[1]) if files else None)
+    return server, pages

@@ -85,6 +85,9 @@ class NodeConfig:
     http: HttpSettings = HttpSettings()
     tls: TlsSettings = field(default_factory=lambda: TlsSettings())
     rate: RateSettings = RateSettings()
+    # The console (node.console): served here over HTTPS with the node's certificate; None: not served.
+    console_listen: Address | None = None
+    console_plaintext: bool = False  # plain HTTP for the console (a local demo or test only)
 
     def to_toml(self) -> dict[str, Any]:
         node: dict[str, Any] = {"id": self.node_id, "level": self.level.value, "listen": str(self.listen)}
@@ -107,6 +110,8 @@ class NodeConfig:
         out["rate"] = dataclasses.asdict(self.rate)
         if self.audit_hash != DEFAULT_ALGORITHM:
             out["audit"] = {"hash": self.audit_hash}
+        if self.console_listen is not None:
+            out["console"] = {"listen": str(self.console_listen), "plaintext": self.console_plaintext}
         return out
 
 
@@ -163,6 +168,7 @@ SCHEMA: dict[str, dict[str, type[str] | type[bool] | Number]] = {
     },
     "http": {"listen": str, "handler_timeout_s": _HTTP_SECONDS, "head_deadline_s": _HTTP_SECONDS},
     "audit": {"hash": str},
+    "console": {"listen": str, "plaintext": bool},
     "tls": {"plaintext": bool, "ca": str, "cert": str, "key": str},
     "supervision": {
         "warn_working_days": Number(int, 0, 30),
@@ -274,6 +280,7 @@ def build_config(
     audit_hash: str = DEFAULT_ALGORITHM,
     tls: dict[str, Any] | None = None,
     rate: dict[str, Any] | None = None,
+    console: dict[str, Any] | None = None,
 ) -> NodeConfig:
     """Validate the parts of a configuration and assemble it."""
     try:
@@ -318,7 +325,17 @@ def build_config(
         http=_http_settings(http or {}),
         tls=build_tls(tls or {}),
         rate=build_settings("rate", rate or {}),
+        **_console(console or {}),
     )
+
+
+def _console(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``[console]``: its address, and whether it is plain HTTP (HTTPS with the node's certificate otherwise)."""
+    listen, plaintext = raw.get("listen"), raw.get("plaintext", False)
+    if not isinstance(plaintext, bool):
+        raise ConfigError(f"console.plaintext: {plaintext!r} is not true or false")
+    text = _text(listen, "console.listen")
+    return {"console_listen": parse_address(text, "console.listen") if text else None, "console_plaintext": plaintext}
 
 
 def build_tls(raw: Mapping[str, Any]) -> TlsSettings:
@@ -379,6 +396,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Nod
             http={k: v for k, v in raw.get("http", {}).items() if k != "listen"},
             tls=raw.get("tls", {}),
             rate=raw.get("rate", {}),
+            console=raw.get("console", {}),
         )
     except ConfigError as exc:
         # Name the variable when the bad value came from the environment, not the file.

@@ -329,7 +329,9 @@ class _EmbeddedServer(uvicorn.Server):
 class HttpServer:
     """``app`` served on a socket from ``bind``, on the running loop; ``port`` is the bound one."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, settings: HttpSettings) -> None:
+    def __init__(self, app: ASGIApp, sock: socket.socket, settings: HttpSettings,
+                 tls_files: tuple[str, str] | None = None) -> None:
+        """``tls_files``: (certificate chain, key) files to serve HTTPS with (the console)."""
         self.app = app
         self._socket = sock
         self.host, self.port = sock.getsockname()[:2]
@@ -343,7 +345,9 @@ class HttpServer:
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             timeout_keep_alive=KEEP_ALIVE_S,
             limit_concurrency=MAX_CONNECTIONS,
+            ssl_certfile=tls_files[0] if tls_files else None, ssl_keyfile=tls_files[1] if tls_files else None,
         ))
+        self.scheme = "https" if tls_files else "http"
         self._task: asyncio.Task[None] | None = None
 
     @property

@@ -79,6 +79,12 @@ class RunningNode:
         return str(Address(self.config.listen.host, self.port))
 
     @property
+    def console_url(self) -> str | None:
+        """The console's address as a browser takes it (https://HOST:PORT), when served."""
+        c = self.served.console
+        return f"{c.scheme}://{c.address}" if c is not None else None
+
+    @property
     def http_address(self) -> str | None:
         return self.http.address if self.http is not None else None
 
@@ -101,8 +107,12 @@ class RunningNode:
             await self._transport.close()
         if self.http is not None:
             await self.http.stop(grace)
+        if self.served.console is not None:
+            await self.served.console.stop(grace)
         if self.served.endpoints is not None:
             self.served.endpoints.close()
+        if self.served.pages is not None:
+            self.served.pages.close()
         self.store.close()
 
 
@@ -128,10 +138,14 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
         await served.services.serving()
         if served.http is not None:
             await served.http.start()
+        if served.console is not None:
+            await served.console.start()
     except (OSError, RuntimeError) as exc:
         await served.grpc.stop(None)
         if served.http is not None:
             await served.http.stop(0)
+        if served.console is not None:
+            await served.console.stop(0)
         if served.endpoints is not None:
             served.endpoints.close()
         if transport is not None:
@@ -193,6 +207,7 @@ async def serve(config: NodeConfig, clock: Clock | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("serving", extra={"level_name": config.level.value, "address": node.address})
     http = f" (http {node.http_address})" if node.http_address else ""
+    http += f" (console {node.console_url})" if node.console_url else ""
     print(f"govnet node {config.node_id} ({config.level}) serving on {node.address}{http}", flush=True)
     await stop.wait()
     log.info("stopping", extra={"grace_s": GRACE_SECONDS})
