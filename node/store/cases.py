@@ -311,3 +311,18 @@ def record_from_row(r: CaseRow) -> CaseRecord:
     )
     applicant = Applicant(r.applicant_name, r.applicant_id, r.applicant_phone)
     return CaseRecord(state, applicant, r.item_name, r.department, r.possible_duplicate, r.duplicate_of)
+
+
+def work_queue(s: Unit, owner: str, finished: tuple[str, ...], *, status: str = "", department: str = "",
+               due_before: date | None = None, limit: int = 200) -> list[CaseRecord]:
+    """The cases ``owner`` owns that are still being worked on (status not in ``finished``), most
+    urgent first: by due date (cases without one last), then receipt. The console's work queue."""
+    chosen = select(CaseRow).where(CaseRow.owner == owner, col(CaseRow.status).not_in(finished))
+    if status:
+        chosen = chosen.where(CaseRow.status == status)
+    if department:
+        chosen = chosen.where(CaseRow.department == department)
+    if due_before:
+        chosen = chosen.where(CaseRow.due.is_not(None), CaseRow.due <= due_before.isoformat())  # type: ignore[union-attr,operator]
+    chosen = chosen.order_by(col(CaseRow.due).is_(None), col(CaseRow.due), CaseRow.receipt).limit(limit)
+    return [record_from_row(r) for r in s.exec(chosen).all()]
