@@ -1,0 +1,175 @@
+"""The console in a real browser (Debian's chromium through playwright), against real nodes served
+in-process with TLS (the console over HTTPS with the node's certificate) and real SQLite files.
+
+Each test is a person's errand: a village agent's intake to the printed receipt, a township
+clerk's action on a queued case, a supervisor's dashboard against ``govnet stats --json``, a clerk
+kept out of the supervisor's page. Every page visited is saved as a screenshot under
+build/screenshots/ and weighed against the 200 KB budget; fields are reached by the keyboard and
+every one has a label.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from govnet.node.domain.people import Role
+
+from support.accounts import PASSWORD, add_account
+from support.browser import PAGE_BUDGET, Visit, browser, open_visit, visit  # noqa: F401 (fixtures)
+from support.helpers import ID_NUMBER, NAME, PHONE, govnet, statistics_settled, submit
+
+pytestmark = pytest.mark.slow
+
+CONSOLE = {"listen": "127.0.0.1:0"}
+
+
+def _unlabelled(page: Page) -> list[str]:
+    """Every visible form field without a label (the accessibility tree names a field by its label)."""
+    return page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(e => e.labels.length === 0).map(e => e.outerHTML)""")
+
+
+def _light(tab: Visit) -> None:
+    heavy = {url: size for url, size in tab.sizes.items() if size > PAGE_BUDGET}
+    assert not heavy, f"pages over {PAGE_BUDGET} bytes: {heavy}"
+
+
+def test_intake_to_printed_receipt_at_a_village(make_node, browser: Browser, visit: list[Visit],  # noqa: F811
+                                                request: pytest.FixtureRequest) -> None:
+    node, client = make_node("371102001201", "village", console=CONSOLE)
+    add_account(node.data_dir, "lida", [Role.VILLAGE_AGENT], name="李代办")
+    url = node.node.console_url
+    assert url is not None and url.startswith("https://")
+    tab = open_visit(browser, visit, url, request.node.name, "agent")
+    tab.sign_in("lida", PASSWORD)
+    page = tab.page
+    assert page.url.endswith("/intake") and "李代办" in page.inner_text("header")
+
+    # Search the catalog by keyword, open the item: its publics and the form.
+    page.fill("#q", "居住情况")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab.shot()
+    with page.expect_navigation():
+        page.click("text=村（社区）居住情况证明出具")
+    tab.shot()
+    publics = page.inner_text("section.publics")
+    for heading in ("设定依据", "办理流程", "受理条件", "申请材料", "承诺时限", "办理进度", "收费项目", "收费标准", "收费依据"):
+        assert heading in publics
+    assert _unlabelled(page) == []
+
+    # Keyboard only: the applicant, then submit with the core material unticked: stopped, nothing stored.
+    page.focus("#name")
+    page.keyboard.type(NAME)
+    page.keyboard.press("Tab")
+    page.keyboard.type(ID_NUMBER)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PHONE)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab.shot("core-missing")
+    assert "缺少核心材料" in page.inner_text(".problem") and "居民身份证" in page.inner_text(".problem")
+    assert list(client.list().cases) == []
+
+    # The core material ticked (Space on a focused checkbox), the non-core one owed under tolerance acceptance.
+    page.focus("#m1")
+    page.keyboard.press("Space")
+    page.focus("#tolerance")
+    page.keyboard.press("Space")
+    with page.expect_navigation():
+        page.click("button[name=then][value='']")
+    tab.shot("receipt")
+    number = page.inner_text("#receipt-number")
+    assert number.startswith("371102001201-")
+    assert page.locator(".barcode svg").count() == 1 and page.locator(".qr svg").count() == 1
+    assert len(page.inner_text("#rating-code")) == 8
+    assert "下一步" in page.inner_text("article") and "即办，当日办结" in page.inner_text("article")
+    case = client.get(number)
+    assert case.status == "received" and list(case.materials) == ["居民身份证"]
+    assert case.applicant.name == NAME
+
+    # As printed: the navigation and the print button are not on paper.
+    page.emulate_media(media="print")
+    tab.shot("receipt-printed")
+    assert not page.locator("header.top").is_visible()
+    _light(tab)
+
+
+def test_an_action_on_a_queued_case_at_a_township(make_node, browser: Browser, visit: list[Visit],  # noqa: F811
+                                                  request: pytest.FixtureRequest) -> None:
+    node, client = make_node("371102001", "township", console=CONSOLE)
+    receipt = submit(client, "MZ-0002").case.receipt  # a promised township item, every material
+    add_account(node.data_dir, "wangmin", [Role.WINDOW_CLERK], ["民政局"], name="王敏")
+    tab = open_visit(browser, visit, node.node.console_url, request.node.name, "clerk")
+    tab.sign_in("wangmin", PASSWORD)
+    page = tab.go("/queue")
+    row = page.locator(f"#case-{receipt}")
+    assert "已收件" in row.inner_text()
+    offered = row.locator("select[name=action] option").evaluate_all("os => os.map(o => o.value)")
+    assert offered == ["accept", "return", "withdraw"]  # the state's actions this clerk's role allows
+    assert _unlabelled(page) == []
+    row.locator("select[name=action]").select_option("accept")
+    with page.expect_navigation():
+        row.locator("button[type=submit]").click()
+    tab.shot("accepted")
+    assert "已办理" in page.inner_text("[role=status]")
+    assert client.get(receipt).status == "accepted"
+    assert "已受理" in page.locator(f"#case-{receipt}").inner_text()
+    _light(tab)
+
+
+def test_the_dashboard_shows_what_govnet_stats_says(make_node, browser: Browser, visit: list[Visit],  # noqa: F811
+                                                    request: pytest.FixtureRequest) -> None:
+    node, client = make_node("371102", "county", console=CONSOLE)
+    for code in ("SJ-0001", "GA-0003", "HB-0002"):
+        submit(client, code)
+    statistics_settled(node.data_dir)
+    add_account(node.data_dir, "zhao", [Role.SUPERVISOR], name="赵监察")
+    tab = open_visit(browser, visit, node.node.console_url, request.node.name, "supervisor")
+    tab.sign_in("zhao", PASSWORD)
+    page = tab.go("/dashboard")
+    shown = {c: int(page.inner_text(f"#totals td[data-counter={c}]"))
+             for c in page.locator("#totals td").evaluate_all("ts => ts.map(t => t.dataset.counter)")}
+    done = govnet("stats", "--by", "child", "--json", "--node", node.address)
+    assert done.returncode == 0, done.stderr
+    said = {k: int(v) for k, v in json.loads(done.stdout)["total"]["counters"].items()}
+    assert shown == said and shown["received"] == 3
+    # The export carries the same totals.
+    cookies = {c["name"]: c["value"] for c in tab.context.cookies()}
+    got = httpx.get(node.node.console_url + "/dashboard.csv", cookies=cookies, verify=False)
+    assert got.status_code == 200
+    lines = got.content.decode("utf-8-sig").splitlines()
+    total = dict(zip(lines[0].split(","), lines[-1].split(","), strict=True))
+    assert int(total["received"]) == 3
+    xlsx = httpx.get(node.node.console_url + "/dashboard.xlsx", cookies=cookies, verify=False)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    _light(tab)
+
+
+def test_a_clerk_cannot_reach_the_supervisors_page_and_english_is_a_click_away(
+        make_node, browser: Browser, visit: list[Visit], request: pytest.FixtureRequest) -> None:  # noqa: F811
+    node, _ = make_node("371102", "county", console=CONSOLE)
+    add_account(node.data_dir, "liuqing", [Role.WINDOW_CLERK], ["公安局"], name="刘青")
+    tab = open_visit(browser, visit, node.node.console_url, request.node.name, "clerk")
+    page = tab.go("/dashboard")
+    assert page.url.endswith("/login?next=/dashboard")  # not signed in: to the login page first
+    tab.sign_in("liuqing", PASSWORD)
+    assert "监察" not in page.inner_text("nav")  # not offered
+    response = page.goto("/dashboard")
+    tab.shot("forbidden")
+    assert response is not None and response.status == 403
+    assert "无权访问" in page.inner_text("h1") and "监察员" in page.inner_text(".problem")
+    with page.expect_navigation():
+        page.click("text=English")
+    tab.shot("forbidden-en")
+    assert page.inner_text("h1") == "Not allowed" and "Sign out" in page.inner_text("header")
+    # A form POST without the session's CSRF field changes nothing.
+    cookies = {c["name"]: c["value"] for c in tab.context.cookies()}
+    forged = httpx.post(node.node.console_url + "/logout", cookies=cookies, verify=False)
+    assert forged.status_code == 403
+    assert httpx.get(node.node.console_url + "/queue", cookies=cookies, verify=False).status_code == 200
+    _light(tab)
