@@ -58,6 +58,7 @@ class CaseRow(SQLModel, table=True):
         Index("ix_case_status_due", "status", "due"),
         Index("ix_case_applicant_item", "applicant_id", "item_code"),
         Index("ix_case_department", "department"),
+        Index("ix_case_owner_due", "owner", "due", "receipt"),  # the work queue: most urgent first (migration 0018)
     )
     receipt: str = Field(primary_key=True)
     item_code: str
