@@ -28,6 +28,11 @@ directory; the demo prints how to log in): the window (a comprehensive window wi
 representative's signing power), the village agents, ops with supervision, and applicants
 who rate with the one-time code printed on their receipt.
 
+Every node serves its console (``[console]``, HTTPS with its certificate); at the end the demo
+prints the console addresses of a village, a township and the city with the accounts to sign in
+as, and, run on a terminal, keeps the federation serving until Ctrl-C so a newcomer can click
+through the day (without a terminal it stops every node by itself).
+
 The topology stays in the directory: ``govnet up DIR/topology.toml`` starts the same
 federation again on the data the day left.
 """
@@ -35,6 +40,7 @@ federation again on the data the day left.
 from __future__ import annotations
 
 import random
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -49,7 +55,7 @@ from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.applicants import fake_applicant
 from govnet.ops.launcher import Federation, LaunchError, Member, format_status, read_statuses
 from govnet.ops.processes import AccountSpec, free_ports
-from govnet.ops.topology import NodeSpec, TopologyError, city_topology, dump_topology, load_topology
+from govnet.ops.topology import NodeSpec, Topology, TopologyError, city_topology, dump_topology, load_topology
 
 CITY = "371100"
 SETTINGS = {
@@ -79,9 +85,10 @@ def write_topology(base: Path) -> Path:
     if path.exists():
         return path
     document = city_topology(CITY, counties=2, townships=2, villages=2)
-    ports = iter(free_ports(2 * len(document["node"])))
+    ports = iter(free_ports(3 * len(document["node"])))
     for node in document["node"]:
         node["listen"], node["http"] = f"127.0.0.1:{next(ports)}", f"127.0.0.1:{next(ports)}"
+        node["console"] = f"127.0.0.1:{next(ports)}"  # the console's pages, HTTPS with the node's certificate
     document["defaults"].update(SETTINGS)
     base.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_topology(document), encoding="utf-8")
@@ -326,13 +333,39 @@ def run_demo(directory: Path | None = None, seed: int = 7) -> int:
         f"'govnet login --user {WINDOW} --node {city.listen}', then 'govnet case list --node {city.listen}'")
     day = Day(federation, rng)
     try:
-        return _the_day(day, federation, say)
+        code = _the_day(day, federation, say)
+        print_consoles(topology)
+        if code == 0 and sys.stdin.isatty() and sys.stdout.isatty():
+            say("the federation keeps serving so you can click through the consoles; Ctrl-C stops it")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                print()
+        return code
     finally:
         day.close()
         codes = federation.stop()
         clean = sum(1 for c in codes.values() if c == 0)
         say(f"{clean} of {len(codes)} nodes stopped cleanly; data stays in {base} "
             f"('govnet up {topology.path}' starts them again)")
+
+
+CONSOLE_NODES = (("city", CITY), ("township", "371101001"), ("village", "371101001201"))
+
+
+def print_consoles(topology: Topology) -> None:
+    """Where a newcomer clicks through the day: the console of a village, a township and the city,
+    with the accounts to sign in as (the certificate is the demo city's own: the browser warns)."""
+    print()
+    print(f"consoles (HTTPS; the demo city's own certificate, so the browser asks once; password '{DEMO_PASSWORD}'):")
+    for level, node_id in CONSOLE_NODES:
+        spec = topology.get(node_id)
+        if spec is None or spec.console is None:
+            continue
+        who = f"{AGENT} (村代办员), {WINDOW} (综合窗口)" if level == "village" else f"{WINDOW} (综合窗口), {ADMIN} (监察员)"
+        print(f"  {level:8} {node_id:12}  https://{spec.console}/  log in as {who}")
+    print()
 
 
 def _the_day(day: Day, federation: Federation, say: Progress) -> int:

@@ -73,6 +73,8 @@ def node_environment(spec: NodeSpec, topology: Topology) -> dict[str, str]:
         env.update({env_name(section, key): str(value) for key, value in values.items()})
     if spec.parent_address is not None:
         env[env_name("node", "parent")] = str(spec.parent_address)
+    if spec.console is not None:
+        env[env_name("console", "listen")] = str(spec.console)
     return env
 
 
@@ -111,7 +113,7 @@ def prepare_node(spec: NodeSpec, topology: Topology, ca: Path | None = None,
         init_node(spec.data_dir, spec.node_id, spec.level.value,
                   str(spec.parent_address) if spec.parent_address else None, listen=str(spec.listen),
                   http_listen=str(spec.http), log_level=spec.log_level, ca=ca,
-                  **dict[str, Any](topology.settings))  # sections of the configuration, by name
+                  **dict[str, Any](topology.settings, **({"console": {"listen": str(spec.console)}} if spec.console else {})))  # sections of the configuration, by name
         add_accounts(spec.data_dir, accounts)
     except (ConfigError, OSError, PkiError) as exc:
         raise LaunchError(f"node {spec.node_id}: cannot create {spec.data_dir}: {exc}") from None

@@ -42,7 +42,7 @@ import tomli_w
 from govnet.federation.tree import Level, NodeIdError, check_node_id, level_of, parent_id
 from govnet.node.process.config import LOG_LEVELS, SETTINGS, Address, ConfigError, build_settings, parse_address
 
-_NODE_KEYS = {"id", "level", "listen", "http", "data", "parent", "log_level"}
+_NODE_KEYS = {"id", "level", "listen", "http", "data", "parent", "log_level", "console"}
 SETTING_SECTIONS = tuple(SETTINGS)  # govnet.toml tables every node shares
 _DEFAULT_KEYS = {"data_root", "log_level", *SETTING_SECTIONS}
 
@@ -61,6 +61,7 @@ class NodeSpec:
     parent_id: str | None  # None for a city
     parent_address: Address | None  # None for a city
     log_level: str = "info"
+    console: Address | None = None  # the console's address (HTTPS), when the node serves one
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,14 @@ def parse_topology(text: str, path: Path) -> Topology:
             "node_id": node_id, "level": level, "listen": _fixed(entry["listen"], f"{where}: listen"),
             "http": _fixed(entry["http"], f"{where}: http"), "data_dir": data if data.is_absolute() else base / data,
             "parent_id": parent_id(node_id), "log_level": log_level, "parent_text": entry.get("parent"),
+            "console": _fixed(entry["console"], f"{where}: console") if "console" in entry else None,
         }
     seen: dict[tuple[str, int], str] = {}
     for spec in specs.values():
-        for key in ("listen", "http"):
+        for key in ("listen", "http", "console"):
             addr = spec[key]
+            if addr is None:
+                continue
             other = seen.get((addr.host, addr.port))
             if other is not None:
                 raise TopologyError(f"{path}: node {spec['node_id']}: {key} {addr} is already used by {other}")

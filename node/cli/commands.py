@@ -55,15 +55,17 @@ def node() -> None:
 @click.option("--parent", metavar="HOST:PORT", help="The parent node's address (every level but the city).")
 @click.option("--duplicate-window-days", default=30, show_default=True, help="Flag a case as a likely duplicate when the same applicant applied for the same item this many days before.")
 @click.option("--http", "http_listen", metavar="HOST:PORT", help="Serve /metrics, /healthz, /readyz and /status here (port 0: any free port).")
+@click.option("--console", "console_listen", metavar="HOST:PORT", help="Serve the console (web pages for the windows) here, over HTTPS with the node's certificate (port 0: any free port).")
 @friendly
 @click.option("--plaintext", is_flag=True, help="Serve without TLS (tls.plaintext = true): a local test only.")
 def node_init(directory: Path, node_id: str, level: str, listen: str, parent: str | None, duplicate_window_days: int,
-              http_listen: str | None, plaintext: bool) -> None:
+              http_listen: str | None, plaintext: bool, console_listen: str | None = None) -> None:
     """Write a validated configuration and an empty store into DIRECTORY. The node speaks mutual
     TLS: enrol it next with 'govnet pki request --data-dir DIRECTORY' and 'govnet pki issue'."""
     config = build_config(directory, node_id=node_id, level=level, listen=listen, parent=parent,
                           duplicate_window_days=duplicate_window_days, http_listen=http_listen,
-                          tls={"plaintext": True} if plaintext else None)
+                          tls={"plaintext": True} if plaintext else None,
+                          console={"listen": console_listen} if console_listen else None)
     if (directory / CONFIG_FILE).exists():
         raise Failure(f"{directory / CONFIG_FILE} already exists: this directory already holds a node")
     try:

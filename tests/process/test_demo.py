@@ -39,6 +39,11 @@ def test_the_demo_runs_a_day_of_the_federation_and_stops_every_node(tmp_path: Pa
     assert "覆盖：已知 15 个节点，15 个已上报" in out
     assert "15 of 15 nodes answering" in out and "DOWN" not in out
     assert "15 of 15 nodes stopped cleanly" in out
+    # The consoles a newcomer clicks through, with the accounts; no terminal here, so the demo ended by itself.
+    assert "consoles (HTTPS" in out
+    for level, node_id in (("city", "371100"), ("township", "371101001"), ("village", "371101001201")):
+        assert re.search(rf"^  {level}\s+{node_id}\s+https://127\.0\.0\.1:\d+/  log in as ", out, re.MULTILINE), level
+    assert "keeps serving" not in out
     # The rollup table has a row per level and the total.
     for level in ("city", "county", "township", "village", "total"):
         assert re.search(rf"^{level}\s+\d+", out, re.MULTILINE), level
