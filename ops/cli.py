@@ -449,6 +449,22 @@ def bench_sync(cases: int, batch_max: int, flush_interval: float, tls: bool, as_
 
 
 
+@bench.command("console")
+@click.option("--cases", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Cases the city holds (every other one accepted) when its pages are measured.")
+@click.option("--rounds", type=click.IntRange(1, 10_000), default=40, show_default=True,
+              help="Requests per page.")
+@json_option
+@friendly
+def bench_console(cases: int, rounds: int, as_json: bool) -> None:
+    """Server time (p50/p95/max) of the console's intake, work-queue and dashboard pages at a city
+    node process holding CASES cases, over HTTPS (target: p95 under 300 ms at 100,000 cases)."""
+    from govnet.ops.bench_console import run_console_bench
+
+    result = run_console_bench(cases=cases, rounds=rounds)
+    click.echo(to_json(result.as_dict()) if as_json else result.format())
+
+
 @bench.command("rollup")
 @click.option("--changes", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Changes made at the village and the township, one at a time.")
