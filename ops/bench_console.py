@@ -156,7 +156,7 @@ def run_console_bench(cases: int = 100_000, rounds: int = 40, seed: int = 14) ->
                     timings.append(PageTiming(path, round(statistics.median(samples), 1), round(p95, 1),
                                               round(samples[-1], 1), size))
         finally:
-            proc.terminate()
+            proc.stop(30)  # a throw-away node: SIGTERM, then SIGKILL if it is still busy
         return ConsoleBenchResult(cases, rounds, round(fill_s, 1), tuple(timings), machine_facts(base))
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -31,8 +31,8 @@ from govnet.node.console import codes, sessions, text
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.lifecycle import FINISHED, ActParams, Status, allowed_actions
-from govnet.node.domain.people import WINDOW_ROLES, Facts, Op, Person, authorize
+from govnet.node.domain.lifecycle import FINISHED, RATINGS, ActParams, Status, allowed_actions
+from govnet.node.domain.people import WINDOW_ROLES, Facts, Op, Person, Role, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.domain.statistics import COUNTERS, rates
 from govnet.node.store import cases as case_rows
@@ -125,6 +125,7 @@ class Console:
             Route("/queue", page(self.queue), methods=["GET"]),
             Route("/cases/{receipt}/act", page(self.act), methods=["POST"]),
             Route("/track", page(self.track), methods=["GET"]),
+            Route("/track/rate", page(self.rate), methods=["POST"]),
             Route("/dashboard", page(self.dashboard), methods=["GET"]),
             Route("/dashboard.csv", page(self.dashboard_csv), methods=["GET"]),
             Route("/dashboard.xlsx", page(self.dashboard_xlsx), methods=["GET"]),
@@ -405,12 +406,38 @@ class Console:
                 error = str(exc)
             except DeskError as exc:
                 error = str(exc)
-        progress = []
-        if found is not None:
-            record, events = found
-            progress = [e for e in events if e.action in text.ACTION or e.action == "submit"]
-        return self.render(ctx, "track.html", 404 if error else 200, wanted=wanted, error=error,
-                           record=found[0] if found else None, progress=progress)
+        record, events = found if found is not None else (None, [])
+        progress = [e for e in events if e.action in text.ACTION or e.action == "submit"]
+        rateable = record is not None and record.state.status is Status.DELIVERED and not any(
+            e.action == "evaluate" for e in events)
+        return self.render(ctx, "track.html", 404 if error else 200, wanted=wanted, error=error, record=record,
+                           progress=progress, rateable=rateable, ratings=RATINGS,
+                           rating_label=functools.partial(text.label, text.RATING, ctx.lang),
+                           terminal=ctx.person is not None and Role.TERMINAL in ctx.person.roles,
+                           rated=request.query_params.get("rated") == "1")
+
+    async def rate(self, request: Request, ctx: Context) -> Response:
+        """The applicant's rating at the terminal: with the receipt's one-time code (no staff login),
+        or from a self-service terminal's account, as the gRPC Evaluate takes it."""
+        form = await self._form(ctx)
+        receipt, code = _one(form, "receipt").strip()[:40], _one(form, "code").strip()[:20]
+        person = ctx.person
+        use_code = None
+        if code:
+            if person is not None and Role.TERMINAL not in person.roles:
+                raise Refused(403, text.say(ctx.lang, "forbidden_text") + f" ({person.login})")
+            use_code = await asyncio.to_thread(self.accounts.check_rating_code, receipt, code)
+            actor = person.actor if person is not None else "applicant (rating code)"
+        elif person is None:
+            raise Refused(400, text.say(ctx.lang, "rating_code_field"))
+        else:
+            refusal = authorize(person, Op.RATE)
+            if refusal is not None:
+                raise Refused(403, text.say(ctx.lang, "forbidden_text") + f" ({refusal})")
+            actor = person.actor
+        await asyncio.to_thread(self.supervisor.evaluate, receipt, _one(form, "rating"), _one(form, "comment"),
+                                actor, use_code)
+        return _redirect(f"/track?receipt={quote(receipt)}&rated=1")
 
     # --- the supervision dashboard --------------------------------------------------------------
 

@@ -112,6 +112,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "signed_in_as": ("当前用户", "Signed in as"),
     "language": ("English", "中文"),
     "bad_request": ("请求有误", "Bad request"),
+    "rate": ("评价", "Rate"),
+    "rate_intro": ("办结送达后，申请人可在此评价（一件一评，仅一次）。", "Once delivered, the applicant rates the case here (one case, one evaluation)."),
+    "rating": ("评价等级", "Rating"),
+    "comment": ("意见建议", "Comment"),
+    "rating_code_field": ("评价码（回执上的8位数字）", "Rating code (8 digits on the receipt)"),
+    "rated": ("评价已提交，感谢您的评价。", "Thank you: the rating is recorded."),
     "csrf": ("表单已过期，请刷新页面后重试", "The form has expired; reload the page and try again"),
 }
 
@@ -147,6 +153,15 @@ ACTION: dict[str, tuple[str, str]] = {
     "withdraw": ("撤回", "withdraw"),
     "suspend": ("中止计时", "suspend"),
     "resume": ("恢复计时", "resume"),
+    "evaluate": ("评价", "rated"),
+}
+
+RATING: dict[str, tuple[str, str]] = {
+    "very_satisfied": ("非常满意", "very satisfied"),
+    "satisfied": ("满意", "satisfied"),
+    "basically_satisfied": ("基本满意", "basically satisfied"),
+    "dissatisfied": ("不满意", "dissatisfied"),
+    "very_dissatisfied": ("非常不满意", "very dissatisfied"),
 }
 
 CASE_TYPE: dict[str, tuple[str, str]] = {

@@ -48,6 +48,8 @@ def test_intake_to_printed_receipt_at_a_village(make_node, browser: Browser, vis
     tab.sign_in("lida", PASSWORD)
     page = tab.page
     assert page.url.endswith("/intake") and "李代办" in page.inner_text("header")
+    # Its township does not exist: the banner says the link is down and intake goes on.
+    assert "与上级节点的连接已中断" in page.inner_text("[role=alert]")
 
     # Search the catalog by keyword, open the item: its publics and the form.
     page.fill("#q", "居住情况")
@@ -173,3 +175,44 @@ def test_a_clerk_cannot_reach_the_supervisors_page_and_english_is_a_click_away(
     assert forged.status_code == 403
     assert httpx.get(node.node.console_url + "/queue", cookies=cookies, verify=False).status_code == 200
     _light(tab)
+
+
+def test_the_applicant_tracks_a_delivered_case_and_rates_it_once_at_the_terminal(
+        make_node, browser: Browser, visit: list[Visit], request: pytest.FixtureRequest) -> None:  # noqa: F811
+    node, client = make_node("371102", "county", console=CONSOLE)
+    done = submit(client, "SJ-0001")
+    receipt, code = done.case.receipt, done.rating_code
+    for action in ("accept", "approve", "complete", "deliver"):
+        client.act(receipt, action)
+    tab = open_visit(browser, visit, node.node.console_url, request.node.name, "applicant")  # nobody signed in
+    page = tab.go("/track")
+    page.keyboard.type(receipt)  # the receipt field has the focus: a scanner types and presses Enter
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    tab.shot()
+    assert page.inner_text("#status") == "已送达"
+    assert [li for li in page.locator("ol.progress li").all_inner_texts() if "送达" in li]
+    assert _unlabelled(page) == []
+    page.select_option("#rating", "satisfied")
+    page.fill("#code", code)
+    with page.expect_navigation():
+        page.click("form[action='/track/rate'] button")
+    tab.shot("rated")
+    assert "评价已提交" in page.inner_text("[role=status]")
+    assert page.locator("form[action='/track/rate']").count() == 0  # one case, one evaluation
+    again = httpx.post(node.node.console_url + "/track/rate", verify=False,
+                       data={"receipt": receipt, "rating": "very_dissatisfied", "code": code})
+    assert again.status_code in (400, 403, 409) and "problem" in again.text
+    _light(tab)
+
+
+def test_a_console_configured_plaintext_serves_plain_http_and_says_so_in_its_cookies(make_node) -> None:  # type: ignore[no-untyped-def]
+    node, _ = make_node("371100", "city", console={"listen": "127.0.0.1:0", "plaintext": True})
+    url = node.node.console_url
+    assert url is not None and url.startswith("http://")
+    form = httpx.get(url + "/login")
+    assert form.status_code == 200 and "Secure" not in form.headers["set-cookie"]
+    assert "HttpOnly" in form.headers["set-cookie"] and "SameSite=strict" in form.headers["set-cookie"]
+    assert float(form.headers["server-timing"].split("dur=")[1]) >= 0
+    # The city has no parent: no banner.
+    assert 'role="alert"' not in form.text
