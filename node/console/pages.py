@@ -44,6 +44,7 @@ T = TypeVar("T")
 READ_THREADS = 4  # the console's own store readers (not the loop's default executor: gRPC's work runs there)
 QUEUE_ROWS = 50  # a queue page shows the most urgent this many (a page under 60 KB); filters narrow it
 CATALOG_ROWS = 200
+TREND_DAYS = 30  # the dashboard's trend: cases received and completed a day, this many days back
 _HTTP_STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.PRECONDITION: 409,
                 ErrorKind.CONFLICT: 409, ErrorKind.UNAUTHENTICATED: 401, ErrorKind.DENIED: 403}
 
@@ -450,10 +451,22 @@ class Console:
     async def dashboard(self, request: Request, ctx: Context) -> Response:
         self._require(ctx, Op.READ_SUPERVISION)
         got, alarms = await self._figures()
-        total_rates = rates(got.total)
-        groups = [(k, v, rates(v)) for k, v in got.groups.items()]
-        return self.render(ctx, "dashboard.html", got=got, total=got.total, total_rates=total_rates, groups=groups,
-                           counters=COUNTERS, alarms=alarms[:100], alarm_count=len(alarms))
+        now = self.clock.now()
+        first = (local_date(now) - timedelta(days=TREND_DAYS - 1)).isoformat()
+        by_department = await self._read(answer, self.store, "department", "", "", now)
+        by_day = await self._read(answer, self.store, "day", first, "", now)
+        # Children ranked by their on-time rate, then immediate, then satisfaction (no figure: last).
+        groups = sorted(((k, v, rates(v)) for k, v in got.groups.items()),
+                        key=lambda g: tuple(-(x if x is not None else -1.0)
+                                            for x in (g[2].on_time, g[2].immediate, g[2].satisfaction)))
+        departments = [(k, v, rates(v)) for k, v in sorted(by_department.groups.items())]
+        days = sorted(by_day.groups.items())
+        peak = max([v.get("received", 0) for _, v in days] or [0]) or 1
+        trend = [(k, v.get("received", 0), v.get("completed", 0), round(100 * v.get("received", 0) / peak)) for k, v in days]
+        return self.render(ctx, "dashboard.html", got=got, total=got.total, total_rates=rates(got.total), groups=groups,
+                           departments=departments, trend=trend, counters=COUNTERS, alarms=alarms[:100],
+                           counter_label=functools.partial(text.label, text.COUNTER, ctx.lang),
+                           alarm_count=len(alarms))
 
     def _table(self, got: StatsAnswer) -> list[list[Any]]:
         head = ["group", *COUNTERS, "on_time_rate", "immediate_rate", "satisfaction_rate"]

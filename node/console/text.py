@@ -107,6 +107,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "coverage": ("统计覆盖", "Coverage"),
     "coverage_text": ("个已知节点中已上报：", " known nodes, reported: "),
     "alarms": ("未结预警", "Open alarms"),
+    "own": ("本节点", "this node"),
+    "by_department": ("各部门", "By department"),
+    "trend": ("近30天趋势（收件/办结）", "The last 30 days (received / completed)"),
+    "received": ("收件", "received"),
+    "completed": ("办结", "completed"),
     "no_alarms": ("没有未结预警", "No open alarms"),
     "export": ("导出", "Export"),
     "signed_in_as": ("当前用户", "Signed in as"),
@@ -162,6 +167,28 @@ RATING: dict[str, tuple[str, str]] = {
     "basically_satisfied": ("基本满意", "basically satisfied"),
     "dissatisfied": ("不满意", "dissatisfied"),
     "very_dissatisfied": ("非常不满意", "very dissatisfied"),
+}
+
+# The statistics counters (node.domain.statistics.COUNTERS), as the dashboard names them.
+COUNTER: dict[str, tuple[str, str]] = {
+    "received": ("收件", "received"),
+    "accepted": ("受理", "accepted"),
+    "immediate": ("即办", "immediate"),
+    "completed": ("办结", "completed"),
+    "on_time": ("按时办结", "on time"),
+    "overdue": ("超期", "overdue"),
+    "warnings": ("黄牌预警", "warnings"),
+    "returned": ("退件", "returned"),
+    "escalated": ("上报", "escalated"),
+    "supplement_requests": ("补正", "supplement requests"),
+    "eval_very_satisfied": ("非常满意", "very satisfied"),
+    "eval_satisfied": ("满意", "satisfied"),
+    "eval_basically_satisfied": ("基本满意", "basically satisfied"),
+    "eval_dissatisfied": ("不满意", "dissatisfied"),
+    "eval_very_dissatisfied": ("非常不满意", "very dissatisfied"),
+    "complaints": ("投诉", "complaints"),
+    "fees_fen": ("收费（分）", "fees (fen)"),
+    "processing_days": ("办理工作日合计", "processing days (sum)"),
 }
 
 CASE_TYPE: dict[str, tuple[str, str]] = {

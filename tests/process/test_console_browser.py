@@ -134,8 +134,8 @@ def test_the_dashboard_shows_what_govnet_stats_says(make_node, browser: Browser,
     tab = open_visit(browser, visit, node.node.console_url, request.node.name, "supervisor")
     tab.sign_in("zhao", PASSWORD)
     page = tab.go("/dashboard")
-    shown = {c: int(page.inner_text(f"#totals td[data-counter={c}]"))
-             for c in page.locator("#totals td").evaluate_all("ts => ts.map(t => t.dataset.counter)")}
+    shown = {c: int(page.inner_text(f"#totals [data-counter={c}]"))
+             for c in page.locator("#totals [data-counter]").evaluate_all("ts => ts.map(t => t.dataset.counter)")}
     done = govnet("stats", "--by", "child", "--json", "--node", node.address)
     assert done.returncode == 0, done.stderr
     said = {k: int(v) for k, v in json.loads(done.stdout)["total"]["counters"].items()}

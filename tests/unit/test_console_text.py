@@ -44,6 +44,9 @@ def test_every_status_and_action_has_a_chinese_label() -> None:
 
     assert {s.value for s in Status} <= set(text.STATUS)
     assert {a.value for a in Action} <= set(text.ACTION)
+    from govnet.node.domain.statistics import COUNTERS
+
+    assert set(COUNTERS) <= set(text.COUNTER)
 
 
 @pytest.mark.parametrize(("due", "css"), [
