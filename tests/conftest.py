@@ -34,6 +34,7 @@ LONGEST_FIRST = (
     "process/test_sync_processes.py",  # ~70
     "process/test_demo.py",  # ~65 (one test)
     "process/test_cli.py",  # ~40
+    "process/test_console_browser.py",  # ~30 (six tests in chromium)
     "rpc/test_bad_input.py",  # ~21
     "process/test_backup.py",  # ~20
     "process/test_config_env.py",  # ~18
