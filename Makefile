@@ -50,7 +50,7 @@ tools:
 # /usr/bin/chromium; playwright never downloads a browser of its own) and CJK fonts, so the
 # screenshots show Chinese, not boxes.
 browser:
-	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . ; } \
+	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 \
 	  || apt-get install -y --no-install-recommends chromium fonts-noto-cjk \
 	  || { apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
 
