@@ -1,7 +1,7 @@
 """A real browser for the console's tests: Debian's chromium (``make browser`` installs it and the
 CJK fonts) driven by the pinned playwright, never a browser playwright downloads.
 
-``browser`` (a fixture, one chromium per test session) and ``Visit``: a page at a console's
+``browser`` (a fixture, one chromium per test module) and ``Visit``: a page at a console's
 address that saves a screenshot of every page it shows into ``build/screenshots/<test>/``
 (an artifact of the run, not committed), and checks that each page stays under the console's
 size budget. Test modules import the fixtures by name: ``from support.browser import browser``.
@@ -23,8 +23,11 @@ PAGE_BUDGET = 200 * 1024  # bytes of HTML a console page may weigh (issue: under
 VIEWPORT = {"width": 1366, "height": 768}  # the old PC at the window
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One chromium per test module: playwright's sync API keeps an event loop running in this
+    thread while it is open, so it is closed before the next module (whose tests may run their
+    own loop with asyncio.run)."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: run 'make browser' (Debian's chromium and fonts-noto-cjk)")
     with sync_playwright() as p:
