@@ -216,3 +216,29 @@ def test_a_console_configured_plaintext_serves_plain_http_and_says_so_in_its_coo
     assert float(form.headers["server-timing"].split("dur=")[1]) >= 0
     # The city has no parent: no banner.
     assert 'role="alert"' not in form.text
+
+
+def test_a_window_returns_an_application_missing_a_core_material_with_its_one_time_notice(
+        make_node, browser: Browser, visit: list[Visit], request: pytest.FixtureRequest) -> None:  # noqa: F811
+    node, client = make_node("371102", "county", console=CONSOLE)
+    add_account(node.data_dir, "sunli", [Role.WINDOW_CLERK], ["市场监督管理局"], name="孙丽")
+    tab = open_visit(browser, visit, node.node.console_url, request.node.name, "clerk")
+    tab.sign_in("sunli", PASSWORD)
+    page = tab.go("/intake/SJ-0001")
+    page.fill("#name", NAME)
+    page.fill("#id_number", ID_NUMBER)
+    page.fill("#phone", PHONE)
+    page.check("#m1")  # the application form only: three core materials missing
+    with page.expect_navigation():
+        page.click("button[name=then][value=return]")
+    tab.shot("returned")
+    number = page.inner_text("#receipt-number")
+    notice = page.inner_text(".notice")
+    for material in ("公司章程", "股东主体资格证明", "住所使用证明"):
+        assert material in notice  # every missing one at once
+    assert page.inner_text("#status") == "已退回"
+    assert client.get(number).status == "returned"
+    # Printed again from the queue's link, the notice is there (the rating code is not: it is shown once).
+    page = tab.go(f"/receipt/{number}")
+    assert "公司章程" in page.inner_text(".notice") and page.locator("#rating-code").count() == 0
+    _light(tab)
