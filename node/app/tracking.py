@@ -12,29 +12,53 @@ A receipt is answered by the first node that knows the case, looking up the tree
   node that knows), each hop counted, at most ``MAX_HOPS``, within the caller's deadline; a node
   whose link up is down says so instead. Who asks is ``federation.tracking``'s rule.
 
-This module reads what this node holds and says what to do next (``Lookup``); the asking
-itself is the RPC layer's (``node.rpc.cases``), which calls the parent's ``Track``. What the
-applicant sees is ``node.domain.progress``.
+This module reads what this node holds and decides what to answer (``Tracker.answer``, the one
+path the gRPC ``Track`` and the console's tracking page both take); the asking itself is an
+edge's (``node.rpc.cases.ParentTrack`` calls the parent's ``Track``). What the applicant sees is
+``node.domain.progress``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol, TypeVar
 
 from govnet.federation.tracking import MAX_HOPS, asks_parent
-from govnet.node.app.desk import CaseDesk
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind
 from govnet.node.domain.lifecycle import is_suspended
-from govnet.node.domain.progress import CaseFacts, Happened, Progress, progress
+from govnet.node.domain.progress import CaseFacts, Happened, Progress, not_known, progress
 from govnet.node.domain.receipt import Receipt
 from govnet.node.store.cases import CaseRecord, StoredEvent, get_case
 from govnet.node.store.cases import events as case_events
 from govnet.node.store.models import CaseSummary
 
-__all__ = ["HOP_DEADLINE_S", "MAX_HOPS", "Known", "Source", "Tracker"]
+__all__ = ["HOP_DEADLINE_S", "MAX_HOPS", "AskParent", "Known", "NotKnownAbove", "ParentUnreachable", "Source",
+           "Tracker"]
 HOP_DEADLINE_S = 3.0  # at most this long for one hop's answer (less when the caller's deadline is nearer)
+log = logging.getLogger("govnet.tracking")
+T = TypeVar("T")
+
+
+class NotKnownAbove(Exception):
+    """The parent (and whoever it asked) does not know the receipt."""
+
+
+class ParentUnreachable(Exception):
+    """The link up is down: the parent could not be asked."""
+
+
+class AskParent(Protocol):
+    """The parent's public view of a receipt (an edge's client of the parent's ``Track``)."""
+
+    async def progress(self, receipt: str, hops: int, timeout: float) -> Progress:
+        """The parent's answer; ``NotKnownAbove`` or ``ParentUnreachable`` when there is none."""
+        ...
 
 
 class Source(StrEnum):
@@ -72,6 +96,37 @@ class Tracker:
 
         Not when the receipt was issued in this node's own subtree (``federation.tracking``)."""
         return asks_parent(self.here, Receipt.parse(receipt).node_id, hops)
+
+    async def answer(self, receipt: str, hops: int, *, found: Callable[[Known], T],
+                     ask_parent: Callable[[int], Awaitable[T]] | None, link_down: Callable[[], T]) -> T:
+        """The answer to a receipt asked here after ``hops`` hops: ``found`` of what this node holds,
+        else the parent's (``ask_parent``, given the hops so far; None at the city), else — the link
+        up being down — ``link_down()``. A receipt nobody up the tree knows is NOT_FOUND."""
+        if not 0 <= hops <= MAX_HOPS:
+            raise DeskError(ErrorKind.INVALID, f"hops {hops} is not from 0 to {MAX_HOPS}", "hops")
+        held = await asyncio.to_thread(self.known, receipt)
+        if held is not None:
+            return found(held)
+        missing = DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here} or above it", "receipt")
+        if ask_parent is None or not self.may_ask_up(receipt, hops):
+            raise missing
+        try:
+            return await ask_parent(hops + 1)
+        except NotKnownAbove:
+            raise missing from None
+        except ParentUnreachable as exc:
+            log.info("track: the parent could not be asked", extra={"receipt": receipt, "error": str(exc)})
+            return link_down()
+
+    async def progress(self, receipt: str, parent: AskParent | None) -> Progress:
+        """The applicant's view of ``receipt`` from here (the console's tracking page)."""
+
+        async def ask(hops: int) -> Progress:
+            assert parent is not None
+            return await parent.progress(receipt, hops, HOP_DEADLINE_S)
+
+        return await self.answer(receipt, 0, found=lambda k: k.progress, ask_parent=ask if parent else None,
+                                 link_down=lambda: not_known(receipt, link_down=True))
 
     def known(self, receipt: str) -> Known | None:
         """The answer from what this node holds (blocking: run it in a worker thread), or None."""

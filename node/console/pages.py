@@ -27,16 +27,17 @@ from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand
 from govnet.node.app.links import UpLink, link_reports
 from govnet.node.app.statistics_ledger import StatsAnswer, answer
 from govnet.node.app.supervision import AlarmView, Supervisor
+from govnet.node.app.tracking import AskParent, Tracker
 from govnet.node.console import codes, sessions, text
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import FINISHED, RATINGS, ActParams, Status, allowed_actions
 from govnet.node.domain.people import WINDOW_ROLES, Facts, Op, Person, Role, authorize
-from govnet.node.domain.receipt import Receipt, ReceiptError
+from govnet.node.domain.progress import Stage
 from govnet.node.domain.statistics import COUNTERS, rates
 from govnet.node.store import cases as case_rows
-from govnet.node.store.cases import CaseRecord
+from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import Store
 
 T = TypeVar("T")
@@ -95,11 +96,12 @@ class Console:
 
     def __init__(self, store: Store, desk: CaseDesk, accounts: Accounts, supervisor: Supervisor,
                  uplink: UpLink | None, calendar: WorkCalendar, clock: Clock, flush_interval: timedelta,
-                 secure: bool) -> None:
+                 secure: bool, parent: AskParent | None = None) -> None:
         self.store, self.desk, self.accounts, self.supervisor = store, desk, accounts, supervisor
         self.uplink, self.calendar, self.clock, self.flush_interval = uplink, calendar, clock, flush_interval
         self.secure = secure
         self.here = store.meta.node_id
+        self.tracker, self.parent = Tracker(desk), parent  # a receipt held nowhere here is asked up the tree
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="govnet-console")
         self.templates = Environment(loader=PackageLoader("govnet.node.console", "templates"),
                                      autoescape=select_autoescape(default=True, default_for_string=True),
@@ -396,26 +398,33 @@ class Console:
     # --- self-service tracking ------------------------------------------------------------------
 
     async def track(self, request: Request, ctx: Context) -> Response:
+        """The public progress of a receipt, from any node: this node's own, or asked up the tree
+        (``Tracker.progress``, the path the gRPC Track takes); rating where the case was delivered."""
         wanted = request.query_params.get("receipt", "").strip()[:40]
-        found = None
+        view = held = None
         error = ""
         if wanted:
             try:
-                Receipt.parse(wanted)
-                found = await self._read(self.desk.get, wanted)
-            except ReceiptError as exc:
-                error = str(exc)
+                receipt = self.desk.parse_receipt(wanted)
+                view = await self.tracker.progress(receipt, self.parent)
+                held = await self._read(self._held, receipt)
             except DeskError as exc:
                 error = str(exc)
-        record, events = found if found is not None else (None, [])
-        progress = [e for e in events if e.action in text.ACTION or e.action == "submit"]
-        rateable = record is not None and record.state.status is Status.DELIVERED and not any(
+        record, events = held if held is not None else (None, [])
+        rateable = record is not None and view is not None and view.stage is Stage.DELIVERED and not any(
             e.action == "evaluate" for e in events)
-        return self.render(ctx, "track.html", 404 if error else 200, wanted=wanted, error=error, record=record,
-                           progress=progress, rateable=rateable, ratings=RATINGS,
+        return self.render(ctx, "track.html", 404 if error else 200, wanted=wanted, error=error, view=view,
+                           record=record, rateable=rateable, ratings=RATINGS,
                            rating_label=functools.partial(text.label, text.RATING, ctx.lang),
                            terminal=ctx.person is not None and Role.TERMINAL in ctx.person.roles,
                            rated=request.query_params.get("rated") == "1")
+
+    def _held(self, receipt: str) -> tuple[CaseRecord, list[StoredEvent]] | None:
+        """The case and its history if this node holds it (where it may be rated), else None."""
+        try:
+            return self.desk.get(receipt)
+        except DeskError:
+            return None
 
     async def rate(self, request: Request, ctx: Context) -> Response:
         """The applicant's rating at the terminal: with the receipt's one-time code (no staff login),

@@ -163,11 +163,11 @@ def progress(facts: CaseFacts, names: Mapping[str, str] | None = None) -> Progre
     return Progress(
         receipt=facts.receipt, stage=stage, headline=headline, item_name=facts.item_name,
         department=facts.department, handled_at=handled, collect_at=collect, missing=tuple(missing),
-        due=facts.due if stage in _RUNNING_STAGES else None, steps=_steps(facts, names), from_summary=facts.from_summary,
+        due=facts.due if stage in RUNNING_STAGES else None, steps=_steps(facts, names), from_summary=facts.from_summary,
     )
 
 
-_RUNNING_STAGES = frozenset({Stage.ACCEPTED, Stage.UNDER_REVIEW, Stage.WAITING_FOR_YOU, Stage.SUSPENDED})
+RUNNING_STAGES = frozenset({Stage.ACCEPTED, Stage.UNDER_REVIEW, Stage.WAITING_FOR_YOU, Stage.SUSPENDED})
 
 
 def _stage(f: CaseFacts, handled: str, collect: str) -> tuple[Stage, str]:

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, datetime
 
 import grpc
 
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, checked, checked_list, parse_happened
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
-from govnet.node.app.tracking import HOP_DEADLINE_S, MAX_HOPS, Known, Source, Tracker
+from govnet.node.app.tracking import HOP_DEADLINE_S, Known, NotKnownAbove, ParentUnreachable, Source, Tracker
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import FINISHED, ActParams, statuses_named
 from govnet.node.domain.people import WINDOW_ROLES, Op
-from govnet.node.domain.progress import not_known, render
+from govnet.node.domain.progress import RUNNING_STAGES, Progress, Stage, Step, not_known, render
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
@@ -57,10 +57,20 @@ class ParentTrack:
         return self._stub
 
     async def track(self, receipt: str, hops: int, timeout: float) -> cases_pb2.TrackCaseResponse:
-        """The parent's answer; ``grpc.aio.AioRpcError`` when it cannot be reached or does not know."""
-        answer: cases_pb2.TrackCaseResponse = await self._open().Track(
-            cases_pb2.TrackCaseRequest(receipt=receipt, hops=hops), timeout=timeout)
+        """The parent's answer; ``NotKnownAbove`` when nobody above knows the receipt,
+        ``ParentUnreachable`` when the parent cannot be asked."""
+        try:
+            answer: cases_pb2.TrackCaseResponse = await self._open().Track(
+                cases_pb2.TrackCaseRequest(receipt=receipt, hops=hops), timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                raise NotKnownAbove(receipt) from None
+            raise ParentUnreachable(exc.code().name) from None
         return answer
+
+    async def progress(self, receipt: str, hops: int, timeout: float) -> Progress:
+        """The parent's answer as the applicant's view (``tracking.AskParent``, for the console)."""
+        return progress_from_proto(await self.track(receipt, hops, timeout))
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -84,6 +94,19 @@ def unknown_to_proto(receipt: str, here: str, *, link_down: bool) -> cases_pb2.T
     return cases_pb2.TrackCaseResponse(receipt=receipt, known=False, stage=p.stage.value, headline=p.headline,
                                        text=render(p), answered_by=here, source=Source.NONE.value,
                                        link_down=link_down)
+
+
+def progress_from_proto(answer: cases_pb2.TrackCaseResponse) -> Progress:
+    """The applicant's view a ``TrackCaseResponse`` carries (the inverse of ``track_to_proto``'s view)."""
+    stage = Stage(answer.stage) if answer.stage else Stage.UNKNOWN
+    return Progress(
+        receipt=answer.receipt, stage=stage,
+        headline=answer.headline, item_name=answer.item_name, department=answer.department,
+        handled_at=answer.handled_at, collect_at=answer.collect_at, missing=tuple(answer.missing_materials),
+        due=date.fromisoformat(answer.due) if answer.due and stage in RUNNING_STAGES else None,
+        steps=tuple(Step(datetime.fromisoformat(s.at), s.text) for s in answer.steps),
+        from_summary=answer.source == Source.SUMMARY.value, known=answer.known,
+    )
 
 
 class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
@@ -130,23 +153,17 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
     async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
         """Public: the first node up the tree that knows the receipt answers (``node.app.tracking``)."""
         receipt = self.desk.parse_receipt(request.receipt)
-        if not 0 <= request.hops <= MAX_HOPS:
-            raise DeskError(ErrorKind.INVALID, f"hops {request.hops} is not from 0 to {MAX_HOPS}", "hops")
-        known = await asyncio.to_thread(self.tracker.known, receipt)
-        if known is not None:
-            return track_to_proto(known, self.here)
-        if self.parent is None or not self.tracker.may_ask_up(receipt, request.hops):
-            raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here} or above it", "receipt")
-        remaining = context.time_remaining()
-        timeout = HOP_DEADLINE_S if remaining is None else min(HOP_DEADLINE_S, max(remaining - 0.2, 0.1))
-        try:
-            return await self.parent.track(receipt, request.hops + 1, timeout)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() is grpc.StatusCode.NOT_FOUND:
-                raise DeskError(ErrorKind.NOT_FOUND, f"no case {receipt} on node {self.here} or above it",
-                                "receipt") from None
-            log.info("track: the parent could not be asked", extra={"receipt": receipt, "error": exc.code().name})
-            return unknown_to_proto(receipt, self.here, link_down=True)
+        parent = self.parent
+
+        async def ask(hops: int) -> cases_pb2.TrackCaseResponse:
+            assert parent is not None
+            remaining = context.time_remaining()
+            timeout = HOP_DEADLINE_S if remaining is None else min(HOP_DEADLINE_S, max(remaining - 0.2, 0.1))
+            return await parent.track(receipt, hops, timeout)
+
+        return await self.tracker.answer(receipt, request.hops, found=lambda k: track_to_proto(k, self.here),
+                                         ask_parent=ask if parent is not None else None,
+                                         link_down=lambda: unknown_to_proto(receipt, self.here, link_down=True))
 
     @rpc
     async def List(self, request: cases_pb2.ListCasesRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ListCasesResponse:

@@ -190,8 +190,8 @@ def test_the_applicant_tracks_a_delivered_case_and_rates_it_once_at_the_terminal
     with page.expect_navigation():
         page.keyboard.press("Enter")
     tab.shot()
-    assert page.inner_text("#status") == "已送达"
-    assert [li for li in page.locator("ol.progress li").all_inner_texts() if "送达" in li]
+    assert page.inner_text("#status") == "已办结，结果已领取"  # the applicant's words (node.domain.progress)
+    assert [li for li in page.locator("ol.progress li").all_inner_texts() if li.endswith("结果已领取")]
     assert _unlabelled(page) == []
     page.select_option("#rating", "satisfied")
     page.fill("#code", code)
