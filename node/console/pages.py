@@ -32,7 +32,7 @@ from govnet.node.console import codes, sessions, text
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.lifecycle import FINISHED, RATINGS, ActParams, Status, allowed_actions
+from govnet.node.domain.lifecycle import FINISHED, RATINGS, Action, ActParams, Status, allowed_actions
 from govnet.node.domain.people import WINDOW_ROLES, Facts, Op, Person, Role, authorize
 from govnet.node.domain.progress import Stage
 from govnet.node.domain.statistics import COUNTERS, rates
@@ -366,23 +366,28 @@ class Console:
             due_before = date.fromisoformat(due_text) if due_text else None
         except ValueError:
             raise Refused(400, f"due_before {due_text[:30]!r}: YYYY-MM-DD") from None
-        rows = await self._read(self._queue_rows, status, department, due_before)
+        rows, waiting = await self._read(self._queue_rows, status, department, due_before)
         today = local_date(self.clock.now())
         warn_until = self.calendar.add_working_days(today, 1)
         shown = []
         for r in rows:
             actions = [a for a in allowed_actions(r.state) if may(person, a, r.department)]
             shown.append((r, urgency(r.state.due, today, warn_until), actions))
+        deliverable = [(r, [a for a in allowed_actions(r.state) if a == Action.DELIVER and may(person, a, r.department)])
+                       for r in waiting]
         catalog = await self._catalog()
         departments = sorted({i.department for i in catalog.items.values()})
-        return self.render(ctx, "queue.html", rows=shown, statuses=[s.value for s in Status if s not in FINISHED],
+        return self.render(ctx, "queue.html", rows=shown, waiting=deliverable, statuses=[s.value for s in Status if s not in FINISHED],
                            departments=departments, chosen_status=status, department=department, due_before=due_text,
                            message=request.query_params.get("done", "")[:120])
 
-    def _queue_rows(self, status: str, department: str, due_before: date | None) -> list[CaseRecord]:
+    def _queue_rows(self, status: str, department: str,
+                    due_before: date | None) -> tuple[list[CaseRecord], list[CaseRecord]]:
+        """The cases this node works on, and the results waiting to be handed over at its window."""
         with self.store.reading() as s:
-            return case_rows.work_queue(s, self.here, tuple(sorted(FINISHED)), status=status, department=department,
-                                        due_before=due_before, limit=QUEUE_ROWS)
+            working = case_rows.work_queue(s, self.here, tuple(sorted(FINISHED)), status=status,
+                                           department=department, due_before=due_before, limit=QUEUE_ROWS)
+            return working, case_rows.awaiting_delivery(s, self.here, limit=QUEUE_ROWS)
 
     async def act(self, request: Request, ctx: Context) -> Response:
         person = self._require(ctx, Op.READ_CASES)

@@ -23,7 +23,7 @@ from govnet.node.domain.applicant import Applicant
 from govnet.node.domain.lifecycle import CaseState, CaseType, EventDraft, Status
 from govnet.node.store import audit
 from govnet.node.store.deliveries import Delivered
-from govnet.node.store.models import CaseEventRow, CaseRow, IdempotencyKey
+from govnet.node.store.models import CaseEventRow, CaseRow, IdempotencyKey, WindowDelivery
 from govnet.node.store.unit import StoreMeta, Unit, _db, insert_rows, insert_sql, next_value, query, utc_text
 
 
@@ -338,3 +338,12 @@ def work_queue(s: Unit, owner: str, finished: tuple[str, ...], *, status: str = 
     if len(rows) < limit and due_before is None:
         rows += walk(False, limit - len(rows))
     return [record_from_row(r) for r in rows]
+
+
+def awaiting_delivery(s: Unit, origin: str, *, limit: int = 200) -> list[CaseRecord]:
+    """The cases applied for at ``origin`` whose result waits to be handed over there (一窗出件):
+    completed, whoever owns them, and not yet delivered at this window; oldest receipt first."""
+    handed = select(WindowDelivery.receipt)
+    chosen = select(CaseRow).where(CaseRow.status == Status.COMPLETED.value, CaseRow.origin == origin,
+                                   col(CaseRow.receipt).not_in(handed))
+    return [record_from_row(r) for r in s.exec(chosen.order_by(CaseRow.receipt).limit(limit)).all()]

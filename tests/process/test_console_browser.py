@@ -18,9 +18,10 @@ from playwright.sync_api import Browser, Page
 
 from govnet.node.domain.people import Role
 
-from support.accounts import PASSWORD, add_account
+from support.accounts import PASSWORD, add_account, start_in_process
 from support.browser import PAGE_BUDGET, Visit, browser, open_visit, visit  # noqa: F401 (fixtures)
-from support.helpers import ID_NUMBER, NAME, PHONE, govnet, statistics_settled, submit
+from support.helpers import CHIEF, CLERK, ID_NUMBER, NAME, PHONE, govnet, statistics_settled, submit, wait_for
+from support.inprocess import in_process_nodes
 
 pytestmark = pytest.mark.slow
 
@@ -204,6 +205,59 @@ def test_the_applicant_tracks_a_delivered_case_and_rates_it_once_at_the_terminal
                        data={"receipt": receipt, "rating": "very_dissatisfied", "code": code})
     assert again.status_code in (400, 403, 409) and "problem" in again.text
     _light(tab)
+
+
+@pytest.fixture
+def linked(loop, tmp_path):  # type: ignore[no-untyped-def]
+    """Nodes on the real clock, each linked to its parent (the sync driver runs)."""
+    yield from in_process_nodes(loop, tmp_path, {"flush_interval_s": 0.1, "digest_interval_s": 5.0},
+                                start=start_in_process)
+
+
+def test_the_village_delivers_a_county_decision_and_the_applicant_rates_it_there(
+        linked, sample_catalog, browser: Browser, visit: list[Visit],  # noqa: F811
+        request: pytest.FixtureRequest) -> None:
+    from govnet.node.rpc.client import GovnetClient
+
+    county = linked("371102", "county", "127.0.0.1:1")
+    town = linked("371102001", "township", county.address)
+    village = linked("371102001201", "village", town.address, console=CONSOLE)
+    with GovnetClient(county.address) as k, GovnetClient(village.address) as v:
+        k.put_catalog(sample_catalog)
+        wait_for(lambda: bool(v.list_items().items), 30, lambda: "the catalog did not reach the village")
+        submitted = submit(v, "WL-0001", agent="村代办员-李四")  # decided at the county
+        receipt, code = submitted.case.receipt, submitted.rating_code
+        wait_for(lambda: bool(k.list(limit=10).cases), 30, lambda: "the case did not reach the county")
+        for action, actor in (("accept", CLERK), ("approve", CHIEF), ("complete", CLERK)):
+            k.act(receipt, action, actor=actor)
+        wait_for(lambda: v.get(receipt).status == "completed", 30, lambda: v.get(receipt).status)
+
+        add_account(village.data_dir, "lida", [Role.VILLAGE_AGENT], name="李代办")
+        tab = open_visit(browser, visit, village.node.console_url, request.node.name, "agent")
+        tab.sign_in("lida", PASSWORD)
+        page = tab.go("/queue")
+        row = page.locator(f"#deliver-{receipt}")
+        assert row.count() == 1, "the county's decision waits at the village window"
+        with page.expect_navigation():
+            row.locator("button").click()
+        tab.shot("delivered")
+        assert page.locator(f"#deliver-{receipt}").count() == 0
+
+        desk = open_visit(browser, visit, village.node.console_url, request.node.name, "applicant")
+        page = desk.go(f"/track?receipt={receipt}")
+        assert page.inner_text("#status") == "已办结，结果已领取"
+        page.select_option("#rating", "very_satisfied")
+        page.fill("#code", code)
+        with page.expect_navigation():
+            page.click("form[action='/track/rate'] button")
+        desk.shot("rated")
+        assert "评价已提交" in page.inner_text("[role=status]")
+
+        def recorded() -> list[str]:
+            return [e.action for e in k.get(receipt).events][-2:]
+
+        wait_for(lambda: recorded() == ["deliver", "evaluate"], 30, lambda: str(recorded()))
+        _light(tab)
 
 
 def test_a_console_configured_plaintext_serves_plain_http_and_says_so_in_its_cookies(make_node) -> None:  # type: ignore[no-untyped-def]
