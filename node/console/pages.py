@@ -416,13 +416,15 @@ class Console:
             except DeskError as exc:
                 error = str(exc)
         record, events = held if held is not None else (None, [])
-        rateable = record is not None and view is not None and view.stage is Stage.DELIVERED and not any(
+        rated = request.query_params.get("rated") == "1"
+        # Rated here: the owner records it (and refuses a second one); until its event comes back,
+        # the page that says "rated" offers no second form.
+        rateable = record is not None and view is not None and view.stage is Stage.DELIVERED and not rated and not any(
             e.action == "evaluate" for e in events)
         return self.render(ctx, "track.html", 404 if error else 200, wanted=wanted, error=error, view=view,
                            record=record, rateable=rateable, ratings=RATINGS,
                            rating_label=functools.partial(text.label, text.RATING, ctx.lang),
-                           terminal=ctx.person is not None and Role.TERMINAL in ctx.person.roles,
-                           rated=request.query_params.get("rated") == "1")
+                           terminal=ctx.person is not None and Role.TERMINAL in ctx.person.roles, rated=rated)
 
     def _held(self, receipt: str) -> tuple[CaseRecord, list[StoredEvent]] | None:
         """The case and its history if this node holds it (where it may be rated), else None."""

@@ -252,6 +252,7 @@ def test_the_village_delivers_a_county_decision_and_the_applicant_rates_it_there
             page.click("form[action='/track/rate'] button")
         desk.shot("rated")
         assert "评价已提交" in page.inner_text("[role=status]")
+        assert page.locator("form[action='/track/rate']").count() == 0
 
         def recorded() -> list[str]:
             return [e.action for e in k.get(receipt).events][-2:]
