@@ -22,11 +22,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from govnet.federation.routing import in_subtree
+from govnet.federation.tree import parent_id
 from govnet.node.app.accounts import Accounts
+from govnet.node.app.complaints import ComplaintDesk
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand
 from govnet.node.app.links import UpLink, link_reports
-from govnet.node.app.statistics_ledger import StatsAnswer, answer
-from govnet.node.app.supervision import AlarmView, Supervisor
+from govnet.node.app.statistics_ledger import StatsAnswer, StatsQueryError, answer, check_drill
+from govnet.node.app.supervision import Supervisor
 from govnet.node.app.tracking import AskParent, Tracker
 from govnet.node.console import codes, sessions, text
 from govnet.node.domain.calendar import WorkCalendar, local_date
@@ -45,6 +48,8 @@ T = TypeVar("T")
 READ_THREADS = 4  # the console's own store readers (not the loop's default executor: gRPC's work runs there)
 QUEUE_ROWS = 50  # a queue page shows the most urgent this many (a page under 60 KB); filters narrow it
 CATALOG_ROWS = 200
+# The rates a supervisor ranks the children by (``statistics.RANKINGS`` has them all; these three the page offers).
+DASHBOARD_RANKS = ("on_time", "immediate", "satisfaction")
 TREND_DAYS = 30  # the dashboard's trend: cases received and completed a day, this many days back
 _HTTP_STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.PRECONDITION: 409,
                 ErrorKind.CONFLICT: 409, ErrorKind.UNAUTHENTICATED: 401, ErrorKind.DENIED: 403}
@@ -96,11 +101,12 @@ class Console:
 
     def __init__(self, store: Store, desk: CaseDesk, accounts: Accounts, supervisor: Supervisor,
                  uplink: UpLink | None, calendar: WorkCalendar, clock: Clock, flush_interval: timedelta,
-                 secure: bool, parent: AskParent | None = None) -> None:
+                 secure: bool, complaints: ComplaintDesk, parent: AskParent | None = None) -> None:
         self.store, self.desk, self.accounts, self.supervisor = store, desk, accounts, supervisor
         self.uplink, self.calendar, self.clock, self.flush_interval = uplink, calendar, clock, flush_interval
         self.secure = secure
         self.here = store.meta.node_id
+        self.complaints = complaints
         self.tracker, self.parent = Tracker(desk), parent  # a receipt held nowhere here is asked up the tree
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="govnet-console")
         self.templates = Environment(loader=PackageLoader("govnet.node.console", "templates"),
@@ -458,23 +464,34 @@ class Console:
 
     # --- the supervision dashboard --------------------------------------------------------------
 
-    async def _figures(self) -> tuple[StatsAnswer, list[AlarmView]]:
-        now = self.clock.now()
-        got = await self._read(answer, self.store, "child", "", "", now)
-        alarms = await self._read(self.supervisor.alarms)
-        return got, [a for a in alarms if a.open]
+    def _question(self, request: Request) -> tuple[str, str]:
+        """The dashboard's drill-down (``subtree``: this node or one below it) and ranking
+        (``rank``: one of ``DASHBOARD_RANKS``), as the address asks; checked by the ledger's rule."""
+        subtree = request.query_params.get("subtree", "").strip()[:20]
+        rank = request.query_params.get("rank", "on_time")
+        if rank not in DASHBOARD_RANKS:
+            raise Refused(400, f"rank {rank[:30]!r}: {', '.join(DASHBOARD_RANKS)}")
+        try:
+            root, _ = check_drill(self.here, subtree, rank)
+        except StatsQueryError as exc:
+            raise Refused(400, str(exc)) from None
+        return root, rank
+
+    async def _figures(self, root: str, rank: str) -> StatsAnswer:
+        return await self._read(answer, self.store, "child", "", "", self.clock.now(), root, rank)
 
     async def dashboard(self, request: Request, ctx: Context) -> Response:
         self._require(ctx, Op.READ_SUPERVISION)
-        got, alarms = await self._figures()
+        root, rank = self._question(request)
+        got = await self._figures(root, rank)
         now = self.clock.now()
         first = (local_date(now) - timedelta(days=TREND_DAYS - 1)).isoformat()
-        by_department = await self._read(answer, self.store, "department", "", "", now)
-        by_day = await self._read(answer, self.store, "day", first, "", now)
-        # Children ranked by their on-time rate, then immediate, then satisfaction (no figure: last).
-        groups = sorted(((k, v, rates(v)) for k, v in got.groups.items()),
-                        key=lambda g: tuple(-(x if x is not None else -1.0)
-                                            for x in (g[2].on_time, g[2].immediate, g[2].satisfaction)))
+        by_department = await self._read(answer, self.store, "department", "", "", now, root)
+        by_day = await self._read(answer, self.store, "day", first, "", now, root)
+        alarms = [a for a in await self._read(self.supervisor.alarms) if a.open and in_subtree(a.owner, root)]
+        complaints = await self._read(self.complaints.list, "open", root)
+        # Children in the ledger's rank order (a child with no figure to rank by comes last).
+        groups = [(k, v, rates(v)) for k, v in got.groups.items()]
         departments = [(k, v, rates(v)) for k, v in sorted(by_department.groups.items())]
         days = sorted(by_day.groups.items())
         peak = max([v.get("received", 0) for _, v in days] or [0]) or 1
@@ -482,7 +499,10 @@ class Console:
         return self.render(ctx, "dashboard.html", got=got, total=got.total, total_rates=rates(got.total), groups=groups,
                            departments=departments, trend=trend, counters=COUNTERS, alarms=alarms[:100],
                            counter_label=functools.partial(text.label, text.COUNTER, ctx.lang),
-                           alarm_count=len(alarms))
+                           alarm_count=len(alarms), complaints=complaints[:100], complaint_count=len(complaints),
+                           root=root, rank=rank, ranks=DASHBOARD_RANKS,
+                           up=parent_id(root) if root != self.here else None,
+                           drill=f"?subtree={quote(root)}&rank={rank}")
 
     def _table(self, got: StatsAnswer) -> list[list[Any]]:
         head = ["group", *COUNTERS, "on_time_rate", "immediate_rate", "satisfaction_rate"]
@@ -495,18 +515,18 @@ class Console:
 
     async def dashboard_csv(self, request: Request, ctx: Context) -> Response:
         self._require(ctx, Op.READ_SUPERVISION)
-        got, _ = await self._figures()
+        got = await self._figures(*self._question(request))
         out = io.StringIO()
         csv.writer(out).writerows(self._table(got))
         return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="govnet-{self.here}.csv"'})
+                        headers={"Content-Disposition": f'attachment; filename="govnet-{got.node}.csv"'})
 
     async def dashboard_xlsx(self, request: Request, ctx: Context) -> Response:
         self._require(ctx, Op.READ_SUPERVISION)
-        got, _ = await self._figures()
-        body = await self._read(_xlsx, self._table(got), self.here)
+        got = await self._figures(*self._question(request))
+        body = await self._read(_xlsx, self._table(got), got.node)
         return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f'attachment; filename="govnet-{self.here}.xlsx"'})
+                        headers={"Content-Disposition": f'attachment; filename="govnet-{got.node}.xlsx"'})
 
 
 @dataclass(frozen=True)

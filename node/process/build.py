@@ -258,7 +258,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         if console_socket is not None:
             console, pages = _console(config, console_socket, tls, store=store, desk=desk, accounts=accounts,
                                       supervisor=supervisor, uplink=uplink, calendar=calendar, clock=clock, flush=flush,
-                                      parent=services.parent_track)
+                                      complaints=complaints, parent=services.parent_track)
         served = Served(server, services, port, http, endpoints, console, pages)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
                 uplink, children, driver, ledger, metrics, served, audit, revocations, tls)
@@ -297,7 +297,7 @@ def _bind_http(listen: Address, key: str = "http.listen") -> socket.socket:
 
 def _console(config: NodeConfig, sock: socket.socket, tls: NodeTls | None, *, store: Store, desk: CaseDesk,
              accounts: Accounts, supervisor: Supervisor, uplink: UpLink | None, calendar: WorkCalendar, clock: Clock,
-             flush: timedelta, parent: ParentTrack | None) -> tuple[HttpServer, Console]:
+             flush: timedelta, complaints: ComplaintDesk, parent: ParentTrack | None) -> tuple[HttpServer, Console]:
     """The console's pages on their own port: HTTPS with the node's certificate and key unless the
     console (or the whole node) is configured plaintext."""
     from govnet.node.console.pages import Console
@@ -308,7 +308,7 @@ def _console(config: NodeConfig, sock: socket.socket, tls: NodeTls | None, *, st
         files = tuple(str(p if p.is_absolute() else config.data_dir / p)
                       for p in (Path(config.tls.cert), Path(config.tls.key)))
     pages = Console(store, desk, accounts, supervisor, uplink, calendar, clock, flush, secure=files is not None,
-                    parent=parent)
+                    complaints=complaints, parent=parent)
     server = HttpServer(build_app(pages.routes(), config.http), sock, config.http,
                         tls_files=(files[0], files[1]) if files else None)
     return server, pages

@@ -153,6 +153,51 @@ def test_the_dashboard_shows_what_govnet_stats_says(make_node, browser: Browser,
     _light(tab)
 
 
+def test_the_dashboard_drills_into_a_township_and_shows_the_complaints_below(
+        linked, sample_catalog, browser: Browser, visit: list[Visit],  # noqa: F811
+        request: pytest.FixtureRequest) -> None:
+    from govnet.node.rpc.client import GovnetClient
+
+    county = linked("371102", "county", "127.0.0.1:1", console=CONSOLE)
+    first = linked("371102001", "township", county.address)
+    second = linked("371102002", "township", county.address)
+    with GovnetClient(county.address) as k, GovnetClient(first.address) as a, GovnetClient(second.address) as b:
+        k.put_catalog(sample_catalog)
+        for c in (a, b):
+            wait_for(lambda c=c: bool(c.list_items().items), 30, lambda: "the catalog did not reach a township")
+        for c, n in ((a, 2), (b, 1)):
+            for i in range(n):
+                submit(c, "SJ-0002", key=f"dash-{c.address}-{i}")  # decided at the township
+        a.file_complaint("窗口态度差，办事拖延", about_node="371102001", department="市场监督管理局")
+
+        def stats(*extra: str) -> dict:
+            done = govnet("stats", "--by", "child", "--json", "--node", county.address, *extra)
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+
+        wait_for(lambda: int(stats()["total"]["counters"].get("received", 0)) == 3, 60, lambda: str(stats()["total"]))
+        wait_for(lambda: bool(k.complaints(status="open").complaints), 30, lambda: "the complaint did not reach the county")
+
+        add_account(county.data_dir, "zhao", [Role.SUPERVISOR], name="赵监察")
+        tab = open_visit(browser, visit, county.node.console_url, request.node.name, "supervisor")
+        tab.sign_in("zhao", PASSWORD)
+        page = tab.go("/dashboard")
+        assert "窗口态度差" in page.inner_text("#complaints")
+        with page.expect_navigation():
+            page.click("#children a:text('371102001')")
+        tab.shot("drilled")
+        assert "371102001" in page.inner_text("#root")
+        shown = {c: int(page.inner_text(f"#totals [data-counter={c}]"))
+                 for c in page.locator("#totals [data-counter]").evaluate_all("ts => ts.map(t => t.dataset.counter)")}
+        said = {k: int(v) for k, v in stats("--subtree", "371102001")["total"]["counters"].items()}
+        assert shown == said and shown["received"] == 2
+        assert "窗口态度差" in page.inner_text("#complaints")  # about this township: shown in its drill-down
+        with page.expect_navigation():
+            page.click("#up")
+        assert int(page.inner_text("#totals [data-counter=received]")) == 3
+        _light(tab)
+
+
 def test_a_clerk_cannot_reach_the_supervisors_page_and_english_is_a_click_away(
         make_node, browser: Browser, visit: list[Visit], request: pytest.FixtureRequest) -> None:  # noqa: F811
     node, _ = make_node("371102", "county", console=CONSOLE)
