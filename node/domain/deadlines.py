@@ -22,6 +22,15 @@ as agreeing) is a step of the lifecycle's table (``lifecycle.decide`` with ``Ala
 
 Each alarm is recorded once per case and per kind (per step and department for step
 timers): ``Alarm.key`` names it, and the scanner passes the keys already recorded.
+
+The acceptance deadline (Administrative Licensing Law art. 32): a window has 5 working days
+(``lifecycle.ACCEPTANCE_DAYS``) from the day an application reaches it to accept it or to
+refuse it with its one-time notice. A received case is watched by the node that must accept
+it (``accepts_here``: not a village agent point, which forwards an item decided above it at
+once), counting from the day it arrived there (``Watched.arrived``: the day it was taken over,
+or submitted). A yellow card comes ``warn_working_days`` before the 5 days run out (by default
+1: on the 4th working day after arrival); past them, the case is deemed accepted as of its
+arrival (``deem_accept``, a step of the lifecycle's table): its deadlines count from that day.
 """
 
 from __future__ import annotations
@@ -31,15 +40,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from govnet.federation.tree import Level
 from govnet.node.domain.calendar import WorkCalendar
-from govnet.node.domain.lifecycle import RUNNING, Note, Status, SystemAction
+from govnet.node.domain.catalog import ServiceItem
+from govnet.node.domain.lifecycle import ACCEPTANCE_DAYS, RUNNING, Note, Status, SystemAction
 
 # The alarms are steps of the lifecycle's table (recording one changes the case's history):
 # these are their names as events carry them.
 WARN, OVERDUE = SystemAction.WARN.value, SystemAction.OVERDUE.value
 STEP_OVERDUE, TIMEOUT_AGREE = SystemAction.STEP_OVERDUE.value, SystemAction.TIMEOUT_AGREE.value
-ALARM_ACTIONS = (WARN, OVERDUE, STEP_OVERDUE, TIMEOUT_AGREE)
+DEEM_ACCEPT = SystemAction.DEEM_ACCEPT.value
+ALARM_ACTIONS = (WARN, OVERDUE, STEP_OVERDUE, TIMEOUT_AGREE, DEEM_ACCEPT)
 ESCALATION_REVIEW, JOINT_OPINION = "escalation_review", "joint_opinion"
+ACCEPTANCE = "acceptance"  # the step a yellow card on a received case is about
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class Watched:
     joint_started: date | None = None
     timeout_default: bool = False
     recorded: frozenset[str] = frozenset()  # ``Alarm.key`` of every alarm already recorded
+    arrived: date | None = None  # a received case this node must accept: the day it arrived here
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,11 @@ class Alarm:
     @property
     def reason(self) -> str:
         d = self.detail
+        if self.action == WARN and d.get("step") == ACCEPTANCE:
+            return f"not yet accepted: accept or refuse by {d['due']} ({d['working_days_left']} working day(s) left)"
+        if self.action == DEEM_ACCEPT:
+            return (f"neither accepted nor refused by {d['due']} (5 working days): accepted as of its arrival "
+                    f"{d['arrived']} (Administrative Licensing Law art. 32)")
         if self.action == WARN:
             return f"due {d['due']}: {d['working_days_left']} working day(s) left"
         if self.action == OVERDUE:
@@ -108,6 +127,10 @@ def alarm_key(action: str, detail: dict[str, Any]) -> str:
         return f"{action}:{detail.get('step', '')}:{detail.get('department', '')}"
     if action == TIMEOUT_AGREE:
         return f"{action}:{detail.get('department', '')}"
+    if action == DEEM_ACCEPT:
+        return action
+    if action == WARN and detail.get("step") == ACCEPTANCE:
+        return f"{action}:{ACCEPTANCE}:{detail.get('due', '')}"
     return f"{action}:{detail.get('due', '')}"
 
 
@@ -133,6 +156,8 @@ def is_overdue(due: date, today: date, pause_started: date | None = None) -> boo
 def due_alarms(case: Watched, calendar: WorkCalendar, settings: SupervisionSettings, today: date) -> list[Alarm]:
     """Every alarm ``case`` has earned by ``today`` and not yet recorded, in a stable order."""
     out: list[Alarm] = []
+    if case.status is Status.RECEIVED and case.arrived is not None:
+        out += _acceptance_alarms(case.arrived, calendar, settings, today)
     if case.status in RUNNING and case.due is not None:
         if is_overdue(case.due, today, case.pause_started):
             out.append(Alarm(OVERDUE, {"due": case.due.isoformat()}))
@@ -155,6 +180,28 @@ def due_alarms(case: Watched, calendar: WorkCalendar, settings: SupervisionSetti
                 if case.timeout_default:
                     out.append(Alarm(TIMEOUT_AGREE, {"department": department, "due": share_due.isoformat()}))
     return [a for a in out if a.key not in case.recorded]
+
+
+def acceptance_due(calendar: WorkCalendar, arrived: date) -> date:
+    """The last day to accept or refuse an application that arrived on ``arrived`` (art. 32)."""
+    return calendar.add_working_days(arrived, ACCEPTANCE_DAYS)
+
+
+def accepts_here(node_level: Level, item: ServiceItem) -> bool:
+    """Whether a node holding a received case is the one to accept it: every node but a village
+    agent point, which forwards an item decided above it at once (代办) instead."""
+    return node_level is not Level.VILLAGE or item.authority_level is Level.VILLAGE
+
+
+def _acceptance_alarms(arrived: date, calendar: WorkCalendar, settings: SupervisionSettings,
+                       today: date) -> list[Alarm]:
+    due = acceptance_due(calendar, arrived)
+    if today > due:
+        return [Alarm(DEEM_ACCEPT, {"arrived": arrived.isoformat(), "due": due.isoformat()})]
+    left = working_days_left(calendar, due, today)
+    if left <= settings.warn_working_days:
+        return [Alarm(WARN, {"step": ACCEPTANCE, "due": due.isoformat(), "working_days_left": left})]
+    return []
 
 
 def complaint_due(calendar: WorkCalendar, filed_on: date, settings: SupervisionSettings) -> date:

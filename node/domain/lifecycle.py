@@ -48,6 +48,7 @@ from govnet.federation.tree import Level
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ItemType, ServiceItem
 from govnet.node.domain.limits import excerpt, excerpts
+from govnet.node.domain.notice import NoticeKind, facts_for, render_text
 
 # Default limits of the Administrative Licensing Law (行政许可法), in working days.
 DECISION_DAYS = 20  # art. 42: decide within 20 days
@@ -57,6 +58,7 @@ JOINT_EXTENSION_DAYS = 15  # art. 42: extendable once by 15
 ESCALATED_REVIEW_DAYS = 20  # art. 43: a lower level's review of an escalated case
 ISSUE_DAYS = 10  # art. 44: issue the licence within 10 days after the decision
 TOLERANCE_SUPPLEMENT_DAYS = 10  # our default time to supply a material owed under 容缺受理
+ACCEPTANCE_DAYS = 5  # art. 32: accept or refuse within 5 working days, else accepted from the day it arrived
 
 
 class Status(StrEnum):
@@ -116,6 +118,7 @@ class SystemAction(StrEnum):
     APPEAL = "appeal"  # the owner contests a rating made in bad faith
     APPEAL_DECIDED = "appeal_decided"
     REQUEST_REFUSED = "request_refused"  # a request from another node, refused on the record
+    DEEM_ACCEPT = "deem_accept"  # art. 32: not accepted or refused within 5 working days, so accepted from arrival
 
 
 Step = Action | SystemAction
@@ -145,6 +148,7 @@ TABLE: Mapping[Status, Mapping[Step, Status]] = {
     S.RECEIVED: {
         A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN,
         **_stay(S.RECEIVED, SA.HAND_OVER, *_ANYTIME),  # a village agent point forwards it at once (代办)
+        SA.DEEM_ACCEPT: S.ACCEPTED, **_stay(S.RECEIVED, SA.WARN),  # the acceptance deadline (art. 32)
     },
     S.ACCEPTED: {
         A.REVIEW: S.UNDER_REVIEW,
@@ -274,6 +278,9 @@ class ActParams:
     kind: str = ""  # suspend: hearing | testing | inspection | expert_review
     days: int = 0  # suspend: the planned duration in working days
     at: str = ""  # deliver: the window (node) where the result was handed over, when not the owner's
+    # request_supplement: the applicant changed what they apply for, so the one-time notice
+    # (一次性告知) may be given again for the changed application (``reason`` says what changed).
+    changed_application: bool = False
 
 
 SUSPEND_KINDS = ("hearing", "testing", "inspection", "expert_review")
@@ -314,6 +321,18 @@ class Note:
 
     reason: str
     detail: Mapping[str, Any]
+    actor: str = SYSTEM_ACTOR
+
+
+@dataclass(frozen=True)
+class DeemedAcceptance:
+    """The acceptance deadline (art. 32) ran out with the case still received: it counts as
+    accepted from the day it arrived, and its deadlines count from that day (``deadlines``
+    decides when; the scanner records it)."""
+
+    item: ServiceItem  # the case's item, in the release the case was received under
+    arrived: date  # the day the application reached the node that must accept it
+    reason: str = ""
     actor: str = SYSTEM_ACTOR
 
 
@@ -372,6 +391,9 @@ class Context(Moment):
     """A clerk's action needs the case's catalog item too (its release, not today's)."""
 
     item: ServiceItem
+    # The case's earlier steps as its history holds them, (action, happened_at), oldest first: what
+    # a rule needs that the state does not keep (a one-time notice already given).
+    past: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def has_authority(self) -> bool:
@@ -635,14 +657,9 @@ def _return(case: CaseState, p: ActParams, ctx: Context) -> Changes:
             "nothing is missing: to return the case, give the reason it does not meet the legal conditions"
         )
     # One-time notice (一次性告知): every missing material at once, so the applicant never has to come twice.
-    parts = []
-    if missing_core:
-        parts.append("missing core materials: " + ", ".join(missing_core))
-    if missing_other:
-        parts.append("missing other materials: " + ", ".join(missing_other))
-    if p.reason.strip():
-        parts.append("reason: " + p.reason.strip())
-    notice = f"One-time notice for {case.receipt} ({ctx.item.name}): " + "; ".join(parts)
+    notice = render_text(facts_for(NoticeKind.RETURN, receipt=case.receipt, item=ctx.item,
+                                   missing=missing_core + missing_other, reason=p.reason, issued_at=ctx.now,
+                                   node=ctx.node_id))
     return (
         {"case_type": CaseType.RETURNED, "notice": notice, "missing_core": missing_core},
         {"missing_core": list(missing_core), "missing_other": list(missing_other), "notice": notice},
@@ -667,11 +684,23 @@ def _request_supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     if not wanted:
         raise InvalidParams("name the material(s) the applicant must supply (补正), all at once")
     _check_known(ctx.item, wanted)
+    earlier = [at for action, at in ctx.past if action == A.REQUEST_SUPPLEMENT]
+    if earlier and not p.changed_application:
+        raise ActionRefused(
+            f"the one-time notice (一次性告知) was already given on {local_date(earlier[-1])}: a case gets one "
+            "supplement request listing everything at once; only a changed application (the applicant changed "
+            "what they apply for) may get another — say so (changed_application) and what changed (reason)"
+        )
+    if p.changed_application and not p.reason.strip():
+        raise InvalidParams("a changed application: say what the applicant changed (reason)")
+    notice = render_text(facts_for(NoticeKind.SUPPLEMENT, receipt=case.receipt, item=ctx.item, missing=wanted,
+                                   reason=p.reason, issued_at=ctx.now, node=ctx.node_id,
+                                   changed_application=p.changed_application))
+    detail: dict[str, Any] = {"requested": list(wanted), "notice": notice}
+    if p.changed_application:
+        detail["changed_application"] = True
     # The clock stops from today until the materials arrive.
-    return (
-        {"requested_materials": wanted, "pause_started": ctx.today},
-        {"requested": list(wanted)},
-    )
+    return {"requested_materials": wanted, "pause_started": ctx.today, "notice": notice}, detail
 
 
 def _supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:
@@ -864,6 +893,26 @@ def _timeout_agree(case: CaseState, p: Note, ctx: Moment) -> Changes:
     return {"joint": joint}, dict(p.detail)
 
 
+def _deem_accept(case: CaseState, p: DeemedAcceptance, ctx: Moment) -> Changes:
+    """Accepted as of its arrival, whatever is missing (art. 32: a window that did not give its
+    one-time notice in time cannot refuse for it any more); what is missing is said on the event,
+    for the review to ask for (a supplement request)."""
+    promised = p.item.promised_days
+    missing_core, missing_other = p.item.missing(case.materials)
+    due = ctx.calendar.due_date(p.arrived, promised)
+    changes: dict[str, Any] = {
+        "missing_core": (),
+        "accepted_on": p.arrived,
+        "due": due,
+        "statutory_due": ctx.calendar.due_date(p.arrived, p.item.statutory_days),
+    }
+    detail: dict[str, Any] = {"accepted_on": p.arrived.isoformat(), "due": due.isoformat(), "promised_days": promised,
+                              "acceptance_due": ctx.calendar.add_working_days(p.arrived, ACCEPTANCE_DAYS).isoformat()}
+    if missing_core or missing_other:
+        detail["missing"] = [*missing_core, *missing_other]
+    return changes, detail
+
+
 def _evaluate(case: CaseState, p: Rating, ctx: Moment) -> Changes:
     if p.record.rating:
         raise ActionRefused(f"case {case.receipt} was already rated {p.record.rating}: one rating per case")
@@ -946,6 +995,7 @@ _RULES: Mapping[Step, _Rule] = {
     SA.APPEAL: _Rule(FollowUp, _appeal),
     SA.APPEAL_DECIDED: _Rule(FollowUp, _decide_appeal),
     SA.REQUEST_REFUSED: _Rule(Note, _noted),
+    SA.DEEM_ACCEPT: _Rule(DeemedAcceptance, _deem_accept),
 }
 assert set(_RULES) == {*Action, *SystemAction}, "every step needs its rule"
 assert all(set(moves) <= set(_RULES) for moves in TABLE.values())

@@ -32,6 +32,7 @@ from govnet.node.domain.lifecycle import (
     CaseState,
     CaseType,
     Context,
+    DeemedAcceptance,
     FollowUp,
     HandOver,
     IllegalAction,
@@ -68,8 +69,9 @@ def _same(status: Status, steps: set[SystemAction]) -> dict[Step, Status]:
 
 
 EXPECTED: dict[Status, dict[Step, Status]] = {
-    S.RECEIVED: {A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN,
-                 **_same(S.RECEIVED, {SA.HAND_OVER} | _ANYTIME)},
+    # Art. 32: 5 working days to accept or refuse (a yellow card first), else accepted as of arrival.
+    S.RECEIVED: {A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN, SA.DEEM_ACCEPT: S.ACCEPTED,
+                 **_same(S.RECEIVED, {SA.HAND_OVER, SA.WARN} | _ANYTIME)},
     S.ACCEPTED: {A.REVIEW: S.UNDER_REVIEW, A.APPROVE: S.APPROVED, A.REJECT: S.REJECTED, A.ESCALATE: S.ESCALATED,
                  A.SUPPLEMENT: S.ACCEPTED, A.WITHDRAW: S.WITHDRAWN, **_same(S.ACCEPTED, _ALARMS | _ANYTIME)},
     S.UNDER_REVIEW: {A.REQUEST_SUPPLEMENT: S.AWAITING_SUPPLEMENT, A.SUPPLEMENT: S.UNDER_REVIEW,
@@ -175,6 +177,8 @@ SETUPS: dict[Step, Callable[[Status], Setup]] = {
         rating="very_dissatisfied", appealed=True)), _ctx(PROMISED)),
     SA.REQUEST_REFUSED: lambda s: (_case(s, PROMISED), Note("not owed", {"requested": "supplement"}, actor="村代办员"),
                                    _ctx(PROMISED)),
+    SA.DEEM_ACCEPT: lambda s: (_case(s, PROMISED), DeemedAcceptance(item=_ctx(PROMISED).item, arrived=TODAY),
+                               _ctx(PROMISED)),
 }
 
 
