@@ -50,6 +50,7 @@ from govnet.node.app import replication
 from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain import limits
 from govnet.node.domain.applicant import Applicant, ApplicantError
+from govnet.node.domain.backdating import backdating_refusal
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
@@ -82,7 +83,7 @@ from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.domain.text import TextError, clean, clean_all
 from govnet.node.store import deliveries, replicas
-from govnet.node.store.case_history import last_happened_at, state_of, write_state
+from govnet.node.store.case_history import state_of, step_times, write_state
 from govnet.node.store.cases import (
     CaseRecord,
     StoredEvent,
@@ -411,10 +412,9 @@ class CaseDesk:
         if refusal is not None:
             raise DeskError(ErrorKind.PRECONDITION, f"{refusal} (as node {meta.node_id} has heard from its owner "
                             f"{row.owner})")
-        last = last_happened_at(s, row.receipt)
-        if last and utc_text(happened) < last:
-            raise DeskError(ErrorKind.INVALID, f"happened_at {utc_text(happened)} is before the case's last "
-                            f"event ({last})", "happened_at")
+        refused = backdating_refusal(Action.DELIVER.value, happened, step_times(s, row.receipt))
+        if refused is not None:
+            raise DeskError(ErrorKind.INVALID, refused, "happened_at")
         done = deliveries.record(s, row.receipt, params.actor, happened, now)
         replication.request(s, meta, row, Action.DELIVER.value,
                             {"actor": params.actor, "delivered_at": done.at}, now)
@@ -434,8 +434,8 @@ class CaseDesk:
             happened = datetime.fromisoformat(str(params.get("delivered_at", "")))
         except ValueError:
             happened = None
-        last = last_happened_at(s, row.receipt)
-        if happened is None or happened.tzinfo is None or happened > now or (last and utc_text(happened) < last):
+        if (happened is None or happened.tzinfo is None or happened > now
+                or backdating_refusal(Action.DELIVER.value, happened, step_times(s, row.receipt)) is not None):
             happened = None  # a clock that disagrees: the owner records it as of now
         _, checked_params = check_params(Action.DELIVER.value, ActParams(actor=f"{actor}@{node}", at=node))
         self._apply(s, row, Action.DELIVER.value, checked_params, now, happened)
@@ -463,13 +463,14 @@ class CaseDesk:
         meta = self.store.meta
         record = record_from_row(row)
         happened = happened_at or now
+        past = step_times(s, row.receipt)
         if happened_at is not None:
-            last = last_happened_at(s, row.receipt)
-            if last and utc_text(happened_at) < last:
-                raise DeskError(ErrorKind.INVALID, f"happened_at {utc_text(happened_at)} is before the case's last "
-                                f"event ({last}): enter back-filled actions in the order they happened", "happened_at")
+            refusal = backdating_refusal(action, happened_at, past)
+            if refusal is not None:
+                raise DeskError(ErrorKind.INVALID, refusal, "happened_at")
         item = self._item_at(record.state.catalog_issuer, record.state.catalog_version, record.state.item_code)
-        ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=happened, calendar=self.calendar)
+        ctx = Context(item=item, node_id=meta.node_id, node_level=meta.level, now=happened, calendar=self.calendar,
+                      past=past)
         try:
             transition = act(record.state, action, params, ctx)
         except LifecycleError as exc:

@@ -8,6 +8,8 @@ same transaction as any state change it causes and announced like every owner ev
 ``step_overdue``         a step timer passed (a lower level holding an escalated case past its
                          review limit, a joint reviewer past its share);
 ``timeout_agree``        a silent joint reviewer taken as agreeing (items with timeout default);
+``deem_accept``          a received case neither accepted nor refused within 5 working days of its
+                         arrival, accepted as of that day (art. 32; a yellow ``warn`` comes first);
 ``suspend`` / ``resume`` the clock stopped for a hearing, testing, inspection or expert review
                          (lifecycle actions; see ``node.domain.lifecycle``);
 ``evaluate``             the applicant's rating (five levels), one per case, made where they
@@ -41,15 +43,18 @@ from govnet.node.app import replication
 from govnet.node.app.audit import ALARM as AUDIT_ALARM
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed, checked
 from govnet.node.domain.calendar import WorkCalendar, local_date
+from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
     ALARM_ACTIONS,
+    DEEM_ACCEPT,
     OVERDUE,
     STEP_OVERDUE,
     TIMEOUT_AGREE,
     WARN,
     SupervisionSettings,
     Watched,
+    accepts_here,
     due_alarms,
     is_backfilled,
     recorded_keys,
@@ -59,6 +64,8 @@ from govnet.node.domain.lifecycle import (
     RECTIFY_OPEN,
     RUNNING,
     ActParams,
+    CaseState,
+    DeemedAcceptance,
     FollowUp,
     Rating,
     Status,
@@ -81,6 +88,7 @@ from govnet.node.store.supervision import (
     alarm_rows,
     keep_rectification,
     open_rectifications,
+    received_receipts,
     running_receipts,
     running_summaries,
 )
@@ -90,7 +98,8 @@ log = logging.getLogger("govnet.supervision")
 
 EVALUATE = SystemAction.EVALUATE.value
 APPEAL_DECIDED = SystemAction.APPEAL_DECIDED.value
-CARD = {WARN: "yellow", OVERDUE: "red", STEP_OVERDUE: "red", TIMEOUT_AGREE: "note"}
+CARD = {WARN: "yellow", OVERDUE: "red", STEP_OVERDUE: "red", TIMEOUT_AGREE: "note", DEEM_ACCEPT: "red"}
+_ONCE = (TIMEOUT_AGREE, DEEM_ACCEPT)  # facts recorded once: never "open" alarms to act on
 RECTIFICATION = "rectification"  # the alarm kind of an open rectification (整改), here or below
 
 
@@ -155,7 +164,7 @@ class Supervisor:
         """The running cases this node owns that have an alarm due now."""
         today = local_date(now)
         out = []
-        for receipt in running_receipts(s, self.here):
+        for receipt in [*received_receipts(s, self.here), *running_receipts(s, self.here)]:
             row = load_case_row(s, receipt)
             assert row is not None
             if due_alarms(self._watched(s, row), self.calendar, self.settings, today):
@@ -169,15 +178,24 @@ class Supervisor:
         for receipt in receipts:
             row = load_case_row(s, receipt)
             assert row is not None
-            for alarm in due_alarms(self._watched(s, row), self.calendar, self.settings, today):
-                recorded = self.desk.decide(record_from_row(row).state, alarm.step, alarm.note, now)
+            watched = self._watched(s, row)
+            for alarm in due_alarms(watched, self.calendar, self.settings, today):
+                state = record_from_row(row).state
+                params: Any = alarm.note
+                if alarm.action == DEEM_ACCEPT:
+                    assert watched.arrived is not None
+                    params = DeemedAcceptance(item=self._item(state), arrived=watched.arrived, reason=alarm.reason)
+                recorded = self.desk.decide(state, alarm.step, params, now)
                 self.desk.write_transition(s, row, recorded, now)
                 count += 1
         return count
 
+    def _item(self, state: CaseState) -> ServiceItem:
+        return self.desk.item_at(state.catalog_issuer, state.catalog_version, state.item_code)
+
     def _watched(self, s: Unit, row: CaseRow) -> Watched:
         state = record_from_row(row).state
-        item = self.desk.item_at(state.catalog_issuer, state.catalog_version, state.item_code)
+        item = self._item(state)
         events = [(e.action, json.loads(e.detail), e.happened_at) for e in events_of(s, row.receipt)
                   if not e.superseded]
         step_due = None
@@ -190,10 +208,17 @@ class Supervisor:
         starts = [h for a, _, h in events if a == "start_joint"]
         if starts:
             joint_started = local_date(datetime.fromisoformat(starts[-1]))
+        arrived = None
+        if state.status is Status.RECEIVED and accepts_here(self.store.meta.level, item):
+            # The acceptance deadline counts from the day the application reached this node: the
+            # day it was taken over (carried up by an agent point), or submitted here.
+            takes = [h for a, _, h in events if a == SystemAction.TAKE_OVER.value]
+            arrived = local_date(datetime.fromisoformat(takes[-1])) if takes else local_date(state.submitted_at)
         return Watched(
             receipt=row.receipt, status=state.status, department=row.department, due=state.due,
             pause_started=state.pause_started, step_due=step_due, joint=state.joint, joint_started=joint_started,
             timeout_default=item.timeout_default, recorded=recorded_keys((a, d) for a, d, _ in events),
+            arrived=arrived,
         )
 
     # --- what ops see ---
@@ -207,7 +232,7 @@ class Supervisor:
             broken = audit_chain.broken_chains(s)
             rectifications = open_rectifications(s)
         views = [AlarmView(receipt=r, kind=a, card=CARD[a], item_code=item, owner=owner, status=status, due=due,
-                           since=happened, open=status in RUNNING and a != TIMEOUT_AGREE, detail=json.loads(d),
+                           since=happened, open=(status in RUNNING or status == Status.RECEIVED) and a not in _ONCE, detail=json.loads(d),
                            backfilled=is_backfilled(happened, recorded, self.settings))
                  for r, a, d, happened, recorded, item, owner, status, due in rows]
         views += self._watched_from_summaries(summaries)

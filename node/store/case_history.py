@@ -27,10 +27,10 @@ from govnet.node.store.models import CaseRow
 from govnet.node.store.unit import execute, query, utc_text
 
 
-def last_happened_at(s: Session, receipt: str) -> str | None:
-    """When the case's latest event happened (RFC 3339, UTC), None for a case without events."""
-    (last,) = query(s, "SELECT max(happened_at) FROM case_event WHERE receipt = ?", (receipt,))[0]
-    return str(last) if last else None
+def step_times(s: Session, receipt: str) -> tuple[tuple[str, datetime], ...]:
+    """The case's steps as its history holds them, (action, happened_at), oldest first (``Context.past``)."""
+    return tuple((str(action), datetime.fromisoformat(str(at))) for action, at in query(
+        s, "SELECT action, happened_at FROM case_event WHERE receipt = ? AND NOT superseded ORDER BY seq", (receipt,)))
 
 
 def rating_record(s: Session, receipt: str) -> RatingRecord:

@@ -24,6 +24,12 @@ def running_receipts(s: Session, owner: str) -> list[str]:
            "ORDER BY receipt", (owner,))]
 
 
+def received_receipts(s: Session, owner: str) -> list[str]:
+    """The cases ``owner`` holds that wait to be accepted or refused (the acceptance deadline), in receipt order."""
+    return [r for (r,) in query(
+        s, "SELECT receipt FROM case_record WHERE owner = ? AND status = 'received' ORDER BY receipt", (owner,))]
+
+
 def alarm_rows(s: Session, actions: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Every alarm event on a case held here (not superseded), with its case: (receipt, action, detail,
     happened_at, recorded_at, item_code, owner, status, due or '')."""
