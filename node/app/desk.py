@@ -79,6 +79,7 @@ from govnet.node.domain.lifecycle import (
 )
 from govnet.node.domain.limits import MAX_CASE_BYTES, case_budget, excerpt, limit_of
 from govnet.node.domain.messages import TransferMessage, dumps
+from govnet.node.domain.notice import NoticeFacts, latest_notice
 from govnet.node.domain.people import NO_FACTS, Facts, Op, Person, authorize
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.domain.text import TextError, clean, clean_all
@@ -640,6 +641,18 @@ class CaseDesk:
     def parse_receipt(self, text: str) -> str:
         """A receipt as a client typed it, checked (its limit, its form, its check digit)."""
         return self._parse_receipt(text)
+
+    def notice(self, receipt_text: str) -> NoticeFacts:
+        """The case's latest one-time notice (一次性告知), as it was given: NOT_FOUND without the
+        case, FAILED_PRECONDITION when none was given (blocking)."""
+        record, events = self.get(receipt_text)
+        st = record.state
+        history = [(e.action, e.detail, e.reason, datetime.fromisoformat(e.happened_at), e.origin) for e in events]
+        facts = latest_notice(st.receipt, self._item_at(st.catalog_issuer, st.catalog_version, st.item_code), history)
+        if facts is None:
+            raise DeskError(ErrorKind.PRECONDITION, f"case {st.receipt} has no one-time notice: it was neither returned "
+                            "nor asked to supplement materials")
+        return facts
 
     def _parse_receipt(self, text: str) -> str:
         checked("ActRequest", "receipt", text, what="the case's receipt number")

@@ -231,6 +231,19 @@ def case_show(receipt: str, node: str, as_json: bool) -> None:
     click.echo(to_json(c) if as_json else format_case(c))
 
 
+@case.command("notice")
+@click.argument("receipt")
+@click.option("--html", "as_html", is_flag=True, help="A self-contained printable HTML page instead of plain text.")
+@node_option
+@json_option
+@friendly
+def case_notice(receipt: str, as_html: bool, node: str, as_json: bool) -> None:
+    """Print the case's one-time notice (一次性告知书): every missing material with the legal basis."""
+    with GovnetClient(node) as client:
+        n = client.notice(receipt)
+    click.echo(to_json(n) if as_json else n.html if as_html else n.text, nl=not as_html)
+
+
 @case.command("track")
 @click.argument("receipt")
 @node_option
@@ -281,20 +294,22 @@ def case_list(statuses: tuple[str, ...], open_only: bool, item_code: str, depart
 @click.option("--department", default="", help="opinion: the department giving it.")
 @click.option("--agree/--disagree", default=False, help="opinion: the department's verdict.")
 @click.option("--approver", default="", help="extend: who approved the extension.")
-@click.option("--happened-at", default="", metavar="TIME", help="For an entry made later (a paper application): when it really happened, RFC 3339 with its zone.")
+@click.option("--happened-at", default="", metavar="TIME", help="For an entry made later (a paper application): when it really happened, RFC 3339 with its zone; not before the case's last event nor the step it follows.")
+@click.option("--changed-application", is_flag=True, help="request_supplement: the applicant changed what they apply for, so the one-time notice is given again (--reason: what changed).")
 @node_option
 @json_option
 @friendly
 def case_act(receipt: str, action: str, actor: str, reason: str, materials: tuple[str, ...],
              departments: tuple[str, ...], department: str, agree: bool, approver: str, happened_at: str,
-             node: str, as_json: bool) -> None:
+             changed_application: bool, node: str, as_json: bool) -> None:
     """Apply ACTION to a case: accept, return, review, request_supplement, supplement,
     start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw.
     A case decided at another node is delivered at the window where it was applied for."""
     with GovnetClient(node) as client:
         done = client.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
                                    departments=departments, department=department, agree=agree,
-                                   approver=approver, happened_at=happened_at)
+                                   approver=approver, happened_at=happened_at,
+                                   changed_application=changed_application)
     c = done.case
     if as_json:
         click.echo(to_json(done))

@@ -74,7 +74,6 @@ def format_case(case: cases_pb2.Case) -> str:
             ("extended", "yes" if case.extended else ""),
             ("joint", ", ".join(f"{j.department}: {j.opinion}" for j in case.joint)),
             ("decision", f"{case.decision} {case.decision_reason}".strip()),
-            ("notice", case.notice),
             ("delivered here", f"{case.window_delivered_at} by {case.window_delivered_by}"
              if case.window_delivered_at else ""),
             ("duplicate?", f"possible duplicate of {case.duplicate_of}" if case.possible_duplicate else ""),
@@ -82,6 +81,9 @@ def format_case(case: cases_pb2.Case) -> str:
             ("next actions", ", ".join(case.allowed_actions) or "none (closed)"),
         ]
     )
+    if case.notice:
+        # The one-time notice as the applicant was given it (several lines, Chinese).
+        head += "\n\n" + case.notice
     if not case.events:
         return head
     events = format_table(

@@ -20,9 +20,11 @@ it in Chinese and Beijing time.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import ServiceItem
@@ -154,3 +156,22 @@ def facts_for(kind: NoticeKind, *, receipt: str, item: ServiceItem, missing: tup
                        department=item.department, legal_basis=item.legal_basis,
                        missing=tuple(Missing(name, name in core) for name in ordered), reason=reason.strip(),
                        issued_at=issued_at, node=node, changed_application=changed_application)
+
+
+# A step of the case's history as the notice reads it: (action, detail, reason, happened_at, node).
+HistoryStep = tuple[str, Mapping[str, Any], str, datetime, str]
+
+
+def latest_notice(receipt: str, item: ServiceItem, history: Sequence[HistoryStep]) -> NoticeFacts | None:
+    """The facts of the case's latest one-time notice, read back from the event that gave it (so
+    the printed page says what the window said then), or None if none was given."""
+    for action, detail, reason, at, node in reversed(history):
+        if action == NoticeKind.RETURN:
+            missing = (*detail.get("missing_core", ()), *detail.get("missing_other", ()))
+            return facts_for(NoticeKind.RETURN, receipt=receipt, item=item, missing=tuple(missing), reason=reason,
+                             issued_at=at, node=node)
+        if action == "request_supplement":
+            return facts_for(NoticeKind.SUPPLEMENT, receipt=receipt, item=item,
+                             missing=tuple(detail.get("requested", ())), reason=reason, issued_at=at, node=node,
+                             changed_application=bool(detail.get("changed_application", False)))
+    return None

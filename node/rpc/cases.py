@@ -22,6 +22,7 @@ from govnet.node.app.tracking import HOP_DEADLINE_S, Known, NotKnownAbove, Paren
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import FINISHED, ActParams, statuses_named
+from govnet.node.domain.notice import render_html, render_text
 from govnet.node.domain.people import WINDOW_ROLES, Op
 from govnet.node.domain.progress import RUNNING_STAGES, Progress, Stage, Step, not_known, render
 from govnet.node.domain.receipt import Receipt, ReceiptError
@@ -224,11 +225,19 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             department=request.department,
             agree=request.agree,
             approver=request.approver,
+            changed_application=request.changed_application,
         )
         acted = await self.desk.act(request.receipt, request.action, params, parse_happened(request.happened_at),
                                     person=person)
         events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
         return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
+
+    @rpc
+    async def Notice(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.CaseNotice:
+        await self.auth.require(context, Op.READ_CASES)
+        facts = await asyncio.to_thread(self.desk.notice, request.receipt)
+        return cases_pb2.CaseNotice(receipt=facts.receipt, kind=facts.kind.value, text=render_text(facts),
+                                    html=render_html(facts), issued_at=facts.issued_at.isoformat(), node=facts.node)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):

@@ -367,13 +367,19 @@ class GovnetClient:
         agree: bool = False,
         approver: str = "",
         happened_at: str = "",
+        changed_application: bool = False,
     ) -> cases_pb2.ActResponse:
         request = cases_pb2.ActRequest(
             receipt=receipt, action=action, actor=actor, reason=reason,
             materials=list(materials), departments=list(departments),
             department=department, agree=agree, approver=approver, happened_at=happened_at,
+            changed_application=changed_application,
         )
         return self._call(self._cases.Act, request)
+
+    def notice(self, receipt: str) -> cases_pb2.CaseNotice:
+        """The case's latest one-time notice (text and printable page)."""
+        return self._call(self._cases.Notice, cases_pb2.GetCaseRequest(receipt=receipt))
 
     # --- catalog ---
 
