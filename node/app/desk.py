@@ -647,12 +647,17 @@ class CaseDesk:
         case, FAILED_PRECONDITION when none was given (blocking)."""
         record, events = self.get(receipt_text)
         st = record.state
-        history = [(e.action, e.detail, e.reason, datetime.fromisoformat(e.happened_at), e.origin) for e in events]
-        facts = latest_notice(st.receipt, self._item_at(st.catalog_issuer, st.catalog_version, st.item_code), history)
+        facts = self.latest_notice(record, events)
         if facts is None:
             raise DeskError(ErrorKind.PRECONDITION, f"case {st.receipt} has no one-time notice: it was neither returned "
                             "nor asked to supplement materials")
         return facts
+
+    def latest_notice(self, record: CaseRecord, events: list[StoredEvent]) -> NoticeFacts | None:
+        """The facts of the latest one-time notice in ``events`` (the case's history), or None."""
+        st = record.state
+        history = [(e.action, e.detail, e.reason, datetime.fromisoformat(e.happened_at), e.origin) for e in events]
+        return latest_notice(st.receipt, self._item_at(st.catalog_issuer, st.catalog_version, st.item_code), history)
 
     def _parse_receipt(self, text: str) -> str:
         checked("ActRequest", "receipt", text, what="the case's receipt number")

@@ -693,14 +693,13 @@ def _request_supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:
         )
     if p.changed_application and not p.reason.strip():
         raise InvalidParams("a changed application: say what the applicant changed (reason)")
-    notice = render_text(facts_for(NoticeKind.SUPPLEMENT, receipt=case.receipt, item=ctx.item, missing=wanted,
-                                   reason=p.reason, issued_at=ctx.now, node=ctx.node_id,
-                                   changed_application=p.changed_application))
-    detail: dict[str, Any] = {"requested": list(wanted), "notice": notice}
+    # The event holds the notice's facts (what is asked for, why, when, where: ``notice.latest_notice``
+    # renders it from them), not its text: a case stays within its size with up to every material asked.
+    detail: dict[str, Any] = {"requested": list(wanted)}
     if p.changed_application:
         detail["changed_application"] = True
     # The clock stops from today until the materials arrive.
-    return {"requested_materials": wanted, "pause_started": ctx.today, "notice": notice}, detail
+    return {"requested_materials": wanted, "pause_started": ctx.today}, detail
 
 
 def _supplement(case: CaseState, p: ActParams, ctx: Context) -> Changes:

@@ -29,6 +29,7 @@ from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.rpc.auth import Auth
 from govnet.node.rpc.convert import case_to_proto, event_to_proto, item_to_dict, item_to_proto
 from govnet.node.rpc.errors import rpc, rpc_stream
+from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import Store
 from govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 
@@ -148,7 +149,15 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
     async def Get(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.Case:
         await self.auth.require(context, Op.READ_CASES)
         record, events = await asyncio.to_thread(self.desk.get, request.receipt)
-        return case_to_proto(record, events, self.here)
+        return await self._with_notice(case_to_proto(record, events, self.here), record, events)
+
+    async def _with_notice(self, case: cases_pb2.Case, record: CaseRecord, events: list[StoredEvent]) -> cases_pb2.Case:
+        """The case with its latest one-time notice, rendered from the event that gave it (a case
+        keeps the text of its return's notice only)."""
+        facts = await asyncio.to_thread(self.desk.latest_notice, record, events)
+        if facts is not None:
+            case.notice = render_text(facts)
+        return case
 
     @rpc
     async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
@@ -230,7 +239,8 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         acted = await self.desk.act(request.receipt, request.action, params, parse_happened(request.happened_at),
                                     person=person)
         events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
-        return cases_pb2.ActResponse(case=case_to_proto(acted.record, events, self.here), forwarded_to=acted.forwarded_to)
+        case = await self._with_notice(case_to_proto(acted.record, events, self.here), acted.record, events)
+        return cases_pb2.ActResponse(case=case, forwarded_to=acted.forwarded_to)
 
     @rpc
     async def Notice(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.CaseNotice:

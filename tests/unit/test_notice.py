@@ -18,10 +18,19 @@ from govnet.node.domain.lifecycle import (
     Context,
     InvalidParams,
     Status,
+    Transition,
     act,
     intake,
 )
-from govnet.node.domain.notice import Missing, NoticeFacts, NoticeKind, beijing_time, render_html, render_text
+from govnet.node.domain.notice import (
+    Missing,
+    NoticeFacts,
+    NoticeKind,
+    beijing_time,
+    latest_notice,
+    render_html,
+    render_text,
+)
 
 from support.helpers import all_materials, item
 
@@ -40,8 +49,16 @@ def received(code: str, materials: list[str]) -> CaseState:
                   now=MORNING, catalog_version=1, materials=materials, agent="", actor=CLERK).case
 
 
-def do(case: CaseState, action: str, past: tuple[tuple[str, datetime], ...] = PAST, **params: object):
+def do(case: CaseState, action: str, past: tuple[tuple[str, datetime], ...] = PAST, **params: object) -> Transition:
     return act(case, action, ActParams(actor=CLERK, **params), ctx(case.item_code, past=past))  # type: ignore[arg-type]
+
+
+def notice_of(steps: list[Transition]) -> str:
+    """The latest notice among ``steps``, read back from their events as a node reads its history."""
+    history = [(e.action, e.detail, e.reason, MORNING, "371102") for t in steps for e in t.events]
+    facts = latest_notice("371102-01-000001-3", item("HB-0005"), history)
+    assert facts is not None
+    return render_text(facts)
 
 
 def under_review(code: str) -> CaseState:
@@ -74,10 +91,11 @@ def test_one_supplement_request_per_case() -> None:
     case = under_review("HB-0005")
     first = do(case, "request_supplement", materials=["验收监测报告", "竣工环境保护验收申请"], reason="报告缺少签章页")
     assert first.case.status is Status.AWAITING_SUPPLEMENT
-    assert first.case.notice.startswith("一次性告知书（补正材料）")
-    assert "  1. 竣工环境保护验收申请（核心材料）\n  2. 验收监测报告（核心材料）" in first.case.notice
-    assert "法律依据：《建设项目环境保护管理条例》第十七条" in first.case.notice
-    assert first.event.detail["notice"] == first.case.notice
+    assert first.event.detail == {"requested": ["验收监测报告", "竣工环境保护验收申请"]}
+    text = notice_of([first])
+    assert text.startswith("一次性告知书（补正材料）")
+    assert "  1. 竣工环境保护验收申请（核心材料）\n  2. 验收监测报告（核心材料）" in text
+    assert "法律依据：《建设项目环境保护管理条例》第十七条" in text and "说明：报告缺少签章页" in text
     supplied = do(first.case, "supplement", materials=["验收监测报告", "竣工环境保护验收申请"]).case
     assert supplied.status is Status.UNDER_REVIEW
     past = (("submit", MORNING), ("accept", MORNING), ("review", MORNING), ("request_supplement", MORNING),
@@ -91,7 +109,8 @@ def test_one_supplement_request_per_case() -> None:
                reason="申请人变更了建设规模")
     assert again.case.status is Status.AWAITING_SUPPLEMENT
     assert again.event.detail["changed_application"] is True
-    assert "申请人变更了申请内容" in again.case.notice and "说明：申请人变更了建设规模" in again.case.notice
+    text = notice_of([first, again])  # the latest notice is the one given for the changed application
+    assert "申请人变更了申请内容" in text and "说明：申请人变更了建设规模" in text and "1. 环境影响评价批复文件" in text
 
 
 def test_a_refused_second_request_leaves_the_case_as_it_was() -> None:
