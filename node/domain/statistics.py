@@ -18,7 +18,7 @@ Each fact lands in one bucket: (day, item code, department) of the case.
 The counters (all whole numbers; one bucket row has each of them):
 
 ``received``             ``submit`` events: applications taken at this window or agent point.
-``accepted``             ``accept`` events.
+``accepted``             ``accept`` events, and ``deem_accept`` (accepted by the law's deadline).
 ``immediate``            ``approve``/``reject`` events decided the same day as the case was
                          accepted, by the node that accepted it (即办: decided at the window).
 ``completed``            ``complete`` events (the licence or the decision document issued).
@@ -61,7 +61,8 @@ COUNTERS: tuple[str, ...] = (
 # Events counted one for one, by action name.
 SIMPLE = {"submit": "received", "accept": "accepted", "complete": "completed", "overdue": "overdue",
           "warn": "warnings", "return": "returned", "escalate": "escalated",
-          "request_supplement": "supplement_requests"}
+          "request_supplement": "supplement_requests",
+          "deem_accept": "accepted"}  # art. 32: not accepted or refused in 5 working days, so accepted
 DECISIONS = ("approve", "reject")
 COUNTED_ACTIONS = frozenset({*SIMPLE, *DECISIONS, "evaluate"})
 

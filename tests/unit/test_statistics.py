@@ -29,6 +29,7 @@ def fact(action: str, **kw) -> EventFact:
 @pytest.mark.parametrize("event, expected", [
     (fact("submit"), {"received": 1}),
     (fact("accept"), {"accepted": 1}),
+    (fact("deem_accept"), {"accepted": 1}),  # accepted by the law's deadline (art. 32) counts as accepted
     (fact("return"), {"returned": 1}),
     (fact("escalate"), {"escalated": 1}),
     (fact("request_supplement"), {"supplement_requests": 1}),
