@@ -35,14 +35,14 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from govnet.federation.tree import ancestors, is_ancestor
 from govnet.node.app import replication
 from govnet.node.app.audit import ALARM as AUDIT_ALARM
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, check_allowed, checked
-from govnet.node.domain.calendar import WorkCalendar, local_date
+from govnet.node.domain.calendar import CHINA_TZ, WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
@@ -54,6 +54,7 @@ from govnet.node.domain.deadlines import (
     WARN,
     SupervisionSettings,
     Watched,
+    acceptance_watched_until,
     accepts_here,
     due_alarms,
     is_backfilled,
@@ -164,7 +165,10 @@ class Supervisor:
         """The running cases this node owns that have an alarm due now."""
         today = local_date(now)
         out = []
-        for receipt in [*received_receipts(s, self.here), *running_receipts(s, self.here)]:
+        # A received case arrived after it was submitted: one submitted too recently has no acceptance alarm yet.
+        newest = acceptance_watched_until(today, self.settings) + timedelta(days=1)
+        before = utc_text(datetime.combine(newest, time(0), tzinfo=CHINA_TZ))
+        for receipt in [*received_receipts(s, self.here, before), *running_receipts(s, self.here)]:
             row = load_case_row(s, receipt)
             assert row is not None
             if due_alarms(self._watched(s, row), self.calendar, self.settings, today):

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from govnet.federation.tree import Level
@@ -185,6 +185,13 @@ def due_alarms(case: Watched, calendar: WorkCalendar, settings: SupervisionSetti
 def acceptance_due(calendar: WorkCalendar, arrived: date) -> date:
     """The last day to accept or refuse an application that arrived on ``arrived`` (art. 32)."""
     return calendar.add_working_days(arrived, ACCEPTANCE_DAYS)
+
+
+def acceptance_watched_until(today: date, settings: SupervisionSettings) -> date:
+    """The latest day a case may have arrived and already earn an acceptance alarm today: a yellow
+    card needs ``ACCEPTANCE_DAYS - warn_working_days`` working days gone, so at least as many
+    calendar days (the scanner looks no further than this among the received cases)."""
+    return today - timedelta(days=max(ACCEPTANCE_DAYS - settings.warn_working_days, 0))
 
 
 def accepts_here(node_level: Level, item: ServiceItem) -> bool:

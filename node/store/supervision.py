@@ -24,10 +24,12 @@ def running_receipts(s: Session, owner: str) -> list[str]:
            "ORDER BY receipt", (owner,))]
 
 
-def received_receipts(s: Session, owner: str) -> list[str]:
-    """The cases ``owner`` holds that wait to be accepted or refused (the acceptance deadline), in receipt order."""
+def received_receipts(s: Session, owner: str, submitted_before: str) -> list[str]:
+    """The cases ``owner`` holds that wait to be accepted or refused (the acceptance deadline),
+    submitted before ``submitted_before`` (RFC 3339, UTC, as stored), in receipt order."""
     return [r for (r,) in query(
-        s, "SELECT receipt FROM case_record WHERE owner = ? AND status = 'received' ORDER BY receipt", (owner,))]
+        s, "SELECT receipt FROM case_record WHERE owner = ? AND status = 'received' AND submitted_at < ? "
+           "ORDER BY receipt", (owner, submitted_before))]
 
 
 def alarm_rows(s: Session, actions: tuple[str, ...]) -> list[tuple[Any, ...]]:

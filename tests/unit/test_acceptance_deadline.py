@@ -5,7 +5,7 @@ Labour Day holiday too (node/domain/data/holidays/2026.toml)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from govnet.node.domain.deadlines import (
     SupervisionSettings,
     Watched,
     acceptance_due,
+    acceptance_watched_until,
     accepts_here,
     due_alarms,
     recorded_keys,
@@ -72,6 +73,25 @@ def test_each_alarm_is_recorded_once() -> None:
     assert due_alarms(watched("2026-03-09", recorded=done), CAL, DEFAULT, D("2026-03-16")) == []
     # The acceptance warning is its own alarm, not a warning on a case deadline the same day.
     assert done == {"warn:acceptance:2026-03-16"}
+
+
+@pytest.mark.parametrize("warn_days", [0, 1, 3])
+def test_the_scanner_can_skip_cases_that_arrived_too_recently_for_any_alarm(warn_days: int) -> None:
+    """What the scanner leaves unread (arrived after ``acceptance_watched_until``) never has an
+    alarm due: checked for every arrival and day across Spring Festival and Labour Day 2026."""
+    settings = SupervisionSettings(warn_working_days=warn_days)
+    first = D("2026-02-01")
+    alarmed = skipped = 0
+    for a in range(100):
+        arrived = first + timedelta(days=a)
+        for t in range(15):
+            today = arrived + timedelta(days=t)
+            if due_alarms(watched(arrived.isoformat()), CAL, settings, today):
+                alarmed += 1
+                assert arrived <= acceptance_watched_until(today, settings), (arrived, today)
+            elif arrived > acceptance_watched_until(today, settings):
+                skipped += 1
+    assert alarmed and skipped  # both sides of the line were seen
 
 
 def test_only_received_cases_that_this_node_must_accept_are_watched() -> None:
