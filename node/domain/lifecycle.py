@@ -23,13 +23,19 @@ Rule 1 (after h11): everything that changes a case lives here. ``TABLE`` says, f
 status, which steps may happen and the status each leads to. A step is a clerk's
 ``Action`` (offered at the window, listed by ``allowed_actions``) or a ``SystemAction`` the
 node takes itself or that supervision records: handing the case to the level with
-authority and taking it over there, the scanner's alarms, a silent joint reviewer taken
-as agreeing (超时默认), the applicant's rating with the rectification it may open, an
+authority and taking it over there, the scanner's alarms, a received case deemed accepted
+as of its arrival once the 5 working days to accept or refuse it ran out (art. 32), a silent
+joint reviewer taken as agreeing (超时默认), the applicant's rating with the rectification it may open, an
 appeal and its decision, a request from another node refused on the record. Every step
 goes through ``decide`` (clerks' strings through ``act``): the case and its step in, the
 new case and its event draft(s) out. The units of work (desk, supervision, replication's
 take-over) read what a step needs, call ``decide``, and write its verdict; none of them
 changes a case by hand.
+
+One-time notice (一次性告知): a return and a supplement request list every missing material
+at once (``node.domain.notice`` renders the notice); a case gets one supplement request, another
+only for a changed application (``ActParams.changed_application``, with what changed). What a
+rule needs of the case's history beyond its state comes in ``Context.past``.
 
 The status groups (``RUNNING``, ``TERMINAL``, ``FINISHED``) are defined here, next to the
 table they describe; every other module imports them.
