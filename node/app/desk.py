@@ -716,9 +716,11 @@ def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:
 
 
 def _params_dict(params: ActParams) -> dict:
-    # ``at`` is the owner's to fill in (a delivery's window): never sent, so a request's payload
-    # stays what nodes of the earlier release expect.
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items() if k != "at"}
+    # ``at`` is the owner's to fill in (a delivery's window), and ``changed_application`` belongs to a
+    # supplement request, which is never requested from another node: neither is sent, so a
+    # request's payload stays what nodes of the earlier release expect.
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()
+            if k not in ("at", "changed_application")}
 
 
 def _desk_error(exc: LifecycleError) -> DeskError:

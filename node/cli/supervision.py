@@ -25,6 +25,10 @@ from govnet.v1 import supervision_pb2 as sv
 
 def _what(a: sv.Alarm) -> str:
     detail = json.loads(a.detail_json or "{}")
+    if a.kind == "warn" and detail.get("step") == "acceptance":
+        return f"not accepted: {detail.get('working_days_left', '?')} working day(s) left, by {detail.get('due', '')}"
+    if a.kind == "deem_accept":
+        return f"deemed accepted as of its arrival {detail.get('accepted_on', '')} (art. 32)"
     if a.kind == "warn":
         return f"{detail.get('working_days_left', '?')} working day(s) left"
     if a.kind == "overdue":

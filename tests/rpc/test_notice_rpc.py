@@ -155,6 +155,10 @@ def test_a_received_case_is_warned_then_deemed_accepted_from_its_arrival_once(ma
     assert client.get(returned).status == "returned"  # refused in time: nothing to watch
     kinds = {(a.receipt, a.kind, a.card) for a in client.alarms().alarms}
     assert kinds == {(waiting, "warn", "yellow"), (waiting, "deem_accept", "red")}
+    listed = govnet("alarms", "--node", node.address)
+    assert listed.returncode == 0, listed.stderr
+    assert "deemed accepted as of its arrival 2026-03-10" in listed.stdout
+    assert "not accepted: 1 working day(s) left, by 2026-03-17" in listed.stdout
 
 
 def test_a_township_accepting_a_county_item_is_watched_there(make_node, clock) -> None:
