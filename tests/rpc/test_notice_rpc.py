@@ -168,3 +168,20 @@ def test_a_township_accepting_a_county_item_is_watched_there(make_node, clock) -
     assert client.scan().recorded == 1  # past the deadline at once: the red card only, no late yellow one
     case = client.get(receipt)
     assert case.status == "accepted" and case.owner == "371102001" and case.due == "2026-03-24"
+
+
+def test_timeout_defaults_count_from_when_the_joint_review_really_started(make_node, clock) -> None:
+    node, client = make_node("371102", "county")
+    receipt = submit(client, "ZJ-0001").case.receipt  # a joint item with timeout default
+    client.act(receipt, "accept", actor=CLERK)
+    client.act(receipt, "review", actor=CLERK)
+    clock.set(MORNING + timedelta(days=2))  # Thu Mar 12: the joint review started on Tuesday, entered now
+    client.act(receipt, "start_joint", actor=CLERK, happened_at="2026-03-10T15:00:00+08:00")
+    clock.set(MORNING + timedelta(days=7))  # Tue Mar 17: each share of 5 working days ends today
+    assert client.scan().recorded == 0
+    clock.set(MORNING + timedelta(days=8))  # Wed Mar 18 (counted from Thursday's recording: not before Mar 19)
+    assert client.scan().recorded == 6  # each silent reviewer: its step alarm, then taken as agreeing
+    case = client.get(receipt)
+    assert [j.opinion for j in case.joint] == ["agree", "agree", "agree"]
+    shares = {json.loads(e.detail_json)["due"] for e in case.events if e.action == "timeout_agree"}
+    assert shares == {"2026-03-17"}
