@@ -188,7 +188,8 @@ class Supervisor:
                 params: Any = alarm.note
                 if alarm.action == DEEM_ACCEPT:
                     assert watched.arrived is not None
-                    params = DeemedAcceptance(item=self._item(state), arrived=watched.arrived, reason=alarm.reason)
+                    params = DeemedAcceptance(item=self._item(state), arrived=watched.arrived,
+                                              due=date.fromisoformat(alarm.detail["due"]), reason=alarm.reason)
                 recorded = self.desk.decide(state, alarm.step, params, now)
                 self.desk.write_transition(s, row, recorded, now)
                 count += 1
@@ -200,8 +201,8 @@ class Supervisor:
     def _watched(self, s: Unit, row: CaseRow) -> Watched:
         state = record_from_row(row).state
         item = self._item(state)
-        events = [(e.action, json.loads(e.detail), e.happened_at) for e in events_of(s, row.receipt)
-                  if not e.superseded]
+        history = [e for e in events_of(s, row.receipt) if not e.superseded]
+        events = [(e.action, json.loads(e.detail), e.happened_at) for e in history]
         step_due = None
         if item.authority_level is not self.store.meta.level:
             # A lower level still holding a case it must send up: its review limit, set at review.
@@ -212,17 +213,19 @@ class Supervisor:
         starts = [h for a, _, h in events if a == "start_joint"]
         if starts:
             joint_started = local_date(datetime.fromisoformat(starts[-1]))
-        arrived = None
+        arrived = arrival_recorded = None
         if state.status is Status.RECEIVED and accepts_here(self.store.meta.level, item):
             # The acceptance deadline counts from the day the application reached this node: the
             # day it was taken over (carried up by an agent point), or submitted here.
-            takes = [h for a, _, h in events if a == SystemAction.TAKE_OVER.value]
-            arrived = local_date(datetime.fromisoformat(takes[-1])) if takes else local_date(state.submitted_at)
+            arrivals = [(e.happened_at, e.recorded_at) for e in history
+                        if e.action in (SystemAction.TAKE_OVER.value, "submit")]
+            happened, recorded = (datetime.fromisoformat(t) for t in arrivals[-1])
+            arrived, arrival_recorded = local_date(happened), local_date(recorded)
         return Watched(
             receipt=row.receipt, status=state.status, department=row.department, due=state.due,
             pause_started=state.pause_started, step_due=step_due, joint=state.joint, joint_started=joint_started,
             timeout_default=item.timeout_default, recorded=recorded_keys((a, d) for a, d, _ in events),
-            arrived=arrived,
+            arrived=arrived, arrival_recorded=arrival_recorded,
         )
 
     # --- what ops see ---

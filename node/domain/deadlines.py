@@ -31,6 +31,8 @@ once), counting from the day it arrived there (``Watched.arrived``: the day it w
 or submitted). A yellow card comes ``warn_working_days`` before the 5 days run out (by default
 1: on the 4th working day after arrival); past them, the case is deemed accepted as of its
 arrival (``deem_accept``, a step of the lifecycle's table): its deadlines count from that day.
+An arrival entered later than it happened (a back-filled paper application) counts its 5 days
+from the day it was entered, so the window can enter the acceptance it gave on paper.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Watched:
     timeout_default: bool = False
     recorded: frozenset[str] = frozenset()  # ``Alarm.key`` of every alarm already recorded
     arrived: date | None = None  # a received case this node must accept: the day it arrived here
+    arrival_recorded: date | None = None  # the day its arrival was recorded (later, when back-filled)
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def due_alarms(case: Watched, calendar: WorkCalendar, settings: SupervisionSetti
     """Every alarm ``case`` has earned by ``today`` and not yet recorded, in a stable order."""
     out: list[Alarm] = []
     if case.status is Status.RECEIVED and case.arrived is not None:
-        out += _acceptance_alarms(case.arrived, calendar, settings, today)
+        out += _acceptance_alarms(case.arrived, case.arrival_recorded, calendar, settings, today)
     if case.status in RUNNING and case.due is not None:
         if is_overdue(case.due, today, case.pause_started):
             out.append(Alarm(OVERDUE, {"due": case.due.isoformat()}))
@@ -200,9 +203,12 @@ def accepts_here(node_level: Level, item: ServiceItem) -> bool:
     return node_level is not Level.VILLAGE or item.authority_level is Level.VILLAGE
 
 
-def _acceptance_alarms(arrived: date, calendar: WorkCalendar, settings: SupervisionSettings,
+def _acceptance_alarms(arrived: date, recorded: date | None, calendar: WorkCalendar, settings: SupervisionSettings,
                        today: date) -> list[Alarm]:
-    due = acceptance_due(calendar, arrived)
+    # A paper application entered later is about to have its paper acceptance (or return) entered
+    # too: its window gets its 5 working days from the entry, while a deemed acceptance still
+    # dates from the real arrival.
+    due = acceptance_due(calendar, max(arrived, recorded or arrived))
     if today > due:
         return [Alarm(DEEM_ACCEPT, {"arrived": arrived.isoformat(), "due": due.isoformat()})]
     left = working_days_left(calendar, due, today)

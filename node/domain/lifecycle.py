@@ -338,6 +338,7 @@ class DeemedAcceptance:
 
     item: ServiceItem  # the case's item, in the release the case was received under
     arrived: date  # the day the application reached the node that must accept it
+    due: date  # the last day it had to be accepted or refused (``deadlines.acceptance_due``)
     reason: str = ""
     actor: str = SYSTEM_ACTOR
 
@@ -912,7 +913,7 @@ def _deem_accept(case: CaseState, p: DeemedAcceptance, ctx: Moment) -> Changes:
         "statutory_due": ctx.calendar.due_date(p.arrived, p.item.statutory_days),
     }
     detail: dict[str, Any] = {"accepted_on": p.arrived.isoformat(), "due": due.isoformat(), "promised_days": promised,
-                              "acceptance_due": ctx.calendar.add_working_days(p.arrived, ACCEPTANCE_DAYS).isoformat()}
+                              "acceptance_due": p.due.isoformat()}
     if missing_core or missing_other:
         detail["missing"] = [*missing_core, *missing_other]
     return changes, detail

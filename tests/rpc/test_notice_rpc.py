@@ -14,7 +14,7 @@ import pytest
 from govnet.node.domain.receipt import Receipt
 from govnet.node.rpc.client import ClientError
 
-from support.helpers import CLERK, MORNING, core_materials, govnet, item, store_snapshot, submit
+from support.helpers import CLERK, ID_NUMBER, MORNING, PHONE, core_materials, govnet, item, store_snapshot, submit
 from support.inprocess import InProcessNode
 
 S = grpc.StatusCode
@@ -185,3 +185,16 @@ def test_timeout_defaults_count_from_when_the_joint_review_really_started(make_n
     assert [j.opinion for j in case.joint] == ["agree", "agree", "agree"]
     shares = {json.loads(e.detail_json)["due"] for e in case.events if e.action == "timeout_agree"}
     assert shares == {"2026-03-17"}
+
+
+def test_a_paper_application_entered_weeks_later_is_not_deemed_accepted_before_its_acceptance_is_entered(
+        make_node, clock) -> None:
+    node, client = make_node("371102", "county")
+    out = govnet("case", "submit", "--item", "HB-0005", "--name", "张三", "--id-number", ID_NUMBER, "--phone", PHONE,
+                 *[f"--material={m}" for m in item("HB-0005").core_materials],
+                 "--happened-at", "2026-02-02T10:00:00+08:00", "--node", node.address, "--json")
+    assert out.returncode == 0, out.stderr
+    receipt = json.loads(out.stdout)["receipt"]
+    assert client.scan().recorded == 0  # taken six weeks ago, entered today: its acceptance is entered next
+    case = client.act(receipt, "accept", actor=CLERK, happened_at="2026-02-02T11:00:00+08:00")
+    assert case.status == "accepted" and [e.action for e in case.events] == ["submit", "accept"]

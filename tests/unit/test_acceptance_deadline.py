@@ -94,6 +94,16 @@ def test_the_scanner_can_skip_cases_that_arrived_too_recently_for_any_alarm(warn
     assert alarmed and skipped  # both sides of the line were seen
 
 
+def test_an_arrival_entered_later_gets_its_five_days_from_the_entry_and_is_deemed_accepted_from_arrival() -> None:
+    # A paper application taken Mon Feb 2 and entered Mon Mar 9: the window can still enter its
+    # paper acceptance until Mon Mar 16; past that, accepted as of Feb 2.
+    late = Watched(receipt="r", status=Status.RECEIVED, department="d", due=None, arrived=D("2026-02-02"),
+                   arrival_recorded=D("2026-03-09"))
+    assert due_alarms(late, CAL, DEFAULT, D("2026-03-09")) == []
+    (deem,) = due_alarms(late, CAL, DEFAULT, D("2026-03-17"))
+    assert deem.detail == {"arrived": "2026-02-02", "due": "2026-03-16"}
+
+
 def test_only_received_cases_that_this_node_must_accept_are_watched() -> None:
     assert kinds(watched("2026-03-09", Status.RETURNED), "2026-03-20") == []
     assert kinds(watched("2026-03-09", Status.WITHDRAWN), "2026-03-20") == []
@@ -115,7 +125,8 @@ def test_deemed_acceptance_counts_the_deadlines_from_arrival_whatever_is_missing
     assert case.missing_core
     scan = Moment(node_id="371102", node_level=Level.COUNTY, now=datetime(2026, 3, 17, 9, 0, tzinfo=CHINA_TZ),
                   calendar=CAL)
-    done = decide(case, SystemAction.DEEM_ACCEPT, DeemedAcceptance(item=item(code), arrived=D("2026-03-09")), scan)
+    deemed = DeemedAcceptance(item=item(code), arrived=D("2026-03-09"), due=D("2026-03-16"))
+    done = decide(case, SystemAction.DEEM_ACCEPT, deemed, scan)
     new = done.case
     assert new.status is Status.ACCEPTED and new.accepted_on == D("2026-03-09") and new.missing_core == ()
     assert new.due == D("2026-03-23")  # 10 working days from Mon Mar 9, not from the scan on Mar 17
@@ -127,4 +138,4 @@ def test_deemed_acceptance_counts_the_deadlines_from_arrival_whatever_is_missing
     assert event.detail["missing"] == ["环境影响报告表", "建设项目立项文件"]
     # Once accepted (deemed or not), it cannot be deemed accepted again.
     with pytest.raises(IllegalAction):
-        decide(new, SystemAction.DEEM_ACCEPT, DeemedAcceptance(item=item(code), arrived=D("2026-03-09")), scan)
+        decide(new, SystemAction.DEEM_ACCEPT, deemed, scan)

@@ -177,7 +177,8 @@ SETUPS: dict[Step, Callable[[Status], Setup]] = {
         rating="very_dissatisfied", appealed=True)), _ctx(PROMISED)),
     SA.REQUEST_REFUSED: lambda s: (_case(s, PROMISED), Note("not owed", {"requested": "supplement"}, actor="村代办员"),
                                    _ctx(PROMISED)),
-    SA.DEEM_ACCEPT: lambda s: (_case(s, PROMISED), DeemedAcceptance(item=_ctx(PROMISED).item, arrived=TODAY),
+    SA.DEEM_ACCEPT: lambda s: (_case(s, PROMISED), DeemedAcceptance(item=_ctx(PROMISED).item, arrived=TODAY,
+                                                                        due=date(2026, 3, 17)),
                                _ctx(PROMISED)),
 }
 
