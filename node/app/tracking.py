@@ -142,7 +142,7 @@ class Tracker:
 
 _PUBLIC_STEPS = frozenset({"submit", "accept", "return", "review", "request_supplement", "supplement", "start_joint",
                            "escalate", "extend", "suspend", "resume", "approve", "reject", "complete", "deliver",
-                           "withdraw"})
+                           "withdraw", "deem_accept"})
 
 
 def _from_case(record: CaseRecord, events: list[StoredEvent]) -> Known:

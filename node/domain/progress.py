@@ -58,6 +58,7 @@ _LEVEL_WORD = {Level.CITY: "市级", Level.COUNTY: "县级", Level.TOWNSHIP: "�
 _STEPS: Mapping[str, str] = {
     "submit": "提交申请",
     "accept": "已受理",
+    "deem_accept": "依法视为受理（五个工作日内未作受理决定）",  # 行政许可法 art. 32
     "return": "材料不全，已退回（一次性告知）",
     "review": "开始审查",
     "request_supplement": "通知您补充材料",
