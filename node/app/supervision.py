@@ -46,6 +46,7 @@ from govnet.node.domain.calendar import CHINA_TZ, WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import (
+    ACCEPTANCE,
     ALARM_ACTIONS,
     DEEM_ACCEPT,
     OVERDUE,
@@ -239,7 +240,7 @@ class Supervisor:
             broken = audit_chain.broken_chains(s)
             rectifications = open_rectifications(s)
         views = [AlarmView(receipt=r, kind=a, card=CARD[a], item_code=item, owner=owner, status=status, due=due,
-                           since=happened, open=(status in RUNNING or status == Status.RECEIVED) and a not in _ONCE, detail=json.loads(d),
+                           since=happened, open=_still_open(a, json.loads(d), status), detail=json.loads(d),
                            backfilled=is_backfilled(happened, recorded, self.settings))
                  for r, a, d, happened, recorded, item, owner, status, due in rows]
         views += self._watched_from_summaries(summaries)
@@ -477,6 +478,17 @@ def apply_rectification(s: Unit, meta: StoreMeta, message: RectificationMessage)
         raise ValueError(f"rectification of case {message.receipt} at node {message.owner} does not concern "
                          f"node {meta.node_id}: it goes to that node's ancestors")
     keep_rectification(s, message.to_dict())
+
+
+def _still_open(action: str, detail: dict[str, Any], status: str) -> bool:
+    """Whether an alarm still asks for action: a warning on the acceptance deadline while the case
+    waits to be accepted, any other card while the case's own deadline runs; a fact recorded once
+    (a timeout agreement, a deemed acceptance) never."""
+    if action in _ONCE:
+        return False
+    if detail.get("step") == ACCEPTANCE:
+        return status == Status.RECEIVED
+    return status in RUNNING
 
 
 def _receipt(text: str) -> str:

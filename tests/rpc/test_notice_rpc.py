@@ -155,8 +155,8 @@ def test_a_received_case_is_warned_then_deemed_accepted_from_its_arrival_once(ma
     assert client.get(returned).status == "returned"  # refused in time: nothing to watch
     tracked = [step.text for step in client.track(waiting).steps]  # the applicant's view: in their words
     assert tracked[-1] == "依法视为受理（五个工作日内未作受理决定）" and not any("warn" in t for t in tracked)
-    kinds = {(a.receipt, a.kind, a.card) for a in client.alarms().alarms}
-    assert kinds == {(waiting, "warn", "yellow"), (waiting, "deem_accept", "red")}
+    kinds = {(a.receipt, a.kind, a.card, a.open) for a in client.alarms().alarms}
+    assert kinds == {(waiting, "warn", "yellow", False), (waiting, "deem_accept", "red", False)}  # past: none open
     listed = govnet("alarms", "--node", node.address)
     assert listed.returncode == 0, listed.stderr
     assert "deemed accepted as of its arrival 2026-03-10" in listed.stdout
