@@ -36,6 +36,7 @@ from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.lifecycle import FINISHED, RATINGS, Action, ActParams, Status, allowed_actions
+from govnet.node.domain.notice import render_html
 from govnet.node.domain.people import WINDOW_ROLES, Facts, Op, Person, Role, authorize
 from govnet.node.domain.progress import Stage
 from govnet.node.domain.statistics import COUNTERS, rates
@@ -131,6 +132,7 @@ class Console:
             Route("/intake/{code}", page(self.item_form), methods=["GET"]),
             Route("/intake/{code}", page(self.submit), methods=["POST"]),
             Route("/receipt/{receipt}", page(self.receipt), methods=["GET"]),
+            Route("/notice/{receipt}", page(self.notice), methods=["GET"]),
             Route("/queue", page(self.queue), methods=["GET"]),
             Route("/cases/{receipt}/act", page(self.act), methods=["POST"]),
             Route("/track", page(self.track), methods=["GET"]),
@@ -358,6 +360,13 @@ class Console:
         record, _ = await self._read(self.desk.get, request.path_params["receipt"])
         item = (await self._catalog()).items.get(record.state.item_code)
         return self._receipt_page(ctx, record, item, "")
+
+    async def notice(self, request: Request, ctx: Context) -> Response:
+        """The case's one-time notice (一次性告知书) as the printable page ``node.domain.notice`` renders
+        (the same text ``govnet case notice --html`` gives), to hand to the applicant."""
+        self._require(ctx, Op.READ_CASES)
+        facts = await self._read(self.desk.notice, request.path_params["receipt"])
+        return HTMLResponse(render_html(facts))
 
     # --- the work queue -------------------------------------------------------------------------
 

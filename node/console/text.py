@@ -89,6 +89,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "track_prompt": ("扫描或输入受理编号", "Scan or type the receipt number"),
     "progress": ("办理进度", "Progress"),
     "owner": ("承办节点", "Handled at"),
+    "notice_page": ("一次性告知书", "One-time notice"),
     "awaiting_delivery": ("待领取（在本窗口出件）", "Results waiting to be handed over here"),
     "missing_materials": ("尚缺材料", "Materials still missing"),
     "collect_at": ("领取地点", "Collect the result at"),

@@ -341,4 +341,10 @@ def test_a_window_returns_an_application_missing_a_core_material_with_its_one_ti
     # Printed again from the queue's link, the notice is there (the rating code is not: it is shown once).
     page = tab.go(f"/receipt/{number}")
     assert "公司章程" in page.inner_text(".notice") and page.locator("#rating-code").count() == 0
+    # The printable notice: every missing material at once, the item's legal basis.
+    with page.expect_navigation():
+        page.click("#notice-link")
+    tab.shot("notice")
+    printed = page.inner_text("body")
+    assert "一次性告知书" in printed and "公司章程" in printed and "住所使用证明" in printed and "依据" in printed
     _light(tab)
