@@ -209,13 +209,20 @@ def topology() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--first-port", default=40000, show_default=True, type=click.IntRange(1, 65534))
 @click.option("--data-root", default="data", show_default=True, help="Data dirs go under it (relative: to OUT's folder).")
+@click.option("--real", "real", type=click.Choice(["rizhao"]), default=None,
+              help="A real city's tree instead: its statistical division codes and names (rizhao: 1,741 nodes); "
+                   "--city, --counties, --townships and --villages are then not used.")
 def topology_city(out: Path, city: str, counties: int, townships: int, villages: int, host: str, first_port: int,
-                  data_root: str) -> None:
-    """Write a topology for a whole city to OUT (defaults: 1,911 nodes)."""
-    from govnet.ops.topology import TopologyError, city_topology, dump_topology, parse_topology
+                  data_root: str, real: str | None) -> None:
+    """Write a topology for a whole city to OUT (defaults: a uniform 1,911-node tree; --real rizhao:
+    Rizhao's real tree, with names that 'govnet status' shows)."""
+    from govnet.ops.topology import TopologyError, city_topology, dump_topology, parse_topology, real_city_topology
 
     try:
-        document = city_topology(city, counties, townships, villages, host, first_port, data_root)
+        if real is not None:
+            document = real_city_topology(real, host, first_port, data_root)
+        else:
+            document = city_topology(city, counties, townships, villages, host, first_port, data_root)
         text = dump_topology(document)
         parse_topology(text, out.resolve())  # what we write must load
     except TopologyError as exc:

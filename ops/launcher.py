@@ -274,7 +274,7 @@ def _age(seconds: float) -> str:
 
 def status_line(spec: NodeSpec, status: dict[str, Any] | None) -> str:
     """One node's line: health, its up-link's lag, what waits for its children, alarms."""
-    head = f"{spec.node_id} {spec.level.value}"
+    head = f"{spec.node_id} {spec.name} {spec.level.value}" if spec.name else f"{spec.node_id} {spec.level.value}"
     if status is None:
         return f"{head}  DOWN  no answer at http://{spec.http}/status"
     if status.get("node") != spec.node_id:

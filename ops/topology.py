@@ -31,9 +31,11 @@ and the key. ``city_topology`` writes a file for a whole city (about 1,900 nodes
 
 from __future__ import annotations
 
+import csv
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ import tomli_w
 from govnet.federation.tree import Level, NodeIdError, check_node_id, level_of, parent_id
 from govnet.node.process.config import LOG_LEVELS, SETTINGS, Address, ConfigError, build_settings, parse_address
 
-_NODE_KEYS = {"id", "level", "listen", "http", "data", "parent", "log_level", "console"}
+_NODE_KEYS = {"id", "level", "listen", "http", "data", "parent", "log_level", "console", "name"}
 SETTING_SECTIONS = tuple(SETTINGS)  # govnet.toml tables every node shares
 _DEFAULT_KEYS = {"data_root", "log_level", *SETTING_SECTIONS}
 
@@ -62,6 +64,7 @@ class NodeSpec:
     parent_address: Address | None  # None for a city
     log_level: str = "info"
     console: Address | None = None  # the console's address (HTTPS), when the node serves one
+    name: str = ""  # the division's name (日照市, 东港区 …), shown beside the id; "" when not given
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,12 @@ def _fixed(text: Any, where: str) -> Address:
     if address.port == 0:
         raise TopologyError(f"{where}: port 0 is not allowed in a topology; give a fixed port")
     return address
+
+
+def _name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or len(value) > 64 or not value.isprintable():
+        raise TopologyError(f"{where}: name must be printable text of at most 64 characters")
+    return value
 
 
 def parse_topology(text: str, path: Path) -> Topology:
@@ -163,6 +172,7 @@ def parse_topology(text: str, path: Path) -> Topology:
             "http": _fixed(entry["http"], f"{where}: http"), "data_dir": data if data.is_absolute() else base / data,
             "parent_id": parent_id(node_id), "log_level": log_level, "parent_text": entry.get("parent"),
             "console": _fixed(entry["console"], f"{where}: console") if "console" in entry else None,
+            "name": _name(entry.get("name", ""), where),
         }
     seen: dict[tuple[str, int], str] = {}
     for spec in specs.values():
@@ -231,14 +241,72 @@ def city_topology(city: str = "371100", counties: int = 10, townships: int = 10,
             township = f"{county}{t:03d}"
             ids.append(township)
             ids.extend(f"{township}{200 + v:03d}" for v in range(1, villages + 1))
-    if first_port + 2 * len(ids) > 65535:
-        raise TopologyError(f"{len(ids)} nodes need {2 * len(ids)} ports from {first_port}: start lower")
-    nodes = [{"id": node_id, "listen": f"{host}:{first_port + 2 * i}", "http": f"{host}:{first_port + 2 * i + 1}"}
-             for i, node_id in enumerate(ids)]
+    return _document([(node_id, "") for node_id in ids], host, first_port, data_root, sync)
+
+
+def _document(named: list[tuple[str, str]], host: str, first_port: int, data_root: str,
+              sync: dict[str, Any] | None) -> dict[str, Any]:
+    """The topology document for (id, name) pairs, parents first: node i listens on
+    ``first_port + 2i`` and serves HTTP on the port after it."""
+    if first_port + 2 * len(named) > 65535:
+        raise TopologyError(f"{len(named)} nodes need {2 * len(named)} ports from {first_port}: start lower")
+    nodes = []
+    for i, (node_id, name) in enumerate(named):
+        entry = {"id": node_id, "listen": f"{host}:{first_port + 2 * i}", "http": f"{host}:{first_port + 2 * i + 1}"}
+        if name:
+            entry["name"] = name
+        nodes.append(entry)
     defaults: dict[str, Any] = {"data_root": data_root}
     if sync:
         defaults["sync"] = sync
     return {"defaults": defaults, "node": nodes}
+
+
+# --- real cities: the statistical division codes shipped in ops/data (see ops/data/NOTICE) ---
+
+
+@dataclass(frozen=True)
+class Division:
+    """One node of a real city's tree: its division code (the node id), name and level."""
+
+    node_id: str
+    name: str
+    level: Level
+
+
+# name -> (city id, city name, the extract in ops/data); the city itself is not a row of it.
+REAL_CITIES: dict[str, tuple[str, str, str]] = {
+    "rizhao": ("371100", "日照市", "rizhao_3711_divisions.csv"),
+}
+
+
+def real_city(name: str) -> list[Division]:
+    """The whole real tree of city ``name`` (the city first, then by level and id), every id
+    checked against its level and its parent in the tree."""
+    if name not in REAL_CITIES:
+        raise TopologyError(f"unknown city {name!r}; known: {', '.join(sorted(REAL_CITIES))}")
+    city_id, city_name, file = REAL_CITIES[name]
+    text = (resources.files("govnet.ops") / "data" / file).read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line and not line.startswith("#")]
+    out = [Division(city_id, city_name, Level.CITY)]
+    seen = {city_id}
+    for number, row in enumerate(csv.DictReader(rows), 2):
+        try:
+            level = Level.parse(row["level"])
+            check_node_id(row["code"], level)
+        except NodeIdError as exc:
+            raise TopologyError(f"{file} row {number}: {exc}") from None
+        if parent_id(row["code"]) != row["parent"] or row["parent"] not in seen:
+            raise TopologyError(f"{file} row {number}: {row['code']}'s parent {row['parent']} is not above it")
+        seen.add(row["code"])
+        out.append(Division(row["code"], row["name"], level))
+    return sorted(out, key=lambda d: (d.level.rank, d.node_id))
+
+
+def real_city_topology(name: str, host: str = "127.0.0.1", first_port: int = 40000, data_root: str = "data",
+                       sync: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A topology document for the real city ``name`` (``rizhao``: 1,741 nodes), with names."""
+    return _document([(d.node_id, d.name) for d in real_city(name)], host, first_port, data_root, sync)
 
 
 def dump_topology(document: dict[str, Any]) -> str:
