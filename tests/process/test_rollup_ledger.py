@@ -18,11 +18,11 @@ from govnet.node.domain.statistics import COUNTERS
 from govnet.node.rpc.client import GovnetClient
 from govnet.node.store import statistics as stat_rows
 from govnet.ops.processes import init_node
+from govnet.ops.simulation.harness import Federation, _calendar, applicant
 from govnet.sync.envelope import Envelope
 
 from support.accounts import spawn_node
 from support.helpers import store_of
-from support.simulation import Federation, _calendar, applicant
 
 CATALOG = load_catalog_file(sample_catalog_path())
 TOWN, VILLAGE = "371102001", "371102001201"

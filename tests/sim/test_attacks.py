@@ -35,10 +35,9 @@ from govnet.node.domain.messages import (
 from govnet.node.domain.statistics import COUNTERS
 from govnet.node.store import replicas
 from govnet.node.store.unit import utc_text
+from govnet.ops.simulation.harness import Federation, _calendar, applicant
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
-
-from support.simulation import Federation, _calendar, applicant
 
 CATALOG = load_catalog_file(sample_catalog_path())
 CITY, COUNTY, TOWN, OTHER_TOWN = "371100", "371102", "371102001", "371102002"

@@ -32,9 +32,8 @@ from govnet.node.store import audit as audit_chain
 from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.engine import DB_FILE, STORE_FILES, Store, _alembic_config
 from govnet.ops.cli import main
+from govnet.ops.simulation.harness import Federation, applicant
 from govnet.v1 import supervision_pb2 as sv
-
-from support.simulation import Federation, applicant
 
 CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
 FIELDS = ("receipt", "seq", "action", "from_status", "to_status", "actor", "reason", "detail", "happened_at",

@@ -16,8 +16,7 @@ import pytest
 
 from govnet.node.app.replication import Unauthorized
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
-
-from support.simulation import Federation, applicant
+from govnet.ops.simulation.harness import Federation, applicant
 
 CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
 OTHER_COUNTY, OTHER_TOWN = "371103", "371103001"

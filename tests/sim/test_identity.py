@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from govnet.node.store.models import ChildLink
+from govnet.ops.simulation.harness import Federation
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import PROTOCOL_VERSION
 from govnet.sync.transport.base import Hello, Refused
 from govnet.sync.transport.memory import MemoryTransport
 
 from support.helpers import push_one
-from support.simulation import Federation
 
 CITY, COUNTY, TOWN, VILLAGE, VILLAGE2 = "371100", "371102", "371102001", "371102001201", "371102001202"
 

@@ -17,9 +17,8 @@ from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, case, maybe_cas
 
 from govnet.node.app.inbox import Inbox
 from govnet.node.app.links import link_reports
+from govnet.ops.simulation.harness import Federation
 from govnet.sync.admission import Busy
-
-from support.simulation import Federation
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from govnet.node.domain.sealed import Sealed
 from govnet.node.store.applicants import owed
 from govnet.node.store.engine import STORE_FILES
 from govnet.ops.processes import CA_ENV
-
-from support.simulation import Federation, applicant
+from govnet.ops.simulation.harness import Federation, applicant
 
 T = TypeVar("T")
 CATALOG = load_catalog_file(sample_catalog_path())

@@ -29,10 +29,9 @@ from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, 
 from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.engine import DB_FILE
 from govnet.ops.backup import STORE_FILES
+from govnet.ops.simulation.harness import Federation
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
-
-from support.simulation import Federation
 
 TOWN2 = "371102002"
 VILLAGE3 = "371102002201"

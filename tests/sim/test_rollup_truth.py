@@ -38,10 +38,9 @@ from govnet.node.app.statistics_ledger import StatsLedger, answer
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.node.domain.lifecycle import TRANSITIONS
 from govnet.node.domain.statistics import COUNTERS, RATINGS
+from govnet.ops.simulation.harness import Federation, _calendar, applicant, depth_first
 from govnet.sync.envelope import Envelope
 from govnet.sync.transport.memory import Faults
-
-from support.simulation import Federation, _calendar, applicant, depth_first
 
 CATALOG = load_catalog_file(sample_catalog_path())
 CAL = _calendar()

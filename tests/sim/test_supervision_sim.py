@@ -14,8 +14,7 @@ from pathlib import Path
 from govnet.node.app.complaints import FileCommand
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
-
-from support.simulation import Federation, applicant
+from govnet.ops.simulation.harness import Federation, applicant
 
 CITY, COUNTY, TOWN, VILLAGE = "371100", "371102", "371102001", "371102001201"
 

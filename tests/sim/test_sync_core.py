@@ -23,6 +23,7 @@ from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalo
 from govnet.node.domain.messages import CatalogMessage, RequestMessage
 from govnet.node.store import outbox
 from govnet.node.store.models import ChildLink, QuarantineRow
+from govnet.ops.simulation.harness import Federation, applicant
 from govnet.sync.admission import Admission, Busy
 from govnet.sync.backoff import BackoffPolicy
 from govnet.sync.batching import select_batch
@@ -36,7 +37,6 @@ from govnet.sync.transport.base import Hello, LinkDown, ParentBusy, Refused
 from govnet.sync.transport.memory import Faults, MemoryTransport
 
 from support.helpers import push_one
-from support.simulation import Federation, applicant
 
 T = TypeVar("T")
 CATALOG = load_catalog_file(sample_catalog_path())

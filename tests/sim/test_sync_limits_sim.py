@@ -23,9 +23,8 @@ from govnet.node.domain.messages import RequestMessage
 from govnet.node.store import outbox
 from govnet.node.store.models import QuarantineRow
 from govnet.node.store.unit import utc_text
+from govnet.ops.simulation.harness import Federation
 from govnet.sync.envelope import WITHHELD
-
-from support.simulation import Federation
 
 BIG, MEDIUM = "371102-01-900001-5", "371102-01-900002-3"
 

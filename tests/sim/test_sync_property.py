@@ -36,10 +36,9 @@ from govnet.federation.tree import Level, level_of
 from govnet.node.app.links import SyncSettings
 from govnet.node.app.replication import Replicator
 from govnet.node.domain.catalog import ItemType, load_catalog_file, sample_catalog_path
+from govnet.ops.simulation.harness import Federation, applicant
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
-
-from support.simulation import Federation, applicant
 
 CATALOG = load_catalog_file(sample_catalog_path())
 CITY = "371100"

@@ -26,10 +26,10 @@ from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import ServiceItem, load_catalog_file, sample_catalog_path
 from govnet.node.process.tls import load_node_tls, node_name
 from govnet.node.rpc.client import GovnetClient
-from govnet.node.store.cases import CaseRecord
 from govnet.node.store.engine import Store
 from govnet.ops.pki import enrol_node
 from govnet.ops.processes import CA_ENV, govnet_command
+from govnet.ops.simulation.harness import every_case  # noqa: F401  (the tests read cases through it)
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import Envelope
 from govnet.sync.transport.base import Transport
@@ -190,14 +190,6 @@ def store_of(data_dir: Path) -> Iterator[Store]:
         yield store
     finally:
         store.close()
-
-
-def every_case(store: Store) -> list[CaseRecord]:
-    """Every case the store holds, in receipt order, page by page through ``list_cases``."""
-    out: list[CaseRecord] = []
-    while page := store.list_cases(after_receipt=out[-1].state.receipt if out else "", limit=1000):
-        out += page
-    return out
 
 
 def wait_for(check: Callable[[], bool], seconds: float, what: Callable[[], str], interval: float = 0.05) -> float:

@@ -3,38 +3,18 @@ clock); each serves real gRPC on loopback and keeps a real SQLite file."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from govnet.node.domain.clock import Clock
 from govnet.node.process.config import load_config
 from govnet.node.process.server import RunningNode, start_node
 from govnet.node.store.engine import Store
+from govnet.ops.simulation.harness import BackgroundLoop
 
 T = TypeVar("T")
-
-
-class BackgroundLoop:
-    """An asyncio loop on its own thread, so blocking test code can drive async servers."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="govnet-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return fut.result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-        self.loop.close()
 
 
 @dataclass

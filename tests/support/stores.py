@@ -13,38 +13,11 @@ difference: the store's ``created_at`` is when the first copy was made in this p
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from govnet.federation.tree import Level
-from govnet.node.store.engine import DB_FILE, Store
-from govnet.node.store.unit import StoreError
 from govnet.ops import processes
-
-# (node id, level, creation time or None for "when first made") -> the directory it was made in
-_FRESH: dict[tuple[str, Level, datetime | None], Path] = {}
-
-
-def create_store(data_dir: Path, node_id: str, level: Level, now: datetime | None = None) -> None:
-    """What ``Store.create(data_dir, node_id, level, now).close()`` leaves in ``data_dir``
-    (``now``: None for the current time): made by it the first time in this process for
-    this node, level and time, copied from that one after."""
-    if (data_dir / DB_FILE).exists():  # as Store.create: never over an existing store
-        raise StoreError(f"{data_dir / DB_FILE} already exists: this directory already holds a node's store")
-    key = (node_id, level, now)
-    made = _FRESH.get(key)
-    if made is None:
-        made = Path(tempfile.mkdtemp(prefix="govnet-test-fresh-store-"))
-        atexit.register(shutil.rmtree, made, True)
-        Store.create(made, node_id, level, now or datetime.now(UTC)).close()
-        _FRESH[key] = made
-    for name in (DB_FILE, DB_FILE + "-wal"):  # closed: the WAL is checkpointed into the file (and gone)
-        if (made / name).exists():
-            shutil.copy(made / name, data_dir / name)  # with its mode: owner-only, as made
+from govnet.ops.simulation.harness import create_store
 
 
 def init_node(directory: Path, node_id: str, level: str, parent: str | None = None,
