@@ -76,11 +76,13 @@ from govnet.node.domain.lifecycle import ActParams
 from govnet.node.process.build import Node, build_node
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.store import inbox, links, outbox, quarantine
+from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.node.store.engine import DB_FILE, Store
 from govnet.node.store.models import CaseSummary
 from govnet.node.store.unit import StoreError
 from govnet.ops.applicants import fake_applicant
+from govnet.ops.backup import STORE_FILES
 from govnet.ops.pki import enrol_node
 from govnet.sync.envelope import Envelope
 from govnet.sync.session import ExchangeResult, direct, exchange
@@ -173,6 +175,40 @@ def _skip_fsync(store: Store) -> None:
     engine.dispose()
 
 
+class SkewedClock:
+    """A node's own clock: the federation's, off by ``offset`` (a node whose clock runs wrong)."""
+
+    def __init__(self, base: ManualClock, offset: timedelta) -> None:
+        self.base = base
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+
+def _forget_what_was_applied(node: Node) -> None:
+    """Test-only: the node's inbox takes every envelope as new (an empty cursor) and its
+    replicator applies every envelope as if never applied before."""
+    from govnet.sync.cursor import Cursor
+
+    node.inbox.cursor = lambda s, link, incarnation: Cursor()  # type: ignore[method-assign]
+    node.replicator._first_time = lambda s, env, now: True  # type: ignore[method-assign]
+
+
+async def _without_idempotency(operation: Coroutine[Any, Any, T]) -> T:
+    """Test-only: run a desk operation with its lookup of used idempotency keys finding nothing
+    and its record of them dropped (the harness runs one operation at a time, so the swap is seen by this one only)."""
+    from govnet.node.app import desk
+
+    remembered = desk.find_idempotency, desk.record_idempotency
+    desk.find_idempotency = lambda s, key: None
+    desk.record_idempotency = lambda *args, **kwargs: None
+    try:
+        return await operation
+    finally:
+        desk.find_idempotency, desk.record_idempotency = remembered
+
+
 class NotSettled(RuntimeError):
     """The federation did not become quiet within the allowed number of sweeps."""
 
@@ -212,9 +248,16 @@ class Federation:
 
     def __init__(self, base_dir: Path, nodes: Sequence[str], seed: int, faults: Faults | None = None,
                  settings: SyncSettings | None = None, start: datetime = START, durable: bool = True,
-                 supervision: SupervisionSettings | None = None, pki: Path | None = None) -> None:
+                 supervision: SupervisionSettings | None = None, pki: Path | None = None,
+                 op_step: timedelta = OP_STEP, forgetful: bool = False) -> None:
         """``pki``: a CA directory (``ops.pki``) that enrols every node (a key and a certificate in
-        its folder, as ``govnet pki`` would), so applicants are sealed to their owners."""
+        its folder, as ``govnet pki`` would), so applicants are sealed to their owners.
+        ``op_step``: how far the clock moves per domain operation.
+        ``forgetful``: FOR TESTS ONLY — deduplication off: every inbox forgets what it received and
+        applied (its cursors and the identities of applied envelopes), so resent and duplicated
+        envelopes are applied again, and every case desk forgets the idempotency keys of the
+        applications it took, so a window's resent application becomes a second case; a
+        simulation's self-check must then fail."""
         ids = list(dict.fromkeys(nodes))
         for n in ids:
             p = parent_id(n)
@@ -232,6 +275,9 @@ class Federation:
         self.transports: dict[str, MemoryTransport] = {}
         self.counts = Counts()
         self.ops = 0
+        self.op_step = op_step
+        self.forgetful = forgetful
+        self.skews: dict[str, timedelta] = {}  # node -> how far its clock is off (none: exact)
         self._loop: BackgroundLoop | None = None
         for n in self.nodes:
             d = self.base_dir / n
@@ -256,15 +302,50 @@ class Federation:
             self.transports[node_id] = transport
         config = NodeConfig(node_id=node_id, level=level_of(node_id), listen=Address("127.0.0.1", 0), parent=None,
                             data_dir=self.base_dir / node_id, sync=self.settings, supervision=self.supervision)
-        node = build_node(config, self.clock, transport, serve=False, apply_inline=apply_inline,
+        skew = self.skews.get(node_id)
+        clock = SkewedClock(self.clock, skew) if skew else self.clock
+        node = build_node(config, clock, transport, serve=False, apply_inline=apply_inline,
                           inbox_capacity=inbox_capacity)
         if not self.durable:
             _skip_fsync(node.store)
+        if self.forgetful:
+            _forget_what_was_applied(node)
         self.cores[node_id] = node
         for child, link in self.transports.items():
             if parent_id(child) == node_id:
                 link.parent = node.children
         return node
+
+    def restart(self, node_id: str) -> Node:
+        """Stop ``node_id`` and start it again on its store (a crash between two transactions:
+        what it held only in memory is gone, copies held back on its link too)."""
+        self.cores[node_id].store.close()
+        transport = self.transports.get(node_id)
+        if transport is not None:
+            transport.held.clear()
+        return self.open_node(node_id)
+
+    def backup(self, node_id: str, out: Path) -> None:
+        """A consistent copy of ``node_id``'s store in the file ``out``, as ``govnet backup`` takes it."""
+        snapshot(self.cores[node_id].store.path, out)
+
+    def restore(self, node_id: str, backup: Path) -> Node:
+        """Stop ``node_id``, bring ``backup`` back as its next incarnation (as ``govnet restore``
+        does) and start it again."""
+        old = self.cores[node_id]
+        data_dir = old.store.path.parent
+        incarnation = old.store.meta.incarnation + 1
+        old.store.close()
+        staging = data_dir / "restoring.db"
+        shutil.copyfile(backup, staging)
+        restore_as_new_incarnation(staging, incarnation)
+        for name in STORE_FILES:
+            (data_dir / name).unlink(missing_ok=True)
+        staging.replace(data_dir / DB_FILE)
+        transport = self.transports.get(node_id)
+        if transport is not None:
+            transport.held.clear()
+        return self.open_node(node_id)
 
     @property
     def supervisors(self) -> dict[str, Supervisor]:
@@ -416,7 +497,7 @@ class Federation:
 
     def _tick(self) -> datetime:
         self.ops += 1
-        self.clock.advance(OP_STEP)
+        self.clock.advance(self.op_step)
         return self.clock.now()
 
     def publish(self, node_id: str, catalog: Catalog) -> int:
@@ -437,6 +518,8 @@ class Federation:
         cmd = SubmitCommand(idempotency_key=key, item_code=item_code, applicant_name=name, applicant_id=id_number,
                             applicant_phone=phone, materials=tuple(materials), agent=agent,
                             note=note, actor=actor or (agent if agent else f"clerk@{node_id}"))
+        if self.forgetful:
+            return self._complete(_without_idempotency(core.desk.submit(cmd)))
         return self._complete(core.desk.submit(cmd))
 
     def act(self, node_id: str, receipt: str, action: str, **params: Any) -> Acted:
