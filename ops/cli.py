@@ -299,8 +299,8 @@ def simulate(topology_file: Path | None, city: str | None, counties: int | None,
             nodes, names = [d.node_id for d in tree], {d.node_id: d.name for d in tree}
     except TopologyError as exc:
         raise _fail(str(exc)) from None
-    report = run_simulation(Setup(tuple(nodes), days=days, cases=cases, seed=seed, faults=faults, names=names),
-                            work_dir)
+    report = run_simulation(Setup(tuple(nodes), days=days, cases=cases, seed=seed, faults=faults, names=names,
+                                  offline_week=True), work_dir)
     if plots_dir is not None:
         from govnet.ops.simulation.plots import PlotsUnavailable, write_plots
 

@@ -63,7 +63,8 @@ class Setup:
     rates: Rates = field(default_factory=Rates)
     syncs: int = 4  # exchange rounds a day
     first_day: date = FIRST_DAY
-    forgetful: bool = False  # FOR TESTS ONLY: inboxes forget what they applied (the check must fail)
+    forgetful: bool = False  # FOR TESTS ONLY: deduplication off (the check must fail)
+    offline_week: bool = False  # also measure a village offline 7 days at 50 cases a day
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Report:
     wall_by_phase_s: dict[str, float]
     peak_memory_mb: float
     outbox_series: dict[str, list[int]]  # level -> total outbox depth at each day's end
+    offline_week: dict[str, Any]  # the planner's figure (empty when not asked for)
 
     @property
     def ok(self) -> bool:
@@ -147,6 +149,11 @@ class Report:
             + f"), peak memory {self.peak_memory_mb:.0f} MB",
             f"digest {self.digest}",
         ]
+        if self.offline_week:
+            w = self.offline_week
+            lines.insert(5, f"a village offline {w['village_offline_days']} days at {w['cases_per_day']} cases a day: "
+                            f"{w['envelopes_waiting']} envelopes waited, caught up in {w['exchanges']} exchanges, "
+                            f"{w['catch_up_s']} s on this machine")
         check = self.check
         if check["ok"]:
             lines.append("self-check: OK (" + ", ".join(f"{k} {v}" for k, v in check["counts"].items()) + ")")
@@ -577,9 +584,14 @@ class Simulation:
         check = self_check(fed, self.submitted, self.applications)
         digest = state_digest(fed)
         self.phase["checking"] = time.perf_counter() - started
-        return self._report(check, digest, time.perf_counter() - wall)
+        week: dict[str, Any] = {}
+        if setup.offline_week:
+            started = time.perf_counter()
+            week = await offline_week(self.base_dir / "offline-week", seed=setup.seed)
+            self.phase["offline week"] = time.perf_counter() - started
+        return self._report(check, digest, time.perf_counter() - wall, week)
 
-    def _report(self, check: CheckResult, digest: str, wall_s: float) -> Report:
+    def _report(self, check: CheckResult, digest: str, wall_s: float, week: dict[str, Any]) -> Report:
         setup, fed = self.setup, self.fed
         levels: dict[str, int] = defaultdict(int)
         sizes: dict[str, list[float]] = defaultdict(list)
@@ -607,8 +619,51 @@ class Simulation:
                               "villages": len(self.children.get(busiest, []))} if busiest else {},
             digest=digest, check=check.as_dict(), wall_s=wall_s,
             wall_by_phase_s={k: round(v, 2) for k, v in self.phase.items()}, peak_memory_mb=peak_memory_mb(),
-            outbox_series=self.series,
+            outbox_series=self.series, offline_week=week,
         )
+
+
+async def offline_week(base_dir: Path, cases_per_day: int = 50, days: int = 7, seed: int = 1) -> dict[str, Any]:
+    """The planner's figure: a village cut off for ``days`` working days taking ``cases_per_day``
+    applications a day, then its link back: how much waited and how long catching up took.
+
+    A chain city - county - township - village of real node cores; the village's applications
+    are carried items (most go up to their owners). The catch-up is measured from the link's
+    return until nothing waits on either end, in exchanges and in this machine's seconds (a
+    real link exchanges again as soon as a batch is acknowledged, so the seconds spent here
+    applying and relaying are the catch-up's floor; add the network's round trips)."""
+    nodes = ("371100", "371102", "371102001", "371102001201")
+    village = nodes[-1]
+    catalog = load_catalog_file(sample_catalog_path())
+    load = Caseload(catalog, nodes, Rates(at_village=1.0, missing_material=0.0), random.Random(seed))
+    with Federation(base_dir, nodes, seed=seed, durable=False, start=datetime(2026, 3, 9, 8, tzinfo=CHINA_TZ),
+                    op_step=timedelta(seconds=20)) as fed:
+        fed.publish(nodes[0], catalog)
+        await fed.settle()
+        fed.partition(village, True)
+        for day in range(days):
+            fed.clock.set(datetime(2026, 3, 9 + day, 8, tzinfo=CHINA_TZ))
+            for i in range(cases_per_day):
+                app = load.application()
+                fed.submit(village, app.item, f"offline-{day}-{i}", **applicant(day * cases_per_day + i),
+                           materials=list(app.materials), agent=app.agent)
+        with fed.core(village).store.reading() as s:
+            waiting = outbox.depth(s, nodes[2])[0]
+        fed.partition(village, False)
+        started = time.perf_counter()
+        exchanges = await _drain(fed)
+        wall = time.perf_counter() - started
+    return {"village_offline_days": days, "cases_per_day": cases_per_day, "envelopes_waiting": waiting,
+            "exchanges": exchanges, "catch_up_s": round(wall, 2)}
+
+
+async def _drain(fed: Federation) -> int:
+    """Sweep until nothing waits anywhere; the number of exchanges it took."""
+    before = fed.counts.exchanges
+    while True:
+        moved = await fed.sweep()
+        if not moved and not fed.waiting():
+            return fed.counts.exchanges - before
 
 
 def state_digest(fed: Federation) -> str:
