@@ -78,9 +78,8 @@ from govnet.node.process.config import Address, NodeConfig
 from govnet.node.store import inbox, links, outbox, quarantine
 from govnet.node.store.backup import restore_as_new_incarnation, snapshot
 from govnet.node.store.cases import CaseRecord, StoredEvent
-from govnet.node.store.engine import DB_FILE, Store
+from govnet.node.store.engine import DB_FILE, Store, empty_schema
 from govnet.node.store.models import CaseSummary
-from govnet.node.store.unit import StoreError
 from govnet.ops.applicants import fake_applicant
 from govnet.ops.backup import STORE_FILES
 from govnet.ops.pki import enrol_node
@@ -115,32 +114,22 @@ class BackgroundLoop:
         self.loop.close()
 
 
-# (node id, level, creation time or None for "when first made") -> the directory it was made in
-_FRESH: dict[tuple[str, Level, datetime | None], Path] = {}
+_SCHEMA: Path | None = None  # an empty store with this release's schema, made once a process
 
 
 def create_store(data_dir: Path, node_id: str, level: Level, now: datetime | None = None) -> None:
     """What ``Store.create(data_dir, node_id, level, now).close()`` leaves in ``data_dir``
-    (``now``: None for the current time): made by it the first time in this process for
-    this node, level and time, copied from that one after.
+    (``now``: None for the current time), the schema copied from one made once in this process.
 
-    Why: ``Store.create`` runs the whole migration history (0.1-0.4 s), and simulations and
-    tests build the same fresh stores again and again. A closed store that ``Store.create``
-    just made is its database file (the WAL is checkpointed into it on close), so a copy of
-    that file *is* a fresh store for the same node.
-    """
-    if (data_dir / DB_FILE).exists():  # as Store.create: never over an existing store
-        raise StoreError(f"{data_dir / DB_FILE} already exists: this directory already holds a node's store")
-    key = (node_id, level, now)
-    made = _FRESH.get(key)
-    if made is None:
-        made = Path(tempfile.mkdtemp(prefix="govnet-fresh-store-"))
+    Why: the migration history takes a third of a second per store, and simulations and tests
+    build many (a city: 1,741)."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        made = Path(tempfile.mkdtemp(prefix="govnet-schema-"))
         atexit.register(shutil.rmtree, made, True)
-        Store.create(made, node_id, level, now or datetime.now(UTC)).close()
-        _FRESH[key] = made
-    for name in (DB_FILE, DB_FILE + "-wal"):  # closed: the WAL is checkpointed into the file (and gone)
-        if (made / name).exists():
-            shutil.copy(made / name, data_dir / name)  # with its mode: owner-only, as made
+        empty_schema(made / DB_FILE)
+        _SCHEMA = made / DB_FILE
+    Store.create(data_dir, node_id, level, now or datetime.now(UTC), schema_from=_SCHEMA).close()
 
 
 def every_case(store: Store) -> list[CaseRecord]:
