@@ -1,14 +1,6 @@
-"""Fresh stores for tests, made once per process and copied after.
-
-Why: ``Store.create`` runs the whole alembic history, a transaction and an fsync each
-(about 0.1–0.4 s; in the in-process RPC tests it was a third of their time), and the tests
-make the same fresh store again and again: each RPC test starts a node 371102 (county), and
-the simulation builds the same 15 empty stores for every run it compares. A closed store
-that ``Store.create`` just made is its database file (the WAL is checkpointed into it on
-close), so a copy of that file *is* a fresh store for the same node: the same schema, meta
-(node id, level, incarnation 1) and migrations, made by the product's own code. The one
-difference: the store's ``created_at`` is when the first copy was made in this process
-(nothing reads it but the meta itself).
+"""Fresh stores for tests: ``create_store`` (from the simulation harness) makes each with
+``Store.create`` over an empty schema made once per process, so the migration history (0.1-0.4 s)
+is not run again for every node a test starts.
 """
 
 from __future__ import annotations
