@@ -77,6 +77,7 @@ class Case:
     next_at: int  # the round (day * syncs + round) of its next step
     tries: int = 0
     delivered: bool = False
+    owner: str = ""  # where it was owned when last seen (where to look first)
 
 
 @dataclass
@@ -371,15 +372,20 @@ class Simulation:
 
     # --- the work ---
 
-    def _owner(self, receipt: str, origin: str) -> tuple[str, Any] | None:
-        """The node that owns the case now and the case there (None while a hand-over is in transit)."""
-        node = origin
+    def _owner(self, case: Case) -> tuple[str, Any] | None:
+        """The node that owns the case now and the case there (None while a hand-over is in
+        transit): asked where it was owned last, then wherever each holder says it went."""
+        node = case.owner or case.origin
         for _ in range(6):
             try:
-                state = self.fed.core(node).desk.get(receipt)[0].state
+                state = self.fed.core(node).desk.get(case.receipt)[0].state
             except DeskError:
-                return None
+                if node == case.origin:
+                    return None
+                node = case.origin  # not arrived where it was going: ask from the start
+                continue
             if state.owner == node:
+                case.owner = node
                 return node, state
             node = state.owner
         return None
@@ -412,7 +418,7 @@ class Simulation:
 
     def _step(self, case: Case, round_no: int) -> None:
         fed, rng = self.fed, self.rng_steps
-        found = self._owner(case.receipt, case.origin)
+        found = self._owner(case)
         if found is None:
             case.next_at = round_no + 1
             return
@@ -458,7 +464,7 @@ class Simulation:
 
     def _end_of_day(self) -> None:
         started = time.perf_counter()
-        owners = {self._owner_hint(c) for c in self.cases.values()}
+        owners = {c.owner or c.origin for c in self.cases.values()}
         for n in sorted(o for o in owners if o):
             self.counts["alarms"] += self.fed.scan(n)
         for n in sorted(self.worked):
@@ -468,10 +474,6 @@ class Simulation:
         started = time.perf_counter()
         self._measure()
         self.phase["measuring"] += time.perf_counter() - started
-
-    def _owner_hint(self, case: Case) -> str | None:
-        found = self._owner(case.receipt, case.origin)
-        return found[0] if found else None
 
     def _measure(self) -> None:
         """Outbox and inbox depths per level (the nodes that may hold some), and catch-up times."""
