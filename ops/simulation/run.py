@@ -97,6 +97,7 @@ class Report:
     days: int
     cases_planned: int
     cases_submitted: int
+    applications_resent: int  # sent again with the same idempotency key (must stay one case each)
     steps_taken: int
     steps_refused: int
     evaluations: int
@@ -134,14 +135,14 @@ class Report:
         lines = [
             f"simulated {self.days} days over {self.nodes} nodes ({lv.get('city', 0)} city, {lv.get('county', 0)} "
             f"county, {lv.get('township', 0)} township, {lv.get('village', 0)} village), seed {self.seed}",
-            f"cases: {self.cases_submitted} submitted, {self.steps_taken} steps taken ({self.steps_refused} refused), "
+            f"cases: {self.cases_submitted} submitted ({self.applications_resent} resent), {self.steps_taken} steps taken ({self.steps_refused} refused), "
             f"{self.evaluations} ratings, {self.complaints} complaints, {self.alarms} deadline alarms",
             "faults: " + (", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())) or "none"),
             f"sync: {self.exchanges} exchanges, {self.envelopes_pushed} envelopes up, {self.envelopes_pulled} down",
             f"catch-up after an outage: longest {self.catch_up_hours_max:.1f} h, mean {self.catch_up_hours_mean:.1f} h "
             f"({len(self.outages)} outages)",
             "peak outbox per level: " + ", ".join(f"{k} {v}" for k, v in self.peak_outbox_per_level.items()),
-            "peak inbox per level: " + ", ".join(f"{k} {v}" for k, v in self.peak_inbox_per_level.items()),
+            "peak inbox per level (applied as received here): " + ", ".join(f"{k} {v}" for k, v in self.peak_inbox_per_level.items()),
             "store size per level (MB, mean / largest): " + ", ".join(
                 f"{k} {v['mean']:.2f} / {v['max']:.2f}" for k, v in self.store_mb_per_level.items()),
             f"busiest township: {self.busiest_township.get('node', '-')} {self.busiest_township.get('name', '')} "
@@ -607,7 +608,8 @@ class Simulation:
         busiest = max(sorted(self.per_township), key=lambda t: self.per_township[t], default="")
         return Report(
             seed=setup.seed, nodes=len(fed.nodes), nodes_per_level=dict(levels), days=setup.days,
-            cases_planned=setup.cases, cases_submitted=len(self.submitted), steps_taken=self.counts["steps"],
+            cases_planned=setup.cases, cases_submitted=len(self.submitted),
+            applications_resent=self.counts["resent"], steps_taken=self.counts["steps"],
             steps_refused=self.counts["refused"], evaluations=self.counts["evaluations"],
             complaints=self.counts["complaints"], alarms=self.counts["alarms"], faults=dict(self.fault_counts),
             exchanges=fed.counts.exchanges, envelopes_pushed=fed.counts.pushed, envelopes_pulled=fed.counts.pulled,
