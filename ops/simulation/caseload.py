@@ -138,7 +138,11 @@ class Caseload:
 
     def application(self) -> Application:
         node, village = self._where()
-        item = self.rng.choice(self.proxy_items if village else self.window_items)
+        level = level_of(node)
+        # A window takes the items decided at its level or above (lower ones are applied for lower down).
+        offered = [i for i in (self.proxy_items if village else self.window_items)
+                   if i.authority_level.rank <= level.rank]
+        item = self.rng.choice(offered)
         materials = [m.name for m in item.materials]
         if self.rng.random() < self.rates.missing_material:
             core = [m.name for m in item.materials if m.core]
