@@ -318,9 +318,15 @@ def test_village_case_reaches_its_county_owner_and_the_decision_comes_back(fed: 
     summary = next(s for s in fed.snapshot()[CITY]["summaries"] if s[0] == receipt)
     assert summary == (receipt, "completed", COUNTY, 7)
     assert run(fed.compare_digests()) == {}
-    # Only the owner writes: the village cannot decide it.
-    with pytest.raises(DeskError, match=f"handled by node {COUNTY}"):
-        fed.act(VILLAGE, receipt, "deliver")
+    # Only the owner writes: the village's window hands the result over (一窗出件) and asks the
+    # county to record it; the delivery comes back as the county's event.
+    done = fed.act(VILLAGE, receipt, "deliver")
+    assert done.forwarded_to == COUNTY
+    run(fed.settle())
+    assert [e[2] for e in events(fed, COUNTY, receipt)][-1] == "deliver"
+    assert events(fed, VILLAGE, receipt) == events(fed, COUNTY, receipt)
+    with pytest.raises(DeskError, match="deliver"):
+        fed.act(VILLAGE, receipt, "deliver")  # once
 
 
 def test_withdraw_requested_at_the_village_reaches_the_owner_and_comes_back(fed: Federation) -> None:
