@@ -39,12 +39,15 @@ def test_with_deduplication_off_the_check_fails_and_names_the_case(tmp_path: Pat
 
 
 def test_the_command_prints_a_report_with_its_digest_and_checks_its_options(tmp_path: Path) -> None:
+    plots = tmp_path / "plots"
     done = govnet("simulate", "--counties", "1", "--townships", "1", "--villages", "2", "--days", "6",
-                  "--cases", "12", "--seed", "4", "--faults", "none", "--json", timeout=300)
+                  "--cases", "12", "--seed", "4", "--faults", "default", "--json", "--plots", str(plots), timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["check"]["ok"] and report["nodes"] == 5 and len(report["digest"]) == 64
     assert report["cases_submitted"] > 0 and report["peak_memory_mb"] > 0
+    for png in ("outbox.png", "catch_up.png"):  # the planners' figures, as PNG files
+        assert (plots / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     refused = govnet("simulate", "--city", "rizhao", "--counties", "2")
     assert refused.returncode == 2 and "give one of --topology, --city, --counties" in refused.stderr
     bad = govnet("simulate", "--faults", "storm")
