@@ -54,6 +54,7 @@ from govnet.node.domain.backdating import backdating_refusal
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
+from govnet.node.domain.fees import parse_yuan
 from govnet.node.domain.lifecycle import (
     SYSTEM_ACTOR,
     TERMINAL,
@@ -180,6 +181,9 @@ def check_params(action: str, params: ActParams) -> tuple[str, ActParams]:
         departments=checked_list(m, "departments", params.departments),
         department=checked(m, "department", params.department),
         approver=checked(m, "approver", params.approver),
+        # A payment's method and number (``pay``): bounded as PayFeeRequest states them.
+        method=checked("PayFeeRequest", "method", params.method, required=False),
+        number=checked("PayFeeRequest", "number", params.number, required=False),
     )
 
 
@@ -622,8 +626,11 @@ class CaseDesk:
         return self._item_at(issuer, version, code)
 
     def _priority(self, state: CaseState, now: datetime) -> int:
-        """Cases near or past their deadline, and escalations, travel before bulk history."""
+        """Cases near or past their deadline, escalations and the green channel (绿色通道) travel
+        before bulk history."""
         if state.status is Status.ESCALATED:
+            return replication.URGENT
+        if state.green_channel and state.status not in TERMINAL:
             return replication.URGENT
         if state.due is not None and state.status not in TERMINAL:
             if state.due <= self.calendar.add_working_days(local_date(now), 1):
@@ -706,6 +713,19 @@ def parse_happened(text: str) -> datetime | None:
 
 
 ACTIONS = frozenset(a.value for a in Action)
+
+
+def parse_amount(text: str) -> int:
+    """An amount of money as a client sends it (yuan, at most two decimals) in whole fen,
+    or ``DeskError(INVALID)`` naming ``amount``."""
+    text = checked("PayFeeRequest", "amount", text, what="the amount paid, in yuan (e.g. 80.00)")
+    try:
+        fen = parse_yuan(text)
+    except ValueError as exc:
+        raise DeskError(ErrorKind.INVALID, str(exc), "amount") from None
+    if fen == 0:
+        raise DeskError(ErrorKind.INVALID, "amount 0: a payment is above 0 (to let a fee go, waive it)", "amount")
+    return fen
 
 
 def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:

@@ -62,7 +62,6 @@ from govnet.node.domain.statistics import (
     rank,
     tally,
 )
-from govnet.node.store import catalog as catalog_rows
 from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
 from govnet.node.store.engine import Store
@@ -99,7 +98,6 @@ class StatsLedger:
         self.store = store
         self.calendar = calendar
         self.settings = settings or StatsSettings()
-        self._fees: dict[tuple[str, int, str], int] = {}  # releases never change: cache their fees
         self._last_report: datetime | None = None
 
     # --- when to flush ---
@@ -187,13 +185,21 @@ class StatsLedger:
 
     def _fact(self, s: Unit, me: str, r: tuple[Any, ...]) -> EventFact | None:
         (_id, origin, superseded, action, detail, happened_at, receipt, item_code, department, accepted_on,
-         decided_on, due, paused_days, decision, issuer, version) = r
+         decided_on, due, paused_days, decision, issuer, version, fees_due) = r
         if origin != me or superseded or action not in COUNTED_ACTIONS:
             return None
         day = local_date(datetime.fromisoformat(happened_at))
         fact = EventFact(action=action, happened_on=day, item_code=item_code, department=department)
         if action == "evaluate":
             return EventFact(action, day, item_code, department, rating=str(json.loads(detail).get("rating", "")))
+        if action == "submit":
+            told = json.loads(detail)
+            return EventFact(action, day, item_code, department, agent=str(told.get("agent", "")),
+                             case_type=str(told.get("case_type", "")))
+        if action in ("pay", "waive_fee"):
+            told = json.loads(detail)
+            amount = told.get("amount_fen" if action == "pay" else "waived_fen", 0)
+            return EventFact(action, day, item_code, department, fees_fen=amount if isinstance(amount, int) else 0)
         if action in ("approve", "reject"):
             accepted = stat_rows.first_accepted_at(s, receipt, me)
             here = local_date(datetime.fromisoformat(accepted)) if accepted else None
@@ -201,16 +207,8 @@ class StatsLedger:
         if action == "complete":
             return EventFact(action, day, item_code, department, accepted_on=_date(accepted_on),
                              decided_on=_date(decided_on), due=_date(due), paused_days=int(paused_days or 0),
-                             decision=decision, fees_fen=self._fees_of(s, issuer, version, item_code))
+                             decision=decision, fees_fen=int(fees_due or 0))
         return fact
-
-    def _fees_of(self, s: Unit, issuer: str, version: int, code: str) -> int:
-        key = (issuer, version, code)
-        if key not in self._fees:
-            found = catalog_rows.item_data(s, issuer, version, code)
-            fees = found.get("fees", []) if found else []
-            self._fees[key] = sum(int(f.get("amount_fen", 0)) for f in fees)
-        return self._fees[key]
 
     # --- the node process's loop ---
 

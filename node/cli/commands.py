@@ -25,6 +25,7 @@ from govnet.node.cli.common import (
 from govnet.node.cli.format import (
     format_case,
     format_case_list,
+    format_fees,
     format_item,
     format_items,
     format_quarantine,
@@ -303,7 +304,8 @@ def case_act(receipt: str, action: str, actor: str, reason: str, materials: tupl
              departments: tuple[str, ...], department: str, agree: bool, approver: str, happened_at: str,
              changed_application: bool, node: str, as_json: bool) -> None:
     """Apply ACTION to a case: accept, return, review, request_supplement, supplement,
-    start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw.
+    start_joint, opinion, approve, reject, escalate, extend, complete, deliver, withdraw
+    (fees: case pay / case waive-fee; the green channel: case green-channel).
     A case decided at another node is delivered at the window where it was applied for."""
     with GovnetClient(node) as client:
         done = client.act_response(receipt, action, actor=actor, reason=reason, materials=materials,
@@ -321,6 +323,49 @@ def case_act(receipt: str, action: str, actor: str, reason: str, materials: tupl
         click.echo(f"{c.receipt}: {action} requested from node {done.forwarded_to}, which handles the case")
     else:
         click.echo(f"{c.receipt}: {action} → {c.status}" + (f", due {c.due}" if c.due else ""))
+
+
+@case.command("pay")
+@click.argument("receipt")
+@click.option("--amount", required=True, metavar="YUAN", help="The amount paid, in yuan with at most two decimals (80.00).")
+@click.option("--method", required=True, help="cash, card, wechat, alipay or bank.")
+@click.option("--number", required=True, help="The collection point's receipt or the payment's transaction number.")
+@click.option("--happened-at", default="", metavar="TIME", help="For a payment entered later: when it was paid, RFC 3339 with its zone.")
+@node_option
+@json_option
+@friendly
+def case_pay(receipt: str, amount: str, method: str, number: str, happened_at: str, node: str, as_json: bool) -> None:
+    """Record a payment of a case's fees at the collection point (统一收费)."""
+    with GovnetClient(node) as client:
+        c = client.pay_fee(receipt, amount, method, number, happened_at)
+    click.echo(to_json(c) if as_json else f"{c.receipt}: {format_fees(c)}")
+
+
+@case.command("waive-fee")
+@click.argument("receipt")
+@click.option("--reason", required=True, help="The exemption and its basis (减免), on the record.")
+@node_option
+@json_option
+@friendly
+def case_waive_fee(receipt: str, reason: str, node: str, as_json: bool) -> None:
+    """Waive what a case still owes (the department's chief representative)."""
+    with GovnetClient(node) as client:
+        c = client.waive_fee(receipt, reason)
+    click.echo(to_json(c) if as_json else f"{c.receipt}: {format_fees(c)}")
+
+
+@case.command("green-channel")
+@click.argument("receipt")
+@click.option("--reason", required=True, help="The major project the case serves, on the record.")
+@node_option
+@json_option
+@friendly
+def case_green_channel(receipt: str, reason: str, node: str, as_json: bool) -> None:
+    """Flag a case for the green channel (绿色通道): handled and synced first, with the item's
+    shorter limit if it publishes one (a chief representative or a supervisor)."""
+    with GovnetClient(node) as client:
+        c = client.green_channel(receipt, reason)
+    click.echo(to_json(c) if as_json else f"{c.receipt}: green channel" + (f", due {c.due}" if c.due else ""))
 
 
 # --- sync ---

@@ -11,6 +11,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.fees import yuan
 from govnet.v1 import cases_pb2, catalog_pb2, sync_pb2
 
 
@@ -62,7 +63,9 @@ def format_case(case: cases_pb2.Case) -> str:
             ("owner", case.owner),
             ("origin", case.origin),
             ("applicant", f"{case.applicant.name} {case.applicant.id_number} {case.applicant.phone}"),
-            ("agent", case.agent),
+            ("agent", f"{case.agent} (carried, 代办)" if case.carried and case.agent else case.agent),
+            ("green channel", "yes (绿色通道: handled first)" if case.green_channel else ""),
+            ("fees", format_fees(case)),
             ("materials", ", ".join(case.materials)),
             ("missing core", ", ".join(case.missing_core)),
             ("owed", ", ".join(case.pending_materials)),
@@ -84,6 +87,9 @@ def format_case(case: cases_pb2.Case) -> str:
     if case.notice:
         # The one-time notice as the applicant was given it (several lines, Chinese).
         head += "\n\n" + case.notice
+    payments = [format_payment(e) for e in case.events if e.action in ("pay", "waive_fee")]
+    if payments:
+        head += "\n" + "\n".join(f"{'payment' if p.startswith('paid') else 'waiver'}  {p}" for p in payments)
     if not case.events:
         return head
     events = format_table(
@@ -102,6 +108,26 @@ STATUS_NAMES = {
 }
 
 
+def format_fees(case: cases_pb2.Case) -> str:
+    """What the case owes, has paid and still owes, in yuan ("" for a case that owes nothing)."""
+    if not case.fees_due_fen:
+        return ""
+    parts = [f"due {yuan(case.fees_due_fen)}", f"paid {yuan(case.fees_paid_fen)}"]
+    if case.fees_waived:
+        parts.append("rest waived")
+    parts.append(f"outstanding {yuan(case.fees_outstanding_fen)} yuan")
+    return ", ".join(parts)
+
+
+def format_payment(e: cases_pb2.CaseEvent) -> str:
+    """One payment or waiver, as its event records it."""
+    detail = json.loads(e.detail_json or "{}")
+    if e.action == "pay":
+        return (f"paid {yuan(int(detail.get('amount_fen', 0)))} yuan by {detail.get('method', '?')} "
+                f"no. {detail.get('number', '?')} at {e.happened_at[:19]} ({e.actor})")
+    return f"waived {yuan(int(detail.get('waived_fen', 0)))} yuan at {e.happened_at[:19]} ({e.actor}): {e.reason}"
+
+
 def format_case_list(cases: Sequence[cases_pb2.Case]) -> str:
     """One row per case: the item's name and the applicant's masked name (empty where this node
     does not hold the applicant), the status in Chinese, the promised due date."""
@@ -109,7 +135,10 @@ def format_case_list(cases: Sequence[cases_pb2.Case]) -> str:
         ["受理编号", "事项", "事项名称", "申请人", "类型", "状态", "承诺期限", "承办节点", "标记"],
         [
             (c.receipt, c.item_code, c.item_name, c.applicant_masked or "-", c.case_type,
-             STATUS_NAMES.get(c.status, c.status), c.due or "-", c.owner, "疑似重复" if c.possible_duplicate else "")
+             STATUS_NAMES.get(c.status, c.status), c.due or "-", c.owner,
+             " ".join(f for f, on in (("绿色通道", c.green_channel), ("代办", c.carried),
+                                      (f"欠费{yuan(c.fees_outstanding_fen)}元", c.fees_outstanding_fen > 0),
+                                      ("疑似重复", c.possible_duplicate)) if on))
             for c in cases
         ],
     )

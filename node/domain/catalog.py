@@ -26,9 +26,9 @@ department, the level with the authority to decide, the statutory limit and
 the case type. Limits are in working days. Money is in fen (1/100 yuan) as
 integers, so sums at the unified collection point (统一收费) are exact.
 
-The six case kinds
-------------------
-The domain has six kinds of case (办件类型). Three belong to the item and are
+The case kinds
+--------------
+The domain has five kinds of case (办件类型). Three belong to the item and are
 stored here as :class:`ItemType`:
 
 * immediate (即办件): decided at the window the same day, so
@@ -38,7 +38,7 @@ stored here as :class:`ItemType`:
 * joint (联办件): the lead ``department`` and the ``joint_departments``
   review in parallel.
 
-The other three come from how one particular case goes, so they are worked out
+The other two come from how one particular case goes, so they are worked out
 per case and never stored:
 
 * escalated (上报件): the item's ``authority_level`` is above the node that
@@ -49,9 +49,18 @@ per case and never stored:
   the applicant must be told once and never asked twice (一次性告知). Missing
   non-core materials do not return a case when ``tolerance`` (容缺受理) allows
   them to follow later.
-* proxy (代办件): a village agent carries the case. This is allowed only where
-  ``proxy`` is true. Some items need the applicant in person, for example to
-  give fingerprints.
+
+Carried by an agent (代办) is not a kind: a village agent may carry an
+immediate, promised, joint or escalated case alike (the case records the agent
+apart from its kind). It is allowed only where ``proxy`` is true. Some items
+need the applicant in person, for example to give fingerprints.
+
+Fees and the green channel
+--------------------------
+A fee may leave its first units free (``free_units``: "第一本证书免收" is 1), so
+the amount due is computed per case (``node.domain.fees.assess``), never the
+plain sum of the published amounts. ``green_channel_days`` is the shorter
+promised limit of a case flagged for the green channel (绿色通道).
 
 Purity
 ------
@@ -212,6 +221,9 @@ class Fee:
     amount_fen: int
     standard: str
     basis: str
+    # The first ``free_units`` units of this fee are not charged ("第一本证书免收": 1); each
+    # further unit costs ``amount_fen`` (``node.domain.fees.assess`` applies it).
+    free_units: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,6 +231,7 @@ class Fee:
             "amount_fen": self.amount_fen,
             "standard": self.standard,
             "basis": self.basis,
+            "free_units": self.free_units,
         }
 
 
@@ -248,6 +261,9 @@ class ServiceItem:
     proxy: bool = True
     timeout_default: bool = False
     progress_public: bool = True
+    # 绿色通道: the promised limit of a case flagged for the green channel (major projects), in
+    # working days; 0: the item's own ``promised_days`` (no shorter limit is published).
+    green_channel_days: int = 0
 
     def __post_init__(self) -> None:
         # The checks follow the field order so that "the first error" is
@@ -302,6 +318,13 @@ class ServiceItem:
         _check_bool(self.proxy, at("proxy"))
         _check_bool(self.timeout_default, at("timeout_default"))
         _check_bool(self.progress_public, at("progress_public"))
+        green = _check_int(self.green_channel_days, at("green_channel_days"), 0, None)
+        if green and item_type is ItemType.IMMEDIATE:
+            at("green_channel_days").fail("immediate items are decided the same day; a green channel limit is for "
+                                          "promised and joint items")
+        if green > promised:
+            at("green_channel_days").fail(f"{green} is not shorter than promised_days {promised}: the green "
+                                          "channel shortens the limit")
 
     @property
     def core_materials(self) -> tuple[str, ...]:
@@ -365,6 +388,7 @@ class ServiceItem:
             "proxy": self.proxy,
             "timeout_default": self.timeout_default,
             "progress_public": self.progress_public,
+            "green_channel_days": self.green_channel_days,
         }
 
     @classmethod
@@ -400,7 +424,7 @@ class ServiceItem:
             if key == "materials":
                 values[key] = _tables(raw, _At(code, key), "material", _MATERIAL_KEYS, Material)
             elif key == "fees":
-                values[key] = _tables(raw, _At(code, key), "fee", _FEE_KEYS, Fee)
+                values[key] = _tables(raw, _At(code, key), "fee", _FEE_KEYS, Fee, _REQUIRED_FEE_KEYS)
             elif isinstance(raw, (list, tuple)):
                 values[key] = tuple(_strip(v) for v in raw)
             else:
@@ -416,6 +440,7 @@ _REQUIRED_ITEM_KEYS: tuple[str, ...] = tuple(
 )
 _MATERIAL_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Material))
 _FEE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Fee))
+_REQUIRED_FEE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Fee) if f.default is MISSING)
 
 
 @dataclass(frozen=True)
@@ -700,6 +725,7 @@ def _check_fees(value: object, at: _At) -> tuple[Fee, ...]:
         _check_int(fee.amount_fen, at, 0, None, f"fee {number} ({name}) amount_fen")
         _check_text(fee.standard, at, f"fee {number} ({name}) standard")
         _check_text(fee.basis, at, f"fee {number} ({name}) basis")
+        _check_int(fee.free_units, at, 0, None, f"fee {number} ({name}) free_units")
         if name in seen:
             # Fees are collected once, per name. A duplicate would charge twice.
             at.fail(f"fee {excerpt(name)} is listed twice")
@@ -737,7 +763,8 @@ def _claim_code(first_seen: dict[str, int], code: str, number: int) -> None:
     first_seen[code] = number
 
 
-def _tables(raw: object, at: _At, noun: str, keys: Sequence[str], build: Callable[..., object]) -> object:
+def _tables(raw: object, at: _At, noun: str, keys: Sequence[str], build: Callable[..., object],
+            required: Sequence[str] | None = None) -> object:
     """Turn a list of key/value tables into model objects.
 
     Only the keys are checked here. Values, and inputs of the wrong shape,
@@ -753,10 +780,10 @@ def _tables(raw: object, at: _At, noun: str, keys: Sequence[str], build: Callabl
         for key in entry:
             if key not in keys:
                 at.fail(f"{noun} {number}: {_unknown_key(key, keys)}")
-        for key in keys:
+        for key in keys if required is None else required:
             if key not in entry:
                 at.fail(f"{noun} {number}: missing key {excerpt(str(key))}")
-        built.append(build(**{key: _strip(entry[key]) for key in keys}))
+        built.append(build(**{key: _strip(entry[key]) for key in keys if key in entry}))
     return tuple(built)
 
 

@@ -14,10 +14,19 @@ in simulations. An illegal action raises ``IllegalAction`` naming the current st
 and the actions it allows; a legal action with bad parameters raises ``ActionRefused``.
 Both leave the case untouched (it is a frozen value).
 
-The six case kinds (``CaseType``) follow from the item and the intake:
-``returned`` when materials were missing, ``escalated`` when the item's authority sits
-above the accepting node, ``proxy`` when a village agent carries it, otherwise the
-item's own type (``immediate``, ``promised``, ``joint``).
+The case kinds (``CaseType``) follow from the item and the intake: ``returned`` when
+materials were missing, ``escalated`` when the item's authority sits above the accepting
+node, otherwise the item's own type (``immediate``, ``promised``, ``joint``). Whether a
+village agent carried it (代办) is another fact, kept apart (``CaseState.agent``,
+``carried``): a joint item an agent carries is a joint case, carried. ``proxy`` survives
+only as a value older nodes may still send (migration 0015 re-kinds the stored ones).
+
+Fees (``node.domain.fees``): approving a case assesses what it owes; ``pay`` records a
+payment at the collection point and ``waive_fee`` what the signing officer waives, and
+``deliver`` is refused while anything is due (``fees_outstanding``, the one guard every
+window that hands over a result calls). The green channel (绿色通道): ``green_channel``
+flags a case for priority handling (a chief representative or a supervisor, with a reason);
+the item's ``green_channel_days`` then shortens its promised limit.
 
 Rule 1 (after h11): everything that changes a case lives here. ``TABLE`` says, for every
 status, which steps may happen and the status each leads to. A step is a clerk's
@@ -53,6 +62,7 @@ from typing import Any
 from govnet.federation.tree import Level
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ItemType, ServiceItem
+from govnet.node.domain.fees import assess, check_method, yuan
 from govnet.node.domain.limits import excerpt, excerpts
 from govnet.node.domain.notice import NoticeKind, facts_for, render_text
 
@@ -99,6 +109,9 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     SUSPEND = "suspend"  # the clock stops for a hearing, testing, inspection or expert review
     RESUME = "resume"
+    PAY = "pay"  # a payment of the case's fees at the collection point (统一收费)
+    WAIVE_FEE = "waive_fee"  # what is still due, waived by the signing officer with its reason
+    GREEN_CHANNEL = "green_channel"  # flagged for priority handling (绿色通道), with its reason
 
 
 class CaseType(StrEnum):
@@ -107,7 +120,7 @@ class CaseType(StrEnum):
     JOINT = "joint"
     ESCALATED = "escalated"
     RETURNED = "returned"
-    PROXY = "proxy"
+    PROXY = "proxy"  # deprecated: older nodes' kind for a carried case; never given now (see ``carried``)
 
 
 class SystemAction(StrEnum):
@@ -140,6 +153,7 @@ RUNNING: frozenset[Status] = frozenset({S.ACCEPTED, S.UNDER_REVIEW, S.AWAITING_S
 _ALARMS = (SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE)
 _ANYTIME = (SA.TAKE_OVER, SA.REQUEST_REFUSED)
 _AFTER_DELIVERY = (SA.EVALUATE, SA.RECTIFY_CLOSE, SA.APPEAL, SA.APPEAL_DECIDED)
+_FEES = (A.PAY, A.WAIVE_FEE)  # once approved, until the result is handed over
 
 
 def _stay(status: Status, *steps: Step) -> dict[Step, Status]:
@@ -153,7 +167,7 @@ def _stay(status: Status, *steps: Step) -> dict[Step, Status]:
 TABLE: Mapping[Status, Mapping[Step, Status]] = {
     S.RECEIVED: {
         A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN,
-        **_stay(S.RECEIVED, SA.HAND_OVER, *_ANYTIME),  # a village agent point forwards it at once (代办)
+        **_stay(S.RECEIVED, SA.HAND_OVER, A.GREEN_CHANNEL, *_ANYTIME),  # a village agent point forwards it at once (代办)
         SA.DEEM_ACCEPT: S.ACCEPTED, **_stay(S.RECEIVED, SA.WARN),  # the acceptance deadline (art. 32)
     },
     S.ACCEPTED: {
@@ -163,7 +177,7 @@ TABLE: Mapping[Status, Mapping[Step, Status]] = {
         A.ESCALATE: S.ESCALATED,
         A.SUPPLEMENT: S.ACCEPTED,  # a material owed under tolerance acceptance arrives
         A.WITHDRAW: S.WITHDRAWN,
-        **_stay(S.ACCEPTED, *_ALARMS, *_ANYTIME),
+        **_stay(S.ACCEPTED, A.GREEN_CHANNEL, *_ALARMS, *_ANYTIME),
     },
     S.UNDER_REVIEW: {
         A.REQUEST_SUPPLEMENT: S.AWAITING_SUPPLEMENT,
@@ -176,13 +190,13 @@ TABLE: Mapping[Status, Mapping[Step, Status]] = {
         A.SUSPEND: S.UNDER_REVIEW,
         A.RESUME: S.UNDER_REVIEW,
         A.WITHDRAW: S.WITHDRAWN,
-        **_stay(S.UNDER_REVIEW, *_ALARMS, *_ANYTIME),
+        **_stay(S.UNDER_REVIEW, A.GREEN_CHANNEL, *_ALARMS, *_ANYTIME),
     },
     S.AWAITING_SUPPLEMENT: {
         A.SUPPLEMENT: S.UNDER_REVIEW,  # stays waiting while requested materials are still owed
         A.REJECT: S.REJECTED,
         A.WITHDRAW: S.WITHDRAWN,
-        **_stay(S.AWAITING_SUPPLEMENT, *_ALARMS, *_ANYTIME),
+        **_stay(S.AWAITING_SUPPLEMENT, A.GREEN_CHANNEL, *_ALARMS, *_ANYTIME),
     },
     S.JOINT_REVIEW: {
         A.OPINION: S.JOINT_REVIEW,
@@ -193,15 +207,15 @@ TABLE: Mapping[Status, Mapping[Step, Status]] = {
         A.SUSPEND: S.JOINT_REVIEW,
         A.RESUME: S.JOINT_REVIEW,
         A.WITHDRAW: S.WITHDRAWN,
-        **_stay(S.JOINT_REVIEW, *_ALARMS, SA.TIMEOUT_AGREE, *_ANYTIME),
+        **_stay(S.JOINT_REVIEW, A.GREEN_CHANNEL, *_ALARMS, SA.TIMEOUT_AGREE, *_ANYTIME),
     },
     S.ESCALATED: {
         A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN,
-        **_stay(S.ESCALATED, SA.HAND_OVER, *_ALARMS, *_ANYTIME),  # escalating hands the case over
+        **_stay(S.ESCALATED, SA.HAND_OVER, A.GREEN_CHANNEL, *_ALARMS, *_ANYTIME),  # escalating hands the case over
     },
-    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_stay(S.APPROVED, *_ANYTIME)},
+    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_stay(S.APPROVED, *_FEES, *_ANYTIME)},
     S.REJECTED: {A.COMPLETE: S.COMPLETED, **_stay(S.REJECTED, *_ANYTIME)},
-    S.COMPLETED: {A.DELIVER: S.DELIVERED, **_stay(S.COMPLETED, *_ANYTIME)},
+    S.COMPLETED: {A.DELIVER: S.DELIVERED, **_stay(S.COMPLETED, *_FEES, *_ANYTIME)},
     S.RETURNED: _stay(S.RETURNED, *_ANYTIME),
     S.DELIVERED: _stay(S.DELIVERED, *_AFTER_DELIVERY, *_ANYTIME),  # rated where the applicant applied
     S.WITHDRAWN: _stay(S.WITHDRAWN, *_ANYTIME),
@@ -287,6 +301,9 @@ class ActParams:
     # request_supplement: the applicant changed what they apply for, so the one-time notice
     # (一次性告知) may be given again for the changed application (``reason`` says what changed).
     changed_application: bool = False
+    amount_fen: int = 0  # pay: the amount paid, in fen
+    method: str = ""  # pay: a ``fees.PaymentMethod`` value
+    number: str = ""  # pay: the payment's number (the receipt of the collection point or the transaction)
 
 
 SUSPEND_KINDS = ("hearing", "testing", "inspection", "expert_review")
@@ -440,6 +457,15 @@ class CaseState:
     accepted_on: date | None = None
     decided_on: date | None = None
     event_count: int = 0
+    fees_due_fen: int = 0  # assessed at approval (``fees.assess``)
+    fees_paid_fen: int = 0  # the sum of its payments
+    fees_waived: bool = False  # what was still due has been waived
+    green_channel: bool = False  # 绿色通道: handled first
+
+    @property
+    def carried(self) -> bool:
+        """Carried by a village agent (代办): a fact apart from the case's kind."""
+        return bool(self.agent)
 
 
 @dataclass(frozen=True)
@@ -477,14 +503,14 @@ def allowed_actions(case: CaseState | Status) -> list[str]:
     return [a.value for a in TRANSITIONS[case.status] if _case_guard(case, a) is None]
 
 
-def classify(item: ServiceItem, node_level: Level, via_agent: bool) -> CaseType:
+def classify(item: ServiceItem, node_level: Level, via_agent: bool = False) -> CaseType:
     """The kind a new case has at intake (it becomes ``returned`` if returned later).
 
-    A case a village agent carries is a proxy case (代办件) even when it goes up to be
-    decided: the agent, not the applicant, walks it through.
+    How a case is decided, whoever carries it: a case a village agent carries (代办) is
+    immediate, promised, joint or escalated like any other, and records its agent apart
+    (``CaseState.carried``). ``via_agent`` is kept for callers that still pass it; it no
+    longer changes the kind.
     """
-    if via_agent:
-        return CaseType.PROXY
     if node_level.rank > item.authority_level.rank:
         return CaseType.ESCALATED
     return CaseType(item.item_type.value)
@@ -539,7 +565,8 @@ def intake(
         to_status=Status.RECEIVED,
         actor=actor,
         reason="",
-        detail={"materials": list(provided), "agent": agent, "catalog_version": catalog_version,
+        detail={"materials": list(provided), "agent": agent, "case_type": case.case_type.value,
+                "catalog_version": catalog_version,
                 "catalog_issuer": catalog_issuer,
                 **({"note": note.strip()} if note.strip() else {})},
     )
@@ -616,7 +643,21 @@ def _case_guard(case: CaseState, step: Step) -> str | None:
         return "the clock is running; there is no suspension to end"
     if step is A.EXTEND and case.extended:
         return "the time limit has already been extended once; it cannot be extended again"
+    if step is A.DELIVER and case.status is Status.COMPLETED:
+        return may_deliver(case)  # fees still due hold the result back
+    if step in _FEES and not fees_outstanding(case):
+        return "no fees are due on this case" if not case.fees_due_fen else "the case's fees are settled"
+    if step is A.GREEN_CHANNEL and case.green_channel:
+        return "the case is already in the green channel"
     return None
+
+
+def fees_outstanding(case: CaseState) -> int:
+    """What the case still owes, in fen (0 when free, paid or waived): while it is above 0 the
+    result is not handed over. Every window that delivers asks this one function."""
+    if case.fees_waived:
+        return 0
+    return max(0, case.fees_due_fen - case.fees_paid_fen)
 
 
 # --- handlers: each returns (field changes, event detail) or raises ActionRefused ---
@@ -640,7 +681,7 @@ def _accept(case: CaseState, p: ActParams, ctx: Context) -> Changes:
             f"and material(s) are missing: {', '.join(missing_other)}"
         )
     today = ctx.today
-    promised = ctx.item.promised_days
+    promised = _promised_days(case, ctx.item)
     changes: dict[str, Any] = {
         "materials": materials,
         "missing_core": (),
@@ -649,6 +690,8 @@ def _accept(case: CaseState, p: ActParams, ctx: Context) -> Changes:
         "statutory_due": ctx.calendar.due_date(today, ctx.item.statutory_days),
     }
     detail: dict[str, Any] = {"due": changes["due"].isoformat(), "promised_days": promised}
+    if promised != ctx.item.promised_days:
+        detail["green_channel"] = True
     if missing_other:
         changes["pending_materials"] = missing_other
         changes["supplement_due"] = ctx.calendar.add_working_days(today, TOLERANCE_SUPPLEMENT_DAYS)
@@ -782,7 +825,13 @@ def _decide(case: CaseState, p: ActParams, ctx: Context, decision: str) -> Chang
         "decided_on": today,
         "issue_due": ctx.calendar.add_working_days(today, ISSUE_DAYS),
     }
-    return changes, {"decision": decision}
+    detail: dict[str, Any] = {"decision": decision}
+    if decision == "approved":
+        # Approval assesses what the case owes (its item's fees, first units free); a rejection owes nothing.
+        changes["fees_due_fen"] = fees_due = assess(ctx.item).total_fen
+        if fees_due:
+            detail["fees_due_fen"] = fees_due
+    return changes, detail
 
 
 def _approve(case: CaseState, p: ActParams, ctx: Context) -> Changes:
@@ -860,6 +909,9 @@ def may_deliver(case: CaseState) -> str | None:
     something else is done (fees unpaid) belong here."""
     if case.status is not Status.COMPLETED:
         return f"case {case.receipt} is {case.status}: only a completed case (its result issued) can be delivered"
+    if fees_outstanding(case):
+        return (f"fees of {yuan(fees_outstanding(case))} yuan are due: record the payment (pay) or waive them "
+                "(waive_fee) before the result is handed over")
     return None
 
 
@@ -868,6 +920,56 @@ def _deliver(case: CaseState, p: ActParams, ctx: Context) -> Changes:
     if refusal is not None:
         raise ActionRefused(refusal)
     return {}, ({"at": p.at} if p.at else {})
+
+
+def _pay(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    try:
+        method = check_method(p.method)
+    except ValueError as exc:
+        raise InvalidParams(str(exc)) from None
+    amount = p.amount_fen
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidParams(f"amount {amount!r}: a payment is a whole number of fen above 0")
+    if not p.number.strip():
+        raise InvalidParams("a payment needs its number (the collection point's receipt or the transaction number)")
+    owed = fees_outstanding(case)
+    if amount > owed:
+        raise ActionRefused(f"{yuan(amount)} yuan is more than the {yuan(owed)} yuan still due")
+    paid = case.fees_paid_fen + amount
+    return {"fees_paid_fen": paid}, {"amount_fen": amount, "method": method.value, "number": p.number.strip(),
+                                     "outstanding_fen": case.fees_due_fen - paid}
+
+
+def _waive_fee(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if not p.reason.strip():
+        raise InvalidParams("a waiver needs its reason (the exemption and its basis), on the record")
+    return {"fees_waived": True}, {"waived_fen": fees_outstanding(case)}
+
+
+def _promised_days(case: CaseState, item: ServiceItem) -> int:
+    """The case's promised limit: the item's, or its shorter green-channel limit when flagged."""
+    if case.green_channel and item.green_channel_days:
+        return min(item.green_channel_days, item.promised_days)
+    return item.promised_days
+
+
+def _green_channel(case: CaseState, p: ActParams, ctx: Context) -> Changes:
+    if not p.reason.strip():
+        raise InvalidParams("the green channel needs its reason (the major project it serves), on the record")
+    changes: dict[str, Any] = {"green_channel": True}
+    detail: dict[str, Any] = {}
+    flagged = dataclasses.replace(case, green_channel=True)
+    if case.accepted_on is not None and case.due is not None:
+        # Already running: the shorter limit counts from acceptance, plus any days the clock stood still.
+        due = ctx.calendar.due_date(case.accepted_on, _promised_days(flagged, ctx.item), case.paused_days)
+        if case.extended:
+            due = ctx.calendar.add_working_days(
+                due, JOINT_EXTENSION_DAYS if ctx.item.item_type is ItemType.JOINT else DECISION_EXTENSION_DAYS)
+        if due < case.due:
+            changes["due"] = due
+            detail["due"] = due.isoformat()
+            detail["was_due"] = case.due.isoformat()
+    return changes, detail
 
 
 def _withdraw(case: CaseState, p: ActParams, ctx: Context) -> Changes:
@@ -990,6 +1092,9 @@ _RULES: Mapping[Step, _Rule] = {
     A.WITHDRAW: _Rule(ActParams, _withdraw),
     A.SUSPEND: _Rule(ActParams, _suspend),
     A.RESUME: _Rule(ActParams, _resume),
+    A.PAY: _Rule(ActParams, _pay),
+    A.WAIVE_FEE: _Rule(ActParams, _waive_fee),
+    A.GREEN_CHANNEL: _Rule(ActParams, _green_channel),
     SA.HAND_OVER: _Rule(HandOver, _hand_over),
     SA.TAKE_OVER: _Rule(TakeOver, _take_over),
     SA.WARN: _Rule(Note, _noted),

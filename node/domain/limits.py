@@ -112,6 +112,8 @@ LOGIN = 64  # an account's login (node.domain.people)
 PASSWORD = 128  # hashed whole by argon2 at every login: a bound keeps a login's cost bounded
 DAY = 10  # YYYY-MM-DD
 STATUSES = 12  # a case list's status filter: each status at most once
+AMOUNT = 16  # money typed in yuan: "100000000.00" is 12
+PAYMENT_NUMBER = 64  # a collection point's receipt or a payment transaction's number (WeChat's is 32)
 ROLES = 10
 # Entries.
 MATERIALS = 50
@@ -202,6 +204,16 @@ LIMITS: tuple[Limit, ...] = (
     L("ResolveComplaintRequest", "complaint_id", COMPLAINT_ID, Kind.TOKEN, required=True),
     L("ResolveComplaintRequest", "resolution", REASON, Kind.TEXT, required=True),
     L("ResolveComplaintRequest", "actor", PERSON, Kind.NAME),
+    # Fees and the green channel (node.domain.fees, lifecycle pay / waive_fee / green_channel).
+    L("PayFeeRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("PayFeeRequest", "amount", AMOUNT, Kind.TOKEN, required=True),
+    L("PayFeeRequest", "method", WORD, Kind.TOKEN, required=True),
+    L("PayFeeRequest", "number", PAYMENT_NUMBER, Kind.TOKEN, required=True),
+    L("PayFeeRequest", "happened_at", TIMESTAMP, Kind.TOKEN),
+    L("WaiveFeeRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("WaiveFeeRequest", "reason", REASON, Kind.TEXT, required=True),
+    L("GreenChannelRequest", "receipt", RECEIPT, Kind.TOKEN, required=True),
+    L("GreenChannelRequest", "reason", REASON, Kind.TEXT, required=True),
     L("PutCatalogRequest", "items", 0, Kind.CATALOG, entries=CATALOG_ITEMS),
     L("PutCatalogRequest", "issuer", NODE, Kind.TOKEN),
     L("ServiceItem", "code", ITEM_CODE, Kind.CATALOG),

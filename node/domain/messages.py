@@ -98,11 +98,14 @@ CASE_FIELDS = (
     "accepted_on", "decided_on", "due", "statutory_due", "supplement_due", "issue_due", "pause_started",
     "paused_days", "extended", "decision", "decision_reason", "notice", "catalog_version", "catalog_issuer",
     "possible_duplicate", "duplicate_of", "event_count", "updated_at",
+    # Fees and the green channel (migration 0015); absent from older senders: their defaults below.
+    "fees_due_fen", "fees_paid_fen", "fees_waived", "green_channel",
 )
 PERSONAL_FIELDS = ("applicant_name", "applicant_id", "applicant_phone")
 SEALED_FIELD = "sealed_applicant"  # the wire key of a sealed applicant (``node.domain.sealed``)
 # What senders before a field existed meant by its absence.
-_CASE_DEFAULTS: dict[str, Any] = {"catalog_issuer": ""}
+_CASE_DEFAULTS: dict[str, Any] = {"catalog_issuer": "", "fees_due_fen": 0, "fees_paid_fen": 0, "fees_waived": False,
+                                  "green_channel": False}
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,10 @@ class CaseSnapshot:
     duplicate_of: str
     event_count: int
     updated_at: str
+    fees_due_fen: int = 0
+    fees_paid_fen: int = 0
+    fees_waived: bool = False
+    green_channel: bool = False
     personal: Personal | Sealed | None = None
 
     @classmethod

@@ -8,15 +8,16 @@ node's store; they do not travel). A person has one or more ``Role``s:
   for the departments named on the account (``*``: a comprehensive window, 综合窗口, that
   receives for every department);
 - 首席代表 ``chief_representative``: holds the department's delegated signing power: decides
-  (approve, reject, extend) the department's cases, and answers for its ratings (closes the
+  (approve, reject, extend) the department's cases, waives their fees, flags them for the
+  green channel (绿色通道), and answers for its ratings (closes the
   rectification, appeals a rating made in bad faith); can also do a clerk's work;
 - AB角 ``backup_clerk``: acts for the clerk named on the account (``backup_for``) with that
   clerk's window roles and departments, only while that clerk is marked absent;
 - 村代办员 ``village_agent``: carries applications for villagers (代办): intake, supplements,
   withdrawals;
 - 监察员 ``supervisor``: reads the subtree's alarms, complaints, rectifications and
-  statistics, resolves complaints, and decides appeals against ratings about its children —
-  never about its own node (a rated node cannot judge itself);
+  statistics, resolves complaints, flags any case for the green channel, and decides
+  appeals against ratings about its children — never about its own node (a rated node cannot judge itself);
 - 运维 ``ops``: node administration: accounts, catalog releases, scans — no case work;
 - 自助终端 ``terminal``: a self-service terminal: tracks a receipt and takes the applicant's
   rating, nothing else.
@@ -129,6 +130,9 @@ PERMISSIONS: Mapping[str, Permission] = {
     Action.APPROVE.value: _DECISION,
     Action.REJECT.value: _DECISION,
     Action.EXTEND.value: _DECISION,
+    Action.WAIVE_FEE.value: _DECISION,  # waiving a fee is the signing officer's, with its reason
+    # 绿色通道: the department's signing officer for its cases, or a supervisor for any.
+    Action.GREEN_CHANNEL.value: Permission((C, SUP), Scope.DEPARTMENT),
     Op.READ_CASES: Permission((W, C, B, V)),
     Op.RATE: Permission((T,)),
     Op.RECTIFY: _DECISION,

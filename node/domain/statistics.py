@@ -30,11 +30,19 @@ The counters (all whole numbers; one bucket row has each of them):
 ``supplement_requests``  ``request_supplement`` events (补正).
 ``eval_<rating>``        ``evaluate`` events, per level of the five-level scale.
 ``complaints``           complaints about this node, by the day they were filed.
-``fees_fen``             on each ``complete`` of an approved case: the sum of the item's published
-                         fees (fen) in the catalog release the case was accepted under.
+``fees_fen``             fees due: on each ``complete`` of an approved case, what approval assessed it
+                         owes (fen; ``fees.assess``: a fee's free units are not charged).
 ``processing_days``      on each ``complete``: working days from acceptance to decision
                          (``working_days_between(accepted_on, decided_on)``) minus the
                          working days the clock was stopped (``paused_days``), never below 0.
+``carried``              ``submit`` events of cases a village agent carried (代办), whatever their kind.
+``kind_<kind>``          ``submit`` events by the kind the case has at intake (immediate, promised,
+                         joint, escalated; returned cases are ``returned``). Carriage and kind are
+                         two facts: a joint case an agent carried counts in ``carried`` and ``kind_joint``.
+``fees_collected_fen``   ``pay`` events: the amount paid (fen), counted by the node that recorded the
+                         payment (the collection point), on the day it was paid.
+``fees_waived_fen``      ``waive_fee`` events: the amount waived (fen).
+``green_channel``        ``green_channel`` events: cases flagged for the green channel (绿色通道).
 
 Derived (``Rates``; None when the denominator is 0): on-time rate = on_time / completed;
 immediate rate = immediate / accepted; satisfaction rate = (very satisfied + satisfied +
@@ -53,18 +61,20 @@ from govnet.node.domain.calendar import WorkCalendar
 from govnet.node.domain.lifecycle import RATINGS
 
 SATISFIED = RATINGS[:3]
+INTAKE_KINDS = ("immediate", "promised", "joint", "escalated")  # a case's kind when it is received
 COUNTERS: tuple[str, ...] = (
     "received", "accepted", "immediate", "completed", "on_time", "overdue", "warnings", "returned",
     "escalated", "supplement_requests", *(f"eval_{r}" for r in RATINGS), "complaints", "fees_fen",
-    "processing_days",
+    "processing_days", "carried", *(f"kind_{k}" for k in INTAKE_KINDS), "fees_collected_fen", "fees_waived_fen",
+    "green_channel",
 )
 # Events counted one for one, by action name.
 SIMPLE = {"submit": "received", "accept": "accepted", "complete": "completed", "overdue": "overdue",
           "warn": "warnings", "return": "returned", "escalate": "escalated",
-          "request_supplement": "supplement_requests",
+          "request_supplement": "supplement_requests", "green_channel": "green_channel",
           "deem_accept": "accepted"}  # art. 32: not accepted or refused in 5 working days, so accepted
 DECISIONS = ("approve", "reject")
-COUNTED_ACTIONS = frozenset({*SIMPLE, *DECISIONS, "evaluate"})
+COUNTED_ACTIONS = frozenset({*SIMPLE, *DECISIONS, "evaluate", "pay", "waive_fee"})
 
 Bucket = tuple[str, str, str]  # (day ISO, item code, department)
 
@@ -92,7 +102,9 @@ class EventFact:
     due: date | None = None
     paused_days: int = 0
     decision: str = ""
-    fees_fen: int = 0  # the item's published fees, in the case's catalog release
+    fees_fen: int = 0  # complete: the fees due (assessed at approval); pay / waive_fee: the amount
+    agent: str = ""  # submit: the village agent who carried the case, if any
+    case_type: str = ""  # submit: the case's kind at intake
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,15 @@ def contributions(fact: EventFact, calendar: WorkCalendar) -> dict[str, int]:
         out[name] = 1
     if fact.action in DECISIONS and fact.accepted_here_on == fact.happened_on:
         out["immediate"] = 1
+    if fact.action == "submit":
+        if fact.agent:
+            out["carried"] = 1
+        if fact.case_type in INTAKE_KINDS:
+            out[f"kind_{fact.case_type}"] = 1
+    if fact.action == "pay" and fact.fees_fen > 0:
+        out["fees_collected_fen"] = fact.fees_fen
+    if fact.action == "waive_fee" and fact.fees_fen > 0:
+        out["fees_waived_fen"] = fact.fees_fen
     if fact.action == "evaluate" and fact.rating in RATINGS:
         out[f"eval_{fact.rating}"] = 1
     if fact.action == "complete":

@@ -15,13 +15,24 @@ from datetime import date, datetime
 
 import grpc
 
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, checked, checked_list, parse_happened
+from govnet.node.app.desk import (
+    Acted,
+    CaseDesk,
+    DeskError,
+    ErrorKind,
+    SubmitCommand,
+    checked,
+    checked_list,
+    parse_amount,
+    parse_happened,
+)
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.app.tracking import HOP_DEADLINE_S, Known, NotKnownAbove, ParentUnreachable, Source, Tracker
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.lifecycle import FINISHED, ActParams, statuses_named
+from govnet.node.domain.fees import PaymentMethod, check_method
+from govnet.node.domain.lifecycle import FINISHED, Action, ActParams, statuses_named
 from govnet.node.domain.notice import render_html, render_text
 from govnet.node.domain.people import WINDOW_ROLES, Op
 from govnet.node.domain.progress import RUNNING_STAGES, Progress, Stage, Step, not_known, render
@@ -34,6 +45,7 @@ from govnet.node.store.engine import Store
 from govnet.v1 import cases_pb2, cases_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 
 MAX_LIST = 1000
+GREEN_TOKEN = "green:"  # a page token's mark: the page ended among the green-channel cases
 log = logging.getLogger("govnet.rpc.cases")
 
 
@@ -202,9 +214,11 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             except ValueError:
                 raise DeskError(ErrorKind.INVALID, f"due_before {request.due_before!r} is not a date YYYY-MM-DD", "due_before") from None
         after = ""
+        # The queue puts green-channel cases first: a token from that part says so.
+        after_green = request.page_token.startswith(GREEN_TOKEN)
         if request.page_token:
             try:
-                after = str(Receipt.parse(request.page_token))
+                after = str(Receipt.parse(request.page_token.removeprefix(GREEN_TOKEN)))
             except ReceiptError:
                 raise DeskError(ErrorKind.INVALID, "page_token is not one this node gave out", "page_token") from None
         rows = await asyncio.to_thread(
@@ -214,14 +228,15 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             department=department,
             due_before=due_before,
             after_receipt=after,
+            after_green=after_green,
             limit=limit + 1,  # one more tells whether there is a next page
             not_statuses=not_statuses,
         )
         page, more = rows[:limit], len(rows) > limit
-        return cases_pb2.ListCasesResponse(
-            cases=[case_to_proto(r, here=self.here) for r in page],
-            next_page_token=page[-1].state.receipt if more else "",
-        )
+        last = page[-1].state if page else None
+        token = "" if not more or last is None else (GREEN_TOKEN if last.green_channel else "") + last.receipt
+        return cases_pb2.ListCasesResponse(cases=[case_to_proto(r, here=self.here) for r in page],
+                                           next_page_token=token)
 
     @rpc
     async def Act(self, request: cases_pb2.ActRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
@@ -238,6 +253,9 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         )
         acted = await self.desk.act(request.receipt, request.action, params, parse_happened(request.happened_at),
                                     person=person)
+        return await self._acted(acted)
+
+    async def _acted(self, acted: Acted) -> cases_pb2.ActResponse:
         events = await asyncio.to_thread(self.desk.store.events, acted.record.state.receipt)
         case = await self._with_notice(case_to_proto(acted.record, events, self.here), acted.record, events)
         return cases_pb2.ActResponse(case=case, forwarded_to=acted.forwarded_to)
@@ -248,6 +266,46 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         facts = await asyncio.to_thread(self.desk.notice, request.receipt)
         return cases_pb2.CaseNotice(receipt=facts.receipt, kind=facts.kind.value, text=render_text(facts),
                                     html=render_html(facts), issued_at=facts.issued_at.isoformat(), node=facts.node)
+
+    @rpc
+    async def PayFee(self, request: cases_pb2.PayFeeRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
+        """统一收费: a payment at the collection point (the ``pay`` step)."""
+        person = await self.auth.person(context)
+        m = "PayFeeRequest"
+        amount = parse_amount(request.amount)
+        text = checked(m, "method", request.method, what=f"how it was paid: {', '.join(PaymentMethod)}")
+        try:
+            method = check_method(text)
+        except ValueError as exc:
+            raise DeskError(ErrorKind.INVALID, str(exc), "method") from None
+        number = checked(m, "number", request.number, what="the collection point's receipt or the transaction number")
+        params = ActParams(actor=person.actor, amount_fen=amount, method=method.value, number=number)
+        acted = await self.desk.act(checked(m, "receipt", request.receipt, what="the case's receipt number"),
+                                    Action.PAY.value, params, parse_happened(request.happened_at), person=person)
+        return await self._acted(acted)
+
+    @rpc
+    async def WaiveFee(self, request: cases_pb2.WaiveFeeRequest, context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
+        """What is still due, waived with its reason (the ``waive_fee`` step)."""
+        person = await self.auth.person(context)
+        m = "WaiveFeeRequest"
+        params = ActParams(actor=person.actor, reason=checked(m, "reason", request.reason,
+                                                              what="the exemption and its basis"))
+        acted = await self.desk.act(checked(m, "receipt", request.receipt, what="the case's receipt number"),
+                                    Action.WAIVE_FEE.value, params, person=person)
+        return await self._acted(acted)
+
+    @rpc
+    async def GreenChannel(self, request: cases_pb2.GreenChannelRequest,
+                           context: grpc.aio.ServicerContext) -> cases_pb2.ActResponse:
+        """绿色通道: the case is handled first (the ``green_channel`` step)."""
+        person = await self.auth.person(context)
+        m = "GreenChannelRequest"
+        params = ActParams(actor=person.actor, reason=checked(m, "reason", request.reason,
+                                                              what="the major project it serves"))
+        acted = await self.desk.act(checked(m, "receipt", request.receipt, what="the case's receipt number"),
+                                    Action.GREEN_CHANNEL.value, params, person=person)
+        return await self._acted(acted)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):

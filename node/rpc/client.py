@@ -380,6 +380,17 @@ class GovnetClient:
     def notice(self, receipt: str) -> cases_pb2.CaseNotice:
         """The case's latest one-time notice (text and printable page)."""
         return self._call(self._cases.Notice, cases_pb2.GetCaseRequest(receipt=receipt))
+    def pay_fee(self, receipt: str, amount: str, method: str, number: str, happened_at: str = "") -> cases_pb2.Case:
+        """Record a payment of the case's fees (``amount`` in yuan, as typed: "80.00")."""
+        request = cases_pb2.PayFeeRequest(receipt=receipt, amount=amount, method=method, number=number,
+                                          happened_at=happened_at)
+        return self._call(self._cases.PayFee, request).case
+
+    def waive_fee(self, receipt: str, reason: str) -> cases_pb2.Case:
+        return self._call(self._cases.WaiveFee, cases_pb2.WaiveFeeRequest(receipt=receipt, reason=reason)).case
+
+    def green_channel(self, receipt: str, reason: str) -> cases_pb2.Case:
+        return self._call(self._cases.GreenChannel, cases_pb2.GreenChannelRequest(receipt=receipt, reason=reason)).case
 
     # --- catalog ---
 

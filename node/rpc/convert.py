@@ -12,7 +12,7 @@ from typing import Any
 
 from govnet.node.app.replication import REQUESTABLE
 from govnet.node.domain.catalog import ServiceItem
-from govnet.node.domain.lifecycle import allowed_actions
+from govnet.node.domain.lifecycle import allowed_actions, fees_outstanding
 from govnet.node.store.cases import CaseRecord, StoredEvent
 from govnet.v1 import cases_pb2, catalog_pb2
 
@@ -41,7 +41,8 @@ def item_to_dict(msg: catalog_pb2.ServiceItem) -> dict[str, Any]:
         "statutory_days": msg.statutory_days,
         "promised_days": msg.promised_days,
         "fees": [
-            {"name": f.name, "amount_fen": f.amount_fen, "standard": f.standard, "basis": f.basis}
+            {"name": f.name, "amount_fen": f.amount_fen, "standard": f.standard, "basis": f.basis,
+             "free_units": f.free_units}
             for f in msg.fees
         ],
         "joint_departments": list(msg.joint_departments),
@@ -49,6 +50,7 @@ def item_to_dict(msg: catalog_pb2.ServiceItem) -> dict[str, Any]:
         "proxy": msg.proxy,
         "timeout_default": msg.timeout_default,
         "progress_public": msg.progress_public,
+        "green_channel_days": msg.green_channel_days,
     }
 
 
@@ -119,4 +121,10 @@ def case_to_proto(record: CaseRecord, events: Iterable[StoredEvent] = (), here: 
         allowed_actions=allowed,
         received_by=received_by,
         applicant_masked=record.applicant.masked().name,
+        carried=st.carried,
+        fees_due_fen=st.fees_due_fen,
+        fees_paid_fen=st.fees_paid_fen,
+        fees_waived=st.fees_waived,
+        fees_outstanding_fen=fees_outstanding(st),
+        green_channel=st.green_channel,
     )

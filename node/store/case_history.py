@@ -59,7 +59,8 @@ def state_of(columns: dict[str, Any]) -> CaseState:
 # Fields stored as they are (an enum as its value): a verdict that changes only these (a take-over
 # changes the owner and the event count) is written without encoding the rest of the state again.
 _PLAIN = ("status", "case_type", "origin", "owner", "owner_epoch", "agent", "paused_days", "extended", "decision",
-          "decision_reason", "notice", "catalog_version", "catalog_issuer", "event_count")
+          "decision_reason", "notice", "catalog_version", "catalog_issuer", "event_count", "fees_due_fen",
+          "fees_paid_fen", "fees_waived", "green_channel")
 
 
 def write_state(s: Session, columns: dict[str, Any], before: CaseState, after: CaseState, now: datetime) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, not_, or_
 from sqlmodel import col, select
 
 from govnet.node.domain.applicant import Applicant
@@ -100,9 +100,11 @@ def list_cases(
     after_receipt: str = "",
     limit: int = 100,
     not_statuses: Collection[str] = (),
+    after_green: bool = False,
 ) -> list[CaseRecord]:
-    """Cases matching every given filter, in receipt order, after ``after_receipt``
-    (``statuses``: any of them; ``not_statuses``: none of them)."""
+    """Cases matching every given filter (``statuses``: any of them; ``not_statuses``: none of
+    them), in the work queue's order: green-channel cases (绿色通道) first, then the others, each
+    in receipt order; after ``after_receipt`` in the green part (``after_green``) or in the others."""
     chosen = select(CaseRow)
     if statuses:
         chosen = chosen.where(col(CaseRow.status).in_(sorted(statuses)))
@@ -114,9 +116,12 @@ def list_cases(
         chosen = chosen.where(CaseRow.department == department)
     if due_before:
         chosen = chosen.where(CaseRow.due.is_not(None), CaseRow.due <= due_before.isoformat())  # type: ignore[union-attr,operator]
-    if after_receipt:
-        chosen = chosen.where(CaseRow.receipt > after_receipt)
-    chosen = chosen.order_by(CaseRow.receipt).limit(limit)
+    green = col(CaseRow.green_channel)
+    if after_receipt and after_green:
+        chosen = chosen.where(or_(and_(green, col(CaseRow.receipt) > after_receipt), not_(green)))
+    elif after_receipt:
+        chosen = chosen.where(not_(green), CaseRow.receipt > after_receipt)
+    chosen = chosen.order_by(green.desc(), CaseRow.receipt).limit(limit)
     return [record_from_row(r) for r in s.exec(chosen).all()]
 
 
@@ -274,6 +279,10 @@ def state_columns(st: CaseState, now: datetime) -> dict[str, Any]:
         "catalog_issuer": st.catalog_issuer,
         "event_count": st.event_count,
         "updated_at": utc_text(now),
+        "fees_due_fen": st.fees_due_fen,
+        "fees_paid_fen": st.fees_paid_fen,
+        "fees_waived": st.fees_waived,
+        "green_channel": st.green_channel,
     }
 
 
@@ -308,6 +317,10 @@ def record_from_row(r: CaseRow) -> CaseRecord:
         accepted_on=_date(r.accepted_on),
         decided_on=_date(r.decided_on),
         event_count=r.event_count,
+        fees_due_fen=r.fees_due_fen,
+        fees_paid_fen=r.fees_paid_fen,
+        fees_waived=bool(r.fees_waived),
+        green_channel=bool(r.green_channel),
     )
     applicant = Applicant(r.applicant_name, r.applicant_id, r.applicant_phone)
     return CaseRecord(state, applicant, r.item_name, r.department, r.possible_duplicate, r.duplicate_of)

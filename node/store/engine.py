@@ -363,12 +363,13 @@ class Store:
         after_receipt: str = "",
         limit: int = 100,
         not_statuses: Collection[str] = (),
+        after_green: bool = False,
     ) -> list[CaseRecord]:
-        """Cases matching every given filter, in receipt order, after ``after_receipt``."""
+        """Cases matching every given filter, green-channel cases first (``cases.list_cases``)."""
         with self.reading() as s:
             return cases.list_cases(s, statuses=statuses, item_code=item_code, department=department,
                                     due_before=due_before, after_receipt=after_receipt, limit=limit,
-                                    not_statuses=not_statuses)
+                                    not_statuses=not_statuses, after_green=after_green)
 
     def count_cases(self) -> int:
         with self.reading() as s:

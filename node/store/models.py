@@ -97,6 +97,10 @@ class CaseRow(SQLModel, table=True):
     duplicate_of: str = ""
     event_count: int = 0
     updated_at: str
+    fees_due_fen: int = 0  # migration 0015: fees (node.domain.fees), whole fen
+    fees_paid_fen: int = 0
+    fees_waived: bool = False
+    green_channel: bool = False  # 绿色通道
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -362,6 +366,15 @@ class StatRow(SQLModel, table=True):
     complaints: int = 0
     fees_fen: int = 0
     processing_days: int = 0
+    # migration 0015: carriage and kinds at intake, fees collected and waived, green channel
+    carried: int = 0
+    kind_immediate: int = 0
+    kind_promised: int = 0
+    kind_joint: int = 0
+    kind_escalated: int = 0
+    fees_collected_fen: int = 0
+    fees_waived_fen: int = 0
+    green_channel: int = 0
     version: int
     computed_at: str
 

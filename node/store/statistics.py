@@ -38,7 +38,8 @@ UPSERT_REPORT_SQL = (
 )
 EVENTS_SQL = (
     "SELECT e.id, e.origin, e.superseded, e.action, e.detail, e.happened_at, e.receipt, c.item_code, c.department,"
-    " c.accepted_on, c.decided_on, c.due, c.paused_days, c.decision, c.catalog_issuer, c.catalog_version"
+    " c.accepted_on, c.decided_on, c.due, c.paused_days, c.decision, c.catalog_issuer, c.catalog_version,"
+    " c.fees_due_fen"
     " FROM case_event e JOIN case_record c ON c.receipt = e.receipt WHERE e.id > ? ORDER BY e.id LIMIT ?"
 )
 

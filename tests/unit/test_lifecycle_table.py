@@ -62,33 +62,35 @@ OWED = "验收监测报告"  # a material of HB-0005
 # --- the expected table: status -> {step: the status it leads to} ------------------------------
 _ANYTIME = {SA.TAKE_OVER, SA.REQUEST_REFUSED}  # ownership and refused requests, in any status
 _ALARMS = {SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE}  # only while the case's own deadline runs
+_GREEN = {A.GREEN_CHANNEL}  # 绿色通道: flagged any time before a decision
+_FEES = {A.PAY, A.WAIVE_FEE}  # paid or waived once approved, until the result is handed over
 
 
-def _same(status: Status, steps: set[SystemAction]) -> dict[Step, Status]:
+def _same(status: Status, steps: set[SystemAction] | set[Step]) -> dict[Step, Status]:
     return dict.fromkeys(steps, status)
 
 
 EXPECTED: dict[Status, dict[Step, Status]] = {
     # Art. 32: 5 working days to accept or refuse (a yellow card first), else accepted as of arrival.
     S.RECEIVED: {A.ACCEPT: S.ACCEPTED, A.RETURN: S.RETURNED, A.WITHDRAW: S.WITHDRAWN, SA.DEEM_ACCEPT: S.ACCEPTED,
-                 **_same(S.RECEIVED, {SA.HAND_OVER, SA.WARN} | _ANYTIME)},
+                 **_same(S.RECEIVED, {SA.HAND_OVER, SA.WARN} | _GREEN | _ANYTIME)},
     S.ACCEPTED: {A.REVIEW: S.UNDER_REVIEW, A.APPROVE: S.APPROVED, A.REJECT: S.REJECTED, A.ESCALATE: S.ESCALATED,
-                 A.SUPPLEMENT: S.ACCEPTED, A.WITHDRAW: S.WITHDRAWN, **_same(S.ACCEPTED, _ALARMS | _ANYTIME)},
+                 A.SUPPLEMENT: S.ACCEPTED, A.WITHDRAW: S.WITHDRAWN, **_same(S.ACCEPTED, _GREEN | _ALARMS | _ANYTIME)},
     S.UNDER_REVIEW: {A.REQUEST_SUPPLEMENT: S.AWAITING_SUPPLEMENT, A.SUPPLEMENT: S.UNDER_REVIEW,
                      A.START_JOINT: S.JOINT_REVIEW, A.APPROVE: S.APPROVED, A.REJECT: S.REJECTED,
                      A.ESCALATE: S.ESCALATED, A.EXTEND: S.UNDER_REVIEW, A.SUSPEND: S.UNDER_REVIEW,
-                     A.RESUME: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN, **_same(S.UNDER_REVIEW, _ALARMS | _ANYTIME)},
+                     A.RESUME: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN, **_same(S.UNDER_REVIEW, _GREEN | _ALARMS | _ANYTIME)},
     S.AWAITING_SUPPLEMENT: {A.SUPPLEMENT: S.UNDER_REVIEW, A.REJECT: S.REJECTED, A.WITHDRAW: S.WITHDRAWN,
-                            **_same(S.AWAITING_SUPPLEMENT, _ALARMS | _ANYTIME)},
+                            **_same(S.AWAITING_SUPPLEMENT, _GREEN | _ALARMS | _ANYTIME)},
     S.JOINT_REVIEW: {A.OPINION: S.JOINT_REVIEW, A.SUPPLEMENT: S.JOINT_REVIEW, A.APPROVE: S.APPROVED,
                      A.REJECT: S.REJECTED, A.EXTEND: S.JOINT_REVIEW, A.SUSPEND: S.JOINT_REVIEW,
                      A.RESUME: S.JOINT_REVIEW, A.WITHDRAW: S.WITHDRAWN,
-                     **_same(S.JOINT_REVIEW, _ALARMS | {SA.TIMEOUT_AGREE} | _ANYTIME)},
+                     **_same(S.JOINT_REVIEW, _GREEN | _ALARMS | {SA.TIMEOUT_AGREE} | _ANYTIME)},
     S.ESCALATED: {A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN,
-                  **_same(S.ESCALATED, {SA.HAND_OVER} | _ALARMS | _ANYTIME)},
-    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_same(S.APPROVED, _ANYTIME)},
+                  **_same(S.ESCALATED, {SA.HAND_OVER} | _GREEN | _ALARMS | _ANYTIME)},
+    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_same(S.APPROVED, _FEES | _ANYTIME)},
     S.REJECTED: {A.COMPLETE: S.COMPLETED, **_same(S.REJECTED, _ANYTIME)},
-    S.COMPLETED: {A.DELIVER: S.DELIVERED, **_same(S.COMPLETED, _ANYTIME)},
+    S.COMPLETED: {A.DELIVER: S.DELIVERED, **_same(S.COMPLETED, _FEES | _ANYTIME)},
     S.DELIVERED: _same(S.DELIVERED, {SA.EVALUATE, SA.RECTIFY_CLOSE, SA.APPEAL, SA.APPEAL_DECIDED} | _ANYTIME),
     S.RETURNED: _same(S.RETURNED, _ANYTIME),
     S.WITHDRAWN: _same(S.WITHDRAWN, _ANYTIME),
@@ -157,6 +159,10 @@ SETUPS: dict[Step, Callable[[Status], Setup]] = {
     A.WITHDRAW: lambda s: (_case(s, PROMISED), _clerk(reason="申请人撤回"), _ctx(PROMISED)),
     A.SUSPEND: lambda s: (_case(s, PROMISED), _clerk(kind="hearing", reason="听证", days=5), _ctx(PROMISED)),
     A.RESUME: lambda s: (_case(s, PROMISED, pause_started=TODAY), _clerk(kind="hearing"), _ctx(PROMISED)),
+    A.PAY: lambda s: (_case(s, PROMISED, fees_due_fen=8000), _clerk(amount_fen=8000, method="cash", number="SF-1"),
+                      _ctx(PROMISED)),
+    A.WAIVE_FEE: lambda s: (_case(s, PROMISED, fees_due_fen=8000), _clerk(reason="低保对象免收"), _ctx(PROMISED)),
+    A.GREEN_CHANNEL: lambda s: (_case(s, JOINT), _clerk(reason="市重点项目"), _ctx(JOINT)),
     SA.HAND_OVER: lambda s: (_case(s, PROMISED), HandOver(to="371100"), _ctx(PROMISED)),
     SA.TAKE_OVER: lambda s: (_case(s, PROMISED), TakeOver(previous_owner=TOWNSHIP), _ctx(PROMISED)),
     SA.WARN: lambda s: (_case(s, PROMISED), Note("due soon", {"due": "2026-03-24", "working_days_left": 1}),

@@ -102,7 +102,8 @@ CASE_WHOLE = (
     '{"accepted_on":"2026-03-10","agent":"李代办","applicant_id":"371102199001011234","applicant_name":"王芳",'
     '"applicant_phone":"13800000000","case_type":"escalated","catalog_issuer":"371100",'
     '"catalog_version":3,"decided_on":null,"decision":"","decision_reason":"","department":"民政局",'
-    '"due":"2026-03-24","duplicate_of":"","event_count":3,"extended":false,"issue_due":null,'
+    '"due":"2026-03-24","duplicate_of":"","event_count":3,"extended":false,"fees_due_fen":0,"fees_paid_fen":0,'
+    '"fees_waived":false,"green_channel":false,"issue_due":null,'
     '"item_code":"MZ-0005","item_name":"农村低保申请","joint":"[]","materials":"[\\"身份证\\",\\"户口簿\\"]",'
     '"missing_core":"[]","notice":"","origin":"371102001201","owner":"371102001","owner_epoch":2,'
     '"pause_started":null,"paused_days":0,"pending_materials":"[]","possible_duplicate":false,'
@@ -113,7 +114,8 @@ CASE_WHOLE = (
 CASE_PUBLIC = (
     '{"accepted_on":"2026-03-10","agent":"李代办","case_type":"escalated","catalog_issuer":"371100",'
     '"catalog_version":3,"decided_on":null,"decision":"","decision_reason":"","department":"民政局",'
-    '"due":"2026-03-24","duplicate_of":"","event_count":3,"extended":false,"issue_due":null,'
+    '"due":"2026-03-24","duplicate_of":"","event_count":3,"extended":false,"fees_due_fen":0,"fees_paid_fen":0,'
+    '"fees_waived":false,"green_channel":false,"issue_due":null,'
     '"item_code":"MZ-0005","item_name":"农村低保申请","joint":"[]","materials":"[\\"身份证\\",\\"户口簿\\"]",'
     '"missing_core":"[]","notice":"","origin":"371102001201","owner":"371102001","owner_epoch":2,'
     '"pause_started":null,"paused_days":0,"pending_materials":"[]","possible_duplicate":false,'
@@ -153,10 +155,12 @@ COMPLAINT = (
 ).encode()
 STATS = (
     '{"report":{"as_of":"2026-03-10T16:00:00.000000+00:00","children":[],"node":"371102001201",'
-    '"version":4294967301},"rows":[{"accepted":0,"complaints":0,"completed":0,'
+    '"version":4294967301},"rows":[{"accepted":0,"carried":0,"complaints":0,"completed":0,'
     '"computed_at":"2026-03-10T16:00:00.000000+00:00","day":"2026-03-10","department":"民政局",'
     '"escalated":1,"eval_basically_satisfied":0,"eval_dissatisfied":0,"eval_satisfied":0,'
-    '"eval_very_dissatisfied":0,"eval_very_satisfied":0,"fees_fen":0,"immediate":0,"item_code":"MZ-0005",'
+    '"eval_very_dissatisfied":0,"eval_very_satisfied":0,"fees_collected_fen":0,"fees_fen":0,'
+    '"fees_waived_fen":0,"green_channel":0,"immediate":0,"item_code":"MZ-0005","kind_escalated":0,'
+    '"kind_immediate":0,"kind_joint":0,"kind_promised":0,'
     '"node":"371102001201","on_time":0,"overdue":0,"processing_days":0,"received":2,"returned":0,'
     '"supplement_requests":0,"version":4294967301,"warnings":0}]}'
 ).encode()
