@@ -484,7 +484,10 @@ class CaseDesk:
         update_case(s, row, transition.case, now)
         event = append_event(s, meta, row.receipt, transition.case.event_count,
                              self._flagged(transition.event, happened, now), now, happened=happened)
-        if transition.case.status is Status.ESCALATED and parent_id(meta.node_id) is not None:
+        # Escalating hands the case up; a step that leaves an escalated case as it is (the green
+        # channel at the node it was escalated to) hands nothing over.
+        if (transition.case.status is Status.ESCALATED and record.state.status is not Status.ESCALATED
+                and parent_id(meta.node_id) is not None):
             self._hand_over(s, row, transition.case, deciding_node(meta.node_id, item.authority_level), now,
                             actor=params.actor, prior_events=[event])
         else:

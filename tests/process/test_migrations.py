@@ -205,3 +205,50 @@ def test_0008_keeps_quarantine_entries_as_receiver_entries_and_goes_back(tmp_pat
         assert db.execute(f"SELECT {columns} FROM quarantine").fetchall() == [entry]
         assert not {"side", "reason", "size"} & {c[1] for c in db.execute("PRAGMA table_info(quarantine)")}
     engine.dispose()
+
+
+def test_0015_gives_stored_proxy_cases_their_kind_keeps_them_carried_and_goes_back(tmp_path: Path) -> None:
+    """Cases an older node stored as 'proxy' (a village agent carried them) get the kind they have:
+    escalated when decided above the node that received them, else their item's own type."""
+    path = _store_at("0012", tmp_path)
+    catalog = load_catalog_file(sample_catalog_path())
+    village, county_item, village_item = "371102001201", "HB-0002", "MZ-0005"
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO catalog_release VALUES ('371100', 1, ?, 2)", (NOW.isoformat(),))
+        for code in (county_item, village_item):
+            it = catalog.get(code)
+            assert it is not None
+            db.execute("INSERT INTO catalog_release_item VALUES ('371100', 1, ?, ?, ?, ?, ?)",
+                       (code, it.department, it.authority_level.value, it.item_type.value,
+                        json.dumps(it.to_dict(), ensure_ascii=False)))
+        cases = [("R-1", county_item, "received"), ("R-2", village_item, "delivered"), ("R-3", county_item, "returned")]
+        for receipt, code, status in cases:
+            db.execute(
+                "INSERT INTO case_record (receipt, item_code, item_name, department, case_type, status, origin, owner,"
+                " owner_epoch, agent, applicant_name, applicant_id, applicant_phone, materials, missing_core,"
+                " pending_materials, requested_materials, joint, submitted_at, paused_days, extended, decision,"
+                " decision_reason, notice, catalog_version, catalog_issuer, possible_duplicate, duplicate_of,"
+                " event_count, updated_at) VALUES (?, ?, '', '', 'proxy', ?, ?, ?, 1, '李代办', '张三',"
+                " '11010519491231002X', '13812345678', '[]', '[]', '[]', '[]', '[]', ?, 0, 0, '', '', '', 1,"
+                " '371100', 0, '', 1, ?)",
+                (receipt, code, status, village, village, NOW.isoformat(), NOW.isoformat()))
+        db.execute("INSERT INTO case_summary VALUES ('R-9', ?, '371102', 2, ?, '', 'proxy', 'received', NULL, ?, NULL,"
+                   " 3, ?, ?)", (village, county_item, NOW.isoformat(), json.dumps({"case_type": "proxy"}),
+                                 NOW.isoformat()))
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0015")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT receipt, case_type, agent, fees_due_fen, fees_paid_fen, fees_waived, green_channel "
+                          "FROM case_record ORDER BY receipt").fetchall() == [
+            ("R-1", "escalated", "李代办", 0, 0, 0, 0), ("R-2", "immediate", "李代办", 0, 0, 0, 0),
+            ("R-3", "returned", "李代办", 0, 0, 0, 0)]
+        kind, state = db.execute("SELECT case_type, state FROM case_summary").fetchone()
+        assert (kind, json.loads(state)["case_type"]) == ("escalated", "escalated")
+        assert db.execute("SELECT carried, fees_collected_fen, green_channel FROM stat_row").fetchall() == []
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0012")
+    with sqlite3.connect(path) as db:
+        assert not {"fees_due_fen", "green_channel"} & {c[1] for c in db.execute("PRAGMA table_info(case_record)")}
+        assert "carried" not in {c[1] for c in db.execute("PRAGMA table_info(stat_row)")}
+    engine.dispose()

@@ -308,7 +308,7 @@ def test_cases_taken_while_the_township_is_down_reach_their_owners_once_and_deci
             done = submit(village, r)
             c = done.case
             item = item_of[r.idempotency_key]
-            assert not done.replayed and c.status == "received" and c.case_type == "proxy", (r.idempotency_key, c)
+            assert not done.replayed and c.status == "received" and c.case_type == "escalated" and c.carried, (r.idempotency_key, c)
             # Ownership moved at submit: the deciding node owns it while it waits in the outbox.
             assert c.owner == deciding_node(VILLAGE, item.authority_level) and c.owner_epoch == 2, c
             assert c.origin == VILLAGE and c.receipt not in expected

@@ -209,17 +209,19 @@ def test_returned_case_carries_its_one_time_notice(county) -> None:
     assert json.loads(returned.events[-1].detail_json)["missing_core"] == core_materials(code)[1:]
 
 
-# --- 6. proxy (代办件) ----------------------------------------------------------------
+# --- 6. carried by a village agent (代办): a fact apart from the case type ---------------
 
 
-def test_proxy_case_carried_by_a_village_agent(make_node) -> None:
+def test_a_case_carried_by_a_village_agent_keeps_its_own_type(make_node) -> None:
     node, client = make_node(VILLAGE, "village")
     code = "WJ-0004"  # birth registration, decided at the village point
     assert item(code).proxy and item(code).authority_level == "village"
     client = staff(node, "lisi", Role.VILLAGE_AGENT, name="李四")  # the agent signs in; the case names them
     done = submit(client, code)
     c = done.case
-    assert (c.case_type, c.agent, c.origin, c.owner) == ("proxy", AGENT, VILLAGE, VILLAGE)
+    # How it is decided (the item's own type) and who carried it are two fields; "proxy" is never given.
+    assert (c.case_type, c.carried, c.agent, c.origin, c.owner) == (item(code).item_type, True, AGENT, VILLAGE,
+                                                                     VILLAGE)
 
     window = GovnetClient(node.address)  # the village point's staff (the tester) decide it
     window.act(c.receipt, "accept")

@@ -57,7 +57,7 @@ AT_VILLAGE = ["MZ-0005", "WJ-0004", "YB-0001", "SJ-0002", "MZ-0001", "RS-0002", 
 AT_TOWNSHIP = ["SJ-0002", "MZ-0001", "MZ-0002", "HB-0002", "SJ-0001", "GA-0002", "ZR-0003", "HB-0004"]
 WEIGHTS = {"accept": 6, "approve": 5, "review": 5, "complete": 6, "deliver": 5, "escalate": 4, "start_joint": 4,
            "opinion": 6, "supplement": 5, "return": 1, "reject": 1, "request_supplement": 2, "extend": 1,
-           "withdraw": 1}
+           "withdraw": 1, "pay": 5, "waive_fee": 1, "green_channel": 1}
 
 
 def item(code: str) -> Any:
@@ -80,6 +80,13 @@ def params_for(action: str, state: Any) -> dict[str, Any]:
         return {"department": pending[0] if pending else "", "agree": True}
     if action == "extend":
         return {"approver": "局长", "reason": "情况复杂"}
+    if action == "pay":  # at the collection point: all that is due, or the first part of it
+        owed = state.fees_due_fen - state.fees_paid_fen
+        return {"amount_fen": owed if owed < 2000 else owed // 2, "method": "wechat", "number": f"WX{owed}"}
+    if action == "waive_fee":
+        return {"reason": "低保对象免收"}
+    if action == "green_channel":
+        return {"reason": "市重点项目"}
     return {}
 
 
@@ -146,9 +153,12 @@ def brute_force(db: Path, node: str) -> dict[tuple[str, str, str, str], dict[str
                    (SELECT count(*) FROM case_event a WHERE a.receipt = e.receipt AND a.action = 'accept'
                       AND a.origin = e.origin AND NOT a.superseded
                       AND date(a.happened_at, '+8 hours') = date(e.happened_at, '+8 hours')),
-                   (SELECT coalesce(sum(json_extract(f.value, '$.amount_fen')), 0)
+                   (SELECT coalesce(sum(json_extract(f.value, '$.amount_fen')
+                                        * max(0, 1 - coalesce(json_extract(f.value, '$.free_units'), 0))), 0)
                       FROM catalog_release_item i, json_each(i.data, '$.fees') f
-                      WHERE i.issuer = c.catalog_issuer AND i.version = c.catalog_version AND i.code = c.item_code)
+                      WHERE i.issuer = c.catalog_issuer AND i.version = c.catalog_version AND i.code = c.item_code),
+                   json_extract(e.detail, '$.agent'), json_extract(e.detail, '$.case_type'),
+                   json_extract(e.detail, '$.amount_fen'), json_extract(e.detail, '$.waived_fen')
             FROM case_event e JOIN case_record c ON c.receipt = e.receipt
             WHERE e.origin = ? AND NOT e.superseded""", (node,)).fetchall()
         complaints = conn.execute("""
@@ -159,9 +169,18 @@ def brute_force(db: Path, node: str) -> dict[tuple[str, str, str, str], dict[str
     out: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
     plain = {"submit": "received", "accept": "accepted", "complete": "completed", "return": "returned",
              "escalate": "escalated", "request_supplement": "supplement_requests", "warn": "warnings",
-             "overdue": "overdue"}
-    for day, code, dept, action, rating, accepted, decided, due, paused, decision, same_day_accept, fees in events:
+             "overdue": "overdue", "green_channel": "green_channel"}
+    for (day, code, dept, action, rating, accepted, decided, due, paused, decision, same_day_accept, fees, agent,
+         kind, paid, waived) in events:
         row = out[(node, day, code, dept)]
+        if action == "submit":  # carried and kind: two facts of one intake
+            row["carried"] += int(bool(agent))
+            if kind in ("immediate", "promised", "joint", "escalated"):
+                row[f"kind_{kind}"] += 1
+        if action == "pay":
+            row["fees_collected_fen"] += paid
+        if action == "waive_fee":
+            row["fees_waived_fen"] += waived
         if action in plain:
             row[plain[action]] += 1
         if action in ("approve", "reject") and same_day_accept:
@@ -204,7 +223,7 @@ def truth(fed: Federation) -> dict[tuple[str, str, str, str], dict[str, int]]:
     return out
 
 
-async def run(base: Path, seed: int, cases: int, steps: int) -> None:
+async def run(base: Path, seed: int, cases: int, steps: int, exercised: tuple[str, ...] = ()) -> None:
     rng = random.Random(seed)
     faults = Faults(drop_request=0.1, drop_reply=0.1, duplicate=0.25, delay=0.25)
     with Federation(base, NODES, seed=seed, faults=faults, durable=False) as fed:
@@ -283,6 +302,9 @@ async def run(base: Path, seed: int, cases: int, steps: int) -> None:
         assert len(sent) > 10
         assert sum(r["received"] for r in expected.values()) == cases
         assert sum(r["completed"] for r in expected.values()) > 0 and sum(r["accepted"] for r in expected.values()) > 0
+        # Fees, carriage and the green channel really happened, so their exact sums are tested too.
+        for counter in exercised:
+            assert sum(r[counter] for r in expected.values()) > 0, counter
         assert set(got) == set(expected)
         for key in sorted(expected):
             assert got[key] == expected[key], key
@@ -312,7 +334,8 @@ async def run(base: Path, seed: int, cases: int, steps: int) -> None:
 
 
 def test_city_rollup_equals_brute_force_recount(tmp_path: Path) -> None:
-    asyncio.run(run(tmp_path, seed=20261121, cases=40, steps=260))
+    asyncio.run(run(tmp_path, seed=20261121, cases=40, steps=260,
+                    exercised=("fees_fen", "fees_collected_fen", "carried", "kind_escalated", "green_channel")))
 
 
 def test_city_rollup_equals_brute_force_recount_another_seed(tmp_path: Path) -> None:

@@ -305,13 +305,13 @@ def test_village_case_reaches_its_county_owner_and_the_decision_comes_back(fed: 
     assert fed.waiting() == {VILLAGE: 2}  # the transfer and the summary, persisted before sending
     run(fed.settle())
     county = case(fed, COUNTY, receipt)
-    assert county[1:7] == ("received", "proxy", COUNTY, 2, VILLAGE, 3)  # submit, hand_over, take_over
+    assert county[1:7] == ("received", "escalated", COUNTY, 2, VILLAGE, 3)  # submit, hand_over, take_over
     assert maybe_case(fed, TOWN, receipt) is None  # a relay keeps no personal data ...
     assert [s[0] for s in fed.snapshot()[TOWN]["summaries"]] == [receipt]  # ... only a summary
     for action in ("accept", "review", "approve", "complete"):
         fed.act(COUNTY, receipt, action)
     run(fed.settle())
-    assert case(fed, VILLAGE, receipt)[1:8] == ("completed", "proxy", COUNTY, 2, VILLAGE, 7, "approved")
+    assert case(fed, VILLAGE, receipt)[1:8] == ("completed", "escalated", COUNTY, 2, VILLAGE, 7, "approved")
     assert events(fed, VILLAGE, receipt) == events(fed, COUNTY, receipt)
     assert [e[2] for e in events(fed, VILLAGE, receipt)] == [
         "submit", "hand_over", "take_over", "accept", "review", "approve", "complete"]
@@ -421,7 +421,7 @@ def test_poison_envelopes_are_quarantined_the_queue_flows_and_replay_works(fed: 
     [early] = quarantine(fed, COUNTY)
     assert early.kind == "request" and f"request for case {receipt}" in early.error
     # The envelopes behind them still applied: the transfer arrived and the link is drained.
-    assert case(fed, COUNTY, receipt)[1:4] == ("received", "proxy", COUNTY)
+    assert case(fed, COUNTY, receipt)[1:4] == ("received", "escalated", COUNTY)
     assert fed.waiting() == {}
     # The cause is gone now (the case is here): replay applies it, and the result flows back.
     assert replay(fed, COUNTY, early) == (True, "")

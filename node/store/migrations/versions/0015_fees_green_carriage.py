@@ -14,8 +14,6 @@ Revises: 0012
 Create Date: 2026-12-03
 """
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,12 +22,9 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-_CASE_COLUMNS: tuple[sa.Column[Any], ...] = (
-    sa.Column("fees_due_fen", sa.Integer(), nullable=False, server_default="0"),
-    sa.Column("fees_paid_fen", sa.Integer(), nullable=False, server_default="0"),
-    sa.Column("fees_waived", sa.Boolean(), nullable=False, server_default=sa.false()),
-    sa.Column("green_channel", sa.Boolean(), nullable=False, server_default=sa.false()),
-)
+# (name, type, default): what a case owes and has paid, in fen; waived; the green channel.
+_CASE_COLUMNS = (("fees_due_fen", sa.Integer(), "0"), ("fees_paid_fen", sa.Integer(), "0"),
+                 ("fees_waived", sa.Boolean(), "0"), ("green_channel", sa.Boolean(), "0"))
 _STAT_COUNTERS = ("carried", "kind_immediate", "kind_promised", "kind_joint", "kind_escalated",
                   "fees_collected_fen", "fees_waived_fen", "green_channel")
 # Level of a node from its id (federation.tree), spelled out: a migration must not change when the code does.
@@ -56,8 +51,8 @@ def _kind(origin: str, item: sa.Row | None) -> str | None:
 
 def upgrade() -> None:
     with op.batch_alter_table("case_record") as batch:
-        for column in _CASE_COLUMNS:
-            batch.add_column(column.copy())
+        for name, column_type, default in _CASE_COLUMNS:
+            batch.add_column(sa.Column(name, column_type, nullable=False, server_default=default))
     with op.batch_alter_table("stat_row") as batch:
         for name in _STAT_COUNTERS:
             batch.add_column(sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
@@ -87,5 +82,5 @@ def downgrade() -> None:
         for name in _STAT_COUNTERS:
             batch.drop_column(name)
     with op.batch_alter_table("case_record") as batch:
-        for column in reversed(_CASE_COLUMNS):
-            batch.drop_column(column.name)
+        for name, _kind, _default in reversed(_CASE_COLUMNS):
+            batch.drop_column(name)
