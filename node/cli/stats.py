@@ -16,6 +16,7 @@ from govnet.federation.rollup import GROUPINGS
 from govnet.node.cli.common import friendly, json_option, node_option
 from govnet.node.cli.format import format_table, to_json
 from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.fees import yuan
 from govnet.node.domain.statistics import RANKINGS
 from govnet.node.rpc.client import GovnetClient
 from govnet.v1 import stats_pb2
@@ -24,6 +25,10 @@ COLUMNS = (  # (header, counter)
     ("received", "received"), ("accepted", "accepted"), ("immediate", "immediate"), ("completed", "completed"),
     ("on time", "on_time"), ("overdue", "overdue"), ("warned", "warnings"), ("returned", "returned"),
     ("escalated", "escalated"), ("suppl.", "supplement_requests"), ("complaints", "complaints"),
+    ("carried", "carried"), ("green", "green_channel"),
+)
+MONEY = (  # (header, counter in fen): fees due on completed cases, collected at the window, waived
+    ("应收", "fees_fen"), ("实收", "fees_collected_fen"), ("减免", "fees_waived_fen"),
 )
 RATINGS = ("eval_very_satisfied", "eval_satisfied", "eval_basically_satisfied", "eval_dissatisfied",
            "eval_very_dissatisfied")
@@ -34,7 +39,7 @@ RATINGS = ("eval_very_satisfied", "eval_satisfied", "eval_basically_satisfied", 
 HEADINGS = {
     "received": "收件", "accepted": "受理", "immediate": "即办", "completed": "办结", "on_time": "按期办结",
     "overdue": "红牌", "warnings": "黄牌", "returned": "退件", "escalated": "上报", "supplement_requests": "补正",
-    "complaints": "投诉",
+    "complaints": "投诉", "carried": "代办", "green_channel": "绿色通道",
 }
 GROUP_NAMES = {"level": "层级", "child": "下级", "node": "节点", "item": "事项", "department": "部门（窗口）",
                "day": "日期"}
@@ -48,7 +53,7 @@ def _row(g: stats_pb2.StatsGroup) -> list[Any]:
     c = g.counters
     evaluations = sum(getattr(c, r) for r in RATINGS)
     days = f"{g.rates.average_processing_days:.1f}" if g.rates.HasField("average_processing_days") else "-"
-    return [g.key, *(getattr(c, name) for _, name in COLUMNS), evaluations, f"{c.fees_fen / 100:.2f}",
+    return [g.key, *(getattr(c, name) for _, name in COLUMNS), evaluations, *(yuan(getattr(c, n)) for _, n in MONEY),
             _percent(g.rates, "on_time"), _percent(g.rates, "immediate"), _percent(g.rates, "satisfaction"), days]
 
 
@@ -82,7 +87,7 @@ def format_stats(a: stats_pb2.StatsAnswer) -> str:
         head += f"，由节点 {a.answered_by} 下钻"
     if a.rank_by:
         head += f"，按 {a.rank_by} 排名（{'从低到高' if a.ascending else '从高到低'}；无法计算者排最后）"
-    headers = [GROUP_NAMES.get(a.by, a.by), *(HEADINGS.get(name, h) for h, name in COLUMNS), "评价", "收费（元）",
+    headers = [GROUP_NAMES.get(a.by, a.by), *(HEADINGS.get(name, h) for h, name in COLUMNS), "评价", *(f"{h}（元）" for h, _ in MONEY),
                "按期率", "即办率", "满意率", "平均工作日"]
     body = [_row(g) for g in a.groups] + [_row(a.total)]
     if a.rank_by:  # 名次: the place of each group; the total has none
