@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from govnet.node.domain.catalog import ItemType, ServiceItem, load_catalog_file, sample_catalog_path
+from govnet.node.domain.fees import yuan
 from govnet.node.rpc.client import ClientError, GovnetClient
 from govnet.ops.applicants import fake_applicant
 from govnet.ops.launcher import Federation, LaunchError, Member, format_status, read_statuses
@@ -232,9 +233,21 @@ class Day:
         if self.act(node, r, "approve", actor="首席代表") is None:
             return False
         if self.rng.random() < 0.8:
-            self.act(node, r, "complete", actor="窗口 王敏")
+            completed = self.act(node, r, "complete", actor="窗口 王敏")
+            owed = getattr(completed, "fees_outstanding_fen", 0)
+            if owed:  # 统一收费: paid at the collection point before the result is handed over
+                self.pay(node, r, owed)
             self.act(node, r, "deliver", actor="窗口 王敏")
         return True
+
+    def pay(self, node_id: str, receipt: str, fen: int) -> Any:
+        method = self.rng.choice(("wechat", "alipay", "cash", "card"))
+        try:
+            return self.client(node_id).pay_fee(receipt, yuan(fen), method, f"SF-{receipt[-8:]}")
+        except ClientError as exc:
+            self.refused[exc.code.name] += 1
+            self.why.setdefault(exc.code.name, f"pay on {receipt}: {exc}")
+            return None
 
     def paper_applications(self, township: str, weeks_ago: int = 6) -> list[str]:
         """Applications a township window took on paper during an outage weeks ago, entered now

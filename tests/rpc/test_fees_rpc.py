@@ -165,3 +165,13 @@ def test_the_cli_pays_waives_flags_and_shows_fees(county) -> None:
     assert waived.returncode == 0 and "rest waived, outstanding 0.00 yuan" in waived.stdout
     green = govnet("case", "green-channel", receipt, "--reason", "重点项目", *at)
     assert green.returncode == 1 and "cannot green_channel a case that is completed" in green.stderr
+
+
+@pytest.mark.parametrize("code", [REGISTRATION, JOINT])
+def test_free_units_and_the_green_limit_survive_the_wire(code: str) -> None:
+    from govnet.node.domain.catalog import ServiceItem
+    from govnet.node.rpc.convert import item_to_dict, item_to_proto
+
+    published = item(code)
+    assert ServiceItem.from_dict(item_to_dict(item_to_proto(published))) == published
+    assert (published.fees[-1].free_units if published.fees else published.green_channel_days) in (1, 7)

@@ -36,6 +36,7 @@ from govnet.federation.tree import Level, level_of
 from govnet.node.app.links import SyncSettings
 from govnet.node.app.replication import Replicator
 from govnet.node.domain.catalog import ItemType, load_catalog_file, sample_catalog_path
+from govnet.node.domain.fees import assess
 from govnet.ops.simulation.harness import Federation, applicant
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
@@ -130,7 +131,11 @@ def decision_path(item_code: str, from_status: str) -> list[tuple[str, dict[str,
     if item.item_type is ItemType.JOINT:
         steps.append(("start_joint", {}))
         steps += [("opinion", {"department": d, "agree": True}) for d in item.joint_departments]
-    steps += [("approve", {}), ("complete", {}), ("deliver", {})]
+    steps += [("approve", {}), ("complete", {})]
+    owed = assess(item).total_fen
+    if owed:  # paid at the collection point before the result is handed over
+        steps.append(("pay", {"amount_fen": owed, "method": "cash", "number": f"SF-{item_code}"}))
+    steps.append(("deliver", {}))
     return steps
 
 
