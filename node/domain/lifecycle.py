@@ -629,7 +629,8 @@ def decide(case: CaseState, step: Step, params: Any, ctx: Moment) -> Transition:
 
 
 def _clock_stopped(case: CaseState, action: Action) -> str | None:
-    if is_suspended(case) and action not in (A.RESUME, A.WITHDRAW):
+    # Flagging for the green channel changes no date the pause holds, so it may happen meanwhile.
+    if is_suspended(case) and action not in (A.RESUME, A.WITHDRAW, A.GREEN_CHANNEL):
         return (f"cannot {action} a case whose clock is stopped (suspended since "
                 f"{case.pause_started}); resume it first")
     return None

@@ -264,6 +264,15 @@ def test_flagging_a_running_case_shortens_its_due_date_counting_stopped_days() -
                                  "was_due": CAL.due_date(TODAY, 15, 2).isoformat()}
 
 
+def test_a_suspended_case_may_be_flagged_and_its_pause_still_counts() -> None:
+    suspended = case(JOINT, Status.JOINT_REVIEW, pause_started=TODAY)
+    flagged = act(suspended, "green_channel", clerk(reason="重点项目"), ctx(JOINT)).case
+    assert flagged.due == CAL.due_date(TODAY, 7)
+    later = datetime(2026, 3, 13, 9, 0, tzinfo=CHINA_TZ)  # three working days stood still
+    resumed = act(flagged, "resume", clerk(kind="hearing"), ctx(JOINT, later)).case
+    assert resumed.due == CAL.due_date(TODAY, 7, 3)
+
+
 def test_an_item_without_a_green_limit_keeps_its_due_date() -> None:
     running = case(FREE, Status.UNDER_REVIEW)
     done = act(running, "green_channel", clerk(reason="重点项目"), ctx(FREE))

@@ -292,7 +292,7 @@ def test_clerks_are_offered_only_their_actions_and_cannot_name_a_system_step() -
 def test_allowed_actions_leave_out_what_the_case_itself_forbids() -> None:
     running = _case(S.UNDER_REVIEW, PROMISED)
     assert "resume" not in allowed_actions(running) and "extend" in allowed_actions(running)
-    assert allowed_actions(dataclasses.replace(running, pause_started=TODAY)) == ["resume", "withdraw"]
+    assert allowed_actions(dataclasses.replace(running, pause_started=TODAY)) == ["resume", "withdraw", "green_channel"]
     assert "extend" not in allowed_actions(dataclasses.replace(running, extended=True))
 
 
