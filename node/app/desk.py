@@ -738,12 +738,20 @@ def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:
         raise DeskError(ErrorKind.DENIED, str(refusal))
 
 
+_PAYMENT_PARAMS = ("amount_fen", "method", "number")  # only a payment carries them
+
+
 def _params_dict(params: ActParams) -> dict:
     # ``at`` is the owner's to fill in (a delivery's window), and ``changed_application`` belongs to a
     # supplement request, which is never requested from another node: neither is sent, so a
-    # request's payload stays what nodes of the earlier release expect.
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()
-            if k not in ("at", "changed_application")}
+    # request's payload stays what nodes of the earlier release expect; nor are the payment's
+    # fields unless it is one.
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()
+           if k not in ("at", "changed_application")}
+    for k in _PAYMENT_PARAMS:
+        if not out[k]:
+            del out[k]
+    return out
 
 
 def _desk_error(exc: LifecycleError) -> DeskError:
