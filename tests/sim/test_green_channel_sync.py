@@ -1,4 +1,6 @@
-"""The green channel (绿色通道) in sync: a flagged case's messages leave before the backlog.
+"""The green channel (绿色通道) in sync, and fees at the window that delivers, over simulated nodes.
+
+A flagged case's messages leave before the backlog.
 
 Seeded in-process federation (``support.simulation``): a village carries applications to the
 county that decides them; the county works a backlog of cases and flags one of them for the
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from govnet.node.app.desk import DeskError, ErrorKind
 from govnet.node.app.replication import NORMAL, URGENT
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
 from govnet.sync.batching import select_batch
@@ -62,3 +65,26 @@ def test_a_green_case_travels_before_the_backlog(fed: Federation) -> None:
         assert [e.seq for e in batch] == sorted(e.seq for e in batch)
     run(fed.settle())
     assert fed.core(VILLAGE).desk.get(green)[0].state.green_channel  # the origin sees the flag
+
+
+def test_the_applicants_window_hands_over_a_result_only_once_its_fees_are_paid(fed: Federation) -> None:
+    """一窗出件 with 统一收费: the village delivers a county decision only after the county's payment
+    record has reached it (the same rule, ``may_deliver``, on the village's copy)."""
+    async def scenario() -> None:
+        receipt = fed.submit(VILLAGE, "ZR-0003", "fee-1", agent=f"agent@{VILLAGE}", **applicant(1)).record.state.receipt
+        await fed.settle()
+        for action in ("accept", "review", "approve", "complete"):
+            fed.act(COUNTY, receipt, action)
+        await fed.settle()
+        village = fed.core(VILLAGE).desk
+        assert village.get(receipt)[0].state.fees_due_fen == 8000  # first certificate free: 80.00, not 90.00
+        with pytest.raises(DeskError) as owed:
+            fed.act(VILLAGE, receipt, "deliver")
+        assert owed.value.kind is ErrorKind.PRECONDITION and "fees of 80.00 yuan are due" in str(owed.value)
+        fed.act(COUNTY, receipt, "pay", amount_fen=8000, method="alipay", number="ALI-2026031000001")
+        await fed.settle()
+        assert fed.act(VILLAGE, receipt, "deliver").forwarded_to == COUNTY
+        await fed.settle()
+        assert fed.actions(COUNTY, receipt)[-2:] == ["pay", "deliver"]
+
+    run(scenario())
