@@ -110,6 +110,10 @@ def test_only_the_signing_officer_waives_and_says_why(county) -> None:
     assert refused(grpc.StatusCode.INVALID_ARGUMENT, chief.waive_fee, receipt, "  ").field == "reason"
     waived = chief.waive_fee(receipt, "最低生活保障对象免收登记费")
     assert (waived.fees_waived, waived.fees_outstanding_fen) == (True, 0)
+    assert [e.reason for e in waived.events if e.action == "waive_fee"] == ["最低生活保障对象免收登记费"]
+    # Anyone holding the receipt sees that the fee was waived, never why (the applicant's hardship).
+    tracked = clerk.track(receipt)
+    assert tracked.status == "completed" and "最低生活保障".encode() not in tracked.SerializeToString()
     assert clerk.act(receipt, "deliver").status == "delivered"
 
 
