@@ -10,7 +10,7 @@ them, otherwise the item's own type (from the catalog release they were received
 their agent, already stored, says they were carried. Summaries held for the subtree follow.
 
 Revision ID: 0015
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
