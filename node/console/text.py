@@ -171,6 +171,9 @@ ACTION: dict[str, tuple[str, str]] = {
     "suspend": ("中止计时", "suspend"),
     "resume": ("恢复计时", "resume"),
     "evaluate": ("评价", "rated"),
+    "pay": ("收费", "pay"),
+    "waive_fee": ("费用减免", "waive fee"),
+    "green_channel": ("绿色通道", "green channel"),
 }
 
 RATING: dict[str, tuple[str, str]] = {
@@ -199,8 +202,16 @@ COUNTER: dict[str, tuple[str, str]] = {
     "eval_dissatisfied": ("不满意", "dissatisfied"),
     "eval_very_dissatisfied": ("非常不满意", "very dissatisfied"),
     "complaints": ("投诉", "complaints"),
-    "fees_fen": ("收费（分）", "fees (fen)"),
+    "fees_fen": ("应收（分）", "fees due (fen)"),
     "processing_days": ("办理工作日合计", "processing days (sum)"),
+    "carried": ("代办", "carried by an agent"),
+    "kind_immediate": ("即办件收件", "received immediate"),
+    "kind_promised": ("承诺件收件", "received promised"),
+    "kind_joint": ("联办件收件", "received joint"),
+    "kind_escalated": ("上报件收件", "received escalated"),
+    "fees_collected_fen": ("实收（分）", "fees collected (fen)"),
+    "fees_waived_fen": ("减免（分）", "fees waived (fen)"),
+    "green_channel": ("绿色通道", "green channel"),
 }
 
 CASE_TYPE: dict[str, tuple[str, str]] = {
@@ -209,7 +220,7 @@ CASE_TYPE: dict[str, tuple[str, str]] = {
     "joint": ("联办件", "joint"),
     "escalated": ("上报件", "escalated"),
     "returned": ("退办件", "returned"),
-    "proxy": ("代办件", "proxy"),
+    "proxy": ("代办件", "proxy"),  # an older node's kind for a carried case (now: carried, apart from the kind)
 }
 
 
