@@ -53,6 +53,13 @@ Deliveries at the window (一窗受理、一窗出件)
     the owner records a delivery another node asks for only when that node is the case's
     origin (``check_window_delivery``); any other node asking is refused on the record.
 
+Calendar years
+    A year's official holiday schedule is published once, by the city, and travels down like
+    a catalog release (``check_calendar``): published at a node only if that node is the
+    city and names itself as issuer; received only from the parent, naming a city among the
+    receiver's ancestors. A township or county cannot change the working days its subtree's
+    deadlines are counted on.
+
 Appeals
     An appeal against a rating of node X is decided at an ancestor of X, never at X or below
     it (``check_appeal_decider``); which person may decide it is the people rules' matter.
@@ -73,6 +80,7 @@ __all__ = [
     "Refusal",
     "check_addressed",
     "check_appeal_decider",
+    "check_calendar",
     "check_from_child",
     "check_from_parent",
     "check_release",
@@ -98,6 +106,7 @@ class Reason(StrEnum):
     NOT_AN_ISSUER = "not_an_issuer"  # a township or village release
     APPEAL_DECIDER = "appeal_decider"  # an appeal decided at or below the rated node
     NOT_THE_WINDOW = "not_the_window"  # a delivery recorded at a node other than the case's origin
+    CALENDAR_ISSUER = "calendar_issuer"  # a calendar year not published by the city above
 
 
 @dataclass(frozen=True)
@@ -237,4 +246,22 @@ def check_window_delivery(sender: str, case_origin: str, receipt: str) -> Refusa
     if not sender or sender != case_origin:
         return Refusal(Reason.NOT_THE_WINDOW, f"case {receipt} is delivered at the window where it was applied "
                                               f"for ({case_origin}), not at {sender or 'an unknown node'}")
+    return None
+
+
+def check_calendar(here: str, issuer: str, *, local: bool) -> Refusal | None:
+    """A calendar year published at ``here`` (``local``) or received from its parent, under
+    ``issuer``'s name: only the city issues one, and only at itself."""
+    bad = _bad_id(issuer, "calendar issuer")
+    if bad is not None:
+        return bad
+    if level_of(issuer) is not Level.CITY:
+        return Refusal(Reason.CALENDAR_ISSUER, f"{level_of(issuer)} {issuer} publishes no calendar years: "
+                                               "only the city does")
+    if local and issuer != here:
+        return Refusal(Reason.CALENDAR_ISSUER, f"node {here} is not the city {issuer}: a calendar year is "
+                                               "published at the city and comes down the tree")
+    if not local and issuer not in ancestors(here):
+        return Refusal(Reason.CALENDAR_ISSUER, f"a calendar year received by {here} must come from its city, "
+                                               f"not from {issuer}")
     return None

@@ -287,8 +287,9 @@ class Inbox:
             env.payload.decode()
         except UnicodeDecodeError:
             raise ApplyError("the payload is not UTF-8 text") from None
-        # Catalog versions and revocation lists flow only down: one that comes up from a child is refused.
-        if env.kind in ("catalog", "revocation") and link != parent_id(self.store.meta.node_id):
+        # Catalog versions, revocation lists and calendar years flow only down: one that comes up
+        # from a child is refused.
+        if env.kind in ("catalog", "revocation", "calendar") and link != parent_id(self.store.meta.node_id):
             raise ApplyError(f"a {env.kind} comes only from its parent, not from {link}")
 
     # --- quarantine ---

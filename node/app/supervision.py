@@ -57,6 +57,7 @@ from govnet.node.domain.deadlines import (
     Watched,
     acceptance_watched_until,
     accepts_here,
+    card_is_current,
     due_alarms,
     is_backfilled,
     recorded_keys,
@@ -210,6 +211,7 @@ class Supervisor:
             reviews = [d for a, d, _ in events if a == "review"]
             if reviews and "step_due" in reviews[-1]:
                 step_due = date.fromisoformat(reviews[-1]["step_due"])
+                step_due = recounted_step_due(events) or step_due
         joint_started = None
         starts = [h for a, _, h in events if a == "start_joint"]
         if starts:
@@ -240,7 +242,8 @@ class Supervisor:
             broken = audit_chain.broken_chains(s)
             rectifications = open_rectifications(s)
         views = [AlarmView(receipt=r, kind=a, card=CARD[a], item_code=item, owner=owner, status=status, due=due,
-                           since=happened, open=_still_open(a, json.loads(d), status), detail=json.loads(d),
+                           since=happened, detail=json.loads(d),
+                           open=_still_open(a, json.loads(d), status) and card_is_current(a, json.loads(d), due),
                            backfilled=is_backfilled(happened, recorded, self.settings))
                  for r, a, d, happened, recorded, item, owner, status, due in rows]
         views += self._watched_from_summaries(summaries)
@@ -489,6 +492,16 @@ def _still_open(action: str, detail: dict[str, Any], status: str) -> bool:
     if detail.get("step") == ACCEPTANCE:
         return status == Status.RECEIVED
     return status in RUNNING
+
+
+def recounted_step_due(events: list[tuple[str, dict[str, Any], str]]) -> date | None:
+    """The step limit as the last recount of the case's due dates set it (None: never recounted)."""
+    for action, detail, _ in reversed(events):
+        if action == SystemAction.DUE_RECOMPUTED.value and "step_due" in detail.get("dues", {}):
+            return date.fromisoformat(detail["dues"]["step_due"]["new"])
+        if action == "review":
+            return None
+    return None
 
 
 def _receipt(text: str) -> str:

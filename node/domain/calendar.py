@@ -15,8 +15,15 @@ node can pick up next year's schedule (or a correction) without a software relea
 
 Years that no file covers fall back to plain Monday–Friday. That is a deliberate,
 documented fallback rather than an error: a deadline far in the future is still better
-estimated than refused, and ``covered_years`` lets callers and health checks notice the
-gap.
+estimated than refused. But such a date is *provisional* (``is_provisional``): the official
+schedule may move it, so every view of a case says so, and an ops team is warned from
+1 November of the year before (``missing_next_year``).
+
+A year's schedule also reaches a node without a release: the city publishes it once
+(``govnet calendar publish FILE``, the same file format) and it travels down the tree like
+the catalog (``node.app.calendar_years``). Such a published year is added to the calendar
+while the node runs (``learn``); the years already known are never taken away, so readers
+see either the old or the new schedule of a year, never a mix.
 
 The module never reads the clock. Every date comes in as an argument, which keeps
 deadline computation reproducible in tests, replays and audits.
@@ -40,6 +47,7 @@ __all__ = [
     "WorkCalendar",
     "YearSchedule",
     "local_date",
+    "missing_next_year",
 ]
 
 # China has a single time zone and no daylight saving, so a fixed offset is exact and
@@ -130,9 +138,24 @@ class YearSchedule:
         where = str(path)
         try:
             with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
+                text = fh.read().decode("utf-8")
         except OSError as exc:
             raise CalendarError(f"{where}: cannot read file ({exc.strerror}) — check the path and permissions") from exc
+        except UnicodeDecodeError:
+            raise CalendarError(f"{where}: not UTF-8 text — save the file as UTF-8") from None
+        schedule = cls.from_text(text, where)
+        if _YEAR_FILE.fullmatch(path.stem) and int(path.stem) != schedule.year:
+            raise CalendarError(
+                f"{where}: year = {schedule.year} but the file is named {path.name} — rename the file or fix the year key"
+            )
+        return schedule
+
+    @classmethod
+    def from_text(cls, text: str, where: str) -> YearSchedule:
+        """Parse and validate one year's schedule in the data files' TOML format (a file's
+        contents, or a published year as it travels); ``where`` names it in errors."""
+        try:
+            doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             detail = " ".join(str(exc).split())
             raise CalendarError(f"{where}: not valid TOML ({detail}) — fix the syntax") from exc
@@ -144,10 +167,6 @@ class YearSchedule:
             )
 
         year = _parse_year(doc, where)
-        if _YEAR_FILE.fullmatch(path.stem) and int(path.stem) != year:
-            raise CalendarError(
-                f"{where}: year = {year} but the file is named {path.name} — rename the file or fix the year key"
-            )
 
         if "holidays" not in doc:
             raise CalendarError(f"{where}: missing key 'holidays' — add a list of \"YYYY-MM-DD\" dates that are off")
@@ -218,7 +237,18 @@ def _parse_one_date(raw: object, label: str, year: int, where: str) -> date:
 def _parse_dates(raw: object, key: str, year: int, where: str) -> list[date]:
     if not isinstance(raw, list):
         raise CalendarError(f"{where}: {key} must be a list of \"YYYY-MM-DD\" strings, got {type(raw).__name__}")
-    return [_parse_one_date(item, f"{key}[{i}]", year, where) for i, item in enumerate(raw)]
+    dates = [_parse_one_date(item, f"{key}[{i}]", year, where) for i, item in enumerate(raw)]
+    seen: dict[date, int] = {}
+    for i, d in enumerate(dates):
+        # A date listed twice is harmless to the arithmetic but usually a typo for a
+        # neighbouring day that is then missing; say so rather than guess.
+        if d in seen:
+            raise CalendarError(
+                f"{where}: {key}[{i}] '{d.isoformat()}' is listed twice (also {key}[{seen[d]}]) — remove one, "
+                "or fix the date you meant"
+            )
+        seen[d] = i
+    return dates
 
 
 def _parse_names(raw: object, year: int, listed: set[date], where: str) -> dict[date, str]:
@@ -255,7 +285,8 @@ class WorkCalendar:
     """Answers "is this a working day?" and counts working days for deadlines.
 
     Build it with :meth:`load` (built-in years plus overrides) or directly from
-    :class:`YearSchedule` objects. Instances are immutable after construction.
+    :class:`YearSchedule` objects. It changes only by :meth:`learn` (a published year), which
+    adds a year or replaces one whole.
     """
 
     def __init__(self, schedules: Iterable[YearSchedule]) -> None:
@@ -282,6 +313,18 @@ class WorkCalendar:
                 s = YearSchedule.from_toml(p)
                 by_year[s.year] = s
         return cls(by_year.values())
+
+    def learn(self, schedule: YearSchedule) -> None:
+        """Take ``schedule`` as its year's (a year published down the tree): it is added, or
+        replaces the shipped one. The mapping is swapped whole, so a reader on another thread
+        sees the calendar before or after, never half of it."""
+        self._by_year = MappingProxyType({**self._by_year, schedule.year: schedule})
+
+    def is_provisional(self, d: date) -> bool:
+        """True if ``d`` lies in a year without an official schedule: a deadline that falls
+        there was counted Monday–Friday and may move when the year is published."""
+        _require_date(d, "d")
+        return d.year not in self._by_year
 
     @property
     def covered_years(self) -> frozenset[int]:
@@ -358,3 +401,12 @@ class WorkCalendar:
 
     def __repr__(self) -> str:
         return f"WorkCalendar(covered_years={sorted(self._by_year)})"
+
+
+def missing_next_year(calendar: WorkCalendar, today: date) -> int | None:
+    """The coming year, if it is 1 November or later and its schedule is not loaded yet:
+    the State Council usually publishes it in November, so from then on a node warns."""
+    following = today.year + 1
+    if (today.month, today.day) >= (11, 1) and following not in calendar.covered_years:
+        return following
+    return None

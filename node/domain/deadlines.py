@@ -33,6 +33,17 @@ or submitted). A yellow card comes ``warn_working_days`` before the 5 days run o
 arrival (``deem_accept``, a step of the lifecycle's table): its deadlines count from that day.
 An arrival entered later than it happened (a back-filled paper application) counts its 5 days
 from the day it was entered, so the window can enter the acceptance it gave on paper.
+
+Provisional due dates, and counting them again. A due date in a year whose official holiday
+schedule is not loaded was counted Monday–Friday (``WorkCalendar.is_provisional``). When the
+year is published, the owner counts every open case's due dates again from what the case
+records (``recomputed_dues``: the acceptance day, the limit, the working days paused, the
+extension; the decision day for the licence's issue date; the review day for a lower level's
+step limit) and records each move as a ``due_recomputed`` step. The cards follow the due date:
+an alarm's key names the due date it is about, so a moved due date earns its own cards and a
+card raised on the old one no longer counts as open (``card_is_current``) — it stays in the
+history, as everything does, but a case that is not late under the official calendar is not
+shown or counted as late.
 """
 
 from __future__ import annotations
@@ -45,7 +56,17 @@ from typing import Any
 from govnet.federation.tree import Level
 from govnet.node.domain.calendar import WorkCalendar
 from govnet.node.domain.catalog import ServiceItem
-from govnet.node.domain.lifecycle import ACCEPTANCE_DAYS, RUNNING, Note, Status, SystemAction
+from govnet.node.domain.lifecycle import (
+    ACCEPTANCE_DAYS,
+    ESCALATED_REVIEW_DAYS,
+    ISSUE_DAYS,
+    RUNNING,
+    TOLERANCE_SUPPLEMENT_DAYS,
+    CaseState,
+    Note,
+    Status,
+    SystemAction,
+)
 
 # The alarms are steps of the lifecycle's table (recording one changes the case's history):
 # these are their names as events carry them.
@@ -215,6 +236,56 @@ def _acceptance_alarms(arrived: date, recorded: date | None, calendar: WorkCalen
     if left <= settings.warn_working_days:
         return [Alarm(WARN, {"step": ACCEPTANCE, "due": due.isoformat(), "working_days_left": left})]
     return []
+
+
+@dataclass(frozen=True)
+class DueBasis:
+    """What a case's events say its due dates were counted from (the state holds the results)."""
+
+    promised_days: int  # the accept event's limit
+    statutory_days: int  # the item's legal limit, in the release the case was accepted under
+    extension_days: int = 0  # the extension's working days, once granted
+    review_started: date | None = None  # a lower level's review of an escalated case began
+    step_due: date | None = None  # and the review limit it was given
+
+
+def recomputed_dues(case: CaseState, basis: DueBasis, calendar: WorkCalendar) -> dict[str, tuple[date | None, date]]:
+    """Each due date of ``case`` counted again on ``calendar``, where it moved: name -> (old, new).
+
+    The arithmetic is the lifecycle's: a limit in working days after the acceptance day, pushed
+    out by the working days the clock stood (closed pauses; an open one shifts the dates when it
+    ends) and by an extension. Counting from the start rather than shifting the old date keeps
+    the result the same whatever calendar the old date was counted on."""
+    out: dict[str, tuple[date | None, date]] = {}
+
+    def check(name: str, old: date | None, new: date) -> None:
+        if old != new:
+            out[name] = (old, new)
+
+    if case.accepted_on is not None:
+        shift = case.paused_days + basis.extension_days
+        if case.due is not None:
+            check("due", case.due, calendar.add_working_days(case.accepted_on, basis.promised_days + shift))
+        if case.statutory_due is not None:
+            check("statutory_due", case.statutory_due,
+                  calendar.add_working_days(case.accepted_on, basis.statutory_days + shift))
+        if case.supplement_due is not None:
+            check("supplement_due", case.supplement_due,
+                  calendar.add_working_days(case.accepted_on, TOLERANCE_SUPPLEMENT_DAYS))
+    if case.decided_on is not None and case.issue_due is not None:
+        check("issue_due", case.issue_due, calendar.add_working_days(case.decided_on, ISSUE_DAYS))
+    if basis.review_started is not None and basis.step_due is not None:
+        check("step_due", basis.step_due, calendar.add_working_days(basis.review_started, ESCALATED_REVIEW_DAYS))
+    return out
+
+
+def card_is_current(action: str, detail: dict[str, Any], current_due: str) -> bool:
+    """Whether a recorded card still speaks of the case's due date (``current_due``, ISO): a
+    yellow or red card raised on a due date that was counted again is history, not an open alarm.
+    A card about a step (the acceptance deadline) speaks of that step's own date: always current."""
+    if action not in (WARN, OVERDUE) or detail.get("step"):
+        return True
+    return str(detail.get("due", "")) == current_due
 
 
 def complaint_due(calendar: WorkCalendar, filed_on: date, settings: SupervisionSettings) -> date:

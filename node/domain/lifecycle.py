@@ -138,6 +138,7 @@ class SystemAction(StrEnum):
     APPEAL_DECIDED = "appeal_decided"
     REQUEST_REFUSED = "request_refused"  # a request from another node, refused on the record
     DEEM_ACCEPT = "deem_accept"  # art. 32: not accepted or refused within 5 working days, so accepted from arrival
+    DUE_RECOMPUTED = "due_recomputed"  # a year's official calendar arrived: the due dates counted again
 
 
 Step = Action | SystemAction
@@ -150,7 +151,8 @@ S, A, SA = Status, Action, SystemAction
 # The case's own deadline runs: set at acceptance, met by the decision (alarms are raised only here).
 RUNNING: frozenset[Status] = frozenset({S.ACCEPTED, S.UNDER_REVIEW, S.AWAITING_SUPPLEMENT, S.JOINT_REVIEW,
                                         S.ESCALATED})
-_ALARMS = (SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE)
+# Deadline records: the cards, and the due dates counted again when a year's calendar arrives.
+_ALARMS = (SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE, SA.DUE_RECOMPUTED)
 _ANYTIME = (SA.TAKE_OVER, SA.REQUEST_REFUSED)
 _AFTER_DELIVERY = (SA.EVALUATE, SA.RECTIFY_CLOSE, SA.APPEAL, SA.APPEAL_DECIDED)
 _FEES = (A.PAY, A.WAIVE_FEE)  # once approved, until the result is handed over
@@ -213,8 +215,9 @@ TABLE: Mapping[Status, Mapping[Step, Status]] = {
         A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN,
         **_stay(S.ESCALATED, SA.HAND_OVER, A.GREEN_CHANNEL, *_ALARMS, *_ANYTIME),  # escalating hands the case over
     },
-    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_stay(S.APPROVED, *_FEES, *_ANYTIME)},
-    S.REJECTED: {A.COMPLETE: S.COMPLETED, **_stay(S.REJECTED, *_ANYTIME)},
+    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED,
+                 **_stay(S.APPROVED, SA.DUE_RECOMPUTED, *_FEES, *_ANYTIME)},  # the licence's issue_due
+    S.REJECTED: {A.COMPLETE: S.COMPLETED, **_stay(S.REJECTED, SA.DUE_RECOMPUTED, *_ANYTIME)},
     S.COMPLETED: {A.DELIVER: S.DELIVERED, **_stay(S.COMPLETED, *_FEES, *_ANYTIME)},
     S.RETURNED: _stay(S.RETURNED, *_ANYTIME),
     S.DELIVERED: _stay(S.DELIVERED, *_AFTER_DELIVERY, *_ANYTIME),  # rated where the applicant applied
@@ -358,6 +361,24 @@ class DeemedAcceptance:
     due: date  # the last day it had to be accepted or refused (``deadlines.acceptance_due``)
     reason: str = ""
     actor: str = SYSTEM_ACTOR
+
+
+@dataclass(frozen=True)
+class Redated:
+    """Due dates counted again on a calendar that now has the official schedule of ``years``
+    (``deadlines.recomputed_dues``): field -> (old, new) for every date that moved. ``step_due``
+    (a lower level's review limit) is not a field of the case: only its event records it."""
+
+    years: tuple[int, ...]
+    moved: Mapping[str, tuple[date | None, date]]
+    actor: str = SYSTEM_ACTOR
+
+    @property
+    def reason(self) -> str:
+        published = ", ".join(str(y) for y in self.years)
+        return "; ".join([f"calendar {published} published"]
+                         + [f"{name} {old.isoformat() if old else '-'} -> {new.isoformat()}"
+                            for name, (old, new) in self.moved.items()])
 
 
 @dataclass(frozen=True)
@@ -994,6 +1015,19 @@ def _noted(case: CaseState, p: Note, ctx: Moment) -> Changes:
     return {}, dict(p.detail)
 
 
+REDATED_FIELDS = ("due", "statutory_due", "supplement_due", "issue_due")
+
+
+def _due_recomputed(case: CaseState, p: Redated, ctx: Moment) -> Changes:
+    if not p.moved:
+        raise ActionRefused("no due date moved: nothing to record")
+    changes = {name: new for name, (_, new) in p.moved.items() if name in REDATED_FIELDS}
+    detail = {"years": list(p.years),
+              "dues": {name: {"old": old.isoformat() if old else "", "new": new.isoformat()}
+                       for name, (old, new) in p.moved.items()}}
+    return changes, detail
+
+
 def _timeout_agree(case: CaseState, p: Note, ctx: Moment) -> Changes:
     """A silent joint reviewer taken as agreeing: its opinion changes, with the event that says why."""
     department = p.detail["department"]
@@ -1108,6 +1142,7 @@ _RULES: Mapping[Step, _Rule] = {
     SA.APPEAL_DECIDED: _Rule(FollowUp, _decide_appeal),
     SA.REQUEST_REFUSED: _Rule(Note, _noted),
     SA.DEEM_ACCEPT: _Rule(DeemedAcceptance, _deem_accept),
+    SA.DUE_RECOMPUTED: _Rule(Redated, _due_recomputed),
 }
 assert set(_RULES) == {*Action, *SystemAction}, "every step needs its rule"
 assert all(set(moves) <= set(_RULES) for moves in TABLE.values())

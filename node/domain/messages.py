@@ -709,13 +709,44 @@ class ApplicantMessage:
             raise MessageError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class CalendarMessage:
+    """A year's official holiday schedule, down to every descendant: ``schedule`` is the TOML of
+    the shipped data files (``node.domain.calendar``), ``issuer`` the city that published it.
+    Each node checks it (the year's own rules) before it keeps it."""
+
+    KIND: ClassVar[str] = "calendar"
+    year: int
+    issuer: str
+    schedule: str
+    published_at: str
+
+    def encode(self) -> bytes:
+        return dumps({"year": self.year, "issuer": self.issuer, "schedule": self.schedule,
+                      "published_at": self.published_at})
+
+    @classmethod
+    def decode(cls, data: bytes) -> CalendarMessage:
+        body = _loads(data)
+
+        def build() -> CalendarMessage:
+            year, schedule = body["year"], body["schedule"]
+            if isinstance(year, bool) or not isinstance(year, int) or not isinstance(schedule, str):
+                raise MessageError("year must be a whole number and schedule text")
+            return cls(year, str(body["issuer"]), schedule, str(body["published_at"]))
+
+        built: CalendarMessage = _decoding(cls.KIND, build)
+        return built
+
+
 AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
               | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage | RevocationMessage
-              | CertificatesMessage | ApplicantMessage | RectificationMessage)
+              | CertificatesMessage | ApplicantMessage | RectificationMessage
+              | CalendarMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
     m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
                         CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage, RevocationMessage,
-                        CertificatesMessage, ApplicantMessage, RectificationMessage)
+                        CertificatesMessage, ApplicantMessage, RectificationMessage, CalendarMessage)
 }
 
 

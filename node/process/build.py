@@ -44,6 +44,7 @@ import grpc
 from govnet.federation.tree import parent_id
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.audit import AuditTrail, use_configured_algorithm
+from govnet.node.app.calendar_years import CalendarYears
 from govnet.node.app.complaints import KIND as COMPLAINT
 from govnet.node.app.complaints import ComplaintDesk, apply_complaint
 from govnet.node.app.desk import CaseDesk
@@ -59,7 +60,13 @@ from govnet.node.app.wakeup import Wakeup
 from govnet.node.domain.calendar import CalendarError, WorkCalendar
 from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.domain.lifecycle import Action
-from govnet.node.domain.messages import ApplicantMessage, CertificatesMessage, RectificationMessage, RevocationMessage
+from govnet.node.domain.messages import (
+    ApplicantMessage,
+    CalendarMessage,
+    CertificatesMessage,
+    RectificationMessage,
+    RevocationMessage,
+)
 from govnet.node.process.config import Address, NodeConfig
 from govnet.node.process.metrics import NodeMetrics, node_metrics
 from govnet.node.process.tls import NodeTls, TlsError, load_node_tls, node_name
@@ -129,6 +136,7 @@ class Node:
     audit: AuditTrail  # this node's audit chain head, sent up on the statistics rhythm
     revocations: Revocations
     tls: NodeTls | None  # None: plaintext, or built without servers
+    calendar_years: CalendarYears  # the years published down the tree (node.app.calendar_years)
 
     @property
     def flush_interval(self) -> timedelta:
@@ -193,6 +201,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                     backfill_after=timedelta(seconds=settings.backfill_after_s), outbox_filled=outbox_filled,
                     rating_codes=accounts.issue_rating_code)
     supervisor = Supervisor(store, desk, calendar, clock, settings)
+    # The years published down the tree join the shipped ones (the calendar is shared by all parts).
+    calendar_years = CalendarYears(store, calendar, desk)
     complaints = ComplaintDesk(store, calendar, clock, settings, outbox_filled=outbox_filled)
     meta = store.meta
     replicator = Replicator(meta, desk, catalog_publisher(store),
@@ -203,7 +213,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                                       Action.DELIVER.value: desk.deliver_request,
                                       APPEAL_DECIDED: supervisor.decide_appeal_request},
                             down={RevocationMessage.KIND: revocations.apply,
-                                  CertificatesMessage.KIND: keyring.apply})
+                                  CertificatesMessage.KIND: keyring.apply,
+                                  CalendarMessage.KIND: calendar_years.apply})
     inbox = Inbox(store, replicator, clock, apply_inline=apply_inline, capacity=inbox_capacity,
                   outbox_filled=outbox_filled)
     uplink = UpLink(store, inbox, clock, config.sync) if parent_id(config.node_id) else None
@@ -211,6 +222,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     def on_registered(s: Unit, child: str, now: datetime) -> None:  # what a new child lacks
         revocations.send_held(s, child, now)
         keyring.send_held(s, child, now)
+        calendar_years.send_held(s, child, now)
 
     children = ChildrenSide(store, inbox, clock, config.sync, on_registered=on_registered, feeds=(keyring,))
     driver = None
@@ -261,7 +273,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
                                       complaints=complaints, parent=services.parent_track)
         served = Served(server, services, port, http, endpoints, console, pages)
     return Node(config, clock, calendar, store, outbox_filled, desk, supervisor, complaints, replicator, inbox,
-                uplink, children, driver, ledger, metrics, served, audit, revocations, tls)
+                uplink, children, driver, ledger, metrics, served, audit, revocations, tls, calendar_years)
 
 
 def _parent_track(config: NodeConfig, tls: NodeTls | None) -> ParentTrack | None:

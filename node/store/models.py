@@ -501,3 +501,18 @@ class WindowDelivery(SQLModel, table=True):
     actor: str  # who handed it over (the person signed in)
     delivered_at: str  # when (RFC 3339, UTC)
     recorded_at: str
+
+
+# --- calendar years (migration 0017) ---
+
+
+class CalendarYear(SQLModel, table=True):
+    """A year's official holiday schedule as the city published it (``node.app.calendar_years``):
+    the TOML text of the shipped data files, kept as it arrived. One row per year, never changed."""
+
+    __tablename__ = "calendar_year"
+    year: int = Field(primary_key=True)
+    issuer: str  # the city that published it
+    schedule: str  # TOML, the format of node/domain/data/holidays/YYYY.toml
+    published_at: str  # when the city published it
+    received_at: str  # when this node stored it

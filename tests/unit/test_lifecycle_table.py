@@ -40,6 +40,7 @@ from govnet.node.domain.lifecycle import (
     Note,
     Rating,
     RatingRecord,
+    Redated,
     Status,
     Step,
     SystemAction,
@@ -61,7 +62,7 @@ OWED = "验收监测报告"  # a material of HB-0005
 
 # --- the expected table: status -> {step: the status it leads to} ------------------------------
 _ANYTIME = {SA.TAKE_OVER, SA.REQUEST_REFUSED}  # ownership and refused requests, in any status
-_ALARMS = {SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE}  # only while the case's own deadline runs
+_ALARMS = {SA.WARN, SA.OVERDUE, SA.STEP_OVERDUE, SA.DUE_RECOMPUTED}  # only while the case's own deadline runs
 _GREEN = {A.GREEN_CHANNEL}  # 绿色通道: flagged any time before a decision
 _FEES = {A.PAY, A.WAIVE_FEE}  # paid or waived once approved, until the result is handed over
 
@@ -88,8 +89,10 @@ EXPECTED: dict[Status, dict[Step, Status]] = {
                      **_same(S.JOINT_REVIEW, _GREEN | _ALARMS | {SA.TIMEOUT_AGREE} | _ANYTIME)},
     S.ESCALATED: {A.REVIEW: S.UNDER_REVIEW, A.WITHDRAW: S.WITHDRAWN,
                   **_same(S.ESCALATED, {SA.HAND_OVER} | _GREEN | _ALARMS | _ANYTIME)},
-    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED, **_same(S.APPROVED, _FEES | _ANYTIME)},
-    S.REJECTED: {A.COMPLETE: S.COMPLETED, **_same(S.REJECTED, _ANYTIME)},
+    # a decided case's licence is still due (issue_due): a new calendar year may move it
+    S.APPROVED: {A.COMPLETE: S.COMPLETED, A.SUPPLEMENT: S.APPROVED,
+                 **_same(S.APPROVED, {SA.DUE_RECOMPUTED} | _FEES | _ANYTIME)},
+    S.REJECTED: {A.COMPLETE: S.COMPLETED, **_same(S.REJECTED, {SA.DUE_RECOMPUTED} | _ANYTIME)},
     S.COMPLETED: {A.DELIVER: S.DELIVERED, **_same(S.COMPLETED, _FEES | _ANYTIME)},
     S.DELIVERED: _same(S.DELIVERED, {SA.EVALUATE, SA.RECTIFY_CLOSE, SA.APPEAL, SA.APPEAL_DECIDED} | _ANYTIME),
     S.RETURNED: _same(S.RETURNED, _ANYTIME),
@@ -186,6 +189,8 @@ SETUPS: dict[Step, Callable[[Status], Setup]] = {
     SA.DEEM_ACCEPT: lambda s: (_case(s, PROMISED), DeemedAcceptance(item=_ctx(PROMISED).item, arrived=TODAY,
                                                                         due=date(2026, 3, 17)),
                                _ctx(PROMISED)),
+    SA.DUE_RECOMPUTED: lambda s: (_case(s, PROMISED), Redated((2027,), {"due": (date(2027, 1, 19), date(2027, 1, 21))}),
+                                  _ctx(PROMISED)),
 }
 
 
@@ -300,3 +305,16 @@ def test_status_groups() -> None:
     assert RUNNING == {S.ACCEPTED, S.UNDER_REVIEW, S.AWAITING_SUPPLEMENT, S.JOINT_REVIEW, S.ESCALATED}
     assert TERMINAL == {S.RETURNED, S.DELIVERED, S.WITHDRAWN}
     assert FINISHED == {S.RETURNED, S.REJECTED, S.COMPLETED, S.DELIVERED, S.WITHDRAWN}
+
+
+def test_a_recount_of_the_dues_moves_the_dates_and_records_old_and_new() -> None:
+    case = dataclasses.replace(_case(S.UNDER_REVIEW, PROMISED), due=date(2027, 1, 19), statutory_due=date(2027, 1, 26))
+    moved = {"due": (date(2027, 1, 19), date(2027, 1, 21)), "step_due": (date(2027, 1, 4), date(2027, 1, 6))}
+    done = decide(case, SA.DUE_RECOMPUTED, Redated((2027,), moved), _ctx(PROMISED))
+    assert (done.case.due, done.case.statutory_due) == (date(2027, 1, 21), date(2027, 1, 26))  # step_due: only recorded
+    assert done.event.actor == "govnet"
+    assert dict(done.event.detail) == {"years": [2027], "dues": {"due": {"old": "2027-01-19", "new": "2027-01-21"},
+                                                                 "step_due": {"old": "2027-01-04", "new": "2027-01-06"}}}
+    assert "due 2027-01-19 -> 2027-01-21" in done.event.reason
+    with pytest.raises(ActionRefused, match="no due date moved"):
+        decide(case, SA.DUE_RECOMPUTED, Redated((2027,), {}), _ctx(PROMISED))

@@ -21,6 +21,7 @@ from govnet.node.domain.messages import (
     MESSAGES,
     ApplicantMessage,
     AuditHeadMessage,
+    CalendarMessage,
     CaseEvent,
     CaseSnapshot,
     CatalogMessage,
@@ -84,6 +85,8 @@ SAMPLES = {
     "certificates": CertificatesMessage("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
     "transfer (sealed)": TransferMessage(CASE.with_personal(Sealed("371102", "QQ==", "Tg==", "Qg==")), EVENTS),
     "applicant": ApplicantMessage("371102001201-20260310-0001", Sealed("371102", "QQ==", "Tg==", "Qg==")),
+    "calendar": CalendarMessage(2027, "371100", 'year = 2027\nholidays = ["2027-01-01"]\n',
+                                "2026-12-01T02:00:00.000000+00:00"),
 }
 SAMPLES["stats"] = StatsMessage(
     StatsReportPart("371102001201", (1 << 32) + 5, "2026-03-10T16:00:00.000000+00:00", ()),
@@ -192,6 +195,8 @@ GOLDEN: dict[str, bytes] = {
     "rectification": '{"closed_on":"","department":"民政局","due":"2026-04-10","item_code":"MZ-0005",'
     '"opened_at":"2026-03-20T02:00:00.000000+00:00","owner":"371102001","rating":"dissatisfied",'
     '"receipt":"371102001201-20260310-0001","updated_at":"2026-03-20T02:00:00.000000+00:00"}'.encode(),
+    "calendar": b'{"issuer":"371100","published_at":"2026-12-01T02:00:00.000000+00:00",'
+                b'"schedule":"year = 2027\\nholidays = [\\"2027-01-01\\"]\\n","year":2027}',
     "transfer (sealed)": b'{"case":' + CASE_PUBLIC.replace(b'"status":', SEALED + b',"status":') + b',"events":[' + EVENT_2 + b"," + EVENT_3
     + b"]}",
 }
@@ -255,6 +260,8 @@ def test_older_and_newer_senders_are_understood() -> None:
     ("audit", b'{"node": "371102", "incarnation": 1}', "lacks"),
     ("audit", AUDIT.replace(b'"count":12', b'"count":"12"'), "must be integers"),
     ("revocation", b'{"issuer": "371100", "number": "3", "bundle": ""}', "number must be a whole number"),
+    ("calendar", b'{"year": "2027", "issuer": "371100", "schedule": "", "published_at": ""}',
+     "year must be a whole number"),
 ])
 def test_a_malformed_payload_is_refused_with_a_reason(kind: str, payload: bytes, problem: str) -> None:
     with pytest.raises(MessageError, match=problem):
