@@ -496,6 +496,15 @@ class Federation:
         with store.transaction() as s:
             return replication.publish_local(s, store, catalog, now)
 
+    def publish_calendar(self, node_id: str, text: str) -> Any:
+        """Publish a calendar year (TOML text) at ``node_id`` and send it to its registered children."""
+        now = self._tick()
+        core = self.cores[node_id]
+        with core.store.transaction() as s:
+            done = core.calendar_years.publish(s, text, "published file", now)
+        core.desk.after_commit()
+        return done
+
     def submit(self, node_id: str, item_code: str, key: str, *, name: str, id_number: str, phone: str,
                materials: Sequence[str] | None = None, agent: str = "", actor: str = "", note: str = "") -> Submitted:
         """Submit a case at ``node_id`` through its case desk (``materials`` default: all the item lists)."""
