@@ -39,7 +39,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -56,6 +56,7 @@ from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.fees import parse_yuan
 from govnet.node.domain.lifecycle import (
+    FINISHED,
     SYSTEM_ACTOR,
     TERMINAL,
     Action,
@@ -624,6 +625,15 @@ class CaseDesk:
         first = transition.case.event_count - len(transition.events) + 1
         return [append_event(s, self.store.meta, row.receipt, first + i, draft, now)
                 for i, draft in enumerate(transition.events)]
+
+    def provisional(self, state: CaseState) -> bool:
+        """Whether one of the case's due dates lies in a year without its official holiday schedule."""
+        return any(d is not None and self.calendar.is_provisional(d)
+                   for d in (state.due, state.statutory_due, state.supplement_due, state.issue_due))
+
+    def provisional_due(self, status: str, due: str) -> bool:
+        """The same for what a tracking view holds of a case (its status and due date, ISO)."""
+        return bool(due) and status not in FINISHED and self.calendar.is_provisional(date.fromisoformat(due))
 
     def item_at(self, issuer: str, version: int, code: str) -> ServiceItem:
         return self._item_at(issuer, version, code)

@@ -31,6 +31,7 @@ the events already recorded say which are done), so a restart or a second scan a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -121,6 +122,7 @@ class AlarmView:
     open: bool  # the case is still running (not yet decided or closed)
     detail: dict[str, Any]
     backfilled: bool
+    provisional: bool = False  # the due date lies in a year whose holiday schedule is not published yet
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ class Supervisor:
         views += [AlarmView(receipt="", kind=AUDIT_ALARM, card="red", item_code="", owner=node, status="", due="",
                             since=since, open=True, detail={"node": node, "reason": why}, backfilled=False)
                   for node, why, since in broken]
+        views = [dataclasses.replace(v, provisional=self.calendar.is_provisional(date.fromisoformat(v.due)))
+                 if v.due else v for v in views]
         order = {"red": 0, "yellow": 1, "note": 2}
         return sorted(views, key=lambda v: (not v.open, order[v.card], v.since, v.receipt))
 

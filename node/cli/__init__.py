@@ -9,9 +9,9 @@ import click
 
 def add_commands(main: click.Group) -> None:
     """Add the node's commands to the entry point's top-level group."""
-    from govnet.node.cli import accounts, audit, commands, stats, supervision
+    from govnet.node.cli import accounts, audit, calendar, commands, stats, supervision
 
     for command in (commands.node, commands.catalog, commands.case, commands.sync, supervision.alarms,
                     supervision.complaint, stats.stats, audit.audit, accounts.login, accounts.logout,
-                    accounts.whoami, accounts.user):
+                    accounts.whoami, accounts.user, calendar.calendar):
         main.add_command(command)

@@ -52,6 +52,10 @@ def format_fields(pairs: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs if v not in ("", None))
 
 
+# A due date in a year whose official holiday schedule is not published yet (counted Monday–Friday).
+PROVISIONAL = " (provisional: the year's holiday schedule is not published yet)"
+
+
 def format_case(case: cases_pb2.Case) -> str:
     head = format_fields(
         [
@@ -70,7 +74,7 @@ def format_case(case: cases_pb2.Case) -> str:
             ("missing core", ", ".join(case.missing_core)),
             ("owed", ", ".join(case.pending_materials)),
             ("submitted", case.submitted_at),
-            ("due", case.due or "(set at acceptance)"),
+            ("due", (case.due + PROVISIONAL if case.provisional else case.due) if case.due else "(set at acceptance)"),
             ("statutory due", case.statutory_due),
             ("supplement due", case.supplement_due),
             ("paused days", case.paused_days or ""),
@@ -150,7 +154,8 @@ def format_track(t: cases_pb2.TrackCaseResponse) -> str:
         return t.text
     head = format_fields(
         [("receipt", t.receipt), ("item", t.item_name), ("department", t.department),
-         ("status", t.status), ("due", t.due or "-"), ("handled at", t.owner)]
+         ("status", t.status), ("due", (t.due + PROVISIONAL if t.provisional else t.due) or "-"),
+         ("handled at", t.owner)]
     )
     rows = [(e.happened_at[:19], e.action, e.to_status, e.reason) for e in t.progress]
     return head + "\n\n" + format_table(["when", "step", "status", "note"], rows)

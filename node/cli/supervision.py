@@ -54,7 +54,8 @@ def format_alarms(listing: sv.ListAlarmsResponse) -> str:
     """Alarms of this node and of its whole subtree: the 涉及节点 column names the node each concerns."""
     if not listing.alarms:
         return f"节点 {listing.node_id}：无预警"
-    rows = [(CARDS.get(a.card, a.card), a.kind, a.receipt or "-", a.item_code or "-", a.owner, a.due or "-",
+    rows = [(CARDS.get(a.card, a.card), a.kind, a.receipt or "-", a.item_code or "-", a.owner,
+             (a.due + "（暂定）" if a.provisional else a.due) or "-",
              _beijing(a.since), "办理中" if a.open else "已结", _what(a) + (" [back-filled]" if a.backfilled else ""))
             for a in listing.alarms]
     reds = sum(1 for a in listing.alarms if a.open and a.card == "red")

@@ -127,6 +127,9 @@ FEE_TEXT = 200
 FEES = 10
 CATALOG_ITEMS = 1_000
 MAX_CATALOG_BYTES = 768 * 1024
+# A year's holiday schedule as TOML: the shipped 2026 file, with its comments and names, is
+# ~3,400 characters; a schedule is at most ~40 dates.
+CALENDAR_TEXT = 20_000
 
 
 class Kind(StrEnum):
@@ -216,6 +219,7 @@ LIMITS: tuple[Limit, ...] = (
     L("GreenChannelRequest", "reason", REASON, Kind.TEXT, required=True),
     L("PutCatalogRequest", "items", 0, Kind.CATALOG, entries=CATALOG_ITEMS),
     L("PutCatalogRequest", "issuer", NODE, Kind.TOKEN),
+    L("PublishCalendarRequest", "schedule", CALENDAR_TEXT, Kind.TEXT, required=True),
     L("ServiceItem", "code", ITEM_CODE, Kind.CATALOG),
     L("ServiceItem", "name", ITEM_NAME, Kind.CATALOG),
     L("ServiceItem", "department", DEPARTMENT, Kind.CATALOG),

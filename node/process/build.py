@@ -252,7 +252,7 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
             services = add_services(server, store=store, clock=clock, desk=desk, children=children, inbox=inbox,
                                     uplink=uplink, supervisor=supervisor, complaints=complaints,
                                     accounts=accounts, flush_interval=flush,
-                                    parent_track=_parent_track(config, tls))
+                                    parent_track=_parent_track(config, tls), calendar_years=calendar_years)
             port = _bind(server, config, tls)
         except StartError:
             for sock in (http_socket, console_socket):

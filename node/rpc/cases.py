@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 import grpc
 
+from govnet.node.app.calendar_years import CalendarYears, Published
 from govnet.node.app.desk import (
     Acted,
     CaseDesk,
@@ -29,6 +30,7 @@ from govnet.node.app.desk import (
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
 from govnet.node.app.tracking import HOP_DEADLINE_S, Known, NotKnownAbove, ParentUnreachable, Source, Tracker
+from govnet.node.domain.calendar import CalendarError
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.fees import PaymentMethod, check_method
@@ -161,7 +163,9 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
     async def Get(self, request: cases_pb2.GetCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.Case:
         await self.auth.require(context, Op.READ_CASES)
         record, events = await asyncio.to_thread(self.desk.get, request.receipt)
-        return await self._with_notice(case_to_proto(record, events, self.here), record, events)
+        case = case_to_proto(record, events, self.here)
+        case.provisional = self.desk.provisional(record.state)
+        return await self._with_notice(case, record, events)
 
     async def _with_notice(self, case: cases_pb2.Case, record: CaseRecord, events: list[StoredEvent]) -> cases_pb2.Case:
         """The case with its latest one-time notice, rendered from the event that gave it (a case
@@ -170,6 +174,12 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         if facts is not None:
             case.notice = render_text(facts)
         return case
+
+    def _found(self, known: Known) -> cases_pb2.TrackCaseResponse:
+        """The applicant's view of a case this node knows, saying whether its due date is provisional."""
+        answer = track_to_proto(known, self.here)
+        answer.provisional = self.desk.provisional_due(known.status, known.due)
+        return answer
 
     @rpc
     async def Track(self, request: cases_pb2.TrackCaseRequest, context: grpc.aio.ServicerContext) -> cases_pb2.TrackCaseResponse:
@@ -183,7 +193,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
             timeout = HOP_DEADLINE_S if remaining is None else min(HOP_DEADLINE_S, max(remaining - 0.2, 0.1))
             return await parent.track(receipt, hops, timeout)
 
-        return await self.tracker.answer(receipt, request.hops, found=lambda k: track_to_proto(k, self.here),
+        return await self.tracker.answer(receipt, request.hops, found=self._found,
                                          ask_parent=ask if parent is not None else None,
                                          link_down=lambda: unknown_to_proto(receipt, self.here, link_down=True))
 
@@ -311,11 +321,13 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     """The catalog is public (the ten publics, 十公开); publishing a release needs ops."""
 
-    def __init__(self, store: Store, clock: Clock, auth: Auth, refusals: Refusals | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, auth: Auth, refusals: Refusals | None = None,
+                 calendar_years: CalendarYears | None = None) -> None:
         self.store = store
         self.clock = clock
         self.auth = auth
         self.refusals = refusals or Refusals()  # releases refused (govnet_sync_refused_total)
+        self.calendar_years = calendar_years  # None: this server publishes no calendar years
 
     def _publish(self, catalog: Catalog, expected_version: int) -> int:
         with self.store.transaction() as s:
@@ -369,6 +381,28 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             self.refusals.record("client", exc.refusal, "catalog")
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return catalog_pb2.PutCatalogResponse(version=version, item_count=len(items))
+
+    @rpc
+    async def PublishCalendar(self, request: catalog_pb2.PublishCalendarRequest,
+                              context: grpc.aio.ServicerContext) -> catalog_pb2.PublishCalendarResponse:
+        await self.auth.require(context, Op.PUBLISH_CATALOG)
+        text = checked("PublishCalendarRequest", "schedule", request.schedule, what="the year's schedule (TOML)")
+        years = self.calendar_years
+        if years is None:
+            raise DeskError(ErrorKind.PRECONDITION, "this node publishes no calendar years")
+
+        def publish() -> Published:
+            with self.store.transaction() as s:
+                return years.publish(s, text, "schedule", self.clock.now())
+
+        try:
+            done = await asyncio.to_thread(publish)
+        except CalendarError as exc:
+            raise DeskError(ErrorKind.INVALID, str(exc), "schedule") from None
+        except Unauthorized as exc:
+            self.refusals.record("client", exc.refusal, "calendar")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        return catalog_pb2.PublishCalendarResponse(year=done.year, published=done.new, recounted=done.recounted)
 
 
 __all__ = ["MAX_LIST", "CaseServicer", "CatalogServicer", "rpc", "rpc_stream"]  # rpc*: node.rpc.sync imports them here

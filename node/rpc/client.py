@@ -402,6 +402,9 @@ class GovnetClient:
         )
         return self._call(self._catalog.PutCatalog, request)
 
+    def publish_calendar(self, schedule: str) -> catalog_pb2.PublishCalendarResponse:
+        return self._call(self._catalog.PublishCalendar, catalog_pb2.PublishCalendarRequest(schedule=schedule))
+
     def list_items(self, *, department: str = "", authority_level: str = "") -> catalog_pb2.ListItemsResponse:
         request = catalog_pb2.ListItemsRequest(department=department, authority_level=authority_level)
         return self._call(self._catalog.ListItems, request)

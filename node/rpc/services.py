@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from govnet.node.app.accounts import Accounts
+from govnet.node.app.calendar_years import CalendarYears
 from govnet.node.app.complaints import ComplaintDesk
 from govnet.node.app.desk import CaseDesk
 from govnet.node.app.inbox import Inbox
@@ -98,11 +99,13 @@ class Services:
 
 def add_services(server: grpc.aio.Server, *, store: Store, clock: Clock, desk: CaseDesk, children: ChildrenSide,
                  inbox: Inbox, uplink: UpLink | None, supervisor: Supervisor, complaints: ComplaintDesk,
-                 accounts: Accounts, flush_interval: timedelta, parent_track: ParentTrack | None = None) -> Services:
+                 accounts: Accounts, flush_interval: timedelta, parent_track: ParentTrack | None = None,
+                 calendar_years: CalendarYears | None = None) -> Services:
     """Register the node's servicers, health and reflection on ``server`` (not started yet)."""
     auth = Auth(accounts)  # who is calling, for every servicer that acts for a person
     cases_pb2_grpc.add_CaseServiceServicer_to_server(CaseServicer(desk, auth, parent_track), server)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, auth, inbox.refusals), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(store, clock, auth, inbox.refusals,
+                                                                                  calendar_years), server)
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(accounts, auth), server)
     sync_pb2_grpc.add_SyncServiceServicer_to_server(
         SyncServicer(store, children, inbox, uplink, clock, flush_interval), server)

@@ -31,7 +31,7 @@ def alarm_to_proto(a: AlarmView) -> supervision_pb2.Alarm:
     return supervision_pb2.Alarm(receipt=a.receipt, kind=a.kind, card=a.card, item_code=a.item_code, owner=a.owner,
                                  status=a.status, due=a.due, since=a.since, open=a.open,
                                  detail_json=json.dumps(a.detail, ensure_ascii=False, sort_keys=True),
-                                 backfilled=a.backfilled)
+                                 backfilled=a.backfilled, provisional=a.provisional)
 
 
 def complaint_to_proto(v: ComplaintView) -> supervision_pb2.Complaint:
