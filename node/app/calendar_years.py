@@ -32,11 +32,12 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from govnet.federation.authority import check_calendar
 from govnet.node.app.desk import CaseDesk
 from govnet.node.app.replication import URGENT, Unauthorized
-from govnet.node.domain.calendar import CalendarError, WorkCalendar, YearSchedule, local_date
+from govnet.node.domain.calendar import CalendarError, WorkCalendar, YearSchedule, local_date, missing_next_year
 from govnet.node.domain.deadlines import DueBasis, recomputed_dues
 from govnet.node.domain.lifecycle import FINISHED, RUNNING, Redated, Status, SystemAction
 from govnet.node.domain.messages import CalendarMessage
@@ -179,6 +180,21 @@ class CalendarYears:
     def last_year(self) -> int:
         """The last year with an official schedule (0: none)."""
         return max(self.calendar.covered_years, default=0)
+
+    def status(self, today: date) -> dict[str, Any]:
+        """What ``/status`` says of the calendar: the last year held, the coming year if it is
+        missing (from 1 November), and the open cases with a provisional due date."""
+        return {"last_year": self.last_year, "next_year_missing": missing_next_year(self.calendar, today),
+                "provisional_cases": self.provisional_open()}
+
+
+def startup_warning(calendar: WorkCalendar, today: date) -> str | None:
+    """The line a node logs at start from 1 November while the coming year is not published."""
+    year = missing_next_year(calendar, today)
+    if year is None:
+        return None
+    return (f"calendar: the holiday schedule of {year} is not published yet; due dates in {year} are "
+            f"provisional (counted Monday-Friday) until the city runs 'govnet calendar publish {year}.toml'")
 
 
 def send_to(s: Unit, meta: StoreMeta, child: str, message: CalendarMessage, now: datetime) -> None:

@@ -235,7 +235,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     # Certificates are valid in real time, whatever clock a test gives the node.
     verifier = Verifier(revocations.revoked, SystemClock(), plaintext=tls is None)
     metrics = node_metrics(store, uplink, clock, flush, refusals=inbox.refusals, verifier=verifier, tls=tls,
-                           plaintext=serve and tls is None, revoked=revocations.count)
+                           plaintext=serve and tls is None, revoked=revocations.count,
+                           calendar_years=calendar_years)
     served = None
     if serve:
         http_socket = console_socket = None
@@ -264,7 +265,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
         if http_socket is not None:
             from govnet.node.process.http import HttpServer, NodeHttp, build_app
 
-            endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)))
+            endpoints = NodeHttp(store, uplink, clock, flush, metrics, str(Address(config.listen.host, port)),
+                                 calendar_years)
             http = HttpServer(build_app(endpoints.routes(), config.http), http_socket, config.http)
         console = pages = None
         if console_socket is not None:

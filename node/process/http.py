@@ -5,7 +5,9 @@
 ``/readyz``   200 when the store is open and its schema is at this release's head; 503
               with the reason otherwise (readiness: send no traffic yet).
 ``/status``   a small JSON document: node, level, gRPC address, readiness, per-link sync
-              state, open alarms. ``govnet status TOPOLOGY`` reads it from every node.
+              state, open alarms, the calendar (last year held, the coming year when it is
+              missing from 1 November, open cases with a provisional due date).
+              ``govnet status TOPOLOGY`` reads it from every node.
 
 How it is served. A Starlette app (``build_app``) served by uvicorn on the node's own
 asyncio loop, beside the grpc.aio server (``HttpServer``): no thread or process of its
@@ -62,7 +64,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
+from govnet.node.app.calendar_years import CalendarYears
 from govnet.node.app.links import UpLink
+from govnet.node.domain.calendar import local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.process.config import Address, HttpSettings
 from govnet.node.process.metrics import NodeMetrics, read_facts
@@ -135,8 +139,9 @@ class NodeHttp:
     as it starts and stops (``/readyz`` says "not ready" while it is off)."""
 
     def __init__(self, store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta,
-                 metrics: NodeMetrics, grpc_address: str) -> None:
+                 metrics: NodeMetrics, grpc_address: str, calendar_years: CalendarYears | None = None) -> None:
         self.store, self.uplink, self.clock, self.flush_interval = store, uplink, clock, flush_interval
+        self.calendar_years = calendar_years
         self.metrics = metrics
         self.grpc_address = grpc_address
         self.serving = False
@@ -192,6 +197,8 @@ class NodeHttp:
             "overdue": facts.overdue,
             "cases": sum(c for _, _, c in facts.cases),
             "quarantined": facts.quarantined,
+            **({"calendar": self.calendar_years.status(local_date(self.clock.now()))}
+               if self.calendar_years is not None else {}),
         }
 
 

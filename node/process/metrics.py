@@ -9,7 +9,8 @@ Two kinds:
   call names one.
 * **Read from the store when scraped** (``StoreCollector``): cases by status and type,
   overdue cases, outbox depth and oldest age per link, link health and last sync
-  success, quarantined envelopes, rollup freshness, open alarms, store size. Computing
+  success, quarantined envelopes, rollup freshness, open alarms, store size, provisional
+  due dates and the calendar's last published year. Computing
   them at scrape time from the database means they can never drift from it, and a
   restarted node reports the truth at once. The collector runs in the HTTP server's
   thread, so its blocking reads never touch the gRPC event loop.
@@ -38,9 +39,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from govnet.federation.authority import Reason
+from govnet.node.app.calendar_years import CalendarYears
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.links import LinkReport, UpLink, link_reports
-from govnet.node.domain.calendar import CHINA_TZ
+from govnet.node.domain.calendar import CHINA_TZ, missing_next_year
 from govnet.node.domain.certificates import EXPIRED, OUTSIDE_SUBTREE, REVOKED, UNKNOWN, WRONG_NODE
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.deadlines import ALARM_ACTIONS, TIMEOUT_AGREE
@@ -86,6 +88,9 @@ EXPORTED = (
     "govnet_auth_refused_total",
     "govnet_revoked_certificates",
     "govnet_rate_limited_total",
+    "govnet_calendar_provisional_cases",
+    "govnet_calendar_last_year",
+    "govnet_calendar_next_year_missing",
 )
 QUARANTINE_REASONS = (("receiver", "apply"), ("receiver", "withheld"), ("sender", "too_large"), ("sender", "refused"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -382,6 +387,27 @@ class TlsCollector(Collector):
                                 value=self.revoked())
 
 
+class CalendarCollector(Collector):
+    """Calendar years not yet published (node.app.calendar_years): the open cases owned here whose
+    due date lies in a year without its official schedule, the last year that has one, and whether
+    the coming year is still missing from 1 November (an alert asks the city to publish it)."""
+
+    def __init__(self, years: CalendarYears, clock: Clock) -> None:
+        self.years, self.clock = years, clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("govnet_calendar_provisional_cases",
+                                "Open cases this node owns whose due date lies in a year without its official "
+                                "holiday schedule (counted Monday-Friday; it may move)",
+                                value=self.years.provisional_open())
+        yield GaugeMetricFamily("govnet_calendar_last_year",
+                                "The last year whose official holiday schedule this node holds", value=self.years.last_year)
+        missing = missing_next_year(self.years.calendar, self.clock.now().astimezone(CHINA_TZ).date())
+        yield GaugeMetricFamily("govnet_calendar_next_year_missing",
+                                "1 from 1 November while the coming year's holiday schedule is not published",
+                                value=1 if missing is not None else 0)
+
+
 def rate_limited_counter(registry: CollectorRegistry) -> Counter:
     """Calls refused by the rate limits (node.rpc.ratelimit), by the bucket's kind and the call's class.
     Every pair is there from the start (at 0), so an alert sees a series rise rather than appear."""
@@ -408,7 +434,8 @@ class NodeMetrics:
 
 def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interval: timedelta, *,
                  refusals: Refusals | None = None, verifier: Verifier | None = None, tls: NodeTls | None = None,
-                 plaintext: bool = False, revoked: Callable[[], int] = lambda: 0) -> NodeMetrics:
+                 plaintext: bool = False, revoked: Callable[[], int] = lambda: 0,
+                 calendar_years: CalendarYears | None = None) -> NodeMetrics:
     registry = CollectorRegistry(auto_describe=False)
     rpc = RpcMetrics(registry)
     registry.register(StoreCollector(store, uplink, clock, flush_interval))
@@ -417,4 +444,6 @@ def node_metrics(store: Store, uplink: UpLink | None, clock: Clock, flush_interv
     registry.register(AuditCollector(store))
     if verifier is not None:
         registry.register(TlsCollector(verifier, tls, plaintext, revoked))
+    if calendar_years is not None:
+        registry.register(CalendarCollector(calendar_years, clock))
     return NodeMetrics(registry, rpc, rate_limited_counter(registry))

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from govnet.federation.tree import parent_id
+from govnet.node.app.calendar_years import startup_warning
 from govnet.node.app.inbox import run_inbox
 from govnet.node.app.supervision import run_scanner
+from govnet.node.domain.calendar import local_date
 from govnet.node.domain.clock import Clock, SystemClock
 from govnet.node.process.build import Node, Served, StartError, build_node, node_tls
 from govnet.node.process.config import Address, NodeConfig
@@ -133,6 +135,9 @@ async def start_node(config: NodeConfig, clock: Clock | None = None) -> RunningN
         raise
     served = node.served
     assert served is not None
+    warning = startup_warning(node.calendar, local_date(node.clock.now()))
+    if warning is not None:
+        log.warning(warning)
     try:
         await served.grpc.start()
         await served.services.serving()

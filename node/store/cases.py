@@ -149,10 +149,13 @@ def count_overdue(s: Unit, owner: str, today: date, finished: tuple[str, ...]) -
 
 def count_open_alarms(s: Unit, alarm_actions: tuple[str, ...], running: tuple[str, ...]) -> int:
     """Alarm events (any of ``alarm_actions``) on cases still running: an alarm is an event
-    on its case, and it stays open while the case runs (as ``govnet alarms`` shows it)."""
+    on its case, and it stays open while the case runs (as ``govnet alarms`` shows it) — a
+    yellow or red card only while it speaks of the case's due date (``deadlines.card_is_current``:
+    one raised on a due date counted again since is history)."""
     sql = ("SELECT count(*) FROM case_event e JOIN case_record c ON c.receipt = e.receipt "
            f"WHERE e.action IN ({', '.join('?' for _ in alarm_actions)}) AND NOT e.superseded "
-           f"AND c.status IN ({', '.join('?' for _ in running)})")
+           f"AND c.status IN ({', '.join('?' for _ in running)}) "
+           "AND (e.action NOT IN ('warn', 'overdue') OR json_extract(e.detail, '$.due') IS c.due)")
     return int(query(s, sql, (*alarm_actions, *running))[0][0])
 
 
