@@ -31,9 +31,11 @@ def format_published(done: catalog_pb2.PublishCalendarResponse) -> str:
 @json_option
 @friendly
 def calendar_publish(file: Path, node: str, as_json: bool) -> None:
-    """Publish FILE, one year's holiday schedule (the format of node/domain/data/holidays/YYYY.toml),
-    at the city. Every node below keeps it and counts the due dates of its open cases again.
-    A year is published once: the same schedule again changes nothing, another one is refused."""
+    """Publish a year's holiday schedule at the city (once).
+
+    FILE has the format of node/domain/data/holidays/YYYY.toml. The year travels down the tree;
+    every node keeps it and counts the due dates of its open cases again. The same schedule
+    again changes nothing; another one for a year already published is refused."""
     try:
         YearSchedule.from_toml(file)  # the node checks it again; this catches a wrong file before any call
     except CalendarError as exc:

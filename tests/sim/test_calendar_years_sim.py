@@ -50,6 +50,11 @@ def test_a_2027_schedule_published_at_the_city_reaches_the_village_and_moves_the
     due = village.store.get_case(receipt).state.due  # type: ignore[union-attr]
     assert due == date(2027, 1, 4) and village.calendar.is_provisional(due)
 
+    county = fed.core(COUNTY).metrics.registry
+    assert county.get_sample_value("govnet_calendar_provisional_cases") == 1  # the owner counts it
+    assert county.get_sample_value("govnet_calendar_last_year") == 2026
+    assert county.get_sample_value("govnet_calendar_next_year_missing") == 1
+
     done = fed.publish_calendar(CITY, FIXTURE)
     assert (done.year, done.new) == (2027, True)
     asyncio.run(fed.settle())
@@ -63,6 +68,9 @@ def test_a_2027_schedule_published_at_the_city_reaches_the_village_and_moves_the
     assert len(recounts) == 1
     assert recounts[0].detail["dues"]["due"] == {"old": "2027-01-04", "new": "2027-01-06"}
     assert recounts[0].detail["years"] == [2027]
+    assert county.get_sample_value("govnet_calendar_provisional_cases") == 0
+    assert county.get_sample_value("govnet_calendar_last_year") == 2027
+    assert county.get_sample_value("govnet_calendar_next_year_missing") == 0
     # The owner recorded it once: the village holds its copy of the owner's event.
     assert [e.action for e in fed.events(COUNTY, receipt)].count("due_recomputed") == 1
 

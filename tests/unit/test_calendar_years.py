@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from govnet.federation.authority import Reason, check_calendar
+from govnet.node.app.calendar_years import startup_warning
 from govnet.node.domain.calendar import CHINA_TZ, CalendarError, WorkCalendar, YearSchedule, missing_next_year
 from govnet.node.domain.deadlines import DueBasis, card_is_current, recomputed_dues
 from govnet.node.domain.lifecycle import CaseState, CaseType, Status
@@ -46,8 +47,13 @@ def test_the_coming_year_is_missing_from_1_november(today: date, expected: int |
 
 def test_once_learnt_the_coming_year_is_no_longer_missing() -> None:
     cal = calendar()
+    assert startup_warning(cal, date(2026, 11, 1)) == (
+        "calendar: the holiday schedule of 2027 is not published yet; due dates in 2027 are provisional "
+        "(counted Monday-Friday) until the city runs 'govnet calendar publish 2027.toml'")
+    assert startup_warning(cal, date(2026, 10, 31)) is None
     cal.learn(Y2027)
     assert missing_next_year(cal, date(2026, 12, 1)) is None
+    assert startup_warning(cal, date(2026, 12, 1)) is None
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
