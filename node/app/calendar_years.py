@@ -132,9 +132,15 @@ class CalendarYears:
                     CalendarMessage(row.year, row.issuer, row.schedule, row.published_at), now)
 
     def recount(self, s: Unit, years: tuple[int, ...], now: datetime) -> int:
-        """Count again the due dates of every case owned here that has some; record each move."""
+        """Count again the due dates of every case owned here that has some; record each move.
+
+        A date is counted by walking the days from its start to it, so one before 1 January of
+        the first year published cannot move: only cases with a date on or after it are read,
+        and the cases under review (a lower level's review limit is kept in their history, not
+        in a column)."""
         moved = 0
-        for receipt in years_store.owned_receipts(s, self.here, WITH_DUES):
+        reaching = date(min(years), 1, 1).isoformat()
+        for receipt in years_store.owned_receipts(s, self.here, WITH_DUES, reaching, Status.UNDER_REVIEW.value):
             row = load_case_row(s, receipt)
             assert row is not None
             state = record_from_row(row).state

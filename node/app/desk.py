@@ -627,7 +627,10 @@ class CaseDesk:
                 for i, draft in enumerate(transition.events)]
 
     def provisional(self, state: CaseState) -> bool:
-        """Whether one of the case's due dates lies in a year without its official holiday schedule."""
+        """Whether one of the due dates of a case not finished yet lies in a year without its
+        official holiday schedule (counted Monday–Friday, it may move when the year is published)."""
+        if state.status in FINISHED:
+            return False
         return any(d is not None and self.calendar.is_provisional(d)
                    for d in (state.due, state.statutory_due, state.supplement_due, state.issue_due))
 

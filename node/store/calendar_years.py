@@ -25,12 +25,15 @@ def keep_year(s: Session, year: int, issuer: str, schedule: str, published_at: s
                        received_at=utc_text(now)))
 
 
-def owned_receipts(s: Session, owner: str, statuses: tuple[str, ...]) -> list[str]:
-    """The cases ``owner`` owns in one of ``statuses``, in receipt order (those whose due dates
-    may need counting again)."""
+def owned_receipts(s: Session, owner: str, statuses: tuple[str, ...], reaching: str, also: str) -> list[str]:
+    """The cases ``owner`` owns in one of ``statuses`` with a due date on or after ``reaching``
+    (ISO), or in status ``also`` whatever their dates, in receipt order: those whose due dates
+    may need counting again."""
     marks = ", ".join("?" for _ in statuses)
-    return [r for (r,) in query(s, f"SELECT receipt FROM case_record WHERE owner = ? AND status IN ({marks}) "
-                                   "ORDER BY receipt", (owner, *statuses))]
+    return [r for (r,) in query(s, f"""
+        SELECT receipt FROM case_record WHERE owner = ? AND status IN ({marks})
+          AND (due >= ? OR statutory_due >= ? OR supplement_due >= ? OR issue_due >= ? OR status = ?)
+        ORDER BY receipt""", (owner, *statuses, reaching, reaching, reaching, reaching, also))]
 
 
 def count_due_outside(s: Session, owner: str, years: frozenset[int], finished: tuple[str, ...]) -> int:
