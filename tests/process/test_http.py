@@ -47,6 +47,9 @@ def test_healthz_readyz_and_status_of_a_serving_node(make_node) -> None:  # type
     assert [(link["neighbour"], link["direction"]) for link in status["links"]] == [("371100", "up")]
     assert status["links"][0]["health"] != "connected"  # its city does not exist
     assert status["open_alarms"] == 0
+    # In March (the test's clock) no year is missing yet; the shipped data covers this one.
+    assert status["calendar"]["next_year_missing"] is None and status["calendar"]["provisional_cases"] == 0
+    assert status["calendar"]["last_year"] >= 2026
     missing = httpx.get(base + "/nothing-here")
     assert missing.status_code == 404 and "/metrics" in missing.json()["error"]
 
