@@ -25,6 +25,8 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               backup, it forgot the cases it took since and their decisions). The origin takes
               it only if it lacks the case or holds fewer of its events: never a regression.
 ``revocation`` (to every descendant) a CA's revocation list (see ``node.app.revocations``).
+``calendar``  (to every descendant) a year's official holiday schedule, published at the city
+              (see ``node.app.calendar_years``).
 ``applicant`` (to the owner)     the applicant sealed to the owner, from the receiving node, when
               the case went without it (``node.app.keyring``: no certificate known then).
 ``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own

@@ -9,7 +9,9 @@ collaborators in its constructor, in this order:
    queue messages (desk, complaints, the inbox's applying) — the link driver listens
    once the node runs, so a new case leaves at once instead of at the next interval;
 3. the accounts (people and their tokens; the rating codes the desk prints at intake);
-   the case desk; supervision (alarms, ratings) over the desk; complaints;
+   the case desk; supervision (alarms, ratings) over the desk; the calendar years published
+   down the tree (``node.app.calendar_years``: they join the calendar every part shares, and
+   their arrival recounts the due dates through the desk); complaints;
 4. the replicator, which applies what arrives: the desk for cases, and, from the parts
    built before it, complaints' envelope kind and the rating request (so nothing is
    registered on anything afterwards); the inbox over the replicator;
