@@ -93,10 +93,11 @@ class CalendarYears:
         return self._take(s, CalendarMessage(schedule.year, self.here, text, utc_text(now)), schedule, now)
 
     def apply(self, s: Unit, message: CalendarMessage, now: datetime) -> None:
-        """A year from the parent: checked, kept if new, counted, sent on (``ValueError``: quarantined)."""
+        """A year from the parent: checked, kept if new, counted, sent on. Quarantined: one not
+        issued by this node's city (``Unauthorized``, counted), a bad or conflicting one (``ValueError``)."""
         refusal = check_calendar(self.here, message.issuer, local=False)
         if refusal is not None:
-            raise ValueError(refusal.message)
+            raise Unauthorized(refusal)  # quarantined and counted (govnet_sync_refused_total)
         try:
             schedule = YearSchedule.from_text(message.schedule, f"calendar year from {message.issuer}")
         except CalendarError as exc:

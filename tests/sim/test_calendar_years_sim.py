@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from govnet.node.app.inbox import Forbidden
 from govnet.node.app.replication import Unauthorized
 from govnet.node.domain.calendar import CHINA_TZ, CalendarError
 from govnet.node.domain.catalog import load_catalog_file, sample_catalog_path
+from govnet.node.domain.messages import CalendarMessage
 from govnet.node.store.unit import Conflict
+from govnet.sync.envelope import Envelope
 
 from support.simulation import Federation, applicant
 
@@ -30,7 +33,7 @@ ITEM = "HB-0005"  # promised, 10 working days, decided at the county
 
 @pytest.fixture
 def fed(tmp_path: Path) -> Iterator[Federation]:
-    with Federation(tmp_path, [CITY, COUNTY, TOWN, VILLAGE], seed=5, start=DECEMBER) as f:
+    with Federation(tmp_path, [CITY, COUNTY, TOWN, VILLAGE], seed=5, start=DECEMBER, durable=False) as f:
         f.publish(CITY, load_catalog_file(sample_catalog_path()))
         asyncio.run(f.settle())
         yield f
@@ -108,3 +111,25 @@ def test_a_red_card_raised_on_a_provisional_date_is_no_longer_open_once_the_date
     after = [a for a in fed.supervisors[COUNTY].alarms() if a.receipt == receipt]
     assert [a.kind for a in after if a.open] == ["warn"]
     assert after[0].due == "2027-01-06"
+
+
+def forged(origin: str, target: str, payload: bytes) -> Envelope:
+    seq = 10**6
+    return Envelope(seq, origin, 1, seq, "calendar", target, "calendar", 0, payload, "")
+
+
+def test_a_year_from_below_or_in_another_name_is_refused_and_changes_nothing(fed: Federation) -> None:
+    year = CalendarMessage(2027, COUNTY, FIXTURE, "2026-12-21T01:00:00.000000+00:00").encode()
+    # From a child: a calendar year flows only down.
+    with pytest.raises(Forbidden, match="flows only down"):
+        fed.core(COUNTY).children.push(TOWN, fed.core(TOWN).store.meta.incarnation, [forged(TOWN, "", year)])
+    # From the parent, under the county's name (a township cannot take a county's calendar): set aside, counted.
+    town = fed.core(TOWN)
+    before = dict(town.inbox.refusals.counts)
+    held = len(town.inbox.quarantined())
+    parent_incarnation, _ = fed.uplink(TOWN).down_position()
+    fed.uplink(TOWN).apply_down(parent_incarnation, [forged(COUNTY, "", year)])
+    assert len(town.inbox.quarantined()) == held + 1
+    assert town.inbox.refusals.counts.get("calendar_issuer", 0) == before.get("calendar_issuer", 0) + 1
+    for node in (CITY, COUNTY, TOWN, VILLAGE):
+        assert 2027 not in fed.core(node).calendar.covered_years
