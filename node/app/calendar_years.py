@@ -35,7 +35,7 @@ from datetime import date, datetime
 from typing import Any
 
 from govnet.federation.authority import check_calendar
-from govnet.node.app.desk import CaseDesk
+from govnet.node.app.desk import CaseDesk, DeskError
 from govnet.node.app.replication import URGENT, Unauthorized
 from govnet.node.domain.calendar import CalendarError, WorkCalendar, YearSchedule, local_date, missing_next_year
 from govnet.node.domain.deadlines import DueBasis, recomputed_dues
@@ -145,10 +145,16 @@ class CalendarYears:
             row = load_case_row(s, receipt)
             assert row is not None
             state = record_from_row(row).state
-            changes = recomputed_dues(state, self._basis(s, row), self.calendar)
-            if not changes:
+            try:
+                changes = recomputed_dues(state, self._basis(s, row), self.calendar)
+                if not changes:
+                    continue
+                transition = self.desk.decide(state, SystemAction.DUE_RECOMPUTED, Redated(years, changes), now)
+            except DeskError as exc:
+                # One case that cannot be counted (its catalog release missing here) must not keep
+                # the year from every other case and every node below: it keeps its dates, said here.
+                log.warning("due dates not counted again", extra={"receipt": receipt, "error": str(exc)})
                 continue
-            transition = self.desk.decide(state, SystemAction.DUE_RECOMPUTED, Redated(years, changes), now)
             self.desk.write_transition(s, row, transition, now)
             moved += 1
         return moved
