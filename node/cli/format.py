@@ -54,6 +54,8 @@ def format_fields(pairs: Sequence[tuple[str, Any]]) -> str:
 
 # A due date in a year whose official holiday schedule is not published yet (counted Monday–Friday).
 PROVISIONAL = " (provisional: the year's holiday schedule is not published yet)"
+# The same for the applicant's view, which is in Chinese.
+PROVISIONAL_ZH = "\n办理时限暂按周一至周五计算：该年节假日安排尚未公布，公布后可能调整。"
 
 
 def format_case(case: cases_pb2.Case) -> str:
@@ -151,7 +153,7 @@ def format_case_list(cases: Sequence[cases_pb2.Case]) -> str:
 def format_track(t: cases_pb2.TrackCaseResponse) -> str:
     """The applicant's view as the answering node rendered it (``node.domain.progress``)."""
     if t.text:
-        return t.text
+        return t.text + (PROVISIONAL_ZH if t.provisional else "")
     head = format_fields(
         [("receipt", t.receipt), ("item", t.item_name), ("department", t.department),
          ("status", t.status), ("due", (t.due + PROVISIONAL if t.provisional else t.due) or "-"),
