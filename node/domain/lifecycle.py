@@ -19,7 +19,7 @@ materials were missing, ``escalated`` when the item's authority sits above the a
 node, otherwise the item's own type (``immediate``, ``promised``, ``joint``). Whether a
 village agent carried it (代办) is another fact, kept apart (``CaseState.agent``,
 ``carried``): a joint item an agent carries is a joint case, carried. ``proxy`` survives
-only as a value older nodes may still send (migration 0015 re-kinds the stored ones).
+only as a value older nodes may still send (migration 0016 re-kinds the stored ones).
 
 Fees (``node.domain.fees``): approving a case assesses what it owes; ``pay`` records a
 payment at the collection point and ``waive_fee`` what the signing officer waives, and

@@ -98,7 +98,7 @@ CASE_FIELDS = (
     "accepted_on", "decided_on", "due", "statutory_due", "supplement_due", "issue_due", "pause_started",
     "paused_days", "extended", "decision", "decision_reason", "notice", "catalog_version", "catalog_issuer",
     "possible_duplicate", "duplicate_of", "event_count", "updated_at",
-    # Fees and the green channel (migration 0015); absent from older senders: their defaults below.
+    # Fees and the green channel (migration 0016); absent from older senders: their defaults below.
     "fees_due_fen", "fees_paid_fen", "fees_waived", "green_channel",
 )
 PERSONAL_FIELDS = ("applicant_name", "applicant_id", "applicant_phone")

@@ -58,7 +58,7 @@ class CaseRow(SQLModel, table=True):
         Index("ix_case_status_due", "status", "due"),
         Index("ix_case_applicant_item", "applicant_id", "item_code"),
         Index("ix_case_department", "department"),
-        Index("ix_case_owner_due", "owner", "due", "receipt"),  # the work queue: most urgent first (migration 0018)
+        Index("ix_case_owner_due", "owner", "due", "receipt"),  # the work queue: most urgent first (migration 0015)
     )
     receipt: str = Field(primary_key=True)
     item_code: str
@@ -97,7 +97,7 @@ class CaseRow(SQLModel, table=True):
     duplicate_of: str = ""
     event_count: int = 0
     updated_at: str
-    fees_due_fen: int = 0  # migration 0015: fees (node.domain.fees), whole fen
+    fees_due_fen: int = 0  # migration 0016: fees (node.domain.fees), whole fen
     fees_paid_fen: int = 0
     fees_waived: bool = False
     green_channel: bool = False  # 绿色通道
@@ -318,7 +318,7 @@ class Complaint(SQLModel, table=True):
 
 class Rectification(SQLModel, table=True):
     """A rectification (整改) a dissatisfied rating opened, as the owner and every ancestor see it
-    (migration 0016). The owner's history is the authority (``rectify_open`` / ``rectify_close``
+    (migration 0014). The owner's history is the authority (``rectify_open`` / ``rectify_close``
     events); this row is what travels up so an ancestor, which holds only summaries, can watch it.
     Closing is final: an ``open`` copy arriving after a ``closed`` one changes nothing."""
 
@@ -366,7 +366,7 @@ class StatRow(SQLModel, table=True):
     complaints: int = 0
     fees_fen: int = 0
     processing_days: int = 0
-    # migration 0015: carriage and kinds at intake, fees collected and waived, green channel
+    # migration 0016: carriage and kinds at intake, fees collected and waived, green channel
     carried: int = 0
     kind_immediate: int = 0
     kind_promised: int = 0

@@ -207,10 +207,10 @@ def test_0008_keeps_quarantine_entries_as_receiver_entries_and_goes_back(tmp_pat
     engine.dispose()
 
 
-def test_0015_gives_stored_proxy_cases_their_kind_keeps_them_carried_and_goes_back(tmp_path: Path) -> None:
+def test_0016_gives_stored_proxy_cases_their_kind_keeps_them_carried_and_goes_back(tmp_path: Path) -> None:
     """Cases an older node stored as 'proxy' (a village agent carried them) get the kind they have:
     escalated when decided above the node that received them, else their item's own type."""
-    path = _store_at("0018", tmp_path)
+    path = _store_at("0015", tmp_path)
     catalog = load_catalog_file(sample_catalog_path())
     village, county_item, village_item = "371102001201", "HB-0002", "MZ-0005"
     with sqlite3.connect(path) as db:
@@ -237,7 +237,7 @@ def test_0015_gives_stored_proxy_cases_their_kind_keeps_them_carried_and_goes_ba
                                  NOW.isoformat()))
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0015")
+        command.upgrade(_alembic_config(conn), "0016")
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT receipt, case_type, agent, fees_due_fen, fees_paid_fen, fees_waived, green_channel "
                           "FROM case_record ORDER BY receipt").fetchall() == [
@@ -247,7 +247,7 @@ def test_0015_gives_stored_proxy_cases_their_kind_keeps_them_carried_and_goes_ba
         assert (kind, json.loads(state)["case_type"]) == ("escalated", "escalated")
         assert db.execute("SELECT carried, fees_collected_fen, green_channel FROM stat_row").fetchall() == []
     with engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), "0018")
+        command.downgrade(_alembic_config(conn), "0015")
     with sqlite3.connect(path) as db:
         assert not {"fees_due_fen", "green_channel"} & {c[1] for c in db.execute("PRAGMA table_info(case_record)")}
         assert "carried" not in {c[1] for c in db.execute("PRAGMA table_info(stat_row)")}

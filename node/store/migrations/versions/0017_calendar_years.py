@@ -2,7 +2,7 @@
 (``calendar_year``), kept at every node and added to its working-day calendar.
 
 Revision ID: 0017
-Revises: 0018
+Revises: 0016
 Create Date: 2026-12-03
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0018"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -9,16 +9,16 @@ they really have: ``escalated`` when their item is decided above the node that r
 them, otherwise the item's own type (from the catalog release they were received under);
 their agent, already stored, says they were carried. Summaries held for the subtree follow.
 
-Revision ID: 0015
-Revises: 0018
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0018"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

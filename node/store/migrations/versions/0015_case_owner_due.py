@@ -1,14 +1,14 @@
 """The work queue's index: a node's own cases by due date (the console's queue, most urgent first).
 
-Revision ID: 0018
-Revises: 0016
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
-revision = "0018"
-down_revision = "0016"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
