@@ -54,7 +54,7 @@ from govnet.node.domain.backdating import backdating_refusal
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.fees import parse_yuan
+from govnet.node.domain.fees import PaymentMethod, check_method, parse_yuan
 from govnet.node.domain.lifecycle import (
     FINISHED,
     SYSTEM_ACTOR,
@@ -742,6 +742,20 @@ def parse_amount(text: str) -> int:
     if fen == 0:
         raise DeskError(ErrorKind.INVALID, "amount 0: a payment is above 0 (to let a fee go, waive it)", "amount")
     return fen
+
+
+def payment(actor: str, amount: str, method: str, number: str) -> ActParams:
+    """A payment at the collection point as a client sends it (gRPC ``PayFee``, the console's form),
+    checked field by field: the ``pay`` step's parameters, or ``DeskError(INVALID)`` naming the field."""
+    m = "PayFeeRequest"
+    fen = parse_amount(amount)
+    text = checked(m, "method", method, what=f"how it was paid: {', '.join(PaymentMethod)}")
+    try:
+        chosen = check_method(text)
+    except ValueError as exc:
+        raise DeskError(ErrorKind.INVALID, str(exc), "method") from None
+    number = checked(m, "number", number, what="the collection point's receipt or the transaction number")
+    return ActParams(actor=actor, amount_fen=fen, method=chosen.value, number=number)
 
 
 def check_allowed(person: Person, op: str, facts: Facts = NO_FACTS) -> None:

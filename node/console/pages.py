@@ -26,7 +26,7 @@ from govnet.federation.routing import in_subtree
 from govnet.federation.tree import parent_id
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk
-from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand
+from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, payment
 from govnet.node.app.links import UpLink, link_reports
 from govnet.node.app.statistics_ledger import StatsAnswer, StatsQueryError, answer, check_drill
 from govnet.node.app.supervision import Supervisor
@@ -35,7 +35,8 @@ from govnet.node.console import codes, sessions, text
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.catalog import ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.lifecycle import FINISHED, RATINGS, Action, ActParams, Status, allowed_actions
+from govnet.node.domain.fees import PaymentMethod, yuan
+from govnet.node.domain.lifecycle import FINISHED, RATINGS, Action, ActParams, Status, allowed_actions, fees_outstanding
 from govnet.node.domain.notice import render_html
 from govnet.node.domain.people import WINDOW_ROLES, Facts, Op, Person, Role, authorize
 from govnet.node.domain.progress import Stage
@@ -386,15 +387,24 @@ class Console:
         warn_until = self.calendar.add_working_days(today, 1)
         shown = []
         for r in rows:
-            actions = [a for a in allowed_actions(r.state) if may(person, a, r.department)]
-            shown.append((r, urgency(r.state.due, today, warn_until), actions))
-        deliverable = [(r, [a for a in allowed_actions(r.state) if a == Action.DELIVER and may(person, a, r.department)])
-                       for r in waiting]
+            actions = [a for a in allowed_actions(r.state) if a != Action.PAY and may(person, a, r.department)]
+            shown.append((r, urgency(r.state.due, today, warn_until), actions, self._fee(person, r)))
+        deliverable = [(r, [a for a in allowed_actions(r.state) if a == Action.DELIVER and may(person, a, r.department)
+                            and not fees_outstanding(r.state)], self._fee(person, r)) for r in waiting]
         catalog = await self._catalog()
         departments = sorted({i.department for i in catalog.items.values()})
-        return self.render(ctx, "queue.html", rows=shown, waiting=deliverable, statuses=[s.value for s in Status if s not in FINISHED],
+        return self.render(ctx, "queue.html", rows=shown, waiting=deliverable, methods=list(PaymentMethod), statuses=[s.value for s in Status if s not in FINISHED],
                            departments=departments, chosen_status=status, department=department, due_before=due_text,
                            message=request.query_params.get("done", "")[:120])
+
+    def _fee(self, person: Person, record: CaseRecord) -> Fee | None:
+        """What a case still owes, and whether this window may take the payment (the owner records
+        it): None when nothing is due."""
+        owed = fees_outstanding(record.state)
+        if not owed:
+            return None
+        here = record.state.owner == self.here and Action.PAY in allowed_actions(record.state)
+        return Fee(yuan(owed), here and may(person, Action.PAY, record.department))
 
     def _queue_rows(self, status: str, department: str,
                     due_before: date | None) -> tuple[list[CaseRecord], list[CaseRecord]]:
@@ -408,8 +418,11 @@ class Console:
         person = self._require(ctx, Op.READ_CASES)
         form = await self._form(ctx)
         receipt, action = request.path_params["receipt"], _one(form, "action")
-        params = ActParams(actor=person.actor, reason=_one(form, "reason"),
-                           materials=tuple(m for m in form.get("material", []) if m))
+        if action == Action.PAY:  # 统一收费: the payment as the collection point records it
+            params = payment(person.actor, _one(form, "amount"), _one(form, "method"), _one(form, "number"))
+        else:
+            params = ActParams(actor=person.actor, reason=_one(form, "reason"),
+                               materials=tuple(m for m in form.get("material", []) if m))
         await self.desk.act(receipt, action, params, None, person=person)
         back = sessions.safe_next(_one(form, "next") or "/queue")
         sep = "&" if "?" in back else "?"
@@ -536,6 +549,15 @@ class Console:
         body = await self._read(_xlsx, self._table(got), got.node)
         return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": f'attachment; filename="govnet-{got.node}.xlsx"'})
+
+
+@dataclass(frozen=True)
+class Fee:
+    """A fee still due on a queued case: the amount (yuan, as the form takes it) and whether the
+    person may record its payment here."""
+
+    outstanding: str
+    payable: bool
 
 
 @dataclass(frozen=True)

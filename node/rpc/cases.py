@@ -24,8 +24,8 @@ from govnet.node.app.desk import (
     SubmitCommand,
     checked,
     checked_list,
-    parse_amount,
     parse_happened,
+    payment,
 )
 from govnet.node.app.inbox import Refusals
 from govnet.node.app.replication import Unauthorized, publish_local
@@ -33,7 +33,6 @@ from govnet.node.app.tracking import HOP_DEADLINE_S, Known, NotKnownAbove, Paren
 from govnet.node.domain.calendar import CalendarError
 from govnet.node.domain.catalog import Catalog, CatalogError, ServiceItem
 from govnet.node.domain.clock import Clock
-from govnet.node.domain.fees import PaymentMethod, check_method
 from govnet.node.domain.lifecycle import FINISHED, Action, ActParams, statuses_named
 from govnet.node.domain.notice import render_html, render_text
 from govnet.node.domain.people import WINDOW_ROLES, Op
@@ -282,14 +281,7 @@ class CaseServicer(cases_pb2_grpc.CaseServiceServicer):
         """统一收费: a payment at the collection point (the ``pay`` step)."""
         person = await self.auth.person(context)
         m = "PayFeeRequest"
-        amount = parse_amount(request.amount)
-        text = checked(m, "method", request.method, what=f"how it was paid: {', '.join(PaymentMethod)}")
-        try:
-            method = check_method(text)
-        except ValueError as exc:
-            raise DeskError(ErrorKind.INVALID, str(exc), "method") from None
-        number = checked(m, "number", request.number, what="the collection point's receipt or the transaction number")
-        params = ActParams(actor=person.actor, amount_fen=amount, method=method.value, number=number)
+        params = payment(person.actor, request.amount, request.method, request.number)
         acted = await self.desk.act(checked(m, "receipt", request.receipt, what="the case's receipt number"),
                                     Action.PAY.value, params, parse_happened(request.happened_at), person=person)
         return await self._acted(acted)

@@ -59,6 +59,8 @@ class CaseRow(SQLModel, table=True):
         Index("ix_case_applicant_item", "applicant_id", "item_code"),
         Index("ix_case_department", "department"),
         Index("ix_case_owner_due", "owner", "due", "receipt"),  # the work queue: most urgent first (migration 0015)
+        # the work queue's green-channel cases, found first (migration 0018)
+        Index("ix_case_green_owner_due", "owner", "due", "receipt", sqlite_where=text("green_channel = 1")),
     )
     receipt: str = Field(primary_key=True)
     item_code: str

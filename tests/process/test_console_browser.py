@@ -125,6 +125,38 @@ def test_an_action_on_a_queued_case_at_a_township(make_node, browser: Browser, v
     _light(tab)
 
 
+def test_the_window_takes_a_fee_and_green_channel_cases_come_first(
+        make_node, browser: Browser, visit: list[Visit], request: pytest.FixtureRequest) -> None:  # noqa: F811
+    node, client = make_node("371102", "county", console=CONSOLE)
+    owed = submit(client, "ZR-0003").case.receipt  # transfer registration: 80.00 yuan (the first certificate free)
+    for action in ("accept", "review", "approve"):
+        client.act(owed, action)
+    first = submit(client, "MZ-0004", key="later-due").case.receipt
+    urgent = submit(client, "MZ-0004", key="flagged").case.receipt
+    client.green_channel(urgent, "市重点项目配套")  # received last, worked on first
+    add_account(node.data_dir, "sunli", [Role.WINDOW_CLERK], ["自然资源和规划局", "民政局"], name="孙丽")
+    tab = open_visit(browser, visit, node.node.console_url, request.node.name, "clerk")
+    tab.sign_in("sunli", PASSWORD)
+    page = tab.go("/queue")
+    ids = page.locator("table.queue").first.locator("tbody tr").evaluate_all("rs => rs.map(r => r.id)")
+    assert ids[0] == f"case-{urgent}" and f"case-{first}" in ids[1:]
+    assert "绿色通道" in page.locator(f"#case-{urgent}").inner_text()
+    row = page.locator(f"#case-{owed}")
+    assert row.locator("input[name=amount]").input_value() == "80.00"
+    assert "pay" not in row.locator("select[name=action] option").evaluate_all("os => os.map(o => o.value)")
+    assert _unlabelled(page) == []
+    row.locator("select[name=method]").select_option("wechat")
+    row.locator("input[name=number]").fill("WX20261203-0001")
+    with page.expect_navigation():
+        row.locator("form.pay button").click()
+    tab.shot("paid")
+    assert "已办理" in page.inner_text("[role=status]")
+    paid = client.get(owed)
+    assert (paid.fees_paid_fen, paid.fees_outstanding_fen) == (8000, 0)
+    assert page.locator(f"#case-{owed} form.pay").count() == 0
+    _light(tab)
+
+
 def test_the_dashboard_shows_what_govnet_stats_says(make_node, browser: Browser, visit: list[Visit],  # noqa: F811
                                                     request: pytest.FixtureRequest) -> None:
     node, client = make_node("371102", "county", console=CONSOLE)
