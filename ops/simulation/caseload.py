@@ -166,7 +166,9 @@ class Caseload:
         """The step a clerk (or the applicant) takes next on a case in ``status`` (None: nothing);
         ``authority_here``: whether the owner's level decides the case's item (if not, it reviews
         and sends it up instead of deciding)."""
-        moves = [a.value for a in TRANSITIONS[status]]
+        # Fees are paid when owed (the simulation asks the case), and the green channel is a
+        # supervisor's flag, not a clerk's next step.
+        moves = [a.value for a in TRANSITIONS[status] if a.value not in ("pay", "waive_fee", "green_channel")]
         if authority_here:
             moves = [m for m in moves if m != "escalate"]
         else:

@@ -39,7 +39,7 @@ from govnet.node.app.desk import DeskError
 from govnet.node.app.links import SyncSettings
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
-from govnet.node.domain.lifecycle import TERMINAL, Status
+from govnet.node.domain.lifecycle import TERMINAL, Status, fees_outstanding
 from govnet.node.store import outbox
 from govnet.ops.simulation.caseload import Caseload, Rates, daily_counts
 from govnet.ops.simulation.checks import CheckResult, self_check
@@ -208,6 +208,8 @@ def _params(action: str, state: Any, catalog: Catalog) -> dict[str, Any]:
         return {"department": pending[0] if pending else "", "agree": True}
     if action == "extend":
         return {"approver": "局长", "reason": "情况复杂"}
+    if action == "pay":
+        return {"amount_fen": fees_outstanding(state), "method": "wechat", "number": f"SIM-{state.receipt}"}
     return {}
 
 
@@ -457,11 +459,17 @@ class Simulation:
         item = self.catalog.get(case.item)
         here = item is None or item.authority_level is level_of(owner)
         action = self.load.next_step(state.status, here)
+        if state.status in (Status.APPROVED, Status.COMPLETED) and fees_outstanding(state):
+            action = "pay"  # 统一收费: the collection point takes what is owed before the result is handed over
         if action is None:
             self.cases.pop(case.receipt, None)
             return
-        at = case.origin if action in ("supplement", "withdraw") and case.origin != owner and rng.random() < 0.4 \
-            else owner
+        if action == "deliver":
+            at = case.origin  # 一窗出件: the result is handed over where the applicant applied
+        elif action in ("supplement", "withdraw") and case.origin != owner and rng.random() < 0.4:
+            at = case.origin
+        else:
+            at = owner
         try:
             fed.act(at, case.receipt, action, **_params(action, state, self.catalog))
             self.counts["steps"] += 1
@@ -601,9 +609,14 @@ class Simulation:
         self._move_to(self._at(setup.days, OPEN_HOUR))
         await self.settle()
         self._check_catch_up()
-        for n in fed.nodes:
-            self.counts["alarms"] += fed.scan(n)
-        await self.settle()
+        # A scan's alarms travel, and what arrives may earn alarms of its own (a case handed
+        # over late waits for acceptance at its new owner): scan until nothing more is due.
+        for _ in range(5):
+            raised = sum(fed.scan(n) for n in fed.nodes)
+            self.counts["alarms"] += raised
+            await self.settle()
+            if not raised:
+                break
         for n in depth_first(fed.nodes):
             fed.core(n).ledger.flush_now(fed.core(n).clock.now(), report=True)
         await self.settle()
