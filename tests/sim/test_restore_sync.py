@@ -17,7 +17,6 @@ origins).
 from __future__ import annotations
 
 import random
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +25,7 @@ from typing import Any
 import pytest
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
-from govnet.node.store.backup import restore_as_new_incarnation, snapshot
-from govnet.node.store.engine import DB_FILE
-from govnet.ops.backup import STORE_FILES
+from govnet.node.store.backup import snapshot
 from govnet.ops.simulation.harness import Federation
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
@@ -114,34 +111,6 @@ def snapshot_store(fed: Federation, node: str, out: Path) -> None:
     snapshot(fed.core(node).store.path, out)
 
 
-def restore_store(fed: Federation, node: str, backup: Path) -> None:
-    """Stop ``node``, bring ``backup`` back as its next incarnation (as ``govnet restore`` does),
-    and start it again in the federation."""
-    old = fed.core(node)
-    data_dir = old.store.path.parent
-    incarnation = old.store.meta.incarnation + 1
-    old.store.close()
-    staging = data_dir / "restoring.db"
-    shutil.copyfile(backup, staging)
-    restore_as_new_incarnation(staging, incarnation)
-    for name in STORE_FILES:
-        (data_dir / name).unlink(missing_ok=True)
-    staging.replace(data_dir / DB_FILE)
-    start_again(fed, node, data_dir)
-
-
-def restart(fed: Federation, node: str) -> None:
-    """Stop ``node`` and start it again on the same store: what it kept only in memory is gone."""
-    store = fed.core(node).store
-    store.close()
-    start_again(fed, node, store.path.parent)
-
-
-def start_again(fed: Federation, node: str, data_dir: Path) -> None:
-    assert data_dir == fed.base_dir / node
-    fed.open_node(node)
-
-
 def history(fed: Federation, node: str, receipt: str) -> list[tuple[Any, ...]]:
     return [e for e in fed.snapshot()[node]["events"] if e[0] == receipt]
 
@@ -170,7 +139,7 @@ def test_a_restored_village_closes_its_cursor_gap_and_gets_its_cases_back(fed: F
     before = {r: history(fed, VILLAGE, r) for r in early + late}
     assert all(fed.owner_view(VILLAGE)[r][1] == "approved" for r in early + late)
 
-    restore_store(fed, VILLAGE, tmp_path / "village.db")
+    fed.restore(VILLAGE, tmp_path / "village.db")
     assert not set(late) & set(fed.owner_view(VILLAGE))
     run(fed.settle())
 
@@ -210,9 +179,9 @@ def test_a_restored_township_takes_back_the_cases_handed_to_it_once_each(fed: Fe
     at_village = {r: history(fed, VILLAGE, r) for r in early + late}
     at_county = history(fed, COUNTY, county_case)
 
-    restore_store(fed, TOWN, tmp_path / "town.db")
+    fed.restore(TOWN, tmp_path / "town.db")
     assert not set(late) & set(fed.owner_view(TOWN))
-    restart(fed, VILLAGE)  # it has never met the new township in this process: the old one is on disk
+    fed.restart(VILLAGE)  # it has never met the new township in this process: the old one is on disk
     run(fed.settle())
 
     view = fed.owner_view(TOWN)
@@ -251,7 +220,7 @@ def test_a_restored_township_hands_back_a_case_it_escalated_after_the_backup(fed
     run(fed.settle())
     assert fed.owner_view(COUNTY)[receipt][0] == COUNTY
 
-    restore_store(fed, TOWN, tmp_path / "town.db")
+    fed.restore(TOWN, tmp_path / "town.db")
     assert fed.owner_view(TOWN)[receipt][0] == TOWN  # it believes it still owns the case
     run(fed.settle())
 
@@ -269,7 +238,7 @@ def test_a_copy_whose_history_differs_from_the_restored_owners_is_set_aside(fed:
     snapshot_store(fed, TOWN, tmp_path / "town.db")
     decide_all(fed, TOWN, [receipt])
     run(fed.settle())
-    restore_store(fed, TOWN, tmp_path / "town.db")
+    fed.restore(TOWN, tmp_path / "town.db")
     fed.act(TOWN, receipt, "accept", actor="另一位窗口")  # before the village's copy comes back
     run(fed.settle())
     # Not merged into a mixed history: set aside, for ops to see, with the reason.
