@@ -200,6 +200,20 @@ class Store:
             raise StoreError(f"cannot open store {path}: {exc.__class__.__name__}: {exc}") from None
         return cls(engine, meta, path)
 
+    def without_fsync(self) -> None:
+        """``synchronous=OFF`` on every connection from now on: a commit still commits, but SQLite
+        does not wait for the disk. Only for stores no crash may cost anything real: a
+        simulation's nodes, a benchmark's setup; a node process never calls it. Pooled
+        connections are dropped so that every new one gets it."""
+
+        def relax(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA synchronous=OFF")
+            cur.close()
+
+        event.listen(self._engine, "connect", relax)
+        self._engine.dispose()
+
     def close(self) -> None:
         if self._writer is not None:
             self._queue.put(None)

@@ -59,8 +59,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import event as sa_event
-
 from govnet.federation.tree import Level, level_of, parent_id
 from govnet.node.app import replication
 from govnet.node.app.complaints import ComplaintDesk
@@ -146,23 +144,6 @@ def _calendar() -> WorkCalendar:
     if _CALENDAR is None:
         _CALENDAR = WorkCalendar.load()
     return _CALENDAR
-
-def _skip_fsync(store: Store) -> None:
-    """``synchronous=OFF`` on every connection of ``store`` (nothing else changes).
-
-    For simulations that need no crash durability: a commit still commits, but SQLite
-    does not wait for the disk. Pooled connections are dropped so every new one gets it.
-    """
-    engine = store._engine  # the store's own engine; the node process never does this
-
-    def relax(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.close()
-
-    sa_event.listen(engine, "connect", relax)
-    engine.dispose()
-
 
 class SkewedClock:
     """A node's own clock: the federation's, off by ``offset`` (a node whose clock runs wrong)."""
@@ -296,7 +277,7 @@ class Federation:
         node = build_node(config, clock, transport, serve=False, apply_inline=apply_inline,
                           inbox_capacity=inbox_capacity)
         if not self.durable:
-            _skip_fsync(node.store)
+            node.store.without_fsync()
         if self.forgetful:
             _forget_what_was_applied(node)
         self.cores[node_id] = node
