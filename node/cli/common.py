@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 import grpc
 
+from govnet.node.app.desk import DeskError
 from govnet.node.domain.catalog import CatalogError
 from govnet.node.process.config import ConfigError
 from govnet.node.rpc.client import ClientError
@@ -52,6 +53,8 @@ def friendly(fn: F) -> F:
             raise Failure(f"{exc.code.name}: {exc.line()}", code) from None
         except (ConfigError, CatalogError, StoreError) as exc:
             raise Failure(str(exc)) from None
+        except DeskError as exc:  # a command that runs a node's desk in-process (the benchmarks)
+            raise Failure(f"{exc.field}: {exc}" if exc.field else str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -86,5 +89,11 @@ class OneLineErrors(click.Group):
         except click.Abort:
             click.echo("govnet: aborted", err=True)
             sys.exit(1)
+        except Exception as exc:  # a bug: one line for the person, the trace only when asked for
+            if os.environ.get("GOVNET_DEBUG"):
+                raise
+            click.echo(f"govnet: internal error: {type(exc).__name__}: {str(exc)[:300]} "
+                       "(run again with GOVNET_DEBUG=1 for the trace, and report it)", err=True)
+            sys.exit(EXIT_REFUSED)
 
 
