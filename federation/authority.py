@@ -70,9 +70,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 
-from govnet.federation.tree import Level, NodeIdError, ancestors, level_of, parent_id
+from govnet.federation.tree import Level, ancestors, in_subtree, level_of, lineage, parent_id
 
 __all__ = [
     "ISSUING_LEVELS",
@@ -121,32 +120,15 @@ class Refusal:
 ISSUING_LEVELS: frozenset[Level] = frozenset({Level.CITY, Level.COUNTY})
 
 
-@lru_cache(maxsize=65536)
-def _chain(node_id: str) -> tuple[str, ...] | None:
-    """The node and its ancestors, or None for a malformed id (cached: asked per envelope)."""
-    try:
-        return (node_id, *ancestors(node_id))
-    except NodeIdError:
-        return None
-
-
-def in_subtree(node_id: str, root: str) -> bool:
-    """Whether ``node_id`` is ``root`` or one of its descendants (False for a malformed id)."""
-    if node_id == root:
-        return True
-    chain = _chain(node_id)
-    return chain is not None and root in chain
-
-
 def _bad_id(node_id: str, what: str) -> Refusal | None:
-    if _chain(node_id) is None:
+    if lineage(node_id) is None:
         return Refusal(Reason.BAD_ID, f"{what} {node_id!r} is not a node id")
     return None
 
 
 def check_from_child(here: str, child: str, kind: str, origin: str, target: str) -> Refusal | None:
     """An envelope arriving at ``here`` on the link from ``child``: allowed (None) or why not."""
-    chain = _chain(child)
+    chain = lineage(child)
     if chain is None or len(chain) < 2 or chain[1] != here:
         return Refusal(Reason.NOT_A_NEIGHBOUR, f"node {child} is not a child of {here}")
     if not target:
@@ -234,7 +216,7 @@ def check_release(here: str, issuer: str, items: Sequence[tuple[str, Level]],
 
 def check_appeal_decider(decider: str, rated: str) -> Refusal | None:
     """An appeal against a rating of node ``rated`` is decided by one of its ancestors."""
-    if rated == decider or decider not in (_chain(rated) or ()):
+    if rated == decider or decider not in (lineage(rated) or ()):
         return Refusal(Reason.APPEAL_DECIDER, f"an appeal about node {rated} is decided by one of its ancestors, "
                                               f"not by {decider}")
     return None

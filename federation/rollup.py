@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from govnet.federation.routing import in_subtree
-from govnet.federation.tree import ancestors, level_of, parent_id
+from govnet.federation.tree import ancestors, in_subtree, level_of, parent_id
 
 GROUPINGS = ("level", "child", "node", "item", "department", "day")
 OWN = "(own)"  # the ``child`` group of the queried node's own rows

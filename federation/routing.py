@@ -46,7 +46,3 @@ def deciding_node(accepting: str, authority: Level) -> str:
 
 def root_of(node_id: str) -> str:
     return ancestor_at(node_id, Level.CITY)
-
-
-def in_subtree(node_id: str, root: str) -> bool:
-    return node_id == root or is_ancestor(root, node_id)

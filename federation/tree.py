@@ -21,6 +21,7 @@ mistake to fix, never something to guess around.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 
 
 class NodeIdError(ValueError):
@@ -181,6 +182,25 @@ def ancestors(node_id: str) -> list[str]:
         chain.append(current)
         current = parent_id(current)
     return chain
+
+
+@lru_cache(maxsize=65536)
+def lineage(node_id: str) -> tuple[str, ...] | None:
+    """The node and its ancestors, nearest first (the city last), or None for a malformed id
+    (cached: asked for every envelope and every statistics row)."""
+    try:
+        return (node_id, *ancestors(node_id))
+    except NodeIdError:
+        return None
+
+
+def in_subtree(node_id: str, root: str) -> bool:
+    """Whether ``node_id`` is ``root`` or lies below it (False for a malformed ``node_id``: an id
+    that came from outside is in nobody's subtree)."""
+    if node_id == root:
+        return True
+    chain = lineage(node_id)
+    return chain is not None and root in chain
 
 
 def is_ancestor(ancestor: str, node_id: str) -> bool:

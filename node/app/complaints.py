@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from govnet.federation.routing import in_subtree, root_of
-from govnet.federation.tree import NodeIdError, ancestors, check_node_id, is_ancestor, level_of, parent_id
+from govnet.federation.routing import root_of
+from govnet.federation.tree import NodeIdError, ancestors, check_node_id, in_subtree, is_ancestor, level_of, parent_id
 from govnet.node.app.desk import DeskError, ErrorKind, checked
 from govnet.node.app.replication import URGENT
 from govnet.node.app.wakeup import Wakeup

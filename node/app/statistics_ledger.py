@@ -47,8 +47,8 @@ from govnet.federation.rollup import (
     grand_total,
     totals,
 )
-from govnet.federation.routing import in_subtree, root_of
-from govnet.federation.tree import level_of, parent_id
+from govnet.federation.routing import root_of
+from govnet.federation.tree import in_subtree, level_of, parent_id
 from govnet.node.domain.calendar import WorkCalendar, local_date
 from govnet.node.domain.clock import Clock
 from govnet.node.domain.messages import StatsMessage, StatsReportPart, StatsRowPart

@@ -22,8 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from govnet.federation.routing import in_subtree
-from govnet.federation.tree import parent_id
+from govnet.federation.tree import in_subtree, parent_id
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk
 from govnet.node.app.desk import CaseDesk, DeskError, ErrorKind, SubmitCommand, payment

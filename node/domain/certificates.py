@@ -33,7 +33,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from govnet.federation.tree import NodeIdError, is_ancestor, level_of
+from govnet.federation.tree import NodeIdError, in_subtree, level_of
 
 URN = "urn:govnet:"
 CA_PREFIX = "govnet CA "
@@ -172,16 +172,12 @@ def subtree_of(name: x509.Name) -> str:
     return subtree
 
 
-def in_subtree(subtree: str, node_id: str) -> bool:
-    """True when ``node_id`` is ``subtree`` or lies below it."""
-    return node_id == subtree or is_ancestor(subtree, node_id)
-
 
 def check_subtree(issuer_subtree: str, identity: Identity) -> None:
     """A CA may certify only nodes of its own subtree (clients are not placed in the tree)."""
     if identity.kind != "node":
         return
-    if not in_subtree(issuer_subtree, identity.name):
+    if not in_subtree(identity.name, issuer_subtree):
         raise CertificateRefused(OUTSIDE_SUBTREE, f"{identity} lies outside the subtree of the CA of {issuer_subtree}, "
                                                   "which issued its certificate")
 

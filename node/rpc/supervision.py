@@ -12,8 +12,7 @@ from typing import TypeAlias
 
 import grpc
 
-from govnet.federation.routing import in_subtree
-from govnet.federation.tree import level_of
+from govnet.federation.tree import in_subtree, level_of
 from govnet.node.app.accounts import Accounts
 from govnet.node.app.complaints import ComplaintDesk, ComplaintView, FileCommand
 from govnet.node.app.desk import DeskError, ErrorKind, check_allowed, checked

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from govnet.federation.rollup import OWN, RowKey, VersionedRow, grand_total, merge, totals
-from govnet.federation.routing import in_subtree
+from govnet.federation.tree import in_subtree
 from govnet.node.domain.statistics import COUNTERS, RANKINGS, RATES, measure, rank
 
 CITY, COUNTY, OTHER_COUNTY = "371100", "371102", "371103"
