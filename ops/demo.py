@@ -417,7 +417,8 @@ def _the_day(day: Day, federation: Federation, say: Progress) -> int:
 
     paper_at = next(t for t in day.nodes("township") if t != CUT_OFF)
     paper = day.paper_applications(paper_at)
-    overdue = wait_until(lambda: day.red_cards(paper_at) >= len(paper), 10)
+    # The township's scanner runs every second; on a loaded machine its round may take longer.
+    overdue = wait_until(lambda: day.red_cards(paper_at) >= len(paper), 30)
     say(f"{len(paper)} paper applications from an outage six weeks ago back-filled at township {paper_at}: "
         + (f"past their due dates, {day.red_cards(paper_at)} red cards (overdue)" if overdue and paper
            else "no red cards yet"))
