@@ -344,15 +344,10 @@ def work_queue(s: Unit, owner: str, finished: tuple[str, ...], *, status: str = 
             chosen = chosen.where(CaseRow.status == status)
         if department:
             chosen = chosen.where(CaseRow.department == department)
-        if dated is None:
-            if due_before:
-                chosen = chosen.where(col(CaseRow.due) <= due_before.isoformat())
-        elif dated:
-            chosen = chosen.where(col(CaseRow.due).is_not(None))
-            if due_before:
-                chosen = chosen.where(col(CaseRow.due) <= due_before.isoformat())
-        else:
-            chosen = chosen.where(col(CaseRow.due).is_(None))
+        if dated is not None:
+            chosen = chosen.where(col(CaseRow.due).is_not(None) if dated else col(CaseRow.due).is_(None))
+        if due_before and dated is not False:
+            chosen = chosen.where(col(CaseRow.due) <= due_before.isoformat())
         return list(s.exec(chosen.order_by(col(CaseRow.due), CaseRow.receipt).limit(room)).all())
 
     rows = walk(None, limit)
