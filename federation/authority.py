@@ -80,6 +80,7 @@ __all__ = [
     "check_addressed",
     "check_appeal_decider",
     "check_calendar",
+    "check_custody",
     "check_from_child",
     "check_from_parent",
     "check_release",
@@ -106,6 +107,7 @@ class Reason(StrEnum):
     APPEAL_DECIDER = "appeal_decider"  # an appeal decided at or below the rated node
     NOT_THE_WINDOW = "not_the_window"  # a delivery recorded at a node other than the case's origin
     CALENDAR_ISSUER = "calendar_issuer"  # a calendar year not published by the city above
+    NOT_ITS_CUSTODY = "not_its_custody"  # custody of a case not its sender's own, or not for its parent
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,20 @@ def check_addressed(target: str, case_origin: str, what: str) -> Refusal | None:
     if not in_subtree(case_origin, target):
         return Refusal(Reason.PAYLOAD_MISMATCH, f"{what} for {target or '(the link)'} is about a case from "
                                                 f"{case_origin or '(none)'}, outside its subtree")
+    return None
+
+
+def check_custody(here: str, sender: str, target: str, case_origin: str, case_owner: str,
+                  receipt: str) -> Refusal | None:
+    """A node hands its parent, to keep, only a case it received and owns itself: custody is
+    what a restored node gets back, so a node must not plant cases in another's custody."""
+    if parent_id(sender) != here or target != here:
+        return Refusal(Reason.NOT_ITS_CUSTODY, f"custody of case {receipt} from {sender}: only a child of {here} "
+                                               "gives it cases to keep")
+    if not case_origin == case_owner == sender:
+        return Refusal(Reason.NOT_ITS_CUSTODY, f"custody of case {receipt} from {sender}: received at "
+                                               f"{case_origin or '(none)'}, owned by {case_owner or '(none)'}; "
+                                               "a node gives to keep only the cases it received and owns")
     return None
 
 

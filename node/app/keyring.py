@@ -31,7 +31,11 @@ Decisions:
   fills an applicant it lacks and keeps one it holds (idempotent). (An owner escalates straight
   to the item's authority, re-sealing what it holds; there is no take-over by an ancestor after
   silence in this tree today. If one is added, the origin hearing of it should ``owe`` the case.)
-* **A ``copy`` back down to a restored origin** is always withheld: nodes know their ancestors'
+* **Custody.** A case its receiving node owns itself goes to the parent whole, the applicant
+  sealed to the receiving node's own key (``for_custody``): the parent keeps a box it cannot
+  open and sends it back unopened to the node restored from a backup, which opens it (a node
+  re-enrolled with a new key since takes the case without the applicant, as below).
+* **A ``copy`` back down to a restored origin** from its owner is always withheld: nodes know their ancestors'
   certificates, never their descendants'. The restored origin shows the case with the applicant
   empty (its backup may still hold it, for cases taken before the backup); it is not re-sent.
 * **Plaintext nodes** (no certificate files: the local demo before enrolment, in-process tests
@@ -156,6 +160,15 @@ class Keyring:
         log.warning("applicant withheld: no certificate known for the target yet",
                     extra={"receipt": case.receipt, "target": target})
         return case.with_personal(None)
+
+    def for_custody(self, case: CaseSnapshot) -> CaseSnapshot:
+        """``case`` as it goes to the parent that keeps it in custody: the applicant sealed to this
+        node itself, so only this node (restored from a backup, with the same key) opens it again.
+        A node without a certificate sends it in clear, as it sends everything."""
+        if not isinstance(case.personal, Personal) or self.key is None:
+            return case
+        return case.with_personal(seal(case.personal.plain(), self.key.public_key(), self.node_id,
+                                       context(case.receipt, self.node_id)))
 
     def leaving(self, s: Unit, case: CaseSnapshot, target: str, now: datetime) -> CaseSnapshot:
         """``seal_for``, in the unit of work that sends it: an applicant this node received and

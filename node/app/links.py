@@ -18,9 +18,11 @@ A neighbour that comes back as a new incarnation has been restored from a backup
 forgotten what it did since. Each side notices it at hello and, in the transaction that
 records the new incarnation (so a restart in between neither hides nor repeats it), queues
 what the neighbour lost: a child re-sends every case it handed over to its owner
-(``replication.resend_handed_over``); a parent sends every case it owns from the child's
-subtree back to where it was submitted (``replication.send_copies``) and asks the owners
-above it to do the same (``replication.notify_owners_above``).
+(``replication.resend_handed_over``) and the custody of those it owns itself
+(``replication.resend_custody``); a parent sends every case it owns from the child's
+subtree back to where it was submitted (``replication.send_copies``), and those it keeps in
+custody for the child (``replication.send_custody_back``), and asks the owners above it to do
+the same (``replication.notify_owners_above``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from govnet.node.app.inbox import Inbox
 from govnet.node.app.replication import (
     check_release_in,
     notify_owners_above,
+    resend_custody,
     resend_handed_over,
     send_catalog,
     send_copies,
+    send_custody_back,
     send_summary,
 )
 from govnet.node.domain.catalog import Catalog, ServiceItem
@@ -162,8 +166,11 @@ class UpLink:
             if incarnation not in known:
                 if parent_restored(known, incarnation):
                     sent = resend_handed_over(s, self.store.meta, now)
-                    log.warning("parent restored as a new incarnation: re-sending the cases handed over",
-                                extra={"link": self.parent, "old": max(known), "new": incarnation, "cases": sent})
+                    kept = resend_custody(s, self.store.meta, now)
+                    log.warning("parent restored as a new incarnation: re-sending the cases handed over and "
+                                "those it keeps in custody", extra={"link": self.parent, "old": max(known),
+                                                                    "new": incarnation, "cases": sent,
+                                                                    "custody": kept})
                 link_store.record_parent_incarnation(s, self.parent, incarnation, now)
         self.core.recorded(incarnation)
 
@@ -310,11 +317,12 @@ class ChildrenSide:
                 if self.on_registered is not None:
                     self.on_registered(s, hello.node_id, now)  # and lists it may not have held then
                 sent = send_copies(s, meta, hello.node_id, now)
+                kept = send_custody_back(s, meta, hello.node_id, now)
                 told = notify_owners_above(s, meta, hello.node_id, now)
-                log.warning("child restored as a new incarnation: sending back the cases owned here, "
-                            "telling the owners above", extra={"link": hello.node_id, "old": row.incarnation,
-                                                               "new": hello.incarnation, "cases": sent,
-                                                               "owners": told})
+                log.warning("child restored as a new incarnation: sending back the cases owned here and those "
+                            "kept in custody, telling the owners above",
+                            extra={"link": hello.node_id, "old": row.incarnation, "new": hello.incarnation,
+                                   "cases": sent, "custody": kept, "owners": told})
             for feed in lacking:
                 if feed.lacks(hello.node_id):  # (registering may have sent it already)
                     feed.send_held(s, hello.node_id, now)

@@ -31,6 +31,10 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               the case went without it (``node.app.keyring``: no certificate known then).
 ``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own
               that originated in its subtree (the parent of the restored node sends it).
+``custody``   (to the parent)     the whole case, from a node that owns a case it received
+              itself (a village's own item, an immediate one): nobody else holds it whole, so
+              its parent keeps the newest form (``case_custody``), the applicant sealed to the
+              sender, never opened there.
 
 Recovery after a restore (a neighbour seen with a new incarnation, ``node.app.links``):
 the envelopes the restored node had acknowledged before are gone from the neighbour's
@@ -44,15 +48,20 @@ outbox, so their effects are queued again end to end, with fresh identities:
   and never take ownership. Owners above the restored node are reached too (cases it
   relayed upward and lost before forwarding them).
 * its parent sends a ``copy`` of every case it owns that originated in the restored
-  child's subtree, and a ``restored`` notice to every owner above it that its summaries
-  name for cases from that subtree; each does the same for the cases it owns. A restored
+  child's subtree and of every case it keeps in custody for the child that the child
+  still owns (as the summaries held say), and a ``restored`` notice to every owner above
+  it that its summaries name for cases from that subtree; each does the same for the
+  cases it owns. A restored
   origin that had escalated a case after the backup (and so believes it still owns it)
   takes the newer owner's copy and holds it as an earlier owner.
+* a child whose parent comes back restored re-sends, besides the cases it handed over, the
+  custody of every case it owns that it received itself.
 
 Personal data travels only in ``transfer`` and ``copy``, along the path between the
-receiving node and the owner, and is stored only by the origin and the owners: the sender seals
-it to the target (``node.app.keyring``, which the node puts in every session's ``info``), relays
-carry the box, and the target opens it when it applies the case.
+receiving node and the owner (and in ``custody``, sealed to its own sender), and is stored
+only by the origin and the owners: the sender seals it to the target (``node.app.keyring``,
+which the node puts in every session's ``info``), relays carry the box, and the target opens
+it when it applies the case.
 
 Applying is idempotent: link cursors drop repeats on each hop; the final target keeps the
 identity and payload hash of everything it applied, forever (the same identity with
@@ -75,7 +84,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from govnet.federation.authority import Refusal, check_addressed, check_release, check_vouched
+from govnet.federation.authority import Refusal, check_addressed, check_custody, check_release, check_vouched
 from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Write, decide
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
 from govnet.federation.tree import parent_id
@@ -90,6 +99,7 @@ from govnet.node.domain.messages import (
     CaseSnapshot,
     CatalogMessage,
     CopyMessage,
+    CustodyMessage,
     EventMessage,
     MessageError,
     RequestMessage,
@@ -100,8 +110,8 @@ from govnet.node.domain.messages import (
     decode_message,
 )
 from govnet.node.store import audit as audit_chain
+from govnet.node.store import custody, replicas
 from govnet.node.store import links as link_store
-from govnet.node.store import replicas
 from govnet.node.store.catalog import load_catalog
 from govnet.node.store.models import CaseRow
 from govnet.node.store.outbox import forward, send
@@ -180,8 +190,11 @@ def announce(s: Unit, meta: StoreMeta, case: CaseRow | dict[str, Any], new_event
         events = tuple(CaseEvent.from_dict(e) for e in new_events)
         send(s, meta, target=state.origin, message=EventMessage(state, events), case_key=state.receipt,
              priority=priority, now=now)
-    if parent_id(meta.node_id) is not None:
+    parent = parent_id(meta.node_id)
+    if parent is not None:
         send_summary(s, meta, root_of(meta.node_id), state, priority, now)
+        if state.owner == state.origin == meta.node_id:
+            keep_in_custody(s, meta, parent, state.receipt, priority, now)
 
 
 def send_summary(s: Unit, meta: StoreMeta, target: str, case: CaseSnapshot, priority: int, now: datetime) -> None:
@@ -193,6 +206,8 @@ class Sealer(Protocol):
     """The node's keyring, as replication needs it (``node.app.keyring.Keyring``)."""
 
     def leaving(self, s: Unit, case: CaseSnapshot, target: str, now: datetime) -> CaseSnapshot: ...
+
+    def for_custody(self, case: CaseSnapshot) -> CaseSnapshot: ...
 
     def open_case(self, case: CaseSnapshot) -> CaseSnapshot: ...
 
@@ -214,6 +229,37 @@ def hand_over(s: Unit, meta: StoreMeta, row: CaseRow, target: str, now: datetime
     """Send the whole case to ``target``, which becomes its owner."""
     send(s, meta, target=target, message=TransferMessage(*_whole_case_for(s, row, target, now)), case_key=row.receipt,
          priority=priority, now=now)
+
+
+def keep_in_custody(s: Unit, meta: StoreMeta, parent: str, receipt: str, priority: int, now: datetime) -> None:
+    """Send the parent the whole case (a case this node received and owns itself) to keep."""
+    row = replicas.case_row(s, receipt)
+    assert row is not None
+    case, events = replicas.whole_case(s, row)
+    keyring = _keyring(s)
+    send(s, meta, target=parent, message=CustodyMessage(keyring.for_custody(case) if keyring else case, events),
+         case_key=receipt, priority=priority, now=now)
+
+
+def resend_custody(s: Unit, meta: StoreMeta, now: datetime) -> int:
+    """The parent was restored: send it again the custody of every case received and owned here."""
+    parent = parent_id(meta.node_id)
+    if parent is None:
+        return 0
+    receipts = replicas.cases_received_and_owned(s, meta.node_id)
+    for receipt in receipts:
+        keep_in_custody(s, meta, parent, receipt, NORMAL, now)
+    return len(receipts)
+
+
+def send_custody_back(s: Unit, meta: StoreMeta, child: str, now: datetime) -> int:
+    """A child was restored: send it a ``copy`` of every case kept in custody for it that it still owns."""
+    kept = custody.still_owned_by(s, child)
+    for payload in kept:
+        held = CustodyMessage.decode(payload)
+        send(s, meta, target=child, message=CopyMessage(held.case, held.events), case_key=held.case.receipt,
+             priority=NORMAL, now=now)
+    return len(kept)
 
 
 def resend_handed_over(s: Unit, meta: StoreMeta, now: datetime) -> int:
@@ -288,7 +334,7 @@ def publish_local(s: Unit, store: Any, catalog: Any, now: datetime, expected_ver
 # --- applying what arrives ---
 
 WholeCase = TransferMessage | CopyMessage | EventMessage
-M = TypeVar("M", SummaryMessage, RequestMessage, RestoredMessage, CatalogMessage)
+M = TypeVar("M", SummaryMessage, RequestMessage, RestoredMessage, CatalogMessage, CustodyMessage)
 _ARRIVALS = {"transfer": Arrival.TRANSFER, "copy": Arrival.COPY, "event": Arrival.EVENTS}
 
 
@@ -336,6 +382,9 @@ class Replicator:
             return
         if env.kind in self.kinds:
             self._other_kind(s, env, now)
+            return
+        if env.kind == CustodyMessage.KIND:
+            self._custody(s, env, now)
             return
         if env.kind in self.down:
             try:
@@ -466,6 +515,15 @@ class Replicator:
         held = replicas.held_case(s, case.receipt, history=False)
         verdict = decide(self.meta.node_id, held, _incoming(Arrival.SUMMARY, case))
         self._write(s, case, (), verdict, "", now)
+
+    def _custody(self, s: Unit, env: Envelope, now: datetime) -> None:
+        """Keep a child's own case (its newest form); only the child that received and owns it
+        may send it, and only to its parent."""
+        case = _decode_as(env, CustodyMessage).case
+        refusal = check_custody(self.meta.node_id, env.origin, env.target, case.origin, case.owner, case.receipt)
+        if refusal is not None:
+            raise Unauthorized(refusal)
+        custody.keep(s, case.receipt, env.origin, case.owner_epoch, case.event_count, env.payload, now)
 
     def _stats(self, s: Unit, env: Envelope, now: datetime) -> None:
         hop = self._hop(env)

@@ -11,7 +11,8 @@ A case travels as ``CaseSnapshot``: an explicit list of fields (``CASE_FIELDS``)
 column of the case table". Adding a column to a table therefore does not change the wire;
 sending it too is a decision taken here. The personal data (name, ID number, phone) is a
 separate part, carried only by the kinds that go along the path between the receiving node
-and the owner (``transfer``, ``copy``), and there normally *sealed* to the target
+and the owner (``transfer``, ``copy``) and to a self-owning origin's parent (``custody``, sealed
+to the origin itself), and there normally *sealed* to the target
 (``node.domain.sealed``): the case's ``sealed_applicant`` key holds a box only the target opens,
 in place of the three clear fields. Clear fields are still read (from senders before sealing,
 and from nodes without a certificate, which cannot be sealed to); which form a node writes is
@@ -332,6 +333,27 @@ class CopyMessage:
         body = _loads(data)
         built: CopyMessage = _decoding(cls.KIND, lambda: cls(CaseSnapshot.from_dict(body["case"]),
                                                              _events(body["events"])))
+        return built
+
+
+@dataclass(frozen=True)
+class CustodyMessage:
+    """A case its origin owns itself, whole, to the parent that keeps it in custody: the only
+    other place a case no one else owns can come back from when its origin is restored from an
+    older backup. The applicant is sealed to the origin itself (the parent cannot open it)."""
+
+    KIND: ClassVar[str] = "custody"
+    case: CaseSnapshot
+    events: tuple[CaseEvent, ...]
+
+    def encode(self) -> bytes:
+        return dumps({"case": self.case.to_dict(), "events": [e.to_dict() for e in self.events]})
+
+    @classmethod
+    def decode(cls, data: bytes) -> CustodyMessage:
+        body = _loads(data)
+        built: CustodyMessage = _decoding(cls.KIND, lambda: cls(CaseSnapshot.from_dict(body["case"]),
+                                                                _events(body["events"])))
         return built
 
 
@@ -739,12 +761,12 @@ class CalendarMessage:
         return built
 
 
-AnyMessage = (TransferMessage | CopyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
+AnyMessage = (TransferMessage | CopyMessage | CustodyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
               | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage | RevocationMessage
               | CertificatesMessage | ApplicantMessage | RectificationMessage
               | CalendarMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
-    m.KIND: m for m in (TransferMessage, CopyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
+    m.KIND: m for m in (TransferMessage, CopyMessage, CustodyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
                         CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage, RevocationMessage,
                         CertificatesMessage, ApplicantMessage, RectificationMessage, CalendarMessage)
 }

@@ -283,6 +283,21 @@ class CaseSummary(SQLModel, table=True):
     updated_at: str
 
 
+class CaseCustody(SQLModel, table=True):
+    """A case a child owns where it was received (no one else holds it whole), kept here in
+    custody (migration 0019): its newest whole form as the child sent it, the applicant sealed
+    to the child. Sent back as a ``copy`` when the child comes back restored from a backup."""
+
+    __tablename__ = "case_custody"
+    __table_args__ = (Index("ix_case_custody_origin", "origin"),)
+    receipt: str = Field(primary_key=True)
+    origin: str  # the child that owns it
+    owner_epoch: int
+    event_count: int
+    payload: bytes  # the ``custody`` message, as it arrived
+    kept_at: str
+
+
 # --- supervision (migration 0005) ---
 
 

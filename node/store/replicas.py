@@ -105,6 +105,12 @@ def cases_owned_from(s: Session, here: str, subtree: str) -> list[CaseRow]:
                        .order_by(col(CaseRow.receipt))).all())
 
 
+def cases_received_and_owned(s: Session, here: str) -> list[str]:
+    """The receipts of the cases received here that this node owns (those kept in custody above)."""
+    return [r for (r,) in query(s, "SELECT receipt FROM case_record WHERE owner = ? AND origin = ? ORDER BY receipt",
+                                (here, here))]
+
+
 def owners_in_summaries(s: Session, subtree: str) -> list[str]:
     """The owners the summaries held here name for cases from ``subtree``."""
     return [o for (o,) in query(s, "SELECT DISTINCT owner FROM case_summary WHERE origin LIKE ? ORDER BY owner",

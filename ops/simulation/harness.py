@@ -308,6 +308,7 @@ class Federation:
         old.store.close()
         staging = data_dir / "restoring.db"
         shutil.copyfile(backup, staging)
+        staging.chmod(0o600)  # as private as the store it replaces (the CLI's umask does this for `govnet restore`)
         restore_as_new_incarnation(staging, incarnation)
         for name in STORE_FILES:
             (data_dir / name).unlink(missing_ok=True)

@@ -77,6 +77,24 @@ def test_a_village_case_decided_at_the_county_leaves_the_applicant_only_at_the_v
         person["name"], person["id_number"], person["phone"])
 
 
+def test_a_case_the_village_decides_itself_is_kept_above_only_as_a_box_the_village_opens(
+        fed: Federation, tmp_path: Path) -> None:
+    person = applicant(43)
+    fed.backup(VILLAGE, tmp_path / "village.db")
+    receipt = fed.submit(VILLAGE, "MZ-0005", "k-43", agent=f"agent@{VILLAGE}", **person).record.state.receipt
+    run(fed.settle())
+    # The township keeps the case in custody, but holds none of the applicant in clear.
+    assert holders(fed, person) == {k: [VILLAGE] for k in person}
+
+    fed.restore(VILLAGE, tmp_path / "village.db")
+    assert receipt not in fed.owner_view(VILLAGE)
+    run(fed.settle())
+    held = next(c for c in fed.cases(VILLAGE) if c.state.receipt == receipt)  # back, and opened where it was sealed
+    assert (held.state.owner, held.applicant.name, held.applicant.id_number) == (
+        VILLAGE, person["name"], person["id_number"])
+    assert holders(fed, person) == {k: [VILLAGE] for k in person}
+
+
 def test_an_escalated_case_is_sealed_again_to_its_new_owner(fed: Federation) -> None:
     person = applicant(42)
     receipt = fed.submit(TOWN, "HB-0001", "k-42", **person).record.state.receipt  # a city item at the township

@@ -26,6 +26,7 @@ import pytest
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
 from govnet.node.store.backup import snapshot
+from govnet.ops.simulation.checks import self_check
 from govnet.ops.simulation.harness import Federation
 from govnet.sync.cursor import Cursor
 from govnet.sync.transport.memory import Faults
@@ -245,3 +246,78 @@ def test_a_copy_whose_history_differs_from_the_restored_owners_is_set_aside(fed:
     [item] = fed.core(TOWN).inbox.quarantined()
     assert item.case_key == receipt and "the histories differ" in item.error
     assert fed.owner_view(TOWN)[receipt][1] == "accepted"
+
+
+# ---------------------------------------------------------------- cases nobody else held
+
+
+def flush_statistics(fed: Federation) -> None:
+    for n in fed.nodes:
+        fed.core(n).ledger.flush_now(fed.core(n).clock.now(), report=True)
+    run(fed.settle())
+
+
+def custody_receipts(fed: Federation, node: str) -> list[str]:
+    """What ``node`` keeps in custody for its children, read from its file."""
+    conn = sqlite3.connect(f"file:{fed.core(node).store.path}?mode=ro", uri=True)
+    try:
+        return [r for (r,) in conn.execute("SELECT receipt FROM case_custody ORDER BY receipt")]
+    finally:
+        conn.close()
+
+
+def test_a_restored_village_gets_back_the_cases_it_owned_itself(fed: Federation, tmp_path: Path) -> None:
+    # 村（社区）居住情况证明: decided at the village itself, so no one above holds it whole.
+    early = submit(fed, VILLAGE, "MZ-0005", 1)
+    run(fed.settle())
+    snapshot_store(fed, VILLAGE, tmp_path / "village.db")
+    late = [submit(fed, VILLAGE, "MZ-0005", 10 + i) for i in range(3)]
+    fed.act(VILLAGE, late[0], "accept")
+    fed.act(VILLAGE, late[0], "approve")
+    handed_up = submit(fed, VILLAGE, "MZ-0001", 20)  # decided by the township: no custody needed
+    run(fed.settle())
+    flush_statistics(fed)
+    assert custody_receipts(fed, TOWN) == sorted([early, *late])
+    before = {r: history(fed, VILLAGE, r) for r in [early, *late]}
+
+    fed.restore(VILLAGE, tmp_path / "village.db")
+    assert not set(late) & set(fed.owner_view(VILLAGE))
+    run(fed.settle())
+    flush_statistics(fed)
+
+    view = fed.owner_view(VILLAGE)
+    for r in late:  # back, owned where they were received, with their whole history and applicant
+        assert view[r][0] == VILLAGE
+        assert history(fed, VILLAGE, r) == before[r]
+        case = fed.core(VILLAGE).store.get_case(r)
+        assert case is not None and case.applicant.name
+    assert view[late[0]][1] == "approved"
+    assert history(fed, VILLAGE, early) == before[early]  # held in the backup: nothing doubled
+    assert view[handed_up][0] == TOWN
+    submitted = [(r, VILLAGE) for r in [early, *late, handed_up]]
+    result = self_check(fed, submitted)
+    assert result.ok, result.problems  # one owner each, and the city's figures equal the village's count
+    assert quarantined(fed) == {}
+
+    # The village goes on with them, and its custody above follows.
+    fed.act(VILLAGE, late[1], "accept")
+    run(fed.settle())
+    assert custody_receipts(fed, TOWN) == sorted([early, *late])
+
+
+def test_a_restored_township_is_given_its_villages_cases_to_keep_again(fed: Federation, tmp_path: Path) -> None:
+    snapshot_store(fed, VILLAGE, tmp_path / "village.db")
+    snapshot_store(fed, TOWN, tmp_path / "town.db")
+    own = [submit(fed, VILLAGE, "MZ-0005", i) for i in range(2)]
+    run(fed.settle())
+
+    fed.restore(TOWN, tmp_path / "town.db")  # it forgets what it kept
+    assert custody_receipts(fed, TOWN) == []
+    fed.restart(VILLAGE)
+    run(fed.settle())
+    assert custody_receipts(fed, TOWN) == sorted(own)  # the village sent them again
+
+    fed.restore(VILLAGE, tmp_path / "village.db")  # and now the village loses them: they come back
+    run(fed.settle())
+    assert all(fed.owner_view(VILLAGE)[r][0] == VILLAGE for r in own)
+    assert quarantined(fed) == {}

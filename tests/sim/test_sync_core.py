@@ -353,7 +353,7 @@ def test_duplicated_reordered_and_resent_batches_change_nothing(fed: Federation)
     inc = fed.core(VILLAGE).store.meta.incarnation
     receipts = [submit(fed, VILLAGE, code, i) for i, code in enumerate(["HB-0002", "SJ-0002", "MZ-0005"])]
     batch = up.next_batch()
-    assert len(batch) == 5  # two transfers, three summaries
+    assert len(batch) == 6  # two transfers, three summaries, the village's own case to keep (custody)
     first = town.push(VILLAGE, inc, batch)
     assert all(first.has(e.seq) for e in batch)
     before, waiting = fed.snapshot(), fed.waiting()
@@ -525,12 +525,12 @@ def test_batches_chosen_while_one_is_in_flight_send_each_envelope_once(tmp_path:
             batch = following
         return batches
 
-    for i in range(2, 12):
-        submit(f, VILLAGE, "MZ-0005", i)  # stays at the village: one summary each
+    for i in range(2, 7):
+        submit(f, VILLAGE, "MZ-0005", i)  # stays at the village: a summary and a custody each
     bulk = rows(f, VILLAGE, TOWN)
     assert [q for b in drain() for q in b] == bulk  # each once, in link order
     up.flush_acknowledged()
-    for i in range(12, 22):
+    for i in range(12, 17):
         submit(f, VILLAGE, "MZ-0005", i)
     bulk = rows(f, VILLAGE, TOWN)
     core = f.core(VILLAGE)
@@ -565,9 +565,10 @@ def test_outbox_entries_are_dropped_only_when_the_cursor_covers_them(fed: Federa
     assert rows(fed, TOWN, COUNTY) == forwarded  # the resend was recognised, not relayed again
     # Partial acknowledgements drop exactly what they cover: at once from what is sent next,
     # from the outbox when the deletion is flushed (deferred: it needs no fsync of its own).
-    for i in range(2, 6):
-        submit(fed, VILLAGE, "MZ-0005", i)  # stays at the village: one summary each
+    for i in range(2, 4):
+        submit(fed, VILLAGE, "MZ-0005", i)  # stays at the village: a summary and a custody each
     seq = rows(fed, VILLAGE, TOWN)
+    assert len(seq) == 4
     up = fed.uplink(VILLAGE)
     up.hello()
     assert [e.seq for e in up.next_batch()] == seq

@@ -8,6 +8,7 @@ from govnet.federation.authority import (
     Reason,
     check_addressed,
     check_appeal_decider,
+    check_custody,
     check_from_child,
     check_from_parent,
     check_release,
@@ -195,3 +196,20 @@ def test_a_delivery_is_recorded_for_the_cases_origin_only(sender: str, case_orig
     assert (refusal is None) is allowed
     if refusal is not None:
         assert refusal.reason is Reason.NOT_THE_WINDOW
+
+
+@pytest.mark.parametrize(("here", "sender", "target", "origin", "owner", "allowed"), [
+    (TOWN, VILLAGE, TOWN, VILLAGE, VILLAGE, True),  # a village's own case, to its parent
+    (COUNTY, TOWN, COUNTY, TOWN, TOWN, True),  # a township's own case, to the county
+    (TOWN, VILLAGE, TOWN, VILLAGE, TOWN, False),  # handed over: its owner answers for it now
+    (TOWN, VILLAGE, TOWN, SIBLING_VILLAGE, SIBLING_VILLAGE, False),  # another village's case
+    (TOWN, OTHER_VILLAGE, TOWN, OTHER_VILLAGE, OTHER_VILLAGE, False),  # not a child of this township
+    (COUNTY, VILLAGE, COUNTY, VILLAGE, VILLAGE, False),  # custody is kept by the parent, not further up
+    (TOWN, VILLAGE, COUNTY, VILLAGE, VILLAGE, False),  # addressed past the parent
+])
+def test_a_node_gives_its_parent_to_keep_only_the_cases_it_received_and_owns(
+        here: str, sender: str, target: str, origin: str, owner: str, allowed: bool) -> None:
+    refusal = check_custody(here, sender, target, origin, owner, "371102001201-01-000001-5")
+    assert (refusal is None) is allowed
+    if refusal is not None:
+        assert refusal.reason is Reason.NOT_ITS_CUSTODY

@@ -29,6 +29,7 @@ from govnet.node.domain.messages import (
     ComplaintCopy,
     ComplaintMessage,
     CopyMessage,
+    CustodyMessage,
     EventMessage,
     MessageError,
     Personal,
@@ -74,6 +75,7 @@ SAMPLES = {
     "transfer": TransferMessage(CASE, EVENTS),
     "transfer (recovery)": TransferMessage(CASE, EVENTS, recovery=True),
     "copy": CopyMessage(CASE, EVENTS),
+    "custody (sealed)": CustodyMessage(CASE.with_personal(Sealed("371102001201", "QQ==", "Tg==", "Qg==")), EVENTS),
     "event": EventMessage(CASE.public(), EVENTS[1:]),
     "summary": SummaryMessage(CASE.public()),
     "request": RequestMessage("371102001201-20260310-0001", "supplement", {"actor": "applicant", "materials": ["收入证明"]},
@@ -181,6 +183,9 @@ GOLDEN: dict[str, bytes] = {
     "transfer": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b"]}",
     "transfer (recovery)": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b'],"recovery":true}',
     "copy": b'{"case":' + CASE_WHOLE + b',"events":[' + EVENT_2 + b"," + EVENT_3 + b"]}",
+    "custody (sealed)": b'{"case":' + CASE_PUBLIC.replace(b'"status":', SEALED.replace(b'"371102"', b'"371102001201"')
+                                                          + b',"status":') + b',"events":[' + EVENT_2 + b"," + EVENT_3
+    + b"]}",
     "event": b'{"case":' + CASE_PUBLIC + b',"events":[' + EVENT_3 + b"]}",
     "summary": b'{"case":' + CASE_PUBLIC + b"}",
     "request": REQUEST,
