@@ -28,6 +28,7 @@ import click
 from govnet.node.cli import add_commands
 from govnet.node.cli.common import EXIT_UNREACHABLE, Failure, OneLineErrors, friendly, json_option
 from govnet.node.cli.format import to_json
+from govnet.ops.simulation.faults import PROFILES as FAULT_PROFILES
 
 
 def _fail(message: str) -> click.ClickException:
@@ -264,8 +265,9 @@ def deploy_prometheus(topology_file: Path, rules: str) -> None:
 @click.option("--cases", type=click.IntRange(0, 10_000_000), default=600_000, show_default=True,
               help="Applications over the whole run.")
 @click.option("--seed", type=int, default=1, show_default=True, help="The same seed gives the same run.")
-@click.option("--faults", type=click.Choice(["none", "default", "harsh"]), default="default", show_default=True,
-              help="Fault profile: outages, crashes, restores, clock skew, dropped/duplicated/late batches.")
+@click.option("--faults", type=click.Choice(list(FAULT_PROFILES)), default="default", show_default=True,
+              help="Fault profile: outages, crashes, restores, clock skew, dropped/duplicated/late batches "
+                   "(chaos: harsh with frequent restores, for short runs).")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write PNG plots here (needs matplotlib: pip install 'govnet[plots]').")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
