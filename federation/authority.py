@@ -71,13 +71,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from govnet.federation.tree import Level, ancestors, in_subtree, level_of, lineage, parent_id
+from govnet.federation.tree import Level, ancestors, in_subtree, is_ancestor, level_of, lineage, parent_id
 
 __all__ = [
     "ISSUING_LEVELS",
     "Reason",
     "Refusal",
     "check_addressed",
+    "check_ancestor_restored",
     "check_appeal_decider",
     "check_calendar",
     "check_custody",
@@ -108,6 +109,7 @@ class Reason(StrEnum):
     NOT_THE_WINDOW = "not_the_window"  # a delivery recorded at a node other than the case's origin
     CALENDAR_ISSUER = "calendar_issuer"  # a calendar year not published by the city above
     NOT_ITS_CUSTODY = "not_its_custody"  # custody of a case not its sender's own, or not for its parent
+    NOT_ABOVE = "not_above"  # a restored-ancestor notice naming a node that is not above the receiver
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,15 @@ def check_custody(here: str, sender: str, target: str, case_origin: str, case_ow
         return Refusal(Reason.NOT_ITS_CUSTODY, f"custody of case {receipt} from {sender}: received at "
                                                f"{case_origin or '(none)'}, owned by {case_owner or '(none)'}; "
                                                "a node gives to keep only the cases it received and owns")
+    return None
+
+
+def check_ancestor_restored(here: str, restored: str) -> Refusal | None:
+    """A notice that an ancestor was restored comes down the tree and names a node above ``here``
+    (what it asks for, re-sending, is harmless; naming a node elsewhere is a sign of a bad parent)."""
+    if lineage(restored) is None or not is_ancestor(restored, here):
+        return Refusal(Reason.NOT_ABOVE, f"a notice that {restored or '(none)'} was restored reached {here}, "
+                                         "which it is not above")
     return None
 
 

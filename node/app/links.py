@@ -17,9 +17,9 @@ operator's way back: after the limit was raised, the envelope is queued again on
 A neighbour that comes back as a new incarnation has been restored from a backup and has
 forgotten what it did since. Each side notices it at hello and, in the transaction that
 records the new incarnation (so a restart in between neither hides nor repeats it), queues
-what the neighbour lost: a child re-sends every case it handed over to its owner
-(``replication.resend_handed_over``) and the custody of those it owns itself
-(``replication.resend_custody``); a parent sends every case it owns from the child's
+what the neighbour lost: a child re-sends every case it handed over to its owner, the
+custody of those it owns itself and its statistics, and tells its own subtree to do the same
+(``replication.ancestor_restored``); a parent sends every case it owns from the child's
 subtree back to where it was submitted (``replication.send_copies``), and those it keeps in
 custody for the child (``replication.send_custody_back``), and asks the owners above it to do
 the same (``replication.notify_owners_above``).
@@ -36,10 +36,9 @@ from typing import Any, Protocol
 from govnet.federation.tree import NodeIdError, check_child, level_of, parent_id
 from govnet.node.app.inbox import Inbox
 from govnet.node.app.replication import (
+    ancestor_restored,
     check_release_in,
     notify_owners_above,
-    resend_custody,
-    resend_handed_over,
     send_catalog,
     send_copies,
     send_custody_back,
@@ -165,12 +164,10 @@ class UpLink:
             known = link_store.parent_incarnations(s, self.parent)
             if incarnation not in known:
                 if parent_restored(known, incarnation):
-                    sent = resend_handed_over(s, self.store.meta, now)
-                    kept = resend_custody(s, self.store.meta, now)
-                    log.warning("parent restored as a new incarnation: re-sending the cases handed over and "
-                                "those it keeps in custody", extra={"link": self.parent, "old": max(known),
-                                                                    "new": incarnation, "cases": sent,
-                                                                    "custody": kept})
+                    queued = ancestor_restored(s, self.store.meta, self.parent, now)
+                    log.warning("parent restored as a new incarnation: re-sending the cases handed over, those "
+                                "it keeps in custody and the statistics, and telling the children",
+                                extra={"link": self.parent, "old": max(known), "new": incarnation, **queued})
                 link_store.record_parent_incarnation(s, self.parent, incarnation, now)
         self.core.recorded(incarnation)
 

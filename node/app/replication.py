@@ -31,6 +31,8 @@ Kinds of envelope (each has a typed payload in ``node.domain.messages``; JSON on
               the case went without it (``node.app.keyring``: no certificate known then).
 ``restored``  (to an owner above) a node was restored: send a ``copy`` of every case you own
               that originated in its subtree (the parent of the restored node sends it).
+``ancestor_restored`` (to every descendant, hop by hop) the named ancestor was restored: re-send
+              what it may have lost (see below).
 ``custody``   (to the parent)     the whole case, from a node that owns a case it received
               itself (a village's own item, an immediate one): nobody else holds it whole, so
               its parent keeps the newest form (``case_custody``), the applicant sealed to the
@@ -55,7 +57,10 @@ outbox, so their effects are queued again end to end, with fresh identities:
   origin that had escalated a case after the backup (and so believes it still owns it)
   takes the newer owner's copy and holds it as an earlier owner.
 * a child whose parent comes back restored re-sends, besides the cases it handed over, the
-  custody of every case it owns that it received itself.
+  custody of every case it owns that it received itself and its own statistics rows, and
+  passes an ``ancestor_restored`` notice down its subtree: every node below re-sends the cases
+  it handed over to owners at or above the restored node, and its statistics rows (an
+  ancestor keeps its whole subtree's rows; only each node may send its own).
 
 Personal data travels only in ``transfer`` and ``copy``, along the path between the
 receiving node and the owner (and in ``custody``, sealed to its own sender), and is stored
@@ -84,15 +89,23 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from govnet.federation.authority import Refusal, check_addressed, check_custody, check_release, check_vouched
+from govnet.federation.authority import (
+    Refusal,
+    check_addressed,
+    check_ancestor_restored,
+    check_custody,
+    check_release,
+    check_vouched,
+)
 from govnet.federation.ownership import Arrival, EventRef, Incoming, Verdict, Write, decide
 from govnet.federation.routing import Direction, Hop, next_hop, root_of
-from govnet.federation.tree import parent_id
+from govnet.federation.tree import in_subtree, parent_id
 from govnet.node.app import audit
 from govnet.node.app import statistics_ledger as stats_store
 from govnet.node.domain.catalog import Catalog, CatalogError
 from govnet.node.domain.limits import catalog_violation
 from govnet.node.domain.messages import (
+    AncestorRestoredMessage,
     AnyMessage,
     AuditHeadMessage,
     CaseEvent,
@@ -242,7 +255,7 @@ def keep_in_custody(s: Unit, meta: StoreMeta, parent: str, receipt: str, priorit
 
 
 def resend_custody(s: Unit, meta: StoreMeta, now: datetime) -> int:
-    """The parent was restored: send it again the custody of every case received and owned here."""
+    """Send the parent (restored) again the custody of every case received and owned here."""
     parent = parent_id(meta.node_id)
     if parent is None:
         return 0
@@ -262,11 +275,26 @@ def send_custody_back(s: Unit, meta: StoreMeta, child: str, now: datetime) -> in
     return len(kept)
 
 
-def resend_handed_over(s: Unit, meta: StoreMeta, now: datetime) -> int:
-    """The parent was restored: re-send every case handed over from here to its owner (above)."""
+def ancestor_restored(s: Unit, meta: StoreMeta, restored: str, now: datetime) -> dict[str, int]:
+    """``restored`` (the parent, or an ancestor above it) came back from an older backup and
+    forgot what it took since; only its subtree can give it back. Re-send every case handed over
+    to an owner at or above it, the custody it kept (if it is the parent) and this node's own
+    statistics, and pass the notice to the children, who do the same. Returns what was queued."""
+    queued = {"cases": resend_handed_over(s, meta, now, at_or_above=restored),
+              "custody": resend_custody(s, meta, now) if restored == parent_id(meta.node_id) else 0,
+              "statistics": stats_store.resend_all(s, meta, now), "children": 0}
+    for child in replicas.child_ids(s):
+        send(s, meta, target="", message=AncestorRestoredMessage(restored), case_key=f"restored:{restored}",
+             priority=NORMAL, now=now, link=child)
+        queued["children"] += 1
+    return queued
+
+
+def resend_handed_over(s: Unit, meta: StoreMeta, now: datetime, at_or_above: str) -> int:
+    """Re-send every case handed over from here to an owner above, at or above ``at_or_above``."""
     sent = 0
     for row in replicas.cases_owned_elsewhere(s, meta.node_id):
-        if next_hop(meta.node_id, row.owner).direction is not Direction.UP:
+        if next_hop(meta.node_id, row.owner).direction is not Direction.UP or not in_subtree(at_or_above, row.owner):
             continue
         send(s, meta, target=row.owner, message=TransferMessage(*_whole_case_for(s, row, row.owner, now), recovery=True),
              case_key=row.receipt, priority=NORMAL, now=now)
@@ -334,7 +362,8 @@ def publish_local(s: Unit, store: Any, catalog: Any, now: datetime, expected_ver
 # --- applying what arrives ---
 
 WholeCase = TransferMessage | CopyMessage | EventMessage
-M = TypeVar("M", SummaryMessage, RequestMessage, RestoredMessage, CatalogMessage, CustodyMessage)
+M = TypeVar("M", SummaryMessage, RequestMessage, RestoredMessage, CatalogMessage, CustodyMessage,
+            AncestorRestoredMessage)
 _ARRIVALS = {"transfer": Arrival.TRANSFER, "copy": Arrival.COPY, "event": Arrival.EVENTS}
 
 
@@ -385,6 +414,13 @@ class Replicator:
             return
         if env.kind == CustodyMessage.KIND:
             self._custody(s, env, now)
+            return
+        if env.kind == AncestorRestoredMessage.KIND:
+            restored = _decode_as(env, AncestorRestoredMessage).node
+            refusal = check_ancestor_restored(self.meta.node_id, restored)
+            if refusal is not None:
+                raise Unauthorized(refusal)
+            ancestor_restored(s, self.meta, restored, now)
             return
         if env.kind in self.down:
             try:

@@ -66,7 +66,7 @@ from govnet.node.store import complaints as complaint_rows
 from govnet.node.store import statistics as stat_rows
 from govnet.node.store.engine import Store
 from govnet.node.store.outbox import send
-from govnet.node.store.unit import Unit, next_value, utc_text
+from govnet.node.store.unit import StoreMeta, Unit, next_value, utc_text
 
 log = logging.getLogger("govnet.stats")
 
@@ -254,6 +254,26 @@ def apply_stats(s: Unit, message: StatsMessage, origin: str, now: datetime) -> N
     for row, part in zip(rows, message.rows):
         stat_rows.keep_row(s, row, part.computed_at)
     stat_rows.keep_report(s, report, now)
+
+
+RESENT_ROWS = 200  # rows per envelope when every row is sent again (a year of one node: a few thousand)
+
+
+def resend_all(s: Unit, meta: StoreMeta, now: datetime) -> int:
+    """Send every row of this node's own again, with the versions they have, and its report (an
+    ancestor was restored from an older backup and lost what it kept of them; every other
+    ancestor keeps what it holds: highest version wins). Returns the number of envelopes."""
+    me = meta.node_id
+    report = stat_rows.report_of(s, me)
+    if report is None or parent_id(me) is None:
+        return 0  # never counted anything yet: nothing was lost
+    part = StatsReportPart(me, report.version, utc_text(report.as_of), report.children)
+    rows = stat_rows.columns_of(s, me)
+    chunks = [rows[i:i + RESENT_ROWS] for i in range(0, len(rows), RESENT_ROWS)] or [[]]
+    for chunk in chunks:
+        send(s, meta, target=root_of(me), message=StatsMessage(part, tuple(_row_part(r) for r in chunk)),
+             case_key=f"{KIND}:{me}", priority=0, now=now)
+    return len(chunks)
 
 
 # --- answering ---

@@ -441,6 +441,26 @@ class RestoredMessage:
 
 
 @dataclass(frozen=True)
+class AncestorRestoredMessage:
+    """An ancestor (``node``) came back restored from an older backup; passed down its subtree
+    from the child that saw its new incarnation. Each node re-sends what only it can give back:
+    the cases it handed over to owners at or above that ancestor, and its own statistics rows."""
+
+    KIND: ClassVar[str] = "ancestor_restored"
+    node: str
+
+    def encode(self) -> bytes:
+        return dumps({"node": self.node})
+
+    @classmethod
+    def decode(cls, data: bytes) -> AncestorRestoredMessage:
+        node = _loads(data).get("node")
+        if not isinstance(node, str) or not node:
+            raise MessageError("the notice names no node")
+        return cls(node)
+
+
+@dataclass(frozen=True)
 class CatalogMessage:
     """A catalog version, down to every descendant. Items are in the catalog's own
     dictionary form (``ServiceItem.to_dict``), which the catalog module keeps stable."""
@@ -761,14 +781,15 @@ class CalendarMessage:
         return built
 
 
-AnyMessage = (TransferMessage | CopyMessage | CustodyMessage | EventMessage | SummaryMessage | RequestMessage | RestoredMessage
-              | CatalogMessage | ComplaintMessage | StatsMessage | AuditHeadMessage | RevocationMessage
-              | CertificatesMessage | ApplicantMessage | RectificationMessage
+AnyMessage = (TransferMessage | CopyMessage | CustodyMessage | EventMessage | SummaryMessage | RequestMessage
+              | RestoredMessage | AncestorRestoredMessage | CatalogMessage | ComplaintMessage | StatsMessage
+              | AuditHeadMessage | RevocationMessage | CertificatesMessage | ApplicantMessage | RectificationMessage
               | CalendarMessage)
 MESSAGES: dict[str, type[AnyMessage]] = {
-    m.KIND: m for m in (TransferMessage, CopyMessage, CustodyMessage, EventMessage, SummaryMessage, RequestMessage, RestoredMessage,
-                        CatalogMessage, ComplaintMessage, StatsMessage, AuditHeadMessage, RevocationMessage,
-                        CertificatesMessage, ApplicantMessage, RectificationMessage, CalendarMessage)
+    m.KIND: m for m in (TransferMessage, CopyMessage, CustodyMessage, EventMessage, SummaryMessage, RequestMessage,
+                        RestoredMessage, AncestorRestoredMessage, CatalogMessage, ComplaintMessage, StatsMessage,
+                        AuditHeadMessage, RevocationMessage, CertificatesMessage, ApplicantMessage,
+                        RectificationMessage, CalendarMessage)
 }
 
 

@@ -177,7 +177,18 @@ def children_heard(s: Unit) -> dict[str, datetime | None]:
             for c, t in query(s, "SELECT child_id, last_seen FROM child_link")}
 
 
+def columns_of(s: Unit, node: str) -> list[dict[str, Any]]:
+    """Every row held for ``node``, as its columns (what a ``stats`` envelope carries), by key."""
+    raw = query(s, f"SELECT {', '.join(ROW_COLUMNS)} FROM stat_row WHERE node = ? "
+                   f"ORDER BY {', '.join(KEY)}", (node,))
+    return [dict(zip(ROW_COLUMNS, r)) for r in raw]
+
+
 def rows_of(s: Unit, node: str) -> list[VersionedRow]:
     """Every row held for ``node``."""
-    raw = query(s, f"SELECT {', '.join(ROW_COLUMNS)} FROM stat_row WHERE node = ?", (node,))
-    return [row_from(dict(zip(ROW_COLUMNS, r))) for r in raw]
+    return [row_from(values) for values in columns_of(s, node)]
+
+
+def report_of(s: Unit, node: str) -> Report | None:
+    """The report held for ``node`` (None: none yet)."""
+    return next((r for r in reports(s) if r.node == node), None)

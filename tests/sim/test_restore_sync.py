@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from test_sync_core import CATALOG, CITY, COUNTY, TOWN, VILLAGE, VILLAGE2, run, submit
 
+from govnet.node.app.statistics_ledger import own_rows
 from govnet.node.store.backup import snapshot
 from govnet.ops.simulation.checks import self_check
 from govnet.ops.simulation.harness import Federation
@@ -320,4 +321,45 @@ def test_a_restored_township_is_given_its_villages_cases_to_keep_again(fed: Fede
     fed.restore(VILLAGE, tmp_path / "village.db")  # and now the village loses them: they come back
     run(fed.settle())
     assert all(fed.owner_view(VILLAGE)[r][0] == VILLAGE for r in own)
+    assert quarantined(fed) == {}
+
+
+def kept_rows(fed: Federation, at: str, node: str) -> dict[tuple[str, str, str], dict[str, int]]:
+    """The statistics rows ``at`` keeps for ``node``, by day, item and department (counts only)."""
+    return {(r.key.day, r.key.item_code, r.key.department): {k: v for k, v in r.counters.items() if v}
+            for r in own_rows(fed.core(at).store, node)}
+
+
+def test_a_restored_county_gets_back_its_villages_cases_and_figures_from_two_levels_down(
+        fed: Federation, tmp_path: Path) -> None:
+    early = submit(fed, VILLAGE, "HB-0002", 1)  # decided at the county, carried up through the township
+    run(fed.settle())
+    flush_statistics(fed)
+    snapshot_store(fed, COUNTY, tmp_path / "county.db")
+    late = [submit(fed, VILLAGE, "HB-0002", 10 + i) for i in range(2)]
+    run(fed.settle())
+    fed.act(COUNTY, late[0], "accept")
+    run(fed.settle())
+    flush_statistics(fed)
+    at_village = {r: history(fed, VILLAGE, r) for r in late}
+    assert kept_rows(fed, COUNTY, VILLAGE) == kept_rows(fed, VILLAGE, VILLAGE)
+
+    fed.restore(COUNTY, tmp_path / "county.db")
+    assert not set(late) & set(fed.owner_view(COUNTY))
+    assert kept_rows(fed, COUNTY, VILLAGE) != kept_rows(fed, VILLAGE, VILLAGE)  # it forgot the village's figures
+    fed.restart(TOWN)  # it has never met the new county in this process: the old one is on disk
+    run(fed.settle())
+    flush_statistics(fed)
+
+    # The township saw the new incarnation and told the village, which handed these over itself.
+    view = fed.owner_view(COUNTY)
+    for r in late:
+        assert view[r][0] == COUNTY
+        assert history(fed, COUNTY, r) == at_village[r]
+    assert view[early][0] == COUNTY
+    assert kept_rows(fed, COUNTY, VILLAGE) == kept_rows(fed, VILLAGE, VILLAGE)
+    assert kept_rows(fed, COUNTY, TOWN) == kept_rows(fed, TOWN, TOWN)
+    submitted = [(r, VILLAGE) for r in [early, *late]]
+    result = self_check(fed, submitted)
+    assert result.ok, result.problems
     assert quarantined(fed) == {}

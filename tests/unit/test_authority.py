@@ -7,6 +7,7 @@ import pytest
 from govnet.federation.authority import (
     Reason,
     check_addressed,
+    check_ancestor_restored,
     check_appeal_decider,
     check_custody,
     check_from_child,
@@ -213,3 +214,20 @@ def test_a_node_gives_its_parent_to_keep_only_the_cases_it_received_and_owns(
     assert (refusal is None) is allowed
     if refusal is not None:
         assert refusal.reason is Reason.NOT_ITS_CUSTODY
+
+
+@pytest.mark.parametrize(("here", "restored", "allowed"), [
+    (VILLAGE, TOWN, True),  # the parent
+    (VILLAGE, COUNTY, True),  # passed down from the township
+    (VILLAGE, CITY, True),
+    (VILLAGE, VILLAGE, False),  # itself
+    (TOWN, VILLAGE, False),  # below
+    (VILLAGE, OTHER_COUNTY, False),  # elsewhere
+    (VILLAGE, "", False),
+    (VILLAGE, "37110x", False),  # not a node id
+])
+def test_a_restored_ancestor_notice_names_a_node_above_the_receiver(here: str, restored: str, allowed: bool) -> None:
+    refusal = check_ancestor_restored(here, restored)
+    assert (refusal is None) is allowed
+    if refusal is not None:
+        assert refusal.reason is Reason.NOT_ABOVE
