@@ -71,6 +71,10 @@ class Child(Protocol):
 
     def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> None: ...
 
+    def pulled_all(self) -> None:
+        """The parent had nothing more for this node (the exchange's last pull came back empty)."""
+        ...
+
     def period_digests(self) -> list[PeriodDigest] | None:
         """Per-day digests of this subtree's cases; None while a comparison would mislead
         (what came from the parent is received but not applied yet)."""
@@ -184,6 +188,7 @@ async def exchange(
         if not got.envelopes:
             if got.parent_incarnation != incarnation or got.settled_below > applied.through + 1:
                 await run(child.apply_down, got.parent_incarnation, (), got.settled_below)
+            await run(child.pulled_all)
             break
         await run(child.apply_down, got.parent_incarnation, got.envelopes, got.settled_below)
         result.pulled += len(got.envelopes)

@@ -132,6 +132,8 @@ class UpLink:
         self.parent = parent
         self.core = UpLinkCore(parent, settings.batch_max, max_bytes=settings.batch_max_bytes, node_id=self.node_id)
         self.refusal = ""  # the parent's last refusal, shown in the status
+        with store.reading() as s:
+            self._catching_up = link_store.catching_up(s)  # restored from a backup, not caught up yet
 
     @property
     def parent_incarnation(self) -> int:
@@ -225,6 +227,16 @@ class UpLink:
         self.core.pulled(parent_incarnation)
         if envelopes or settled_below > 1:
             self.inbox.receive(self.parent, parent_incarnation, envelopes, settled_below)
+
+    def pulled_all(self) -> None:
+        """A store restored from a backup has caught up once its parent has nothing more for it
+        and what came down is applied (else the next exchange looks again): alarms may run again."""
+        if not self._catching_up or self.inbox.holds_from(self.parent):
+            return
+        with self.store.transaction() as s:
+            link_store.caught_up(s)
+        self._catching_up = False
+        log.info("caught up with the parent after the restore: deadline alarms run again", extra={"link": self.parent})
 
     def period_digests(self) -> list[PeriodDigest] | None:
         if self.inbox.holds_from(self.parent):

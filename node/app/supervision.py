@@ -82,6 +82,7 @@ from govnet.node.domain.messages import RectificationMessage
 from govnet.node.domain.people import Facts, Op, Person
 from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import audit as audit_chain
+from govnet.node.store import links as link_store
 from govnet.node.store.case_history import rating_record
 from govnet.node.store.cases import load_case_row, record_from_row
 from govnet.node.store.engine import Store
@@ -167,6 +168,10 @@ class Supervisor:
 
     def _alarmed(self, s: Unit, now: datetime) -> list[str]:
         """The running cases this node owns that have an alarm due now."""
+        if link_store.catching_up(s):
+            # Restored from a backup: a case's later history may still be on its way back from the
+            # neighbours, and an alarm written meanwhile would collide with it (see node.store.backup).
+            return []
         today = local_date(now)
         out = []
         # A received case arrived after it was submitted: one submitted too recently has no acceptance alarm yet.

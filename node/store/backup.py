@@ -16,7 +16,10 @@ its own that starts at 0: a stream that began at, say, 57 would leave a gap the 
 could never close. Identities (origin, incarnation, sequence) are untouched, so whatever
 the neighbour already applied from the old incarnation is still recognised end to end
 and not applied twice. It runs on the copied file, in one transaction, before any node
-opens it (ops' ``govnet restore`` chooses the incarnation and moves the files).
+opens it (ops' ``govnet restore`` chooses the incarnation and moves the files). A node below
+the city is also marked as catching up (``node.store.links.CATCHING_UP``): it raises no
+deadline alarm until it has pulled and applied what its parent sends back, so an alarm on a
+case it forgot the end of never collides with the history coming back.
 
 These work on files, not on an open ``Store``: the node is stopped, or not ours to touch.
 """
@@ -27,6 +30,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from govnet.federation.tree import parent_id
+from govnet.node.store.links import CATCHING_UP
 from govnet.node.store.unit import StoreError
 
 
@@ -105,6 +110,9 @@ def _reincarnate(db: sqlite3.Connection, incarnation: int) -> dict[str, int]:
     waiting: dict[str, int] = {}
     with db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'incarnation'", (str(incarnation),))
+        node_id = db.execute("SELECT value FROM meta WHERE key = 'node_id'").fetchone()[0]
+        if parent_id(node_id) is not None:  # what it forgot comes back from its neighbours first
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", (CATCHING_UP,))
         links = [r[0] for r in db.execute("SELECT DISTINCT link FROM outbox")]
         counters = [r[0] for r in db.execute("SELECT name FROM counter WHERE name LIKE 'link:%'")]
         for link in links:

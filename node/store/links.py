@@ -33,6 +33,20 @@ def record_parent_incarnation(s: Session, parent: str, incarnation: int, now: da
                "VALUES (?, ?, 0, '[]', ?)", (parent, incarnation, utc_text(now)))
 
 
+# meta: set by a restore from backup (``node.store.backup``), cleared once the node has pulled
+# everything its parent had for it and applied it (``node.app.links.UpLink.pulled_all``).
+CATCHING_UP = "restored_catching_up"
+
+
+def catching_up(s: Session) -> bool:
+    """Whether this store was restored from a backup and has not caught up with its parent yet."""
+    return bool(query(s, "SELECT 1 FROM meta WHERE key = ?", (CATCHING_UP,)))
+
+
+def caught_up(s: Session) -> None:
+    execute(s, "DELETE FROM meta WHERE key = ?", (CATCHING_UP,))
+
+
 def parse_time(ts: str | None) -> datetime | None:
     """A time as the store writes it (``utc_text``), or None."""
     return datetime.fromisoformat(ts) if ts else None

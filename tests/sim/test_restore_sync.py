@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +364,28 @@ def test_a_restored_county_gets_back_its_villages_cases_and_figures_from_two_lev
     result = self_check(fed, submitted)
     assert result.ok, result.problems
     assert quarantined(fed) == {}
+
+
+def test_a_restored_node_raises_no_alarm_until_it_has_caught_up_with_its_parent(fed: Federation,
+                                                                               tmp_path: Path) -> None:
+    receipt = submit(fed, VILLAGE, "MZ-0005", 1)  # the village's own case, waiting for acceptance
+    run(fed.settle())
+    snapshot_store(fed, VILLAGE, tmp_path / "village.db")
+    fed.clock.set(fed.clock.now() + timedelta(days=10))
+    assert fed.scan(VILLAGE) > 0  # its acceptance is overdue: alarms on the case
+    for _ in range(5):  # one alarm can make the next one due (deemed accepted, then its limit)
+        if not fed.scan(VILLAGE):
+            break
+    run(fed.settle())
+    before = history(fed, VILLAGE, receipt)
+
+    fed.restore(VILLAGE, tmp_path / "village.db")  # back to before the alarms
+    assert len(history(fed, VILLAGE, receipt)) < len(before)
+    assert fed.scan(VILLAGE) == 0  # not yet: the alarms it forgot are on their way back
+    run(fed.settle())
+    assert history(fed, VILLAGE, receipt) == before  # came back from custody, not raised twice
+    assert fed.scan(VILLAGE) == 0
+    assert quarantined(fed) == {}
+    submit(fed, VILLAGE, "MZ-0005", 2)
+    fed.clock.set(fed.clock.now() + timedelta(days=10))
+    assert fed.scan(VILLAGE) > 0  # caught up: alarms due are raised as usual
