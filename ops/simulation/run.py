@@ -379,8 +379,8 @@ class Simulation:
     async def _catch_up_restored(self) -> None:
         """A node brought back from a backup starts by exchanging with its parent (its up-link
         runs at start): its parent sees the new incarnation and sends back what it lost before
-        the windows open on it. (A real node also scans for alarms at start; one that raised an
-        alarm on a case before its copy came back would see the copy set aside as a conflict.)"""
+        the windows open on it; its children see it at their next hello (the simulation
+        otherwise exchanges only on links with something to send)."""
         restarted, self.restarted = self.restarted, []
         for node in restarted:
             for _ in range(20):  # each exchange pulls a batch of what the parent queued for it
@@ -388,6 +388,14 @@ class Simulation:
                     break
             self.dirty.add(node)
             self.dirty.add(parent_id(node) or node)
+            # Its children's up-links say hello within their interval (minutes): they see the new
+            # incarnation and queue what it lost, and the notice for their own subtrees.
+            for child in self.children.get(node, ()):
+                if self._up(child):
+                    await self._exchange(child)
+                    self.dirty.add(child)
+        if restarted:
+            await self.sync_round()
 
     async def settle(self) -> None:
         """Heal every link and exchange on the links with something waiting until nothing
