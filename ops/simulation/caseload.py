@@ -12,14 +12,14 @@ may want to change are the fields of ``Rates``.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from govnet.federation.tree import Level, level_of
 from govnet.node.domain.calendar import WorkCalendar
 from govnet.node.domain.catalog import Catalog, ServiceItem
-from govnet.node.domain.lifecycle import RATINGS, TRANSITIONS, Status
+from govnet.node.domain.lifecycle import RATINGS, CaseState, Status, allowed_actions
 
 # Month (1-12) -> how busy it is against an average month: the Spring Festival falls in
 # January or February, August is the holiday month, March and the last quarter are busy.
@@ -162,13 +162,22 @@ class Caseload:
             mean *= 20
         return int(self.rng.expovariate(1 / mean)) if mean > 0 else 0
 
-    def next_step(self, status: Status, authority_here: bool = True) -> str | None:
-        """The step a clerk (or the applicant) takes next on a case in ``status`` (None: nothing);
+    def next_step(self, case: CaseState, authority_here: bool = True, item: ServiceItem | None = None,
+                  exclude: Collection[str] = ()) -> str | None:
+        """The step a clerk (or the applicant) takes next on ``case`` (None: nothing);
         ``authority_here``: whether the owner's level decides the case's item (if not, it reviews
-        and sends it up instead of deciding)."""
+        and sends it up instead of deciding). Only the steps its state lets through are
+        considered (``lifecycle.allowed_actions``: no resuming a running clock, no second extension), the applicant supplements only what was asked for,
+        and a clerk who sees a core material missing (``item``) returns the application with the
+        one-time notice instead of accepting it. The item's other rules are the desk's to say: a
+        step it refused is passed back in ``exclude``, and another is chosen."""
         # Fees are paid when owed (the simulation asks the case), and the green channel is a
         # supervisor's flag, not a clerk's next step.
-        moves = [a.value for a in TRANSITIONS[status] if a.value not in ("pay", "waive_fee", "green_channel")]
+        moves = [a for a in allowed_actions(case) if a not in ("pay", "waive_fee", "green_channel", *exclude)]
+        if not (case.requested_materials or case.pending_materials):
+            moves = [m for m in moves if m != "supplement"]
+        if item is not None and "accept" in moves and "return" not in exclude and item.missing(case.materials)[0]:
+            return "return"
         if authority_here:
             moves = [m for m in moves if m != "escalate"]
         else:

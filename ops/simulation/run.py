@@ -481,24 +481,32 @@ class Simulation:
             return
         item = self.catalog.get(case.item)
         here = item is None or item.authority_level is level_of(owner)
-        action = self.load.next_step(state.status, here)
-        if state.status in (Status.APPROVED, Status.COMPLETED) and fees_outstanding(state):
-            action = "pay"  # 统一收费: the collection point takes what is owed before the result is handed over
-        if action is None:
-            self.cases.pop(case.receipt, None)
-            return
-        if action == "deliver":
-            at = case.origin  # 一窗出件: the result is handed over where the applicant applied
-        elif action in ("supplement", "withdraw") and case.origin != owner and rng.random() < 0.4:
-            at = case.origin
-        else:
-            at = owner
-        try:
-            fed.act(at, case.receipt, action, **_params(action, state, self.catalog))
+        refused: set[str] = set()
+        for _ in range(3):  # a clerk who is refused reads why and takes another step the case allows
+            action = self.load.next_step(state, here, item, exclude=refused)
+            if state.status in (Status.APPROVED, Status.COMPLETED) and fees_outstanding(state) and "pay" not in refused:
+                action = "pay"  # 统一收费: the collection point takes what is owed before the result is handed over
+            if action is None:
+                if not refused:  # nothing left to do on it
+                    self.cases.pop(case.receipt, None)
+                    return
+                break
+            if action == "deliver":
+                at = case.origin  # 一窗出件: the result is handed over where the applicant applied
+            elif action in ("supplement", "withdraw") and case.origin != owner and rng.random() < 0.4:
+                at = case.origin
+            else:
+                at = owner
+            try:
+                fed.act(at, case.receipt, action, **_params(action, state, self.catalog))
+            except DeskError:
+                self.counts["refused"] += 1
+                refused.add(action)
+                continue
             self.counts["steps"] += 1
             case.tries = 0
-        except DeskError:
-            self.counts["refused"] += 1
+            break
+        else:
             case.tries += 1
             if case.tries > 20:  # a case no step moves: left as it is (the check still covers it)
                 self.cases.pop(case.receipt, None)
