@@ -134,6 +134,9 @@ class UpLink:
         self.refusal = ""  # the parent's last refusal, shown in the status
         with store.reading() as s:
             self._catching_up = link_store.catching_up(s)  # restored from a backup, not caught up yet
+        if self._catching_up:
+            log.warning("restored from a backup: no deadline alarms until the parent has sent back what this "
+                        "node forgot", extra={"link": parent})
 
     @property
     def parent_incarnation(self) -> int:
