@@ -317,11 +317,14 @@ class TransferMessage:
         return built
 
 
-@dataclass(frozen=True)
-class CopyMessage:
-    """The owner's whole case, back to an origin restored from a backup."""
+W = TypeVar("W", bound="_WholeCase")
 
-    KIND: ClassVar[str] = "copy"
+
+@dataclass(frozen=True)
+class _WholeCase:
+    """A case with its whole history, personal data included (normally sealed)."""
+
+    KIND: ClassVar[str]
     case: CaseSnapshot
     events: tuple[CaseEvent, ...]
 
@@ -329,32 +332,27 @@ class CopyMessage:
         return dumps({"case": self.case.to_dict(), "events": [e.to_dict() for e in self.events]})
 
     @classmethod
-    def decode(cls, data: bytes) -> CopyMessage:
+    def decode(cls: type[W], data: bytes) -> W:
         body = _loads(data)
-        built: CopyMessage = _decoding(cls.KIND, lambda: cls(CaseSnapshot.from_dict(body["case"]),
-                                                             _events(body["events"])))
+        built: W = _decoding(cls.KIND, lambda: cls(CaseSnapshot.from_dict(body["case"]), _events(body["events"])))
         return built
 
 
 @dataclass(frozen=True)
-class CustodyMessage:
+class CopyMessage(_WholeCase):
+    """The owner's whole case, back to an origin restored from a backup (or, from custody, to
+    the child that owns it)."""
+
+    KIND: ClassVar[str] = "copy"
+
+
+@dataclass(frozen=True)
+class CustodyMessage(_WholeCase):
     """A case its origin owns itself, whole, to the parent that keeps it in custody: the only
     other place a case no one else owns can come back from when its origin is restored from an
     older backup. The applicant is sealed to the origin itself (the parent cannot open it)."""
 
     KIND: ClassVar[str] = "custody"
-    case: CaseSnapshot
-    events: tuple[CaseEvent, ...]
-
-    def encode(self) -> bytes:
-        return dumps({"case": self.case.to_dict(), "events": [e.to_dict() for e in self.events]})
-
-    @classmethod
-    def decode(cls, data: bytes) -> CustodyMessage:
-        body = _loads(data)
-        built: CustodyMessage = _decoding(cls.KIND, lambda: cls(CaseSnapshot.from_dict(body["case"]),
-                                                                _events(body["events"])))
-        return built
 
 
 @dataclass(frozen=True)
