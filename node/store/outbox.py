@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select, update
+from sqlmodel import Session, col, update
 
 from govnet.federation.routing import Direction, next_hop
 from govnet.node.domain.messages import Message
 from govnet.node.store.models import OutboxRow
-from govnet.node.store.unit import StoreMeta, insert_rows, insert_sql, next_value, query, utc_text
+from govnet.node.store.unit import StoreMeta, execute, insert_rows, insert_sql, next_value, query, utc_text
 from govnet.sync.cursor import Cursor
 from govnet.sync.envelope import WITHHELD, Envelope
 
@@ -86,15 +86,14 @@ def replace_with(s: Session, link: str, env: Envelope) -> bool:
 
 
 def drop_acknowledged(s: Session, link: str, cursor: Cursor) -> int:
-    """Delete what the receiver's cursor covers; nothing else."""
-    removed = s.exec(
-        delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq) <= cursor.through)
-    ).rowcount
+    """Delete what the receiver's cursor covers; nothing else (plain SQL: it runs for every
+    acknowledged batch, on both ends of every link)."""
+    removed = execute(s, "DELETE FROM outbox WHERE link = ? AND seq <= ?", (link, cursor.through))
     if cursor.above:
-        removed += s.exec(
-            delete(OutboxRow).where(col(OutboxRow.link) == link, col(OutboxRow.seq).in_(sorted(cursor.above)))
-        ).rowcount
-    return int(removed or 0)
+        above = sorted(cursor.above)
+        removed += execute(s, f"DELETE FROM outbox WHERE link = ? AND seq IN ({', '.join('?' * len(above))})",
+                           (link, *above))
+    return removed
 
 
 # One statement, so the outbox and the counter are read in one snapshot: read apart, a
@@ -112,12 +111,11 @@ def settled_below(s: Session, link: str) -> int:
     return int(query(s, _SETTLED_BELOW, (link, f"link:{link}"))[0][0])
 
 
+_DEPTH = "SELECT count(*), min(created_at) FROM outbox WHERE link = ?"
+
+
 def depth(s: Session, link: str) -> tuple[int, str | None]:
-    """How many envelopes wait on ``link`` and when the oldest was created."""
-    from sqlalchemy import func
-
-    count, oldest = s.exec(
-        select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.link == link)
-    ).one()
+    """How many envelopes wait on ``link`` and when the oldest was created (plain SQL: asked
+    for every link at each status report and metrics scrape)."""
+    count, oldest = query(s, _DEPTH, (link,))[0]
     return int(count), oldest
-
