@@ -79,15 +79,16 @@ def get_case(s: Unit, receipt: str) -> CaseRecord | None:
     return record_from_row(row) if row else None
 
 
+_EVENTS_OF = ("SELECT seq, action, from_status, to_status, actor, reason, detail, happened_at, recorded_at, origin "
+              "FROM case_event WHERE receipt = ? ORDER BY seq")
+
+
 def events(s: Unit, receipt: str) -> list[StoredEvent]:
-    rows = s.exec(
-        select(CaseEventRow).where(CaseEventRow.receipt == receipt).order_by(col(CaseEventRow.seq))
-    ).all()
-    return [
-        StoredEvent(r.seq, r.action, r.from_status, r.to_status, r.actor, r.reason,
-                    json.loads(r.detail), r.happened_at, r.recorded_at, r.origin)
-        for r in rows
-    ]
+    # Plain SQL: a case's history is read with the case at every look at it.
+    return [StoredEvent(seq, action, from_status, to_status, actor, reason, json.loads(detail), happened_at,
+                        recorded_at, origin)
+            for seq, action, from_status, to_status, actor, reason, detail, happened_at, recorded_at, origin
+            in query(s, _EVENTS_OF, (receipt,))]
 
 
 def list_cases(
