@@ -490,6 +490,14 @@ class Federation:
     def submit(self, node_id: str, item_code: str, key: str, *, name: str, id_number: str, phone: str,
                materials: Sequence[str] | None = None, agent: str = "", actor: str = "", note: str = "") -> Submitted:
         """Submit a case at ``node_id`` through its case desk (``materials`` default: all the item lists)."""
+        return self._complete(self.submit_async(node_id, item_code, key, name=name, id_number=id_number, phone=phone,
+                                                materials=materials, agent=agent, actor=actor, note=note))
+
+    async def submit_async(self, node_id: str, item_code: str, key: str, *, name: str, id_number: str, phone: str,
+                           materials: Sequence[str] | None = None, agent: str = "", actor: str = "",
+                           note: str = "") -> Submitted:
+        """``submit`` awaited on the caller's event loop (a driver that runs on one: no hop to
+        the harness's own loop thread and back per operation)."""
         self._tick()
         core = self.cores[node_id]
         if materials is None:
@@ -499,17 +507,21 @@ class Federation:
                             applicant_phone=phone, materials=tuple(materials), agent=agent,
                             note=note, actor=actor or (agent if agent else f"clerk@{node_id}"))
         if self.forgetful:
-            return self._complete(_without_idempotency(core.desk.submit(cmd)))
-        return self._complete(core.desk.submit(cmd))
+            return await _without_idempotency(core.desk.submit(cmd))
+        return await core.desk.submit(cmd)
 
     def act(self, node_id: str, receipt: str, action: str, **params: Any) -> Acted:
         """Run ``action`` on ``receipt`` at ``node_id`` (a request to the owner when not owned there)."""
+        return self._complete(self.act_async(node_id, receipt, action, **params))
+
+    async def act_async(self, node_id: str, receipt: str, action: str, **params: Any) -> Acted:
+        """``act`` awaited on the caller's event loop (see ``submit_async``)."""
         self._tick()
         params.setdefault("actor", f"clerk@{node_id}")
         for k in ("materials", "departments"):
             if k in params:
                 params[k] = tuple(params[k])
-        return self._complete(self.cores[node_id].desk.act(receipt, action, ActParams(**params)))
+        return await self.cores[node_id].desk.act(receipt, action, ActParams(**params))
 
     def scan(self, node_id: str) -> int:
         """The owner's supervision scan at ``node_id``, at the federation's clock (no tick: a
