@@ -39,8 +39,8 @@ from govnet.node.app.desk import DeskError
 from govnet.node.app.links import SyncSettings
 from govnet.node.domain.calendar import CHINA_TZ
 from govnet.node.domain.catalog import Catalog, load_catalog_file, sample_catalog_path
-from govnet.node.domain.lifecycle import TERMINAL, Status, fees_outstanding
-from govnet.node.store import outbox
+from govnet.node.domain.lifecycle import TERMINAL, CaseState, Status, fees_outstanding
+from govnet.node.store import cases, outbox
 from govnet.ops.simulation.caseload import Caseload, Rates, daily_counts
 from govnet.ops.simulation.checks import CheckResult, self_check
 from govnet.ops.simulation.faults import PROFILES, Fault, schedule
@@ -426,9 +426,8 @@ class Simulation:
         transit): asked where it was owned last, then wherever each holder says it went."""
         node = case.owner or case.origin
         for _ in range(6):
-            try:
-                state = self.fed.core(node).desk.get(case.receipt)[0].state
-            except DeskError:
+            state = self._state_at(node, case.receipt)
+            if state is None:
                 if node == case.origin:
                     return None
                 node = case.origin  # not arrived where it was going: ask from the start
@@ -439,17 +438,25 @@ class Simulation:
             node = state.owner
         return None
 
-    def _submit(self, app: Any, index: int, round_no: int) -> None:
+    def _state_at(self, node: str, receipt: str) -> CaseState | None:
+        """The case as ``node``'s desk shows it (``CaseDesk.get`` without the history the driver
+        never reads), or None when the node does not hold it."""
+        desk = self.fed.core(node).desk
+        with desk.store.reading() as s:
+            record = cases.get_case(s, receipt)
+            return None if record is None else desk.seen_here(s, record).state
+
+    async def _submit(self, app: Any, index: int, round_no: int) -> None:
         fed = self.fed
         key = f"sim-{self.setup.seed}-{index}"
         try:
-            done = fed.submit(app.node, app.item, key, **applicant(index), materials=list(app.materials),
-                              agent=app.agent)
+            done = await fed.submit_async(app.node, app.item, key, **applicant(index),
+                                          materials=list(app.materials), agent=app.agent)
             receipt = done.record.state.receipt
             self.applications[key] = [receipt]
             if self.rng_load.random() < self.setup.rates.resent:  # the answer was lost: the window sends it again
-                again = fed.submit(app.node, app.item, key, **applicant(index), materials=list(app.materials),
-                                   agent=app.agent)
+                again = await fed.submit_async(app.node, app.item, key, **applicant(index),
+                                               materials=list(app.materials), agent=app.agent)
                 self.counts["resent"] += 1
                 if again.record.state.receipt != receipt:
                     self.applications[key].append(again.record.state.receipt)
@@ -466,7 +473,7 @@ class Simulation:
             township = app.node[:9]
             self.per_township[township] += 1
 
-    def _step(self, case: Case, round_no: int) -> None:
+    async def _step(self, case: Case, round_no: int) -> None:
         fed, rng = self.fed, self.rng_steps
         found = self._owner(case)
         if found is None:
@@ -498,7 +505,7 @@ class Simulation:
             else:
                 at = owner
             try:
-                fed.act(at, case.receipt, action, **_params(action, state, self.catalog))
+                await fed.act_async(at, case.receipt, action, **_params(action, state, self.catalog))
             except DeskError:
                 self.counts["refused"] += 1
                 refused.add(action)
@@ -619,14 +626,14 @@ class Simulation:
                 started = time.perf_counter()
                 share = arrivals[r * len(arrivals) // setup.syncs:(r + 1) * len(arrivals) // setup.syncs]
                 for app in share:
-                    self._submit(app, index, round_no)
+                    await self._submit(app, index, round_no)
                     self.worked.add(app.node)
                     index += 1
                 self.phase["intake"] += time.perf_counter() - started
                 started = time.perf_counter()
                 due = sorted((c for c in self.cases.values() if c.next_at <= round_no), key=lambda c: c.receipt)
                 for case in due:
-                    self._step(case, round_no)
+                    await self._step(case, round_no)
                     self.worked.add(case.origin)
                 self.phase["case steps"] += time.perf_counter() - started
                 await self.sync_round()
@@ -720,8 +727,8 @@ async def offline_week(base_dir: Path, cases_per_day: int = 50, days: int = 7, s
             fed.clock.set(datetime(2026, 3, 9 + day, 8, tzinfo=CHINA_TZ))
             for i in range(cases_per_day):
                 app = load.application()
-                fed.submit(village, app.item, f"offline-{day}-{i}", **applicant(day * cases_per_day + i),
-                           materials=list(app.materials), agent=app.agent)
+                await fed.submit_async(village, app.item, f"offline-{day}-{i}", **applicant(day * cases_per_day + i),
+                                       materials=list(app.materials), agent=app.agent)
         with fed.core(village).store.reading() as s:
             waiting = outbox.depth(s, nodes[2])[0]
         fed.partition(village, False)
