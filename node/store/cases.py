@@ -14,7 +14,8 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from sqlalchemy import and_, func, not_, or_
 from sqlmodel import col, select
@@ -74,9 +75,16 @@ INSERT_KEY_SQL = insert_sql(_IDEMPOTENCY)
 # --- reads ---
 
 
+_CASE_COLUMNS = tuple(c.name for c in CaseRow.__table__.columns)  # type: ignore[attr-defined]
+_CASE_BY_RECEIPT = f"SELECT {', '.join(_CASE_COLUMNS)} FROM case_record WHERE receipt = ?"
+
+
 def get_case(s: Unit, receipt: str) -> CaseRecord | None:
-    row = s.get(CaseRow, receipt)
-    return record_from_row(row) if row else None
+    # Plain SQL, the row read as attributes (as ``case_history.state_of`` does): every look at a
+    # case passes here, and the ORM's identity-map lookup cost ten times building the record.
+    # Pending ORM changes are flushed first (``unit.query``), so the row read is the session's.
+    rows = query(s, _CASE_BY_RECEIPT, (receipt,))
+    return record_from_row(cast(CaseRow, SimpleNamespace(**dict(zip(_CASE_COLUMNS, rows[0]))))) if rows else None
 
 
 _EVENTS_OF = ("SELECT seq, action, from_status, to_status, actor, reason, detail, happened_at, recorded_at, origin "
@@ -314,7 +322,7 @@ def record_from_row(r: CaseRow) -> CaseRecord:
         issue_due=_date(r.issue_due),
         pause_started=_date(r.pause_started),
         paused_days=r.paused_days,
-        extended=r.extended,
+        extended=bool(r.extended),  # SQLite's 0 or 1 when the row was read as plain SQL
         decision=r.decision,
         decision_reason=r.decision_reason,
         notice=r.notice,
@@ -327,7 +335,7 @@ def record_from_row(r: CaseRow) -> CaseRecord:
         green_channel=bool(r.green_channel),
     )
     applicant = Applicant(r.applicant_name, r.applicant_id, r.applicant_phone)
-    return CaseRecord(state, applicant, r.item_name, r.department, r.possible_duplicate, r.duplicate_of)
+    return CaseRecord(state, applicant, r.item_name, r.department, bool(r.possible_duplicate), r.duplicate_of)
 
 
 def work_queue(s: Unit, owner: str, finished: tuple[str, ...], *, status: str = "", department: str = "",
