@@ -95,7 +95,9 @@ def _begin(conn: Any) -> None:
     # the same store (an operator's 'govnet user add --data-dir' beside a running node, a test's
     # second Store) then makes it wait up to busy_timeout; a deferred BEGIN that read first would
     # fail at its first write with "database is locked", at once, whatever the timeout.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+    # Sent on the DB-API connection itself: through SQLAlchemy's statement machinery this one
+    # word cost more than many of the units it opens (every read and every write begins here).
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
 def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
