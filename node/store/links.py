@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from govnet.node.domain.messages import CatalogMessage
-from govnet.node.store.models import CaseRow, CaseSummary, CatalogReleaseItem, ChildLink, LinkStateRow, OutboxRow
+from govnet.node.store.models import CaseRow, CaseSummary, CatalogReleaseItem, ChildLink, LinkStateRow
 from govnet.node.store.unit import execute, query, utc_text
 from govnet.sync.link import Health, LinkState
 
@@ -113,10 +113,11 @@ def release_items(s: Session, issuer: str, version: int) -> list[dict[str, Any]]
 
 def catalogs_pending(s: Session, child: str) -> set[tuple[str, int]]:
     """The catalog releases already waiting in ``child``'s outbox, as (issuer, version)."""
-    rows = s.exec(select(OutboxRow.payload).where(OutboxRow.link == child, OutboxRow.kind == "catalog")).all()
+    # Plain SQL: asked at every hello of every child, mostly to find nothing.
+    rows = query(s, "SELECT CAST(payload AS BLOB) FROM outbox WHERE link = ? AND kind = 'catalog'", (child,))
     pending = set()
-    for payload in rows:
-        release = CatalogMessage.decode(payload.encode())
+    for (payload,) in rows:
+        release = CatalogMessage.decode(payload)
         pending.add((release.issuer, release.version))
     return pending
 
