@@ -337,6 +337,11 @@ class Simulation:
     def _backlog(self, node: str) -> int:
         return self._up_depth(node) + self._down_depth(node)
 
+    def _outbox_of(self, node: str) -> dict[str, int]:
+        """What waits in ``node``'s outbox per link (only the links with something)."""
+        with self.fed.core(node).store.reading() as s:
+            return outbox.depths(s)
+
     # --- moving messages ---
 
     def _up(self, node: str) -> bool:
@@ -364,13 +369,19 @@ class Simulation:
                     if self._up_depth(n):
                         self.dirty.add(n)
             for p in shallow_first(work):  # parents' messages for their children
+                # The parent's outbox read once for all its children, and again only after an
+                # exchange (the one thing that changes it here): the same answers as asking per child.
+                waiting: dict[str, int] | None = None
                 for c in self.children.get(p, ()):
                     if not self._up(c):
                         self.dirty.add(p)
                         continue
-                    if self._down_depth(c):
+                    if waiting is None:
+                        waiting = self._outbox_of(p)
+                    if waiting.get(c):
                         moved += await self._exchange(c)
-                        if self._down_depth(c):
+                        waiting = self._outbox_of(p)
+                        if waiting.get(c):
                             self.dirty.add(p)
             if not moved:
                 break
@@ -414,9 +425,9 @@ class Simulation:
         """The nodes with envelopes in an outbox."""
         out = set()
         for n in self.fed.nodes:
-            with self.fed.core(n).store.reading() as s:
-                if any(outbox.depth(s, link)[0] for link in self._links(n)):
-                    out.add(n)
+            waiting = self._outbox_of(n)
+            if any(waiting.get(link) for link in self._links(n)):
+                out.add(n)
         return out
 
     # --- the work ---
@@ -553,8 +564,8 @@ class Simulation:
         suspects |= {parent_id(n) or n for n in list(suspects)}
         for n in suspects:
             lvl = level_of(n).value
-            with self.fed.core(n).store.reading() as s:
-                depth = sum(outbox.depth(s, link)[0] for link in self._links(n))
+            waiting = self._outbox_of(n)
+            depth = sum(waiting.get(link, 0) for link in self._links(n))
             per_level[lvl] += depth
             self.peak_outbox[lvl] = max(self.peak_outbox[lvl], depth)
             self.peak_inbox[lvl] = max(self.peak_inbox[lvl], self.fed.inbox_waiting(n))
