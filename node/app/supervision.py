@@ -84,7 +84,7 @@ from govnet.node.domain.receipt import Receipt, ReceiptError
 from govnet.node.store import audit as audit_chain
 from govnet.node.store import links as link_store
 from govnet.node.store.case_history import rating_record
-from govnet.node.store.cases import load_case_row, record_from_row
+from govnet.node.store.cases import load_case_row, read_case_row, record_from_row
 from govnet.node.store.engine import Store
 from govnet.node.store.models import CaseRow, CaseSummary, Rectification
 from govnet.node.store.outbox import send
@@ -178,7 +178,7 @@ class Supervisor:
         newest = acceptance_watched_until(today, self.settings) + timedelta(days=1)
         before = utc_text(datetime.combine(newest, time(0), tzinfo=CHINA_TZ))
         for receipt in [*received_receipts(s, self.here, before), *running_receipts(s, self.here)]:
-            row = load_case_row(s, receipt)
+            row = read_case_row(s, receipt)  # only read: every running case, every scan
             assert row is not None
             if due_alarms(self._watched(s, row), self.calendar, self.settings, today):
                 out.append(receipt)

@@ -80,12 +80,18 @@ _CASE_COLUMNS = tuple(c.name for c in CaseRow.__table__.columns)  # type: ignore
 _CASE_BY_RECEIPT = f"SELECT {', '.join(_CASE_COLUMNS)} FROM case_record WHERE receipt = ?"
 
 
-def get_case(s: Unit, receipt: str) -> CaseRecord | None:
-    # Plain SQL, the row read as attributes (as ``case_history.state_of`` does): every look at a
-    # case passes here, and the ORM's identity-map lookup cost ten times building the record.
-    # Pending ORM changes are flushed first (``unit.query``), so the row read is the session's.
+def read_case_row(s: Unit, receipt: str) -> CaseRow | None:
+    """The case's row to read, not to change: plain SQL, its columns read as attributes (as
+    ``case_history.state_of`` does), since the ORM's identity-map lookup cost ten times building
+    a record from it. Pending ORM changes are flushed first (``unit.query``), so the row is the
+    session's. A row to change is ``load_case_row``'s."""
     rows = query(s, _CASE_BY_RECEIPT, (receipt,))
-    return record_from_row(cast(CaseRow, SimpleNamespace(**dict(zip(_CASE_COLUMNS, rows[0]))))) if rows else None
+    return cast(CaseRow, SimpleNamespace(**dict(zip(_CASE_COLUMNS, rows[0])))) if rows else None
+
+
+def get_case(s: Unit, receipt: str) -> CaseRecord | None:
+    row = read_case_row(s, receipt)  # every look at a case passes here
+    return record_from_row(row) if row is not None else None
 
 
 _EVENTS_OF = ("SELECT seq, action, from_status, to_status, actor, reason, detail, happened_at, recorded_at, origin "
