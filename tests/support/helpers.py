@@ -107,7 +107,10 @@ def submit(
 
 # The up-link driver records its attempts to reach the parent on its own schedule; that
 # bookkeeping changes whatever a test's call does, so it is not part of "the store unchanged".
-BACKGROUND_TABLES = {"link_state"}
+# The link driver's own bookkeeping, and the outbox it drains whenever the parent acknowledges:
+# a message a call queues still shows, in ``counter`` (every envelope takes the node's next
+# origin sequence and its link's next position).
+BACKGROUND_TABLES = {"link_state", "outbox"}
 
 
 def _statistics_lag(conn: sqlite3.Connection) -> str | None:
@@ -154,7 +157,7 @@ def statistics_settled(data_dir: Path, settle_s: float = 10.0) -> None:
 
 
 def store_snapshot(data_dir: Path, settle_s: float = 10.0) -> dict[str, tuple[int, str]]:
-    """Every table of the node's store but the link driver's own bookkeeping:
+    """Every table of the node's store but the link driver's own bookkeeping and the outbox it drains:
     (row count, sha256 over all its rows), once the statistics ledger has caught up, so that
     a comparison before and after a call sees only what the call did. It reads the file with
     plain sqlite3 on purpose: "nothing was written" is a claim about every table, which no
