@@ -60,7 +60,8 @@ from govnet.ops.topology import NodeSpec, Topology, TopologyError, city_topology
 
 CITY = "371100"
 SETTINGS = {
-    "sync": {"flush_interval_s": 0.25, "digest_interval_s": 10.0},
+    # A township back after its cut-off is tried again within seconds, not the minutes of a real link.
+    "sync": {"flush_interval_s": 0.25, "digest_interval_s": 10.0, "retry_cap_s": 2.0},
     "supervision": {"scan_interval_s": 1.0, "warn_working_days": 30},
     "statistics": {"flush_interval_s": 0.5},
 }

@@ -73,6 +73,7 @@ class SyncSettings:
     admission_limit: int = 4
     digest_interval_s: float = 60.0
     batch_max_bytes: int = DEFAULT_MAX_BYTES  # a batch's bytes on the wire, below the receiver's message limit
+    retry_cap_s: float = 120.0  # the longest wait before trying a failing link again (sync.backoff)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ from govnet.node.rpc.ratelimit import RateLimit
 from govnet.node.rpc.services import Services, add_services
 from govnet.node.store.engine import Store
 from govnet.node.store.unit import StoreError, Unit
+from govnet.sync.backoff import BackoffPolicy
 from govnet.sync.driver import LinkDriver
 from govnet.sync.transport.base import Transport
 
@@ -230,7 +231,8 @@ def build_node(config: NodeConfig, clock: Clock, transport: Transport | None, *,
     driver = None
     if uplink is not None and transport is not None:
         driver = LinkDriver(uplink, uplink, transport, clock, flush_interval_s=config.sync.flush_interval_s,
-                            digest_interval_s=config.sync.digest_interval_s, on_refused=uplink.refused)
+                            digest_interval_s=config.sync.digest_interval_s, on_refused=uplink.refused,
+                            policy=BackoffPolicy(cap_s=config.sync.retry_cap_s))
     ledger = StatsLedger(store, calendar, config.statistics)
     audit = AuditTrail(store, config.statistics)
     flush = timedelta(seconds=config.sync.flush_interval_s)

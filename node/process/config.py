@@ -162,6 +162,7 @@ SCHEMA: dict[str, dict[str, type[str] | type[bool] | Number]] = {
         "batch_max": Number(int, 1, 10_000),
         "admission_limit": Number(int, 1, 1_000),
         "digest_interval_s": Number(float, 1.0, 86_400.0),
+        "retry_cap_s": Number(float, 1.0, 3_600.0),
         # A batch's bytes on the wire: at least what an ordinary case needs, at most the parent's
         # gRPC receive limit less room for the request's framing (sync.batching).
         "batch_max_bytes": Number(int, MIN_MAX_BYTES, DEFAULT_MAX_BYTES),
