@@ -71,8 +71,14 @@ class Child(Protocol):
 
     def apply_down(self, parent_incarnation: int, envelopes: Sequence[Envelope], settled_below: int = 0) -> None: ...
 
+    @property
+    def catching_up(self) -> bool:
+        """Restored from a backup and not caught up with the parent yet (an in-memory flag)."""
+        ...
+
     def pulled_all(self) -> None:
-        """The parent had nothing more for this node (the exchange's last pull came back empty)."""
+        """The parent had nothing more for this node (the exchange's last pull came back empty);
+        called only while ``catching_up``."""
         ...
 
     def period_digests(self) -> list[PeriodDigest] | None:
@@ -188,7 +194,8 @@ async def exchange(
         if not got.envelopes:
             if got.parent_incarnation != incarnation or got.settled_below > applied.through + 1:
                 await run(child.apply_down, got.parent_incarnation, (), got.settled_below)
-            await run(child.pulled_all)
+            if child.catching_up:
+                await run(child.pulled_all)
             break
         await run(child.apply_down, got.parent_incarnation, got.envelopes, got.settled_below)
         result.pulled += len(got.envelopes)

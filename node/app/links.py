@@ -232,10 +232,14 @@ class UpLink:
         if envelopes or settled_below > 1:
             self.inbox.receive(self.parent, parent_incarnation, envelopes, settled_below)
 
+    @property
+    def catching_up(self) -> bool:
+        return self._catching_up
+
     def pulled_all(self) -> None:
         """A store restored from a backup has caught up once its parent has nothing more for it
         and what came down is applied (else the next exchange looks again): alarms may run again."""
-        if not self._catching_up or self.inbox.holds_from(self.parent):
+        if self.inbox.holds_from(self.parent):
             return
         with self.store.transaction() as s:
             link_store.caught_up(s)

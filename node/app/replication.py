@@ -127,7 +127,7 @@ from govnet.node.store import custody, replicas
 from govnet.node.store import links as link_store
 from govnet.node.store.catalog import load_catalog
 from govnet.node.store.models import CaseRow
-from govnet.node.store.outbox import forward, send
+from govnet.node.store.outbox import forward, send, send_encoded
 from govnet.node.store.unit import StoreMeta, Unit, utc_text
 from govnet.sync.envelope import Envelope
 
@@ -268,10 +268,11 @@ def resend_custody(s: Unit, meta: StoreMeta, now: datetime) -> int:
 def send_custody_back(s: Unit, meta: StoreMeta, child: str, now: datetime) -> int:
     """A child was restored: send it a ``copy`` of every case kept in custody for it that it still owns."""
     kept = custody.still_owned_by(s, child)
-    for payload in kept:
-        held = CustodyMessage.decode(payload)
-        send(s, meta, target=child, message=CopyMessage(held.case, held.events), case_key=held.case.receipt,
-             priority=NORMAL, now=now)
+    for receipt, payload in kept:
+        # A copy is written as custody is (one whole-case form): the payload goes back as it came,
+        # the applicant still sealed to the child.
+        send_encoded(s, meta, target=child, kind=CopyMessage.KIND, payload=payload, case_key=receipt,
+                     priority=NORMAL, now=now)
     return len(kept)
 
 

@@ -27,9 +27,11 @@ def keep(s: Session, receipt: str, origin: str, epoch: int, event_count: int, pa
                                    "event_count": event_count, "payload": payload, "kept_at": utc_text(now)}))
 
 
-def still_owned_by(s: Session, child: str) -> list[bytes]:
-    """The custody payloads of the cases ``child`` still owns, by receipt. A case it handed over
-    since (the summary held here names another owner) is left out: its new owner sends it back."""
-    rows = query(s, "SELECT c.payload FROM case_custody c LEFT JOIN case_summary m ON m.receipt = c.receipt "
-                    "WHERE c.origin = ? AND (m.receipt IS NULL OR m.owner = c.origin) ORDER BY c.receipt", (child,))
-    return [bytes(p) for (p,) in rows]
+def still_owned_by(s: Session, child: str) -> list[tuple[str, bytes]]:
+    """The receipts and custody payloads of the cases ``child`` still owns, by receipt. A case it
+    handed over since (the summary held here names another owner) is left out: its new owner
+    sends it back."""
+    rows = query(s, "SELECT c.receipt, c.payload FROM case_custody c LEFT JOIN case_summary m "
+                    "ON m.receipt = c.receipt WHERE c.origin = ? AND (m.receipt IS NULL OR m.owner = c.origin) "
+                    "ORDER BY c.receipt", (child,))
+    return [(r, bytes(p)) for r, p in rows]

@@ -165,10 +165,16 @@ def sums_by_column(s: Unit, column: str, nodes: list[str], first_day: str, last_
                  (first_day, last_day, json.dumps(nodes)))
 
 
+_REPORTS = "SELECT node, version, as_of, children FROM stat_report"
+
+
+def _reports(rows: list[tuple[Any, ...]]) -> list[Report]:
+    return [Report(n, v, datetime.fromisoformat(a), tuple(json.loads(c))) for n, v, a, c in rows]
+
+
 def reports(s: Unit) -> list[Report]:
     """Every report held (this node's and its subtree's)."""
-    return [Report(n, v, datetime.fromisoformat(a), tuple(json.loads(c)))
-            for n, v, a, c in query(s, "SELECT node, version, as_of, children FROM stat_report")]
+    return _reports(query(s, _REPORTS))
 
 
 def children_heard(s: Unit) -> dict[str, datetime | None]:
@@ -191,4 +197,4 @@ def rows_of(s: Unit, node: str) -> list[VersionedRow]:
 
 def report_of(s: Unit, node: str) -> Report | None:
     """The report held for ``node`` (None: none yet)."""
-    return next((r for r in reports(s) if r.node == node), None)
+    return next(iter(_reports(query(s, _REPORTS + " WHERE node = ?", (node,)))), None)

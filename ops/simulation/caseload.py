@@ -167,9 +167,10 @@ class Caseload:
         """The step a clerk (or the applicant) takes next on ``case`` (None: nothing);
         ``authority_here``: whether the owner's level decides the case's item (if not, it reviews
         and sends it up instead of deciding). Only the steps its state lets through are
-        considered (``lifecycle.allowed_actions``: no resuming a running clock, no second extension), the applicant supplements only what was asked for,
-        and a clerk who sees a core material missing (``item``) returns the application with the
-        one-time notice instead of accepting it. The item's other rules are the desk's to say: a
+        considered (``lifecycle.allowed_actions``: no resuming a running clock, no second
+        extension), the applicant supplements only what was asked for, and a clerk who sees a core
+        material missing (``item``) returns the application with the one-time notice instead of
+        accepting it. The item's other rules are the desk's to say: a
         step it refused is passed back in ``exclude``, and another is chosen."""
         # Fees are paid when owed (the simulation asks the case), and the green channel is a
         # supervisor's flag, not a clerk's next step.
